@@ -127,19 +127,39 @@ export class NetnsLab {
     return sh('ip', ['netns', 'exec', ns, cmd, ...args], opts);
   }
 
-  /** Start a long-running process in a namespace; it is killed (by PID) at cleanup. */
+  /**
+   * Start a long-running process in a namespace; it is killed (by PID) at
+   * cleanup. It leads its own process group, so a crash can be simulated for a
+   * daemon that forks children (keepalived) by killing the whole group.
+   */
   spawn(ns: string, cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
-    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: 'pipe', ...opts });
+    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], {
+      stdio: 'pipe',
+      detached: true,
+      ...opts,
+    });
     this.children.add(child);
     child.once('exit', () => this.children.delete(child));
     return child;
   }
 
-  /** Kill a spawned process and wait for it to exit. */
+  /**
+   * Signal a spawned process and wait for it to exit. SIGKILL goes to its whole
+   * process group (a crash takes its children with it); other signals go to the
+   * process alone, as an operator's `kill PID` would.
+   */
   async kill(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill(signal);
+    if (signal === 'SIGKILL' && child.pid) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    } else {
+      child.kill(signal);
+    }
     await exited;
   }
 
