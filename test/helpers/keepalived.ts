@@ -1,0 +1,171 @@
+/**
+ * Run the real keepalived (2.2.x) as a configuration oracle: `keepalived -t`.
+ *
+ * Measured behaviour of `keepalived -t -f FILE` (2.2.7, Debian 12), which this
+ * helper relies on:
+ * - Every problem is printed to stderr, one per line, nothing to stdout or
+ *   syslog. Messages found while reading a file are prefixed
+ *   `(FILE: Line N) `; the very first read of the main file (before keepalived
+ *   has flattened the includes) prints `(Line N) ` without the file name; checks
+ *   made after parsing (e.g. `(VI_1) No VIP specified; ...`) carry no prefix.
+ * - The file is read several times (parent, then VRRP and checker parsers), so
+ *   the same message usually appears 2-4 times; we de-duplicate.
+ * - Names of included files are printed as matched by the include glob,
+ *   relative to the directory of the including file (keepalived chdirs there).
+ * - Exit code: 0 no problem, 4 fatal (bad interface, fatal config), 5 any
+ *   other problem, including mere warnings and deprecations, 6 scripts
+ *   configured without `enable_script_security`. A missing main file is
+ *   reported ("Config files missing") but exits 0.
+ * - Host checks: an interface or a script that does not exist here is a
+ *   problem, so tests run keepalived inside a namespace with eth0 and eth1.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { NetnsLab } from './netns.js';
+
+export interface KeepalivedMessage {
+  /** Absolute path of the file the message is about, when keepalived named a line. */
+  file?: string;
+  line?: number;
+  text: string;
+}
+
+export interface KeepalivedResult {
+  exitCode: number;
+  /** De-duplicated messages in first-seen order. */
+  messages: KeepalivedMessage[];
+  /** keepalived's stderr as printed. */
+  raw: string;
+}
+
+const KEEPALIVED = process.env.KEEPALIVED_BIN ?? 'keepalived';
+
+function run(
+  cmd: string,
+  args: string[],
+  timeoutMs = 20_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const e = err as (NodeJS.ErrnoException & { code?: number | string }) | null;
+      let code = 0;
+      if (e) code = typeof e.code === 'number' ? e.code : 127;
+      resolvePromise({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+/** True when a keepalived binary runs here (any version). */
+export async function keepalivedAvailable(): Promise<boolean> {
+  const r = await run(KEEPALIVED, ['--version'], 5000);
+  return r.code === 0 && /Keepalived v\d/.test(r.stdout + r.stderr);
+}
+
+/** The keepalived version string, e.g. "2.2.7", or undefined. */
+export async function keepalivedVersion(): Promise<string | undefined> {
+  const r = await run(KEEPALIVED, ['--version'], 5000);
+  return /Keepalived v(\d+\.\d+\.\d+)/.exec(r.stdout + r.stderr)?.[1];
+}
+
+const LINE_PREFIX = /^\((?:(.+?): )?Line (\d+)\) (.*)$/;
+
+/** Find the file keepalived meant by a (possibly relative) name printed for an included file. */
+function resolveReportedFile(mainFile: string, name: string): string {
+  if (isAbsolute(name)) return name;
+  const direct = resolve(dirname(mainFile), name);
+  if (existsSync(direct)) return direct;
+  // Nested includes are named relative to their including file's directory:
+  // look for a unique file under the main file's directory ending with `name`.
+  const suffix = `${sep}${name.replace(/^\.\//, '')}`;
+  const found: string[] = [];
+  const walk = (dir: string, depth: number): void => {
+    if (depth > 6) return;
+    for (const entry of readdirSync(dir)) {
+      const p = join(dir, entry);
+      const st = statSync(p);
+      if (st.isDirectory()) walk(p, depth + 1);
+      else if (p.endsWith(suffix)) found.push(p);
+    }
+  };
+  walk(dirname(mainFile), 0);
+  return found.length === 1 ? (found[0] as string) : direct;
+}
+
+/** Parse keepalived -t stderr into de-duplicated messages (exported for unit tests). */
+export function parseKeepalivedOutput(mainFile: string, stderr: string): KeepalivedMessage[] {
+  const main = resolve(mainFile);
+  const parsed: KeepalivedMessage[] = [];
+  for (const rawLine of stderr.split('\n')) {
+    const line = rawLine.trimEnd();
+    if (!line) continue;
+    const m = LINE_PREFIX.exec(line);
+    if (!m) {
+      parsed.push({ text: line });
+      continue;
+    }
+    const [, name, lineNo, text] = m;
+    parsed.push({
+      file: name === undefined ? undefined : resolveReportedFile(main, name),
+      line: Number(lineNo),
+      text: text as string,
+    });
+  }
+  // "(Line N) text" comes from the first read of the main file, before keepalived
+  // knows to print names: it is the main file.
+  for (const msg of parsed) if (msg.line !== undefined && msg.file === undefined) msg.file = main;
+  const seen = new Set<string>();
+  const out: KeepalivedMessage[] = [];
+  for (const msg of parsed) {
+    const key = `${msg.file ?? ''}\u0000${msg.line ?? ''}\u0000${msg.text}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(msg);
+  }
+  return out;
+}
+
+/**
+ * `keepalived -t -f FILE`, inside network namespace `ns` when given (so that
+ * interface names in the config resolve to the lab's interfaces).
+ * `configId` is passed as `-i` (otherwise keepalived uses the host name for `@ID` lines).
+ */
+export async function keepalivedConfigTest(
+  file: string,
+  opts: { ns?: string; configId?: string; timeoutMs?: number } = {},
+): Promise<KeepalivedResult> {
+  const abs = resolve(file);
+  const kaArgs = ['-t', '-f', abs, ...(opts.configId ? ['-i', opts.configId] : [])];
+  const r = opts.ns
+    ? await run('ip', ['netns', 'exec', opts.ns, KEEPALIVED, ...kaArgs], opts.timeoutMs)
+    : await run(KEEPALIVED, kaArgs, opts.timeoutMs);
+  return { exitCode: r.code, messages: parseKeepalivedOutput(abs, r.stderr), raw: r.stderr };
+}
+
+/** Addresses of the config-test namespace; corpus files may use them as unicast/mcast sources. */
+export const CONFIG_LAB_ADDRESSES = {
+  eth0: ['10.0.0.1/24', 'fd00::1/64'],
+  eth1: ['10.1.0.1/24', 'fd00:1::1/64'],
+} as const;
+
+/**
+ * A namespace with interfaces eth0 and eth1 (veths on a lab bridge), for
+ * running `keepalived -t` on configs that name them. Call `lab.cleanup()`.
+ */
+export async function createConfigTestLab(): Promise<{ lab: NetnsLab; ns: string }> {
+  const lab = new NetnsLab();
+  const host = await lab.addHost('kacfg', [...CONFIG_LAB_ADDRESSES.eth0], 'eth0');
+  await lab.attach(host.ns, [...CONFIG_LAB_ADDRESSES.eth1], 'eth1');
+  return { lab, ns: host.ns };
+}
+
+/** A path relative to `base` with forward slashes (for recorded fixtures). */
+export function portablePath(base: string, file: string): string {
+  return relative(base, file).split(sep).join('/');
+}
+
+/** Optional directives in a corpus file's leading comments, e.g. `# halo-test: config-id=d1`. */
+export function corpusDirectives(text: string): { configId?: string } {
+  const m = /^#\s*halo-test:.*\bconfig-id=(\S+)/m.exec(text);
+  return m ? { configId: m[1] } : {};
+}
