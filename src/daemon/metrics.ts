@@ -1,0 +1,291 @@
+/**
+ * Prometheus metrics (prom-client), served over HTTP only when the operator asks (`--metrics ADDR`).
+ *
+ * Address policy: a bare port ("9650") or an empty host binds 127.0.0.1. Any other address is used as given
+ * (the operator typed it: maybe a management VLAN address behind a firewall); `exposure` reports whether it
+ * is reachable from off the host so the supervisor can log a warning. The endpoint serves /metrics only,
+ * read-only, and carries no secrets, but it does reveal topology (VIPs, real servers, states).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { IpvsOp, VrrpState } from './log.js';
+
+export const DEFAULT_METRICS_PORT = 9650;
+
+/** keepalived's SNMP numbering (vrrpInstanceState): init 0, backup 1, master 2, fault 3; stop is ours. */
+export const VRRP_STATE_NUMBER: Record<VrrpState, number> = {
+  INIT: 0,
+  BACKUP: 1,
+  MASTER: 2,
+  FAULT: 3,
+  STOP: 4,
+};
+const STATES = Object.keys(VRRP_STATE_NUMBER) as VrrpState[];
+
+export type CheckResult = 'success' | 'failure' | 'timeout';
+export type ReloadOutcome = 'applied' | 'rejected';
+
+export interface HaloMetricsOptions {
+  /** Node/process default metrics (halo_process_*, halo_nodejs_*): on by default. */
+  defaultMetrics?: boolean;
+}
+
+/**
+ * The registry and one recording method per thing halo counts. Label values: `instance` is the VRRP
+ * instance name; `virtual_server`/`real_server` use log.ts formatService() text ("[10.0.0.2]:tcp:80") so
+ * metrics, logs and `halo status` name services the same way.
+ */
+export class HaloMetrics {
+  readonly registry = new Registry();
+
+  readonly vrrpState = new Gauge({
+    name: 'halo_vrrp_state',
+    help: 'VRRP instance state as a number: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT, 4 STOP',
+    labelNames: ['instance'] as const,
+    registers: [this.registry],
+  });
+  readonly vrrpStateInfo = new Gauge({
+    name: 'halo_vrrp_state_info',
+    help: 'VRRP instance state as a state set: 1 for the current state, 0 for the others',
+    labelNames: ['instance', 'state'] as const,
+    registers: [this.registry],
+  });
+  readonly vrrpTransitions = new Counter({
+    name: 'halo_vrrp_transitions_total',
+    help: 'VRRP state transitions by target state',
+    labelNames: ['instance', 'to'] as const,
+    registers: [this.registry],
+  });
+  readonly vrrpAdvertsSent = new Counter({
+    name: 'halo_vrrp_adverts_sent_total',
+    help: 'VRRP advertisements sent',
+    labelNames: ['instance'] as const,
+    registers: [this.registry],
+  });
+  readonly vrrpAdvertsReceived = new Counter({
+    name: 'halo_vrrp_adverts_received_total',
+    help: 'VRRP advertisements received and accepted',
+    labelNames: ['instance'] as const,
+    registers: [this.registry],
+  });
+  readonly vrrpAdvertsDropped = new Counter({
+    name: 'halo_vrrp_adverts_dropped_total',
+    help: 'VRRP advertisements dropped, by reason',
+    labelNames: ['instance', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly checkResults = new Counter({
+    name: 'halo_check_results_total',
+    help: 'Health check attempts by result',
+    labelNames: ['virtual_server', 'real_server', 'checker', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly checkDuration = new Histogram({
+    name: 'halo_check_duration_seconds',
+    help: 'Health check attempt duration',
+    labelNames: ['checker'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly realServerUp = new Gauge({
+    name: 'halo_real_server_up',
+    help: 'Real server health: 1 up, 0 down',
+    labelNames: ['virtual_server', 'real_server'] as const,
+    registers: [this.registry],
+  });
+  readonly ipvsOperations = new Counter({
+    name: 'halo_ipvs_operations_total',
+    help: 'IPVS changes made in the kernel, by operation',
+    labelNames: ['op'] as const,
+    registers: [this.registry],
+  });
+  readonly ipvsDriftRepairs = new Counter({
+    name: 'halo_ipvs_drift_repairs_total',
+    help: 'IPVS entries changed behind halo and put back',
+    registers: [this.registry],
+  });
+  readonly configReloads = new Counter({
+    name: 'halo_config_reloads_total',
+    help: 'Configuration reloads by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(opts: HaloMetricsOptions = {}) {
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'halo_' });
+  }
+
+  setVrrpState(instance: string, state: VrrpState): void {
+    this.vrrpState.set({ instance }, VRRP_STATE_NUMBER[state]);
+    for (const s of STATES) this.vrrpStateInfo.set({ instance, state: s }, s === state ? 1 : 0);
+  }
+  /** A transition: counts it and updates the state gauges. */
+  recordTransition(instance: string, to: VrrpState): void {
+    this.vrrpTransitions.inc({ instance, to });
+    this.setVrrpState(instance, to);
+  }
+  advertSent(instance: string, n = 1): void {
+    this.vrrpAdvertsSent.inc({ instance }, n);
+  }
+  advertReceived(instance: string, n = 1): void {
+    this.vrrpAdvertsReceived.inc({ instance }, n);
+  }
+  advertDropped(instance: string, reason: string, n = 1): void {
+    this.vrrpAdvertsDropped.inc({ instance, reason }, n);
+  }
+  checkResult(
+    virtualServer: string,
+    realServer: string,
+    checker: string,
+    result: CheckResult,
+    durationSeconds?: number,
+  ): void {
+    this.checkResults.inc({ virtual_server: virtualServer, real_server: realServer, checker, result });
+    if (durationSeconds !== undefined) this.checkDuration.observe({ checker }, durationSeconds);
+  }
+  setRealServerUp(virtualServer: string, realServer: string, up: boolean): void {
+    this.realServerUp.set({ virtual_server: virtualServer, real_server: realServer }, up ? 1 : 0);
+  }
+  ipvsOperation(op: IpvsOp, n = 1): void {
+    this.ipvsOperations.inc({ op }, n);
+  }
+  ipvsDriftRepaired(n = 1): void {
+    this.ipvsDriftRepairs.inc(n);
+  }
+  configReload(result: ReloadOutcome): void {
+    this.configReloads.inc({ result });
+  }
+
+  /** After a reload removed an instance: drop its series so dashboards don't show a ghost. */
+  forgetInstance(instance: string): void {
+    this.vrrpState.remove({ instance });
+    for (const s of STATES) this.vrrpStateInfo.remove({ instance, state: s });
+  }
+  /** After a reload removed a real server. */
+  forgetRealServer(virtualServer: string, realServer: string): void {
+    this.realServerUp.remove({ virtual_server: virtualServer, real_server: realServer });
+  }
+
+  /** Text exposition (what /metrics serves). */
+  async render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Address and HTTP server
+
+export interface MetricsAddress {
+  host: string;
+  port: number;
+}
+
+/**
+ * Parses `--metrics`: "9650", ":9650", "127.0.0.1:9650", "[::1]:9650", "localhost:9650". A missing host is
+ * 127.0.0.1. Throws a RangeError with a usable message on anything else.
+ */
+export function parseMetricsAddress(text: string): MetricsAddress {
+  const s = text.trim();
+  let host: string;
+  let portText: string;
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
+  if (v6) {
+    host = v6[1];
+    portText = v6[2] ?? String(DEFAULT_METRICS_PORT);
+  } else if (/^\d+$/.test(s)) {
+    host = '';
+    portText = s;
+  } else {
+    const colon = s.lastIndexOf(':');
+    if (colon === -1) {
+      host = s;
+      portText = String(DEFAULT_METRICS_PORT);
+    } else {
+      host = s.slice(0, colon);
+      portText = s.slice(colon + 1);
+      if (host.includes(':')) throw new RangeError(`--metrics ${text}: write IPv6 addresses as [ADDR]:PORT`);
+    }
+  }
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
+    throw new RangeError(`--metrics ${text}: port must be 1-65535`);
+  }
+  if (host === '') host = '127.0.0.1';
+  if (/\s/.test(host)) throw new RangeError(`--metrics ${text}: bad host`);
+  return { host, port };
+}
+
+/** True for addresses only this host can reach. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+export class MetricsServer {
+  private server: Server | undefined;
+
+  constructor(
+    private readonly metrics: HaloMetrics,
+    private readonly address: MetricsAddress,
+    private readonly onError?: (err: unknown) => void,
+  ) {}
+
+  /** 'loopback' or 'network': the supervisor warns on 'network'. */
+  get exposure(): 'loopback' | 'network' {
+    return isLoopback(this.address.host) ? 'loopback' : 'network';
+  }
+
+  /** Bound address (the port is real even when 0 was asked for). */
+  get boundAddress(): MetricsAddress | undefined {
+    const a = this.server?.address() as AddressInfo | null | undefined;
+    return a ? { host: a.address, port: a.port } : undefined;
+  }
+
+  async listen(): Promise<void> {
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '').split('?')[0];
+      if (path !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
+        return;
+      }
+      this.metrics.render().then(
+        (body) => {
+          res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
+          res.end(req.method === 'HEAD' ? undefined : body);
+        },
+        (err) => {
+          this.onError?.(err);
+          res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics collection failed\n');
+        },
+      );
+    });
+    // Scrapers are quick; don't let idle keep-alive connections pile up.
+    server.keepAliveTimeout = 5000;
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 10_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.address.port, this.address.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.onError?.(err));
+    this.server = server;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+}

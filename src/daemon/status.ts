@@ -1,0 +1,336 @@
+/**
+ * The status document the daemon serves on its control socket (`halo status`) and dumps on SIGUSR1, the
+ * statistics document it dumps on SIGUSR2, and their renderings: a table for people, keepalived-like text
+ * dumps (in the spirit of /tmp/keepalived.data and /tmp/keepalived.stats) and JSON.
+ *
+ * The documents are plain JSON (times as ISO strings) with zod schemas, so the CLI can validate what a
+ * daemon of another version sent instead of rendering garbage.
+ */
+import { z } from 'zod';
+
+export const VRRP_STATES = ['INIT', 'BACKUP', 'MASTER', 'FAULT', 'STOP'] as const;
+
+export const LastCheckSchema = z.object({
+  checker: z.string(),
+  ok: z.boolean(),
+  reason: z.string(),
+  /** ISO time of the check. */
+  at: z.string(),
+});
+
+export const RealServerStatusSchema = z.object({
+  address: z.string(),
+  port: z.number().int(),
+  up: z.boolean(),
+  /** Configured weight. */
+  weight: z.number().int(),
+  /** Weight in the kernel right now (0 while down with inhibit_on_failure); absent if not programmed. */
+  effectiveWeight: z.number().int().optional(),
+  lastCheck: LastCheckSchema.nullable(),
+  /** ISO time of the last up/down change (or of the start). */
+  since: z.string(),
+});
+
+export const VirtualServerStatusSchema = z.object({
+  /** keepalived-style name: "[10.0.0.100]:tcp:80", "FWM 1" or "[group]". */
+  name: z.string(),
+  address: z.string().optional(),
+  port: z.number().int().optional(),
+  protocol: z.string(),
+  fwmark: z.number().int().optional(),
+  group: z.string().optional(),
+  scheduler: z.string(),
+  /** Forwarding method: NAT, DR, TUN. */
+  forwarding: z.string().optional(),
+  /** False when quorum is lost (sorry server / quorum_down). */
+  quorumUp: z.boolean().optional(),
+  realServers: z.array(RealServerStatusSchema),
+});
+
+export const InstanceStatusSchema = z.object({
+  name: z.string(),
+  state: z.enum(VRRP_STATES),
+  interface: z.string().optional(),
+  vrid: z.number().int().optional(),
+  /** Configured priority. */
+  priority: z.number().int(),
+  /** After tracked scripts/interfaces/files. */
+  effectivePriority: z.number().int(),
+  /** The current master's address (ours when MASTER), null when unknown. */
+  masterAddress: z.string().nullable(),
+  vips: z.array(z.string()),
+  /** ISO time of the last transition. */
+  since: z.string(),
+  lastTransitionReason: z.string(),
+  syncGroup: z.string().optional(),
+});
+
+export const IpvsSummarySchema = z.object({
+  services: z.number().int(),
+  destinations: z.number().int(),
+  /** ISO time of the last successful reconcile, null before the first. */
+  lastSyncAt: z.string().nullable(),
+  driftRepairs: z.number().int(),
+  lastError: z.string().nullable().optional(),
+});
+
+export const DaemonStatusSchema = z.object({
+  pid: z.number().int(),
+  version: z.string(),
+  startedAt: z.string(),
+  configFile: z.string(),
+  configLoadedAt: z.string(),
+  /** Only present when the last reload was rejected. */
+  lastReloadError: z.string().optional(),
+});
+
+export const StatusDocumentSchema = z.object({
+  daemon: DaemonStatusSchema,
+  instances: z.array(InstanceStatusSchema),
+  virtualServers: z.array(VirtualServerStatusSchema),
+  ipvs: IpvsSummarySchema.nullable(),
+});
+
+export type LastCheck = z.infer<typeof LastCheckSchema>;
+export type RealServerStatus = z.infer<typeof RealServerStatusSchema>;
+export type VirtualServerStatus = z.infer<typeof VirtualServerStatusSchema>;
+export type InstanceStatus = z.infer<typeof InstanceStatusSchema>;
+export type IpvsSummary = z.infer<typeof IpvsSummarySchema>;
+export type DaemonStatus = z.infer<typeof DaemonStatusSchema>;
+export type StatusDocument = z.infer<typeof StatusDocumentSchema>;
+
+/** Per-instance VRRP counters (keepalived's /tmp/keepalived.stats), plus per-reason drop counts. */
+export const InstanceStatsSchema = z.object({
+  name: z.string(),
+  advertsReceived: z.number().int(),
+  advertsSent: z.number().int(),
+  becameMaster: z.number().int(),
+  releasedMaster: z.number().int(),
+  priorityZeroReceived: z.number().int(),
+  priorityZeroSent: z.number().int(),
+  /** Drops by reason, e.g. { bad_checksum: 2, auth_mismatch: 1 }. */
+  dropped: z.record(z.string(), z.number().int()),
+});
+
+export const CheckStatsSchema = z.object({
+  virtualServer: z.string(),
+  realServer: z.string(),
+  checker: z.string(),
+  ok: z.number().int(),
+  failed: z.number().int(),
+});
+
+export const StatsDocumentSchema = z.object({
+  /** ISO time the stats were taken. */
+  at: z.string(),
+  instances: z.array(InstanceStatsSchema),
+  checks: z.array(CheckStatsSchema),
+  ipvs: z.object({ operations: z.record(z.string(), z.number().int()), driftRepairs: z.number().int() }),
+});
+
+export type InstanceStats = z.infer<typeof InstanceStatsSchema>;
+export type CheckStats = z.infer<typeof CheckStatsSchema>;
+export type StatsDocument = z.infer<typeof StatsDocumentSchema>;
+
+// ---------------------------------------------------------------------------------------------------------
+// Text helpers
+
+/** "3d04h", "2h03m", "5m07s", "42s" (negative or invalid input gives "?"). */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '?';
+  const s = Math.floor(ms / 1000);
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  const two = (n: number) => String(n).padStart(2, '0');
+  if (d > 0) return `${d}d${two(h)}h`;
+  if (h > 0) return `${h}h${two(m)}m`;
+  if (m > 0) return `${m}m${two(sec)}s`;
+  return `${sec}s`;
+}
+
+function ago(iso: string, now: number): string {
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? '?' : formatDuration(now - t);
+}
+
+/** Left-aligned columns separated by two spaces; trailing spaces trimmed. */
+export function renderTable(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+function hostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** The `halo status` screen. `now` is injectable so tests are deterministic. */
+export function renderStatusText(doc: StatusDocument, now: number = Date.now()): string {
+  const out: string[] = [];
+  const d = doc.daemon;
+  out.push(
+    `halo ${d.version}  pid ${d.pid}  up ${ago(d.startedAt, now)}  config ${d.configFile} (loaded ${ago(d.configLoadedAt, now)} ago)`,
+  );
+  if (d.lastReloadError) out.push(`last reload REJECTED: ${d.lastReloadError}`);
+  out.push('');
+
+  out.push(`VRRP instances (${doc.instances.length})`);
+  if (doc.instances.length === 0) out.push('  none');
+  else {
+    const rows = doc.instances.map((i) => [
+      i.name,
+      i.state,
+      i.interface ?? '-',
+      i.vrid === undefined ? '-' : String(i.vrid),
+      i.effectivePriority === i.priority ? String(i.priority) : `${i.effectivePriority}/${i.priority}`,
+      i.masterAddress ?? '-',
+      ago(i.since, now),
+      i.lastTransitionReason,
+      i.vips.join(' ') || '-',
+    ]);
+    const table = renderTable(
+      ['NAME', 'STATE', 'IFACE', 'VRID', 'PRIO', 'MASTER', 'FOR', 'REASON', 'VIPS'],
+      rows,
+    );
+    out.push(...table.map((l) => `  ${l}`));
+  }
+  out.push('');
+
+  out.push(`Virtual servers (${doc.virtualServers.length})`);
+  if (doc.virtualServers.length === 0) out.push('  none');
+  for (const vs of doc.virtualServers) {
+    const up = vs.realServers.filter((r) => r.up).length;
+    const quorum = vs.quorumUp === false ? '  QUORUM DOWN' : '';
+    const fwd = vs.forwarding ? ` ${vs.forwarding}` : '';
+    out.push(`  ${vs.name} ${vs.scheduler}${fwd}  ${up}/${vs.realServers.length} up${quorum}`);
+    if (vs.realServers.length === 0) continue;
+    const rows = vs.realServers.map((r) => {
+      const weight =
+        r.effectiveWeight !== undefined && r.effectiveWeight !== r.weight
+          ? `${r.effectiveWeight}/${r.weight}`
+          : String(r.weight);
+      const check = r.lastCheck
+        ? `${r.lastCheck.checker} ${r.lastCheck.ok ? 'ok' : 'FAIL'} ${ago(r.lastCheck.at, now)} ago${
+            r.lastCheck.reason ? `: ${r.lastCheck.reason}` : ''
+          }`
+        : 'not checked yet';
+      return [hostPort(r.address, r.port), r.up ? 'UP' : 'DOWN', weight, ago(r.since, now), check];
+    });
+    out.push(
+      ...renderTable(['REAL SERVER', 'STATE', 'WEIGHT', 'FOR', 'LAST CHECK'], rows).map((l) => `    ${l}`),
+    );
+  }
+  out.push('');
+
+  if (doc.ipvs) {
+    const i = doc.ipvs;
+    const sync = i.lastSyncAt ? `${ago(i.lastSyncAt, now)} ago` : 'never';
+    out.push(
+      `IPVS: ${i.services} services, ${i.destinations} real servers programmed; last sync ${sync}; ${i.driftRepairs} drift repairs`,
+    );
+    if (i.lastError) out.push(`IPVS last error: ${i.lastError}`);
+  } else {
+    out.push('IPVS: not managed (no virtual servers or checker disabled)');
+  }
+  return `${out.join('\n')}\n`;
+}
+
+/** SIGUSR1 text dump, laid out like keepalived's /tmp/keepalived.data. */
+export function renderDataText(doc: StatusDocument): string {
+  const out: string[] = [];
+  const d = doc.daemon;
+  out.push('------< Global definitions >------');
+  out.push(` halo version = ${d.version}`);
+  out.push(` Process id = ${d.pid}`);
+  out.push(` Started = ${d.startedAt}`);
+  out.push(` Config file = ${d.configFile}`);
+  out.push(` Config loaded = ${d.configLoadedAt}`);
+  if (d.lastReloadError) out.push(` Last reload rejected = ${d.lastReloadError}`);
+  out.push('------< VRRP Topology >------');
+  for (const i of doc.instances) {
+    out.push(` VRRP Instance = ${i.name}`);
+    out.push(`   State = ${i.state}`);
+    out.push(`   Since = ${i.since}`);
+    out.push(`   Last transition reason = ${i.lastTransitionReason}`);
+    if (i.interface) out.push(`   Interface = ${i.interface}`);
+    if (i.vrid !== undefined) out.push(`   Virtual Router ID = ${i.vrid}`);
+    if (i.syncGroup) out.push(`   Sync group = ${i.syncGroup}`);
+    out.push(`   Priority = ${i.priority}`);
+    out.push(`   Effective priority = ${i.effectivePriority}`);
+    out.push(`   Master router = ${i.masterAddress ?? '(unknown)'}`);
+    out.push(`   Virtual IP = ${i.vips.length}`);
+    for (const v of i.vips) out.push(`     ${v}`);
+  }
+  out.push('------< LVS Topology >------');
+  for (const vs of doc.virtualServers) {
+    out.push(` VS = ${vs.name}`);
+    out.push(`   lb_algo = ${vs.scheduler}`);
+    if (vs.forwarding) out.push(`   lb_kind = ${vs.forwarding}`);
+    out.push(`   protocol = ${vs.protocol}`);
+    if (vs.quorumUp !== undefined) out.push(`   quorum state = ${vs.quorumUp ? 'UP' : 'DOWN'}`);
+    for (const r of vs.realServers) {
+      out.push(`   RS = ${hostPort(r.address, r.port)}`);
+      out.push(`     Alive = ${r.up ? 'yes' : 'no'}`);
+      out.push(`     Weight = ${r.weight}`);
+      if (r.effectiveWeight !== undefined) out.push(`     Effective weight = ${r.effectiveWeight}`);
+      out.push(`     Since = ${r.since}`);
+      if (r.lastCheck) {
+        out.push(
+          `     Last check = ${r.lastCheck.checker} ${r.lastCheck.ok ? 'ok' : 'failed'} at ${r.lastCheck.at}`,
+        );
+        if (r.lastCheck.reason) out.push(`     Last check result = ${r.lastCheck.reason}`);
+      }
+    }
+  }
+  if (doc.ipvs) {
+    out.push('------< IPVS >------');
+    out.push(` Services = ${doc.ipvs.services}`);
+    out.push(` Destinations = ${doc.ipvs.destinations}`);
+    out.push(` Last sync = ${doc.ipvs.lastSyncAt ?? 'never'}`);
+    out.push(` Drift repairs = ${doc.ipvs.driftRepairs}`);
+    if (doc.ipvs.lastError) out.push(` Last error = ${doc.ipvs.lastError}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+/** SIGUSR2 text dump, laid out like keepalived's /tmp/keepalived.stats. */
+export function renderStatsText(stats: StatsDocument): string {
+  const out: string[] = [`halo statistics at ${stats.at}`];
+  for (const i of stats.instances) {
+    out.push(`VRRP Instance: ${i.name}`);
+    out.push('  Advertisements:');
+    out.push(`    Received: ${i.advertsReceived}`);
+    out.push(`    Sent: ${i.advertsSent}`);
+    out.push(`  Became master: ${i.becameMaster}`);
+    out.push(`  Released master: ${i.releasedMaster}`);
+    out.push('  Priority Zero:');
+    out.push(`    Received: ${i.priorityZeroReceived}`);
+    out.push(`    Sent: ${i.priorityZeroSent}`);
+    out.push('  Dropped:');
+    const reasons = Object.keys(i.dropped).sort();
+    if (reasons.length === 0) out.push('    none');
+    for (const r of reasons) out.push(`    ${r}: ${i.dropped[r]}`);
+  }
+  if (stats.checks.length) {
+    out.push('Checks:');
+    for (const c of stats.checks) {
+      out.push(`  ${c.realServer} in VS ${c.virtualServer} ${c.checker}: ok ${c.ok}, failed ${c.failed}`);
+    }
+  }
+  const ops = Object.keys(stats.ipvs.operations).sort();
+  out.push('IPVS:');
+  for (const op of ops) out.push(`  ${op}: ${stats.ipvs.operations[op]}`);
+  out.push(`  drift repairs: ${stats.ipvs.driftRepairs}`);
+  return `${out.join('\n')}\n`;
+}
+
+/** JSON dumps: stable 2-space JSON with a trailing newline. */
+export function renderJson(doc: StatusDocument | StatsDocument): string {
+  return `${JSON.stringify(doc, null, 2)}\n`;
+}
