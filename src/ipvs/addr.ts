@@ -32,8 +32,9 @@ export function ipv6ToBytes(address: string): Buffer {
   const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
   const headGroups = head ? head.split(':') : [];
   const tailGroups = tail ? tail.split(':') : [];
-  headGroups.forEach((g, i) => out.writeUInt16BE(Number.parseInt(g, 16), i * 2));
-  tailGroups.forEach((g, i) => out.writeUInt16BE(Number.parseInt(g, 16), 16 - (tailGroups.length - i) * 2));
+  for (let i = 0; i < headGroups.length; i++) out.writeUInt16BE(Number.parseInt(headGroups[i], 16), i * 2);
+  for (let i = 0; i < tailGroups.length; i++)
+    out.writeUInt16BE(Number.parseInt(tailGroups[i], 16), 16 - (tailGroups.length - i) * 2);
   if (tailV4) tailV4.copy(out, 12);
   return out;
 }
