@@ -636,9 +636,11 @@ export async function runInVm(script: string, opts: RunInVmOptions = {}): Promis
     child.stderr!.on('data', (d: Buffer) => {
       qemuStderr += d.toString();
     });
-    child.stdout!.on('data', (d: Buffer) => {
+    // setEncoding: a multi-byte character split across two reads must not turn into U+FFFD.
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (d: string) => {
       if (bootMs < 0) bootMs = Date.now() - t0;
-      opts.onOutput?.(d.toString().replace(/\r\n/g, '\n'));
+      opts.onOutput?.(d.replace(/\r\n/g, '\n'));
     });
     let timedOut = false;
     const timer = setTimeout(() => {
