@@ -20,7 +20,8 @@
  *   problem, so tests run keepalived inside a namespace with eth0 and eth1.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { NetnsLab } from './netns.js';
 
@@ -48,9 +49,11 @@ function run(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolvePromise) => {
     execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const e = err as (NodeJS.ErrnoException & { code?: number | string }) | null;
+      const e = err as (NodeJS.ErrnoException & { code?: number | string; signal?: string | null }) | null;
       let code = 0;
-      if (e) code = typeof e.code === 'number' ? e.code : 127;
+      // Like a shell: death by signal N is 128 + N (keepalived 2.2.7 can crash on a bad config).
+      if (e?.signal) code = 128 + (constants.signals[e.signal as NodeJS.Signals] ?? 0);
+      else if (e) code = typeof e.code === 'number' ? e.code : 127;
       resolvePromise({ code, stdout: String(stdout), stderr: String(stderr) });
     });
   });
@@ -164,8 +167,94 @@ export function portablePath(base: string, file: string): string {
   return relative(base, file).split(sep).join('/');
 }
 
-/** Optional directives in a corpus file's leading comments, e.g. `# halo-test: config-id=d1`. */
+/** Optional directives in a corpus file's comments, e.g. `# halo-test: config-id=lb1`. */
 export function corpusDirectives(text: string): { configId?: string } {
-  const m = /^#\s*halo-test:.*\bconfig-id=(\S+)/m.exec(text);
+  const m = /^[#!]\s*halo-test:.*\bconfig-id=(\S+)/m.exec(text);
   return m ? { configId: m[1] } : {};
+}
+
+/** Hand-written expectations kept in a sidecar across re-recordings. */
+export interface CorpusAnnotations {
+  /** The mistake the file demonstrates. */
+  why?: string;
+  /**
+   * What halo must say at least: 'error' where halo is deliberately stricter
+   * than keepalived (which skips the line and runs anyway), 'warning' where a
+   * warning is enough. Default 'error'.
+   */
+  haloSeverity?: 'error' | 'warning';
+  /**
+   * Lines (of the main file) keepalived reports only because its recovery from
+   * the earlier mistake in the same file went astray (e.g. the body of a block
+   * whose keyword was mistyped). halo need not report these.
+   */
+  cascadeLines?: number[];
+  /** The problem depends on the host (users, file permissions), not on the text: halo runs with hostChecks off. */
+  hostDependent?: boolean;
+}
+
+/** What keepalived said about a bad corpus file: `NAME.conf.expected.json`. */
+export interface CorpusExpectation {
+  keepalivedVersion: string;
+  configId?: string;
+  exitCode: number;
+  /** `file` is relative to the corpus file's directory. */
+  messages: { file?: string; line?: number; text: string }[];
+  annotations: CorpusAnnotations;
+}
+
+/** Corpus layout under test/fixtures/keepalived: good/*.conf and bad/*.conf (sub-folders hold included files). */
+export function listCorpus(corpusDir: string): { file: string; kind: 'good' | 'bad' }[] {
+  const out: { file: string; kind: 'good' | 'bad' }[] = [];
+  for (const kind of ['good', 'bad'] as const) {
+    const dir = join(corpusDir, kind);
+    for (const name of readdirSync(dir).sort()) {
+      if (name.endsWith('.conf') && statSync(join(dir, name)).isFile())
+        out.push({ file: join(dir, name), kind });
+    }
+  }
+  return out;
+}
+
+export function sidecarPath(confFile: string): string {
+  return `${confFile}.expected.json`;
+}
+
+export function readExpectation(confFile: string): CorpusExpectation | undefined {
+  const p = sidecarPath(confFile);
+  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as CorpusExpectation) : undefined;
+}
+
+/** Messages with files made relative to the corpus file's directory (portable across checkouts). */
+export function portableMessages(
+  confFile: string,
+  messages: KeepalivedMessage[],
+): CorpusExpectation['messages'] {
+  const base = dirname(resolve(confFile));
+  return messages.map((m) => ({
+    ...(m.file !== undefined ? { file: portablePath(base, m.file) } : {}),
+    ...(m.line !== undefined ? { line: m.line } : {}),
+    text: m.text,
+  }));
+}
+
+/**
+ * Run keepalived on a bad corpus file and write its sidecar, keeping the
+ * hand-written `annotations` of an existing sidecar.
+ */
+export async function recordExpectation(
+  confFile: string,
+  opts: { ns: string; version: string },
+): Promise<CorpusExpectation> {
+  const { configId } = corpusDirectives(readFileSync(confFile, 'utf8'));
+  const result = await keepalivedConfigTest(confFile, { ns: opts.ns, configId });
+  const expectation: CorpusExpectation = {
+    keepalivedVersion: opts.version,
+    ...(configId ? { configId } : {}),
+    exitCode: result.exitCode,
+    messages: portableMessages(confFile, result.messages),
+    annotations: readExpectation(confFile)?.annotations ?? {},
+  };
+  writeFileSync(sidecarPath(confFile), `${JSON.stringify(expectation, null, 2)}\n`);
+  return expectation;
 }
