@@ -1,0 +1,892 @@
+/**
+ * The VRRP instance state machine: pure, sans-IO. Behaviour anchor: keepalived 2.2.7 (vrrp.c, vrrp_scheduler.c,
+ * vrrp_track.c), RFC 3768 (v2) and RFC 5798 / RFC 9568 (v3). Where keepalived and the RFC differ we follow
+ * keepalived (halo must interoperate with it and operators expect its behaviour); each place says so below.
+ *
+ * ## How the I/O shell drives it
+ *
+ *   let s = createInstance(params);                          // state INIT, no deadline
+ *   ({ state: s, actions } = step(s, { type: 'start', tracking }, now));   // tracking: evaluateTracking(...) result
+ *   loop:
+ *     - a VRRP packet arrived for this VRID:     step(s, { type: 'packet', packet }, now)
+ *         packet = { data (L4 payload), family, source, destination, ttl, protocol?, ipHeaderLength?, ipTotalLength? }
+ *         (route packets to instances by interface + family + peekVrid(data); unknown VRIDs are the shell's to count)
+ *     - now >= nextDeadline(s):                  step(s, { type: 'timer' }, now)
+ *     - tracking changed (link up/down, vrrp_script rise/fall, track_file value):
+ *                                                step(s, { type: 'track', ...evaluateTracking(cfg, inputs) }, now)
+ *     - shutting down:                           step(s, { type: 'stop' }, now)
+ *   and execute every returned action, in order:
+ *     send-advert  -> for each packets[i]: RawSocket.send(data, destination, { source }) (TTL 255, TOS 0xc0)
+ *     add-vips / remove-vips -> rtnetlink address add / remove (the shell knows prefix, label, ...)
+ *     send-garp    -> `count` gratuitous ARPs (IPv4) / unsolicited NAs (IPv6) for each address, now
+ *     transition   -> log `message` (keepalived's words), update status / metrics
+ *     notify       -> run notify scripts / FIFO (state MASTER | BACKUP | FAULT | STOP)
+ *     notify-event -> e.g. notify_master_rx_lower_pri
+ *     log          -> log `message`
+ *     drop         -> a received packet was rejected: count / log `reason` (already counted in state.stats)
+ *
+ * `nowMs` is any monotonic millisecond clock (performance.now()); the core never reads a clock itself. Times are
+ * plain numbers so tests use a fake clock. `nextDeadline(s)` is the earliest time the shell must call `timer`
+ * (undefined: no timer needed); calling `timer` early or twice is harmless.
+ *
+ * Sync groups: drive member instances through src/vrrp/sync-group.ts (stepSyncGroup) instead of step().
+ *
+ * ## Mapping from the config model (src/config/model.ts VrrpInstance, normalised)
+ *   name, virtualRouterId, priority, advertIntervalMs, version, family, preempt, preemptDelayMs, state,
+ *   unicastPeers, garp*, lowerPrioNoAdvert, higherPrioSendAdvert, skipCheckAdvAddr, checkUnicastSrc: same names;
+ *   authentication -> auth ({type:'pass'|'ah', password});
+ *   virtualIpaddresses[].address (of the instance's family) -> virtualAddresses (advertised);
+ *   virtualIpaddressesExcluded[].address + VIPs of the other family -> excludedAddresses (added, not advertised);
+ *   sourceAddress = unicastSrcIp ?? mcastSrcIp ?? the interface's primary address (resolved by the shell);
+ *   multicastGroup = global vrrpMcastGroup4 / vrrpMcastGroup6; downTimerAdverts = global vrrpDownTimerAdverts.
+ *   `state` should be left undefined when the config did not say (keepalived then derives it from priority 255).
+ */
+import { canonicalIp, compareIpText, type IpFamily } from './addr.js';
+import {
+  type AdvertExpectations,
+  type DropReason,
+  emptyDropCounters,
+  encodeAdvert,
+  type ReceivedAdvertPacket,
+  VRRP_MULTICAST_V4,
+  VRRP_MULTICAST_V6,
+  type VrrpAdvert,
+  validateAdvert,
+} from './codec.js';
+import { PRIORITY_OWNER } from './tracking.js';
+
+export type VrrpStateName = 'INIT' | 'BACKUP' | 'MASTER' | 'FAULT' | 'STOP';
+
+export interface UnicastPeerParams {
+  address: string;
+  minTtl?: number;
+  maxTtl?: number;
+}
+
+export interface VrrpInstanceParams {
+  /** Instance name, used in every message: "(VI_1) Entering MASTER STATE". */
+  name: string;
+  virtualRouterId: number;
+  version: 2 | 3;
+  family: IpFamily;
+  /** Configured (base) priority 1..255; 255 = address owner. */
+  priority: number;
+  advertIntervalMs: number;
+  /** Configured initial state; undefined = derived from priority (255 -> MASTER), as keepalived does. */
+  state?: 'MASTER' | 'BACKUP';
+  /** false = nopreempt. */
+  preempt: boolean;
+  preemptDelayMs: number;
+  /** v2 only (keepalived ignores auth for v3). AH can be configured in keepalived but halo cannot verify it. */
+  auth?: { type: 'pass' | 'ah'; password: string };
+  /** Advertised VIPs (same family as the instance). */
+  virtualAddresses: string[];
+  /** Added with the VIPs but not advertised (virtual_ipaddress_excluded, other-family VIPs). */
+  excludedAddresses?: string[];
+  /** Source address of our adverts, and our side of the equal-priority tie-break. */
+  sourceAddress: string;
+  /** Non-empty = unicast mode. */
+  unicastPeers?: UnicastPeerParams[];
+  multicastGroup?: string;
+  checkUnicastSrc?: boolean;
+  skipCheckAdvAddr?: boolean;
+  garpMasterDelayMs?: number;
+  garpMasterRepeat?: number;
+  garpMasterRefreshMs?: number;
+  garpMasterRefreshRepeat?: number;
+  garpLowerPrioDelayMs?: number;
+  garpLowerPrioRepeat?: number;
+  lowerPrioNoAdvert?: boolean;
+  higherPrioSendAdvert?: boolean;
+  downTimerAdverts?: number;
+  /** v3/IPv4: checksum without the pseudo-header (interop with non-RFC peers; not a keepalived option). */
+  v3ChecksumAsV2?: boolean;
+  /**
+   * v3/IPv4 unicast: keepalived's `old_unicast_checksum`. 'auto' (default): standard checksum, switching to the
+   * old one (pseudo-header destination = 224.0.0.18) if a peer is seen using it; 'never': no auto switch;
+   * 'always': old checksum from the start.
+   */
+  unicastChecksumCompat?: 'auto' | 'never' | 'always';
+}
+
+/** keepalived defaults for the optional parameters. */
+export const INSTANCE_DEFAULTS = {
+  garpMasterDelayMs: 5000,
+  garpMasterRepeat: 5,
+  garpMasterRefreshMs: 0,
+  garpMasterRefreshRepeat: 1,
+  // keepalived: vrrp_garp_lower_prio_rep / _delay default to vrrp_garp_rep / vrrp_garp_delay (vrrp_complete_init)
+  garpLowerPrioDelayMs: 5000,
+  garpLowerPrioRepeat: 5,
+  downTimerAdverts: 3,
+} as const;
+
+export interface VrrpStats {
+  advertsReceived: number;
+  advertsSent: number;
+  priorityZeroReceived: number;
+  priorityZeroSent: number;
+  becameMaster: number;
+  releasedMaster: number;
+  drops: Record<DropReason, number>;
+}
+
+export interface VrrpInstanceState {
+  readonly params: VrrpInstanceParams;
+  state: VrrpStateName;
+  /** keepalived's wantstate: the state this instance would be in disregarding its sync group. */
+  wantState: 'MASTER' | 'BACKUP' | 'FAULT';
+  /** Base priority; only differs from params.priority after two address owners met (keepalived drops to 254). */
+  basePriority: number;
+  effectivePriority: number;
+  /** Our own trackers (interfaces, scripts, files) say FAULT. */
+  trackFault: boolean;
+  faultReasons: string[];
+  /** Master_Adver_Interval: ours, or (v3, in BACKUP) the master's advertised one. */
+  masterAdverIntMs: number;
+  /** keepalived's ms_down_timer: the interval last used to arm the BACKUP timer. */
+  msDownTimerMs: number;
+  /** keepalived's sands: BACKUP -> master-down expiry; MASTER -> next advert. */
+  timerAt?: number;
+  /** preempt_delay end (keepalived preempt_time), set by the first lower-priority advert seen. */
+  preemptAt?: number;
+  garpDelayAt?: number;
+  garpRefreshAt?: number;
+  garpLowerPrioAt?: number;
+  masterAddress?: string;
+  masterPriority?: number;
+  vipsSet: boolean;
+  /** v3/IPv4 unicast old checksum in use (configured 'always' or auto-detected). */
+  oldUnicastChecksum: boolean;
+  stats: VrrpStats;
+}
+
+export interface TrackingUpdate {
+  effectivePriority: number;
+  fault: boolean;
+  faultReasons?: string[];
+}
+
+export type VrrpEvent =
+  | ({ type: 'start' } & Partial<{ tracking: TrackingUpdate }>)
+  | { type: 'timer' }
+  | { type: 'packet'; packet: ReceivedAdvertPacket }
+  | ({ type: 'track' } & TrackingUpdate)
+  | { type: 'stop' }
+  /** Sync-group internal (sync-group.ts): keepalived's vrrp_sync_master / _backup / _fault on this member. */
+  | { type: 'sync-master' }
+  | { type: 'sync-backup' }
+  | { type: 'sync-fault' };
+
+export type TransitionReason =
+  | 'startup'
+  | 'master-down-timeout'
+  | 'higher-priority-advert'
+  | 'fault'
+  | 'fault-recovered'
+  | 'sync-group'
+  | 'shutdown';
+
+export type GarpReason =
+  | 'master'
+  | 'master-delayed'
+  | 'refresh'
+  | 'lower-priority'
+  | 'lower-priority-delayed';
+
+export type VrrpAction =
+  | {
+      type: 'send-advert';
+      priority: number;
+      advertIntervalMs: number;
+      addresses: string[];
+      source: string;
+      packets: { destination: string; data: Buffer }[];
+    }
+  | { type: 'add-vips'; addresses: string[] }
+  | { type: 'remove-vips'; addresses: string[] }
+  | { type: 'send-garp'; addresses: string[]; count: number; reason: GarpReason }
+  | { type: 'transition'; from: VrrpStateName; to: VrrpStateName; reason: TransitionReason; message: string }
+  | { type: 'notify'; state: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP'; priority: number }
+  | { type: 'notify-event'; event: 'master-rx-lower-pri' }
+  | { type: 'log'; level: 'info' | 'warning'; message: string }
+  | { type: 'drop'; reason: DropReason; message: string };
+
+export interface StepOptions {
+  /** Sync group: may this member become MASTER now (keepalived vrrp_sync_can_goto_master)? Default true. */
+  syncCanGoMaster?: boolean;
+  /** Sync group: another member is faulted by its own trackers, so this one cannot leave FAULT. */
+  syncGroupFault?: boolean;
+  /** Sync group state at start-up (keepalived uses the group's state as the initial target). */
+  syncGroupState?: 'MASTER' | 'BACKUP' | 'FAULT' | 'INIT';
+  /** This instance is a sync group member (goto-master is gated by syncCanGoMaster). */
+  inSyncGroup?: boolean;
+}
+
+export interface StepResult {
+  state: VrrpInstanceState;
+  actions: VrrpAction[];
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+function opt<K extends keyof typeof INSTANCE_DEFAULTS>(p: VrrpInstanceParams, k: K): number {
+  return (p[k] as number | undefined) ?? INSTANCE_DEFAULTS[k];
+}
+
+export function isUnicast(p: VrrpInstanceParams): boolean {
+  return (p.unicastPeers?.length ?? 0) > 0;
+}
+
+export function multicastGroup(p: VrrpInstanceParams): string {
+  return p.multicastGroup ?? (p.family === 4 ? VRRP_MULTICAST_V4 : VRRP_MULTICAST_V6);
+}
+
+function configuredWantState(p: VrrpInstanceParams): 'MASTER' | 'BACKUP' {
+  return p.state ?? (p.priority === PRIORITY_OWNER ? 'MASTER' : 'BACKUP');
+}
+
+/**
+ * Skew_Time in ms, exactly as keepalived's integer-microsecond VRRP_TIMER_SKEW:
+ *   v2: (256 - prio) * 1000000 / 256 us               (RFC 3768: (256 - Priority) / 256 s)
+ *   v3: (256 - prio) * master_adver_int_cs * 625 / 16 us  (RFC 5798: ((256 - Priority) * Master_Adver_Interval) / 256)
+ */
+export function skewTimeMs(version: 2 | 3, priority: number, masterAdverIntMs: number): number {
+  const p = 256 - priority;
+  if (version === 2) return Math.floor((p * 1_000_000) / 256) / 1000;
+  const cs = Math.floor(masterAdverIntMs / 10);
+  return Math.floor((p * cs * 625) / 16) / 1000;
+}
+
+/** Master_Down_Interval = down_timer_adverts (3) * Master_Adver_Interval + Skew_Time. */
+export function masterDownIntervalMs(
+  version: 2 | 3,
+  priority: number,
+  masterAdverIntMs: number,
+  downTimerAdverts = 3,
+): number {
+  return downTimerAdverts * masterAdverIntMs + skewTimeMs(version, priority, masterAdverIntMs);
+}
+
+function skewOf(s: VrrpInstanceState, priority = s.effectivePriority): number {
+  return skewTimeMs(s.params.version, priority, s.masterAdverIntMs);
+}
+
+function masterDownOf(s: VrrpInstanceState): number {
+  return opt(s.params, 'downTimerAdverts') * s.masterAdverIntMs + skewOf(s);
+}
+
+function allVips(p: VrrpInstanceParams): string[] {
+  return [...p.virtualAddresses, ...(p.excludedAddresses ?? [])];
+}
+
+function fmtDelay(ms: number): string {
+  // keepalived: "%lu.%6.6lu" of seconds and microseconds
+  const us = Math.round(ms * 1000);
+  return `${Math.floor(us / 1_000_000)}.${String(us % 1_000_000).padStart(6, '0')}`;
+}
+
+/* ------------------------------------------------------------------ construction */
+
+export function createInstance(params: VrrpInstanceParams): VrrpInstanceState {
+  if (params.family !== 4 && params.family !== 6) throw new Error(`(${params.name}) bad family`);
+  const canon = (a: string) => {
+    const c = canonicalIp(a, params.family);
+    if (!c) throw new Error(`(${params.name}) ${a} is not an IPv${params.family} address`);
+    return c;
+  };
+  const p: VrrpInstanceParams = {
+    ...params,
+    virtualAddresses: params.virtualAddresses.map(canon),
+    sourceAddress: canon(params.sourceAddress),
+    unicastPeers: params.unicastPeers?.map((u) => ({ ...u, address: canon(u.address) })),
+  };
+  const want = configuredWantState(p);
+  // keepalived vrrp_complete_instance(): nopreempt and preempt_delay are cleared with initial state MASTER,
+  // and nopreempt with priority 255.
+  if (want === 'MASTER' || p.priority === PRIORITY_OWNER) p.preempt = true;
+  if (want === 'MASTER' || !p.preempt) p.preemptDelayMs = 0;
+  return {
+    params: p,
+    state: 'INIT',
+    wantState: want,
+    basePriority: p.priority,
+    effectivePriority: p.priority,
+    trackFault: false,
+    faultReasons: [],
+    masterAdverIntMs: p.advertIntervalMs,
+    msDownTimerMs: 0,
+    vipsSet: false,
+    oldUnicastChecksum: p.unicastChecksumCompat === 'always',
+    stats: {
+      advertsReceived: 0,
+      advertsSent: 0,
+      priorityZeroReceived: 0,
+      priorityZeroSent: 0,
+      becameMaster: 0,
+      releasedMaster: 0,
+      drops: emptyDropCounters(),
+    },
+  };
+}
+
+/** Earliest time the shell must deliver a `timer` event; undefined when none is pending. */
+export function nextDeadline(s: VrrpInstanceState): number | undefined {
+  let d: number | undefined;
+  for (const t of [s.timerAt, s.garpDelayAt, s.garpLowerPrioAt]) {
+    if (t !== undefined && (d === undefined || t < d)) d = t;
+  }
+  return d;
+}
+
+/** The validation parameters for received adverts (exported for the shell's diagnostics and for tests). */
+export function expectationsOf(s: VrrpInstanceState, checkAddresses: boolean): AdvertExpectations {
+  const p = s.params;
+  return {
+    family: p.family,
+    version: p.version,
+    vrid: p.virtualRouterId,
+    advertIntervalMs: p.advertIntervalMs,
+    auth: p.version === 2 && p.auth ? { type: p.auth.type, password: p.auth.password } : { type: 'none' },
+    virtualAddresses: p.virtualAddresses,
+    checkAddresses,
+    unicast: isUnicast(p),
+    unicastPeers: p.unicastPeers ?? [],
+    checkUnicastSrc: p.checkUnicastSrc ?? false,
+    v3ChecksumAsV2: p.v3ChecksumAsV2,
+    pseudoHeaderDestination: s.oldUnicastChecksum ? VRRP_MULTICAST_V4 : undefined,
+  };
+}
+
+/* ------------------------------------------------------------------ step */
+
+class Ctx {
+  actions: VrrpAction[] = [];
+  constructor(
+    public s: VrrpInstanceState,
+    public now: number,
+    public opts: StepOptions,
+  ) {}
+  get n(): string {
+    return `(${this.s.params.name})`;
+  }
+  log(message: string, level: 'info' | 'warning' = 'info') {
+    this.actions.push({ type: 'log', level, message: `${this.n} ${message}` });
+  }
+  transition(to: VrrpStateName, reason: TransitionReason, message: string) {
+    const from = this.s.state;
+    this.s.state = to;
+    this.actions.push({ type: 'transition', from, to, reason, message: `${this.n} ${message}` });
+  }
+  notify(state: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP') {
+    this.actions.push({ type: 'notify', state, priority: this.s.effectivePriority });
+  }
+}
+
+function cloneState(s: VrrpInstanceState): VrrpInstanceState {
+  return { ...s, faultReasons: [...s.faultReasons], stats: { ...s.stats, drops: { ...s.stats.drops } } };
+}
+
+/** Advance the instance by one event at time nowMs. Never throws on packet input. */
+export function step(
+  prev: VrrpInstanceState,
+  ev: VrrpEvent,
+  nowMs: number,
+  opts: StepOptions = {},
+): StepResult {
+  const c = new Ctx(cloneState(prev), nowMs, opts);
+  switch (ev.type) {
+    case 'start':
+      onStart(c, ev.tracking);
+      break;
+    case 'timer':
+      onTimer(c);
+      break;
+    case 'packet':
+      onPacket(c, ev.packet);
+      break;
+    case 'track':
+      onTrack(c, ev);
+      break;
+    case 'stop':
+      onStop(c);
+      break;
+    case 'sync-master':
+      if (c.s.state !== 'MASTER' && c.s.state !== 'STOP' && !c.s.trackFault) {
+        c.s.wantState = 'MASTER';
+        becomeMaster(c, 'sync-group');
+      }
+      break;
+    case 'sync-backup':
+      syncBackup(c);
+      break;
+    case 'sync-fault':
+      syncFault(c);
+      break;
+  }
+  return { state: c.s, actions: c.actions };
+}
+
+/* ------------------------------------------------------------------ sending */
+
+function sendAdvert(c: Ctx, priority: number) {
+  const s = c.s;
+  const p = s.params;
+  const destinations = isUnicast(p) ? (p.unicastPeers ?? []).map((u) => u.address) : [multicastGroup(p)];
+  const advert = {
+    version: p.version,
+    vrid: p.virtualRouterId,
+    priority,
+    addresses: p.virtualAddresses,
+    advertIntervalMs: p.advertIntervalMs,
+    auth:
+      p.version === 2 && p.auth?.type === 'pass'
+        ? { type: 'pass' as const, password: p.auth.password }
+        : undefined,
+  };
+  const packets = destinations.map((destination) => ({
+    destination,
+    data: encodeAdvert(advert, {
+      family: p.family,
+      source: p.sourceAddress,
+      destination,
+      v3ChecksumAsV2: p.v3ChecksumAsV2,
+      pseudoHeaderDestination: s.oldUnicastChecksum ? VRRP_MULTICAST_V4 : undefined,
+    }),
+  }));
+  c.actions.push({
+    type: 'send-advert',
+    priority,
+    advertIntervalMs: p.advertIntervalMs,
+    addresses: [...p.virtualAddresses],
+    source: p.sourceAddress,
+    packets,
+  });
+  s.stats.advertsSent++;
+  if (priority === 0) s.stats.priorityZeroSent++;
+}
+
+function sendGarp(c: Ctx, count: number, reason: GarpReason) {
+  const addresses = allVips(c.s.params);
+  if (count > 0 && addresses.length > 0 && c.s.vipsSet)
+    c.actions.push({ type: 'send-garp', addresses, count, reason });
+}
+
+/* ------------------------------------------------------------------ transitions */
+
+/** keepalived vrrp_state_goto_master() + vrrp_state_master_tx() + vrrp_state_become_master(). */
+function gotoMaster(c: Ctx, reason: TransitionReason) {
+  const s = c.s;
+  if (c.opts.inSyncGroup && c.opts.syncCanGoMaster === false) {
+    // keepalived vrrp_sync_can_goto_master(): wait (another master-down interval) for the other members.
+    s.wantState = 'MASTER';
+    s.msDownTimerMs = masterDownOf(s);
+    s.timerAt = c.now + s.msDownTimerMs;
+    return;
+  }
+  becomeMaster(c, reason);
+}
+
+function becomeMaster(c: Ctx, reason: TransitionReason) {
+  const s = c.s;
+  const p = s.params;
+  s.wantState = 'MASTER';
+  // RFC 5798 6.4.3: a master advertises (and times) with its own interval. keepalived only resets
+  // master_adver_int here when detailed logging is on (a quirk); we always do, as the RFC says.
+  s.masterAdverIntMs = p.advertIntervalMs;
+  // The old master must drop the VIPs before our gratuitous ARPs, so the advert goes first (keepalived order).
+  sendAdvert(c, s.effectivePriority);
+  c.transition('MASTER', reason, 'Entering MASTER STATE');
+  s.stats.becameMaster++;
+  c.actions.push({ type: 'add-vips', addresses: allVips(p) });
+  c.log('setting VIPs.');
+  s.vipsSet = true;
+  sendGarp(c, opt(p, 'garpMasterRepeat'), 'master');
+  const refresh = opt(p, 'garpMasterRefreshMs');
+  s.garpRefreshAt = refresh > 0 ? c.now + refresh : undefined;
+  const delay = opt(p, 'garpMasterDelayMs');
+  s.garpDelayAt = delay > 0 ? c.now + delay : undefined;
+  s.garpLowerPrioAt = undefined;
+  c.notify('MASTER');
+  s.timerAt = c.now + p.advertIntervalMs;
+}
+
+/** keepalived vrrp_restore_interface(): optional priority-0 advert, then the VIPs go. */
+function restoreInterface(c: Ctx, sendPriorityZero: boolean) {
+  const s = c.s;
+  if (sendPriorityZero) {
+    sendAdvert(c, 0);
+    c.log('sent 0 priority');
+  }
+  s.garpDelayAt = undefined;
+  s.garpRefreshAt = undefined;
+  s.garpLowerPrioAt = undefined;
+  if (s.vipsSet) {
+    c.log('removing VIPs.');
+    c.actions.push({ type: 'remove-vips', addresses: allVips(s.params) });
+    s.vipsSet = false;
+  }
+}
+
+/** keepalived vrrp_state_leave_master(): to BACKUP (higher advert, sync) or FAULT (tracking, sync). */
+function leaveMaster(c: Ctx, to: 'BACKUP' | 'FAULT', reason: TransitionReason, sendPriorityZero: boolean) {
+  const s = c.s;
+  if (to === 'BACKUP') {
+    c.transition('BACKUP', reason, 'Entering BACKUP STATE');
+    s.preemptAt = undefined;
+    restoreInterface(c, sendPriorityZero);
+  } else {
+    // keepalived sends a priority 0 advert when a master goes to FAULT (and a second one from
+    // vrrp_restore_interface when called from down_instance); one is enough to make the backup take over.
+    c.transition('FAULT', reason, 'Entering FAULT STATE');
+    sendAdvert(c, 0);
+    c.log('sent 0 priority');
+    restoreInterface(c, false);
+  }
+  s.wantState = to === 'BACKUP' ? s.wantState : 'FAULT';
+  c.notify(to);
+  s.msDownTimerMs = masterDownOf(s);
+  s.timerAt = to === 'BACKUP' ? c.now + s.msDownTimerMs : undefined;
+  s.stats.releasedMaster++;
+}
+
+function enterFault(c: Ctx, reason: TransitionReason) {
+  const s = c.s;
+  s.wantState = 'FAULT';
+  if (s.state === 'MASTER') {
+    leaveMaster(c, 'FAULT', reason, false);
+    return;
+  }
+  if (s.state === 'FAULT' || s.state === 'STOP' || s.state === 'INIT') return;
+  c.transition('FAULT', reason, 'Entering FAULT STATE');
+  c.notify('FAULT');
+  s.timerAt = undefined;
+  s.masterAdverIntMs = s.params.advertIntervalMs;
+  s.msDownTimerMs = masterDownOf(s);
+}
+
+/** keepalived vrrp_state_leave_fault() towards BACKUP. */
+function leaveFaultToBackup(c: Ctx, reason: TransitionReason) {
+  const s = c.s;
+  s.wantState = 'BACKUP';
+  if (s.state !== 'BACKUP') {
+    c.transition('BACKUP', reason, 'Entering BACKUP STATE');
+    c.notify('BACKUP');
+  }
+  s.preemptAt = undefined;
+  s.masterAdverIntMs = s.params.advertIntervalMs;
+  s.msDownTimerMs = masterDownOf(s);
+  s.timerAt = c.now + s.msDownTimerMs;
+}
+
+/* ------------------------------------------------------------------ events */
+
+/** keepalived vrrp_init_state() (+ initialise_tracking_priorities()). */
+function onStart(c: Ctx, tracking: TrackingUpdate | undefined) {
+  const s = c.s;
+  if (s.state !== 'INIT') return;
+  if (tracking) {
+    s.effectivePriority = s.basePriority === PRIORITY_OWNER ? PRIORITY_OWNER : tracking.effectivePriority;
+    s.trackFault = tracking.fault;
+    s.faultReasons = [...(tracking.faultReasons ?? [])];
+  }
+  const fault = s.trackFault || c.opts.syncGroupState === 'FAULT' || c.opts.syncGroupFault === true;
+  const target =
+    c.opts.syncGroupState && c.opts.syncGroupState !== 'INIT' ? c.opts.syncGroupState : s.wantState;
+  if (!fault && target === 'MASTER' && s.basePriority === PRIORITY_OWNER && s.wantState === 'MASTER') {
+    // keepalived: "The simplest way to become master is to timeout from the backup state very quickly":
+    // state BACKUP (not logged, no notify), master-down timer 1 us. Only the address owner starts this way.
+    s.state = 'BACKUP';
+    s.msDownTimerMs = 0.001;
+    s.timerAt = c.now + s.msDownTimerMs;
+    return;
+  }
+  // Everyone else - including `state MASTER` with priority < 255 - starts as BACKUP and waits the full
+  // master-down interval (RFC 3768 6.4.1 says a non-owner starts in Backup too). In a sync group that is in
+  // BACKUP while this member wants MASTER, keepalived waits one advert interval + minimal skew instead.
+  s.msDownTimerMs =
+    target === 'BACKUP' && s.wantState === 'MASTER' ? s.masterAdverIntMs + skewOf(s, 255) : masterDownOf(s);
+  if (!fault) {
+    c.transition('BACKUP', 'startup', 'Entering BACKUP STATE (init)');
+    c.notify('BACKUP');
+    s.timerAt = c.now + s.msDownTimerMs;
+  } else {
+    c.transition('FAULT', 'startup', 'Entering FAULT STATE (init)');
+    if (s.trackFault) s.wantState = 'FAULT';
+    c.notify('FAULT');
+    s.timerAt = undefined;
+  }
+}
+
+function onTimer(c: Ctx) {
+  const s = c.s;
+  const now = c.now;
+  if (s.timerAt !== undefined && s.timerAt <= now) {
+    if (s.state === 'BACKUP') {
+      c.log('Receive advertisement timeout');
+      gotoMaster(c, 'master-down-timeout');
+    } else if (s.state === 'MASTER') {
+      // vrrp_state_master_tx(): the periodic advert, and the refresh GARPs when due.
+      sendAdvert(c, s.effectivePriority);
+      if (s.garpRefreshAt !== undefined && now > s.garpRefreshAt) {
+        sendGarp(c, opt(s.params, 'garpMasterRefreshRepeat'), 'refresh');
+        s.garpRefreshAt = now + opt(s.params, 'garpMasterRefreshMs');
+      }
+      s.timerAt = now + s.params.advertIntervalMs;
+    } else {
+      s.timerAt = undefined;
+    }
+  }
+  if (s.garpDelayAt !== undefined && s.garpDelayAt <= now) {
+    s.garpDelayAt = undefined;
+    if (s.state === 'MASTER') sendGarp(c, opt(s.params, 'garpMasterRepeat'), 'master-delayed');
+  }
+  if (s.garpLowerPrioAt !== undefined && s.garpLowerPrioAt <= now) {
+    s.garpLowerPrioAt = undefined;
+    if (s.state === 'MASTER') sendGarp(c, opt(s.params, 'garpLowerPrioRepeat'), 'lower-priority-delayed');
+  }
+}
+
+function dropPacket(c: Ctx, reason: DropReason, message: string) {
+  c.s.stats.drops[reason]++;
+  c.actions.push({ type: 'drop', reason, message: `${c.n} ${message}` });
+}
+
+function validate(c: Ctx, pkt: ReceivedAdvertPacket, checkAddresses: boolean): VrrpAdvert | undefined {
+  const s = c.s;
+  let res = validateAdvert(pkt, expectationsOf(s, checkAddresses));
+  if (
+    !res.ok &&
+    res.reason === 'checksum' &&
+    s.params.version === 3 &&
+    s.params.family === 4 &&
+    isUnicast(s.params) &&
+    !s.oldUnicastChecksum &&
+    (s.params.unicastChecksumCompat ?? 'auto') === 'auto'
+  ) {
+    // keepalived: a unicast v3 advert whose checksum only matches with 224.0.0.18 in the pseudo-header comes
+    // from keepalived <= 1.3.6; switch to that checksum for sending and receiving.
+    const retry = validateAdvert(pkt, {
+      ...expectationsOf(s, checkAddresses),
+      pseudoHeaderDestination: VRRP_MULTICAST_V4,
+    });
+    if (retry.ok) {
+      s.oldUnicastChecksum = true;
+      c.log('Setting unicast VRRPv3 checksum to old version');
+      res = retry;
+    }
+  }
+  if (!res.ok) {
+    dropPacket(c, res.reason, res.message);
+    return undefined;
+  }
+  s.stats.advertsReceived++;
+  if (res.advert.priority === 0) s.stats.priorityZeroReceived++;
+  return res.advert;
+}
+
+function onPacket(c: Ctx, pkt: ReceivedAdvertPacket) {
+  const s = c.s;
+  if (s.state !== 'BACKUP' && s.state !== 'MASTER') {
+    // keepalived ignores adverts in FAULT / INIT ("We just ignore a message received when we are in fault state")
+    dropPacket(c, 'not-running', `advert ignored in ${s.state} state`);
+    return;
+  }
+  const source = canonicalIp(pkt.source, s.params.family) ?? pkt.source;
+  if (s.state === 'BACKUP') onPacketBackup(c, pkt, source);
+  else onPacketMaster(c, pkt, source);
+}
+
+/** keepalived vrrp_state_backup(). */
+function onPacketBackup(c: Ctx, pkt: ReceivedAdvertPacket, source: string) {
+  const s = c.s;
+  const p = s.params;
+  const checkAddresses = !p.skipCheckAdvAddr || s.masterAddress !== source;
+  const a = validate(c, pkt, checkAddresses);
+  // A rejected or discarded advert leaves the master-down timer running (keepalived shortens ms_down_timer to
+  // the remaining time, which re-arms the same deadline).
+  if (!a) return;
+  if (a.priority === 0) {
+    // RFC 3768 6.4.2 / RFC 5798 6.4.2: "set the Master_Down_Timer to Skew_Time".
+    c.log('Backup received priority 0 advertisement');
+    s.msDownTimerMs = skewOf(s);
+    s.timerAt = c.now + s.msDownTimerMs;
+    return;
+  }
+  const preemptDelayRunning = p.preemptDelayMs > 0 && (s.preemptAt === undefined || s.preemptAt > c.now);
+  if (!p.preempt || a.priority >= s.effectivePriority || preemptDelayRunning) {
+    if (p.version === 3) {
+      // RFC 5798 6.4.2: Master_Adver_Interval := the advert's interval. A zero interval would make the
+      // master-down timer zero (keepalived accepts it); we floor it at 1 centisecond.
+      s.masterAdverIntMs = Math.max(10, a.advertIntervalMs);
+    }
+    s.msDownTimerMs = masterDownOf(s);
+    s.timerAt = c.now + s.msDownTimerMs;
+    s.masterAddress = source;
+    s.masterPriority = a.priority;
+    if (p.preemptDelayMs > 0) {
+      if (a.priority >= s.effectivePriority) {
+        if (s.preemptAt !== undefined) {
+          c.log('stop preempt delay');
+          s.preemptAt = undefined;
+        }
+      } else if (s.preemptAt === undefined) {
+        c.log(`start preempt delay (${fmtDelay(p.preemptDelayMs)})`);
+        s.preemptAt = c.now + p.preemptDelayMs;
+      }
+    }
+    s.wantState = 'BACKUP';
+    return;
+  }
+  // Preempt (RFC 3768/5798 6.4.2 and keepalived agree): discard the lower-priority advert and leave the
+  // master-down timer running, so a starting higher-priority node waits the full master-down interval while the
+  // lower master keeps advertising, and only then takes over.
+  c.log(`received lower priority (${a.priority}) advert from ${source} - discarding`);
+  s.masterAddress = source;
+}
+
+/** keepalived vrrp_state_master_rx(). */
+function onPacketMaster(c: Ctx, pkt: ReceivedAdvertPacket, source: string) {
+  const s = c.s;
+  const p = s.params;
+  const a = validate(c, pkt, true);
+  // keepalived also re-arms the master's advert timer after *any* packet, even a rejected one, so a stream of
+  // bad packets could keep it from advertising; we only re-arm when we actually sent an advert.
+  if (!a) return;
+  const addrCmp = compareIpText(source, p.sourceAddress, p.family);
+  const higher = a.priority > s.effectivePriority || (a.priority === s.effectivePriority && addrCmp > 0);
+  if (a.priority === 0 || (p.higherPrioSendAdvert && higher)) {
+    sendAdvert(c, s.effectivePriority);
+    s.timerAt = c.now + p.advertIntervalMs;
+    if (a.priority === 0) {
+      // RFC 5798 6.4.3: on priority 0, send an advert and reset the Adver_Timer.
+      c.log('Master received priority 0 message');
+      return;
+    }
+  }
+  if (a.priority === s.effectivePriority) {
+    if (addrCmp === 0) {
+      c.log('WARNING - equal priority advert received from remote host with our IP address.', 'warning');
+    } else if (s.effectivePriority === PRIORITY_OWNER) {
+      c.log(
+        'CONFIGURATION ERROR: local instance and a remote instance are both configured as address owner, please fix - reducing local priority',
+        'warning',
+      );
+      s.effectivePriority = PRIORITY_OWNER - 1;
+      s.basePriority = PRIORITY_OWNER - 1;
+    }
+  }
+  if (a.priority < s.effectivePriority || (a.priority === s.effectivePriority && addrCmp < 0)) {
+    // RFC 3768/5798 say a master simply discards a lower-priority advert; keepalived answers it with an advert
+    // at once ("forcing new election") unless lower_prio_no_advert, plus gratuitous ARPs (garp_lower_prio_*).
+    c.log(
+      `Received advert from ${source} with lower priority ${a.priority}, ours ${s.effectivePriority}${
+        p.lowerPrioNoAdvert ? '' : ', forcing new election'
+      }`,
+    );
+    if (!p.lowerPrioNoAdvert) {
+      sendAdvert(c, s.effectivePriority);
+      s.timerAt = c.now + p.advertIntervalMs;
+    }
+    const rep = opt(p, 'garpLowerPrioRepeat');
+    if (rep > 0) {
+      sendGarp(c, rep, 'lower-priority');
+      const d = opt(p, 'garpLowerPrioDelayMs');
+      if (d > 0) s.garpLowerPrioAt = c.now + d;
+    }
+    c.actions.push({ type: 'notify-event', event: 'master-rx-lower-pri' });
+    return;
+  }
+  if (a.priority > s.effectivePriority || (a.priority === s.effectivePriority && addrCmp > 0)) {
+    if (a.priority > s.effectivePriority) {
+      c.log(
+        `Master received advert from ${source} with higher priority ${a.priority}, ours ${s.effectivePriority}`,
+      );
+    } else {
+      c.log(
+        `Master received advert from ${source} with same priority ${a.priority} but higher IP address than ours`,
+      );
+    }
+    if (p.version === 3) s.masterAdverIntMs = Math.max(10, a.advertIntervalMs);
+    s.masterAddress = source;
+    s.masterPriority = a.priority;
+    s.wantState = 'BACKUP';
+    leaveMaster(c, 'BACKUP', 'higher-priority-advert', false);
+  }
+}
+
+function onTrack(c: Ctx, t: TrackingUpdate) {
+  const s = c.s;
+  if (s.state === 'STOP') return;
+  s.faultReasons = [...(t.faultReasons ?? [])];
+  // keepalived vrrp_set_effective_priority(): the owner's priority never changes.
+  const newPrio =
+    s.basePriority === PRIORITY_OWNER ? PRIORITY_OWNER : Math.max(1, Math.min(254, t.effectivePriority));
+  if (newPrio !== s.effectivePriority) {
+    c.log(`Changing effective priority from ${s.effectivePriority} to ${newPrio}`);
+    s.effectivePriority = newPrio;
+    const old = s.msDownTimerMs;
+    s.msDownTimerMs = masterDownOf(s);
+    // A lower priority means a longer skew: shift the running BACKUP timer by the difference, as keepalived does.
+    if (s.state === 'BACKUP' && s.timerAt !== undefined) s.timerAt += s.msDownTimerMs - old;
+  }
+  if (s.state === 'INIT') {
+    s.trackFault = t.fault;
+    return;
+  }
+  if (t.fault && !s.trackFault) {
+    s.trackFault = true;
+    for (const r of s.faultReasons) c.log(`entering FAULT state (${r})`);
+    enterFault(c, 'fault');
+  } else if (!t.fault && s.trackFault) {
+    s.trackFault = false;
+    tryUp(c);
+  }
+}
+
+/** keepalived try_up_instance(). */
+function tryUp(c: Ctx) {
+  const s = c.s;
+  if (c.opts.syncGroupFault) return; // another member still faulted: the group stays in FAULT
+  const wantMaster = s.basePriority === PRIORITY_OWNER && configuredWantState(s.params) === 'MASTER';
+  s.masterAdverIntMs = s.params.advertIntervalMs;
+  if (wantMaster && !(c.opts.inSyncGroup && c.opts.syncCanGoMaster === false)) {
+    // leave_fault with wantstate MASTER goes straight to MASTER (the owner does not wait).
+    becomeMaster(c, 'fault-recovered');
+    return;
+  }
+  leaveFaultToBackup(c, 'fault-recovered');
+}
+
+function onStop(c: Ctx) {
+  const s = c.s;
+  if (s.state === 'STOP') return;
+  if (s.state === 'MASTER') {
+    // keepalived restore_vrrp_interfaces(): priority 0 so the backup takes over after Skew_Time.
+    restoreInterface(c, true);
+  }
+  c.transition('STOP', 'shutdown', 'Stopped');
+  c.notify('STOP');
+  s.timerAt = undefined;
+  s.garpDelayAt = undefined;
+  s.garpRefreshAt = undefined;
+  s.garpLowerPrioAt = undefined;
+}
+
+function syncBackup(c: Ctx) {
+  const s = c.s;
+  if (s.state === 'BACKUP' || s.state === 'STOP' || s.trackFault) return;
+  s.wantState = 'BACKUP';
+  if (s.state === 'MASTER') leaveMaster(c, 'BACKUP', 'sync-group', false);
+  else leaveFaultToBackup(c, 'sync-group');
+}
+
+function syncFault(c: Ctx) {
+  const s = c.s;
+  if (s.state === 'FAULT' || s.state === 'STOP') return;
+  if (s.state === 'INIT') {
+    s.wantState = 'FAULT';
+    return;
+  }
+  enterFault(c, 'sync-group');
+}
