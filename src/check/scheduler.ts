@@ -1,0 +1,637 @@
+/**
+ * The health-check scheduler: a sans-IO core. It owns every checker's
+ * up/down state, retry counters and next due time, and turns time and
+ * completion events into actions (start a check attempt, a checker / real
+ * server changed state, a weight changed). No sockets, timers or processes:
+ * the driver (engine.ts) asks `nextDeadline()`, calls `poll(now)` when it is
+ * reached and `complete(...)` when an attempt ends. Randomness (warmup) comes
+ * from an injected `random()`, so tests are deterministic with a fake clock.
+ *
+ * Retry semantics follow keepalived 2.2.7 exactly, and keepalived is not
+ * uniform across checker types; each type's epilogue is reproduced:
+ *  - TCP_CHECK (check_tcp.c tcp_epilog): a failure retries after
+ *    delay_before_retry until `retry` retries have failed, then the checker is
+ *    down and the next check is a delay_loop later. This retry cycle also runs
+ *    while the checker is already down (no state change).
+ *  - UDP_CHECK, PING_CHECK, DNS_CHECK, MISC_CHECK (udp_epilog, icmp_epilog,
+ *    dns_final, misc_check_child_thread): retries only while the checker is
+ *    up; a down checker is simply re-checked every delay_loop.
+ *  - SMTP_CHECK (smtp_final, smtp_start_check_thread): the retry counter is
+ *    reset at every regular check, so the very first check and a down checker
+ *    also retry.
+ *  - HTTP_GET/SSL_GET (check_http.c epilog, timeout_epilog): one url per
+ *    attempt, urls walked one delay_loop apart; a failing url is retried while
+ *    the checker is up; once down, the failed url is re-checked every
+ *    max(delay_before_retry, delay_loop), and after it passes every url is
+ *    checked again from the first before the checker comes up. fast_recovery
+ *    re-checks at once instead of waiting.
+ * Common to all (check_data.c validate_check_config, ipwrapper.c
+ * update_svr_checker_state): before its first completed check a non-alpha
+ * checker needs just one failure to go down (retry_it starts at `retry`); an
+ * alpha checker starts down; a down checker comes up after one success
+ * (HTTP: after all urls pass). A real server is up when none of its checkers
+ * is down.
+ *
+ * Timing, where halo deliberately differs: keepalived re-arms most checkers a
+ * delay *after the attempt completed* (thread_add_timer in each epilogue), so
+ * the period drifts by the check's duration and by event-loop lag. Only
+ * MISC_CHECK schedules from the attempt's start (misc_check_child_thread:
+ * last_ran + delay). halo applies that MISC_CHECK rule to every checker and
+ * goes one step further: the next attempt is due at the previous attempt's
+ * *scheduled* time + delay, so neither slow checks nor a saturated in-flight
+ * bound shift the grid. An attempt that is already overdue when the previous
+ * one completes starts at once (as keepalived's MISC_CHECK does).
+ * First runs: keepalived starts each checker BOOTSTRAP_DELAY (1 s) +
+ * random(0..warmup) after start, warmup defaulting to the delay loop
+ * (check_api.c register_checkers_thread); halo does the same.
+ */
+import { BOOTSTRAP_DELAY_MS } from './timing.js';
+import type { CheckerType, CheckPlan, CheckResult, CheckTiming } from './types.js';
+
+export type RetryFlavour = 'cycle' | 'up-only' | 'smtp' | 'http';
+
+export function retryFlavour(type: CheckerType): RetryFlavour {
+  switch (type) {
+    case 'TCP_CHECK':
+      return 'cycle';
+    case 'SMTP_CHECK':
+      return 'smtp';
+    case 'HTTP_GET':
+    case 'SSL_GET':
+      return 'http';
+    default:
+      return 'up-only';
+  }
+}
+
+/** Input per checker: what the scheduler needs (the target itself stays with the driver). */
+export interface SchedCheckerSpec {
+  id: string;
+  type: CheckerType;
+  timing: CheckTiming;
+  /** HTTP_GET/SSL_GET: number of urls (attempts walk them). */
+  urlCount?: number;
+  fastRecovery?: boolean;
+}
+
+export interface SchedRealServerSpec {
+  key: string;
+  weight: number;
+  checkers: SchedCheckerSpec[];
+}
+
+export interface SchedVirtualServerSpec {
+  key: string;
+  omega: boolean;
+  realServers: SchedRealServerSpec[];
+}
+
+export interface StartCheckAction {
+  type: 'start-check';
+  checkerId: string;
+  /** Sequence number of this attempt for this checker; pass it back to complete(). */
+  attempt: number;
+  /** 0 for a regular check, n for the n-th retry after a failure. */
+  retry: number;
+  /** HTTP_GET/SSL_GET: which url this attempt checks. */
+  urlIndex: number;
+  /** When the attempt was due (ms); now - dueAt is the scheduling lag. */
+  dueAt: number;
+}
+
+export interface CheckerStateAction {
+  type: 'checker-state-changed';
+  checkerId: string;
+  vs: string;
+  rs: string;
+  up: boolean;
+  reason: string;
+}
+
+export interface ServerStateAction {
+  type: 'server-state-changed';
+  vs: string;
+  rs: string;
+  up: boolean;
+  reason: string;
+  /** Checker whose result caused the change (undefined at start / stop). */
+  checkerId?: string;
+  /** Run notify scripts for this change: always, except at stop without omega. */
+  notify: boolean;
+}
+
+export interface WeightAction {
+  type: 'weight-changed';
+  vs: string;
+  rs: string;
+  weight: number;
+  previous: number;
+  checkerId: string;
+}
+
+export type SchedulerAction = StartCheckAction | CheckerStateAction | ServerStateAction | WeightAction;
+
+export interface SchedulerOptions {
+  /** Bound on attempts in flight at once; due attempts beyond it wait (default 256). */
+  maxInFlight?: number;
+  /** Delay before any first run (keepalived BOOTSTRAP_DELAY, 1 s). */
+  bootstrapDelayMs?: number;
+  /** Uniform random in [0, 1); default Math.random. */
+  random?: () => number;
+}
+
+interface RealServerState {
+  vs: string;
+  rs: string;
+  omega: boolean;
+  configuredWeight: number;
+  failedCheckers: number;
+  alive: boolean;
+  checkers: CheckerState[];
+}
+
+interface CheckerState {
+  spec: SchedCheckerSpec;
+  flavour: RetryFlavour;
+  server: RealServerState;
+  up: boolean;
+  hasRun: boolean;
+  retryIt: number;
+  /** Next attempt is a retry (not a regular, delay_loop-spaced check). */
+  nextIsRetry: boolean;
+  urlIndex: number;
+  failedUrl: number | null;
+  /** misc_dynamic: this checker's contribution to the effective weight. */
+  weightDelta: number;
+  attempt: number;
+  inFlight: boolean;
+  dueAt: number;
+  /** Heap slot, -1 when not queued. */
+  heapIndex: number;
+  queueSeq: number;
+}
+
+/** Binary min-heap on (dueAt, queueSeq): earliest due first, FIFO among equals. */
+class DueQueue {
+  private readonly items: CheckerState[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): CheckerState | undefined {
+    return this.items[0];
+  }
+
+  push(c: CheckerState): void {
+    c.heapIndex = this.items.length;
+    this.items.push(c);
+    this.up(c.heapIndex);
+  }
+
+  pop(): CheckerState | undefined {
+    const top = this.items[0];
+    if (!top) return undefined;
+    const last = this.items.pop() as CheckerState;
+    if (this.items.length > 0) {
+      this.items[0] = last;
+      last.heapIndex = 0;
+      this.down(0);
+    }
+    top.heapIndex = -1;
+    return top;
+  }
+
+  private less(a: CheckerState, b: CheckerState): boolean {
+    return a.dueAt < b.dueAt || (a.dueAt === b.dueAt && a.queueSeq < b.queueSeq);
+  }
+
+  private swap(i: number, j: number): void {
+    const a = this.items[i];
+    const b = this.items[j];
+    this.items[i] = b;
+    this.items[j] = a;
+    a.heapIndex = j;
+    b.heapIndex = i;
+  }
+
+  private up(i: number): void {
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(this.items[i], this.items[p])) break;
+      this.swap(i, p);
+      i = p;
+    }
+  }
+
+  private down(i: number): void {
+    const n = this.items.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < n && this.less(this.items[l], this.items[m])) m = l;
+      if (r < n && this.less(this.items[r], this.items[m])) m = r;
+      if (m === i) return;
+      this.swap(i, m);
+      i = m;
+    }
+  }
+}
+
+export interface CheckerSnapshot {
+  id: string;
+  vs: string;
+  rs: string;
+  up: boolean;
+  hasRun: boolean;
+  retryIt: number;
+  inFlight: boolean;
+  dueAt: number;
+}
+
+export interface RealServerSnapshot {
+  vs: string;
+  rs: string;
+  up: boolean;
+  weight: number;
+  failedCheckers: number;
+}
+
+export class CheckScheduler {
+  private readonly checkers = new Map<string, CheckerState>();
+  private readonly servers: RealServerState[] = [];
+  private readonly queue = new DueQueue();
+  private readonly maxInFlight: number;
+  private readonly bootstrapDelayMs: number;
+  private readonly random: () => number;
+  private inFlightCount = 0;
+  private queueSeq = 0;
+  private started = false;
+  private stopped = false;
+
+  constructor(virtualServers: SchedVirtualServerSpec[], opts: SchedulerOptions = {}) {
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 256);
+    this.bootstrapDelayMs = opts.bootstrapDelayMs ?? BOOTSTRAP_DELAY_MS;
+    this.random = opts.random ?? Math.random;
+    for (const vs of virtualServers) {
+      for (const rs of vs.realServers) {
+        const server: RealServerState = {
+          vs: vs.key,
+          rs: rs.key,
+          omega: vs.omega,
+          configuredWeight: rs.weight,
+          failedCheckers: 0,
+          alive: false,
+          checkers: [],
+        };
+        for (const spec of rs.checkers) {
+          if (this.checkers.has(spec.id)) throw new Error(`duplicate checker id ${spec.id}`);
+          const flavour = retryFlavour(spec.type);
+          if (flavour === 'http' && !(spec.urlCount && spec.urlCount > 0)) {
+            throw new Error(`checker ${spec.id}: ${spec.type} needs at least one url`);
+          }
+          const c: CheckerState = {
+            spec,
+            flavour,
+            server,
+            // check_data.c: alpha checkers start down (set_checker_state(checker, false)).
+            up: !spec.timing.alpha,
+            hasRun: false,
+            // check_data.c: "For non alpha mode, one failure is enough initially".
+            retryIt: spec.timing.retry,
+            nextIsRetry: false,
+            urlIndex: 0,
+            failedUrl: null,
+            weightDelta: 0,
+            attempt: 0,
+            inFlight: false,
+            dueAt: 0,
+            heapIndex: -1,
+            queueSeq: 0,
+          };
+          if (!c.up) server.failedCheckers++;
+          server.checkers.push(c);
+          this.checkers.set(spec.id, c);
+        }
+        this.servers.push(server);
+      }
+    }
+  }
+
+  /** Build a scheduler straight from an engine plan. */
+  static fromPlan(plan: CheckPlan, opts: SchedulerOptions = {}): CheckScheduler {
+    return new CheckScheduler(
+      plan.virtualServers.map((vs) => ({
+        key: vs.key,
+        omega: vs.omega,
+        realServers: vs.realServers.map((rs) => ({
+          key: rs.key,
+          weight: rs.weight,
+          checkers: rs.checkers.map((c) => ({
+            id: c.id,
+            type: c.target.type,
+            timing: c.timing,
+            urlCount: c.target.type === 'HTTP_GET' || c.target.type === 'SSL_GET' ? c.target.urls.length : 0,
+            fastRecovery: c.fastRecovery,
+          })),
+        })),
+      })),
+      opts,
+    );
+  }
+
+  get inFlight(): number {
+    return this.inFlightCount;
+  }
+
+  /**
+   * Start: report every real server's initial state (up unless one of its
+   * checkers is alpha, as ipwrapper.c init_service_rs adds only servers with
+   * no failed checker) and schedule first runs at bootstrap + random(0..warmup).
+   */
+  start(now: number): SchedulerAction[] {
+    if (this.started) throw new Error('scheduler already started');
+    this.started = true;
+    const actions: SchedulerAction[] = [];
+    for (const s of this.servers) {
+      s.alive = s.failedCheckers === 0;
+      actions.push({
+        type: 'server-state-changed',
+        vs: s.vs,
+        rs: s.rs,
+        up: s.alive,
+        reason: s.alive ? 'initial state' : 'initial state (alpha: down until checks succeed)',
+        notify: true,
+      });
+      for (const c of s.checkers) {
+        const warmup = c.spec.timing.warmupMs;
+        const offset = warmup > 0 ? Math.floor(warmup * this.random()) : 0;
+        this.enqueue(c, now + this.bootstrapDelayMs + offset);
+      }
+    }
+    this.drain(now, actions);
+    return actions;
+  }
+
+  /** When the driver must call poll() next; undefined = only completions can make progress. */
+  nextDeadline(): number | undefined {
+    if (this.stopped || this.inFlightCount >= this.maxInFlight) return undefined;
+    return this.queue.peek()?.dueAt;
+  }
+
+  /** Start whatever is due (within the in-flight bound). */
+  poll(now: number): SchedulerAction[] {
+    const actions: SchedulerAction[] = [];
+    this.drain(now, actions);
+    return actions;
+  }
+
+  /**
+   * An attempt ended. Stale completions (unknown checker, wrong attempt) are
+   * ignored and return no actions.
+   */
+  complete(checkerId: string, attempt: number, result: CheckResult, now: number): SchedulerAction[] {
+    const c = this.checkers.get(checkerId);
+    if (!c?.inFlight || c.attempt !== attempt || this.stopped) return [];
+    c.inFlight = false;
+    this.inFlightCount--;
+    const actions: SchedulerAction[] = [];
+    const delay = this.epilogue(c, result, actions);
+    // Start-to-start spacing on the scheduled grid; overdue attempts start now.
+    this.enqueue(c, Math.max(c.dueAt + delay, now));
+    this.drain(now, actions);
+    return actions;
+  }
+
+  /**
+   * Stop: nothing more is started. Alive real servers are reported down; their
+   * notifications run only with omega (ipwrapper.c clear_service_rs).
+   */
+  stop(): SchedulerAction[] {
+    this.stopped = true;
+    const actions: SchedulerAction[] = [];
+    for (const s of this.servers) {
+      if (!s.alive) continue;
+      s.alive = false;
+      actions.push({
+        type: 'server-state-changed',
+        vs: s.vs,
+        rs: s.rs,
+        up: false,
+        reason: 'shutting down',
+        notify: s.omega,
+      });
+    }
+    return actions;
+  }
+
+  checkerSnapshot(): CheckerSnapshot[] {
+    return [...this.checkers.values()].map((c) => ({
+      id: c.spec.id,
+      vs: c.server.vs,
+      rs: c.server.rs,
+      up: c.up,
+      hasRun: c.hasRun,
+      retryIt: c.retryIt,
+      inFlight: c.inFlight,
+      dueAt: c.dueAt,
+    }));
+  }
+
+  serverSnapshot(): RealServerSnapshot[] {
+    return this.servers.map((s) => ({
+      vs: s.vs,
+      rs: s.rs,
+      up: s.alive,
+      weight: this.effectiveWeight(s),
+      failedCheckers: s.failedCheckers,
+    }));
+  }
+
+  private effectiveWeight(s: RealServerState): number {
+    let w = s.configuredWeight;
+    for (const c of s.checkers) w += c.weightDelta;
+    return w;
+  }
+
+  private enqueue(c: CheckerState, dueAt: number): void {
+    c.dueAt = dueAt;
+    c.queueSeq = this.queueSeq++;
+    this.queue.push(c);
+  }
+
+  private drain(now: number, actions: SchedulerAction[]): void {
+    if (this.stopped) return;
+    while (this.inFlightCount < this.maxInFlight) {
+      const next = this.queue.peek();
+      if (!next || next.dueAt > now) return;
+      this.queue.pop();
+      const c = next;
+      if (c.flavour === 'smtp' && !c.nextIsRetry) c.retryIt = 0; // smtp_start_check_thread
+      c.inFlight = true;
+      c.attempt++;
+      this.inFlightCount++;
+      actions.push({
+        type: 'start-check',
+        checkerId: c.spec.id,
+        attempt: c.attempt,
+        retry: c.nextIsRetry ? Math.max(1, c.retryIt) : 0,
+        urlIndex: c.urlIndex,
+        dueAt: c.dueAt,
+      });
+    }
+  }
+
+  /** Apply one result; returns the delay (ms) to the next attempt. */
+  private epilogue(c: CheckerState, result: CheckResult, actions: SchedulerAction[]): number {
+    const t = c.spec.timing;
+    this.applyDynamicWeight(c, result, actions);
+    if (c.flavour === 'http') return this.httpEpilogue(c, result, actions);
+
+    if (result.ok) {
+      c.retryIt = 0;
+      c.nextIsRetry = false;
+      if (!c.up || !c.hasRun) this.setCheckerState(c, true, result.reason, actions);
+      c.hasRun = true;
+      return t.delayLoopMs;
+    }
+
+    let retry = false;
+    let declareDown = false;
+    switch (c.flavour) {
+      case 'cycle':
+        if (c.retryIt >= t.retry) {
+          c.retryIt = 0;
+          declareDown = c.up || !c.hasRun;
+        } else {
+          c.retryIt++;
+          retry = true;
+        }
+        break;
+      case 'up-only':
+        if (c.up || !c.hasRun) {
+          if (c.retryIt < t.retry) {
+            c.retryIt++;
+            retry = true;
+          } else {
+            c.retryIt = 0;
+            declareDown = true;
+          }
+        }
+        break;
+      case 'smtp':
+        c.retryIt++;
+        if (c.retryIt <= t.retry) retry = true;
+        else declareDown = c.up || !c.hasRun;
+        break;
+    }
+    if (declareDown) {
+      const reason = c.hasRun && t.retry > 0 ? `${result.reason} (after ${t.retry} retries)` : result.reason;
+      this.setCheckerState(c, false, reason, actions);
+    }
+    c.hasRun = true;
+    c.nextIsRetry = retry;
+    return retry ? t.delayBeforeRetryMs : t.delayLoopMs;
+  }
+
+  private httpEpilogue(c: CheckerState, result: CheckResult, actions: SchedulerAction[]): number {
+    const t = c.spec.timing;
+    const urlCount = c.spec.urlCount as number;
+    const longDelay = Math.max(t.delayBeforeRetryMs, t.delayLoopMs);
+    let delay: number;
+    if (result.ok) {
+      const nextUrl = c.urlIndex + 1 < urlCount ? c.urlIndex + 1 : null;
+      c.retryIt = 0;
+      if (nextUrl === null && c.failedUrl === null) {
+        // Every url passed in this round.
+        if (!c.up || !c.hasRun) this.setCheckerState(c, true, result.reason, actions);
+        c.hasRun = true;
+        c.urlIndex = 0;
+      } else if (c.failedUrl !== null) {
+        // The failed url passes again: check all urls from the first.
+        c.failedUrl = null;
+        c.urlIndex = 0;
+      } else {
+        c.urlIndex = nextUrl as number;
+      }
+      delay = t.delayLoopMs;
+      if (!c.hasRun) c.retryIt = t.retry;
+      c.nextIsRetry = false;
+    } else if (c.up || !c.hasRun) {
+      c.hasRun = true;
+      c.retryIt++;
+      if (c.retryIt > t.retry) {
+        if (c.up) {
+          const reason =
+            t.retry > 0 && c.retryIt > 1 ? `${result.reason} (after ${t.retry} retries)` : result.reason;
+          this.setCheckerState(c, false, reason, actions);
+        }
+        c.failedUrl = c.urlIndex;
+      }
+      delay = c.failedUrl !== null ? longDelay : t.delayBeforeRetryMs;
+      c.nextIsRetry = c.failedUrl === null;
+    } else {
+      // Already known down: no retries (timeout_epilog -> REGISTER_CHECKER_FAILED).
+      delay = c.failedUrl !== null ? longDelay : t.delayBeforeRetryMs;
+      c.nextIsRetry = false;
+    }
+    if (c.spec.fastRecovery && (!c.hasRun || (!c.up && c.failedUrl === null))) delay = 0;
+    return delay;
+  }
+
+  /** misc_dynamic: exit 0 restores the configured weight, 2..255 sets code-2 (check_misc.c). */
+  private applyDynamicWeight(c: CheckerState, result: CheckResult, actions: SchedulerAction[]): void {
+    if (result.weight === undefined && c.weightDelta === 0) return;
+    const s = c.server;
+    const before = this.effectiveWeight(s);
+    if (result.ok) c.weightDelta = result.weight === undefined ? 0 : result.weight - s.configuredWeight;
+    else return; // a failure resets the weight only when the checker goes down (setCheckerState)
+    const after = this.effectiveWeight(s);
+    if (after !== before) {
+      actions.push({
+        type: 'weight-changed',
+        vs: s.vs,
+        rs: s.rs,
+        weight: after,
+        previous: before,
+        checkerId: c.spec.id,
+      });
+    }
+  }
+
+  /** ipwrapper.c update_svr_checker_state + set_checker_state. */
+  private setCheckerState(c: CheckerState, up: boolean, reason: string, actions: SchedulerAction[]): void {
+    if (c.up === up) return;
+    const s = c.server;
+    c.up = up;
+    actions.push({ type: 'checker-state-changed', checkerId: c.spec.id, vs: s.vs, rs: s.rs, up, reason });
+    if (!up && c.weightDelta !== 0) {
+      const before = this.effectiveWeight(s);
+      c.weightDelta = 0;
+      actions.push({
+        type: 'weight-changed',
+        vs: s.vs,
+        rs: s.rs,
+        weight: this.effectiveWeight(s),
+        previous: before,
+        checkerId: c.spec.id,
+      });
+    }
+    if (up) s.failedCheckers--;
+    else s.failedCheckers++;
+    const alive = s.failedCheckers === 0;
+    if (alive !== s.alive) {
+      s.alive = alive;
+      actions.push({
+        type: 'server-state-changed',
+        vs: s.vs,
+        rs: s.rs,
+        up: alive,
+        reason,
+        checkerId: c.spec.id,
+        notify: true,
+      });
+    }
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * Plain data the health-check engine works on: what to check (targets) and
+ * when (timing), independent of the config syntax. `from-config.ts` maps the
+ * normalised config model onto these; tests and benchmarks build them directly.
+ */
+
+export type CheckerType =
+  | 'TCP_CHECK'
+  | 'HTTP_GET'
+  | 'SSL_GET'
+  | 'MISC_CHECK'
+  | 'PING_CHECK'
+  | 'UDP_CHECK'
+  | 'DNS_CHECK'
+  | 'SMTP_CHECK';
+
+/** What one check attempt reports. `weight` only for MISC_CHECK with misc_dynamic. */
+export interface CheckResult {
+  ok: boolean;
+  reason: string;
+  weight?: number;
+}
+
+/** Connection options shared by the network checkers (keepalived conn_opts_t). */
+export interface ConnectOptions {
+  /** Destination address (connect_ip, else the real server's address). */
+  host: string;
+  /** Destination port (connect_port, else the real server's port). */
+  port: number;
+  /** bindto: local source address. */
+  bindTo?: string;
+  /** bind_port: local source port. */
+  bindPort?: number;
+  /** bind_if: needed for link-local IPv6 destinations. */
+  bindIf?: string;
+  /** connect_timeout in ms; keepalived applies it to each I/O step (connect, write, each read). */
+  connectTimeoutMs: number;
+}
+
+export interface TcpTarget extends ConnectOptions {
+  type: 'TCP_CHECK';
+}
+
+export interface HttpUrlTarget {
+  path: string;
+  /** Lower-case MD5 hex of the body, if the url has a digest. */
+  digest?: string;
+  /** Accepted status code ranges, inclusive. */
+  statusCodes: Array<{ from: number; to: number }>;
+  virtualhost?: string;
+}
+
+export type HttpProtocol = '1.0' | '1.0C' | '1.0K' | '1.1';
+
+export interface HttpTarget extends ConnectOptions {
+  type: 'HTTP_GET' | 'SSL_GET';
+  urls: HttpUrlTarget[];
+  /** Host header: url virtualhost, else this (checker -> real server -> virtual server chain, resolved by the mapper). */
+  virtualhost?: string;
+  httpProtocol: HttpProtocol;
+  /** SSL_GET: send SNI (the virtualhost) in the TLS handshake. */
+  enableSni?: boolean;
+}
+
+export interface MiscTarget {
+  type: 'MISC_CHECK';
+  /** The command line (split like keepalived) or an argv. */
+  command: string | string[];
+  /** misc_timeout in ms (keepalived default: the virtual server's delay_loop). */
+  timeoutMs: number;
+  /** misc_dynamic: exit 2..255 sets the weight to code-2. */
+  dynamic: boolean;
+  user?: string;
+  group?: string;
+  /** enable_script_security: refuse scripts that non-root users can modify. */
+  scriptSecurity?: boolean;
+}
+
+export interface PingTarget {
+  type: 'PING_CHECK';
+  host: string;
+  connectTimeoutMs: number;
+  bindIf?: string;
+}
+
+export interface UdpTarget extends ConnectOptions {
+  type: 'UDP_CHECK';
+  /** Payload to send; keepalived sends 32 filler bytes when none is configured. */
+  payload?: Buffer;
+  /** Without require_reply, silence until the timeout is a success (only an ICMP error fails). */
+  requireReply: boolean;
+  /** Expected leading bytes of the reply (compared over min(len(reply), len(pattern))). */
+  replyPattern?: Buffer;
+  /** Mask of bits to ignore in the comparison (keepalived's reply_mask). */
+  replyMask?: Buffer;
+  minReplyLength: number;
+  maxReplyLength: number;
+}
+
+export type DnsQueryType = 'A' | 'NS' | 'CNAME' | 'SOA' | 'MX' | 'TXT' | 'AAAA' | 'RRSIG' | 'DNSKEY';
+
+export interface DnsTarget extends ConnectOptions {
+  type: 'DNS_CHECK';
+  queryType: DnsQueryType;
+  /** Query name; '' or '.' is the root. */
+  name: string;
+}
+
+export interface SmtpTarget extends ConnectOptions {
+  type: 'SMTP_CHECK';
+  heloName: string;
+}
+
+export type CheckTarget =
+  | TcpTarget
+  | HttpTarget
+  | MiscTarget
+  | PingTarget
+  | UdpTarget
+  | DnsTarget
+  | SmtpTarget;
+
+/** Fully resolved timing of one checker (all ms), after inheritance and defaults. */
+export interface CheckTiming {
+  delayLoopMs: number;
+  delayBeforeRetryMs: number;
+  retry: number;
+  /** First run is at start + bootstrap + random(0..warmupMs). */
+  warmupMs: number;
+  /** alpha: the checker starts down, so its real server starts down. */
+  alpha: boolean;
+}
+
+export interface PlanChecker {
+  /** Unique across the plan; e.g. "10.0.0.1:80/10.0.1.5:80#0". */
+  id: string;
+  timing: CheckTiming;
+  target: CheckTarget;
+  /** HTTP_GET/SSL_GET fast_recovery: a down checker re-checks at once after a success. */
+  fastRecovery?: boolean;
+}
+
+export interface PlanRealServer {
+  /** Unique within its virtual server, e.g. "10.0.1.5:80". */
+  key: string;
+  /** Configured weight (keepalived iweight); misc_dynamic results override it. */
+  weight: number;
+  checkers: PlanChecker[];
+}
+
+export interface PlanVirtualServer {
+  key: string;
+  /** omega: run the down notifications for alive real servers when halo stops. */
+  omega: boolean;
+  realServers: PlanRealServer[];
+}
+
+export interface CheckPlan {
+  virtualServers: PlanVirtualServer[];
+}
