@@ -3,6 +3,7 @@
  * (ip_vs_ctl.c: adding an existing service/dest is EEXIST, a missing service is ESRCH, a missing dest on
  * edit/delete is ENOENT). Used by property tests of diff() and as the backend of reconciler unit tests.
  */
+import type { ApplyResult, IpvsBackend, OpFailure } from './client.js';
 import type { IpvsOp } from './diff.js';
 import { KernelError } from './netlink.js';
 import {
@@ -10,6 +11,7 @@ import {
   destConfigOf,
   destKeyString,
   type IpvsTable,
+  type KernelService,
   type ServiceConfig,
   serviceConfigOf,
   serviceKeyString,
@@ -19,7 +21,7 @@ const ENOENT = 2;
 const ESRCH = 3;
 const EEXIST = 17;
 
-export class MemoryKernel {
+export class MemoryKernel implements IpvsBackend {
   private services = new Map<string, { service: ServiceConfig; dests: Map<string, DestConfig> }>();
   /** Count of change operations applied (the benchmark and no-op tests assert on it). */
   opsApplied = 0;
@@ -33,7 +35,7 @@ export class MemoryKernel {
   }
 
   /** Applies one op or throws a KernelError the way the kernel would refuse it. */
-  apply(op: IpvsOp): void {
+  apply1(op: IpvsOp): void {
     const key = serviceKeyString(op.service);
     const svc = this.services.get(key);
     switch (op.kind) {
@@ -71,6 +73,27 @@ export class MemoryKernel {
       }
     }
     this.opsApplied++;
+  }
+
+  /** IpvsBackend: a dump, with zero counters. */
+  async dumpTable(): Promise<KernelService[]> {
+    return this.table().services.map((s) => ({
+      service: { ...s.service },
+      dests: s.dests.map((d) => ({ ...d, activeConns: 0, inactiveConns: 0, persistConns: 0 })),
+    }));
+  }
+
+  /** IpvsBackend: applies in order; refused ops are reported, the rest still applied (as the kernel does). */
+  async apply(ops: IpvsOp[]): Promise<ApplyResult> {
+    const failures: OpFailure[] = [];
+    for (const op of ops) {
+      try {
+        this.apply1(op);
+      } catch (e) {
+        failures.push({ op, error: e as Error });
+      }
+    }
+    return { sent: ops.length, failures };
   }
 
   flush(): void {

@@ -265,7 +265,7 @@ describe('desired state: quorum, hysteresis, sorry server', () => {
   it('reload through the diff: unchanged servers produce no op', () => {
     const r0 = computeDesired(input, new Map());
     const kernel = new MemoryKernel();
-    for (const op of diff(r0.table, kernel.table(), r0.owned)) kernel.apply(op);
+    for (const op of diff(r0.table, kernel.table(), r0.owned)) kernel.apply1(op);
     const reloaded = vs({ ...v, scheduler: 'wrr', realServers: [...v.realServers, rs('192.168.0.4')] });
     const r1 = computeDesired({ virtualServers: [reloaded], virtualServerGroups: [] }, new Map(), r0.state);
     const ops = diff(r1.table, kernel.table(), r0.owned);

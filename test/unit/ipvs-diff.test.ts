@@ -98,7 +98,7 @@ function canon(t: IpvsTable, only?: (key: string) => boolean) {
 }
 
 function applyAll(kernel: MemoryKernel, ops: IpvsOp[]) {
-  for (const op of ops) kernel.apply(op); // throws on any op the kernel would refuse
+  for (const op of ops) kernel.apply1(op); // throws on any op the kernel would refuse
 }
 
 describe('IPVS diff properties', () => {
