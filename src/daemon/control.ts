@@ -189,13 +189,18 @@ export class ControlServer {
     let closing = false;
     let chain: Promise<void> = Promise.resolve();
 
+    // A protocol error stops reading at once, but its answer is queued behind the answers still owed to
+    // earlier requests on this connection: replies always come back in request order.
     const fail = (error: string, id?: unknown) => {
       if (closing) return;
       closing = true;
-      socket.end(`${JSON.stringify({ ...(id === undefined ? {} : { id }), ok: false, error })}\n`);
       socket.pause();
-      // end() waits for the client to read; don't let a client that never reads keep us busy.
-      setTimeout(() => socket.destroy(), 1000).unref();
+      chain = chain.then(() => {
+        if (socket.destroyed) return;
+        socket.end(`${JSON.stringify({ ...(id === undefined ? {} : { id }), ok: false, error })}\n`);
+        // end() waits for the client to read; don't let a client that never reads keep us busy.
+        setTimeout(() => socket.destroy(), 1000).unref();
+      });
     };
 
     const handleLine = (line: string) => {
