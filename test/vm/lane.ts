@@ -65,6 +65,13 @@ async function main(): Promise<number> {
         log,
       },
     );
+    // Kernel errors/warnings (a WARN from a bad netlink request, say) are worth seeing even when tests pass.
+    const kernelNoise = r.kernelLog
+      .split('\n')
+      .filter(
+        (l) => l.trim() && !/^halo-vm: (modules loaded|ready)$/.test(l) && !/reboot: Power down/.test(l),
+      );
+    if (kernelNoise.length) log(`kernel console:\n${kernelNoise.join('\n')}`);
     log(
       `exit ${r.exitCode}; boot ${(r.bootMs / 1000).toFixed(1)} s, VM ${(r.totalMs / 1000).toFixed(1)} s, ` +
         `lane ${((Date.now() - started) / 1000).toFixed(1)} s`,

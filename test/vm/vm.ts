@@ -20,7 +20,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { promisify } from 'node:util';
 
 const execFileP = promisify(execFile);
@@ -75,6 +75,8 @@ export interface RunInVmResult {
   bootMs: number;
   /** Wall-clock time from spawning qemu until it exited. */
   totalMs: number;
+  /** Kernel console (quiet: errors, warnings and the lane's own halo-vm: lines). */
+  kernelLog: string;
 }
 
 /** IPVS schedulers to load when the kernel ships them (twos appeared in 6.2). */
@@ -281,6 +283,14 @@ say "modules loaded"
 mkdir -p /host /result
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 hostroot /host || die "mount hostroot"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 result /result || die "mount result"
+# Guest-side deadline: powers off even if the host process died and could not kill qemu.
+deadline=$(cat /result/deadline 2>/dev/null || echo 600)
+( sleep "$deadline"; say "guest deadline of $deadline s reached"; echo o > /proc/sysrq-trigger ) &
+# The working directory (the checkout) may live under a directory that gets a fresh
+# tmpfs below (a CI clone in /tmp): hold it with a bind mount and put it back on top.
+keep=$(cat /result/cwd)
+mkdir -p /keep
+[ "$keep" != / ] && { mount -o bind "/host$keep" /keep || die "bind $keep"; }
 mount -t proc proc /host/proc || die "mount proc"
 mount -t sysfs sys /host/sys || die "mount sys"
 mount -t devtmpfs dev /host/dev || die "mount dev"
@@ -289,6 +299,7 @@ mount -t devpts devpts /host/dev/pts
 mount -t tmpfs tmpfs /host/dev/shm
 for d in tmp run var/tmp; do mount -t tmpfs -o mode=1777 tmpfs /host/$d || die "mount /$d"; done
 mkdir -p /host/tmp/.halo-vm /host/tmp/home
+if [ "$keep" != / ]; then mkdir -p "/host$keep" 2>/dev/null; mount -o bind /keep "/host$keep" || die "rebind $keep"; fi
 mount -o bind /result /host/tmp/.halo-vm || die "bind result"
 ip link set lo up
 say "ready"
@@ -463,6 +474,15 @@ async function uncompressedKernel(dir: string, log: (m: string) => void): Promis
   }
 }
 
+/** A new kernel ABI replaces the cached one: drop the older entries (about 80 MB each). */
+async function pruneOtherKernels(keep: string, log: (m: string) => void): Promise<void> {
+  for (const name of await readdir(cacheRoot()).catch(() => [] as string[])) {
+    if (name === keep || !existsSync(join(cacheRoot(), name, 'manifest.json'))) continue;
+    await rm(join(cacheRoot(), name), { recursive: true, force: true });
+    log(`removed old cached kernel ${name}`);
+  }
+}
+
 let prepared: Promise<VmImage> | undefined;
 
 /**
@@ -486,23 +506,34 @@ async function prepareOnce(log: (m: string) => void): Promise<VmImage> {
   if (process.getuid?.() !== 0) throw new VmUnavailableError('needs root (apt-get, 9p export of /)');
   await ensureHostPackages(log);
 
-  const kernelPkg = await resolveKernelPackage();
+  let kernelPkg = await resolveKernelPackage();
   let kernelVersion = kernelPkg?.replace(/^linux-image-/, '');
   if (!kernelVersion) {
     kernelVersion = await newestCachedKernel();
     if (!kernelVersion) throw new VmUnavailableError('apt-cache cannot resolve linux-image-amd64');
     log(`apt-cache could not resolve linux-image-amd64; using cached ${kernelVersion}`);
   }
-  const dir = join(cacheRoot(), kernelVersion);
+  let dir = join(cacheRoot(), kernelVersion);
   let manifest = await readManifest(dir);
   if (!manifest) {
     if (!kernelPkg) throw new VmUnavailableError(`no cached kernel ${kernelVersion}`);
     try {
       await populateCache(kernelPkg, dir, log);
-    } catch (err) {
-      throw new VmUnavailableError(`cannot fetch kernel ${kernelPkg}: ${(err as Error).message}`);
+    } catch (first) {
+      // Stale package lists make `apt-get download` 404 once the archive has moved on: refresh, retry once.
+      log(`fetching ${kernelPkg} failed (${(first as Error).message.trim()}); apt-get update and retry`);
+      await aptGet(['update', '-qq']).catch(() => undefined);
+      kernelPkg = (await resolveKernelPackage()) ?? kernelPkg;
+      kernelVersion = kernelPkg.replace(/^linux-image-/, '');
+      dir = join(cacheRoot(), kernelVersion);
+      try {
+        await populateCache(kernelPkg, dir, log);
+      } catch (err) {
+        throw new VmUnavailableError(`cannot fetch kernel ${kernelPkg}: ${(err as Error).message}`);
+      }
     }
     manifest = (await readManifest(dir))!;
+    await pruneOtherKernels(kernelVersion, log);
   }
 
   const kernelPath = await uncompressedKernel(dir, log);
@@ -598,7 +629,7 @@ function trackChild(child: ChildProcess): void {
 export async function runInVm(script: string, opts: RunInVmOptions = {}): Promise<RunInVmResult> {
   const image = await prepareVm({ log: opts.log });
   const timeoutMs = opts.timeoutMs ?? 300_000;
-  const cwd = opts.cwd ?? process.cwd();
+  const cwd = resolvePath(opts.cwd ?? process.cwd());
   const resultDir = await mkdtemp(join(tmpdir(), 'halo-vm-'));
   try {
     const env: Record<string, string> = {
@@ -620,6 +651,10 @@ export async function runInVm(script: string, opts: RunInVmOptions = {}): Promis
       '',
     ].join('\n');
     await writeFile(join(resultDir, 'script.sh'), wrapped);
+    if (!cwd.startsWith('/') || /[\n]/.test(cwd)) throw new Error(`cwd must be an absolute path: ${cwd}`);
+    await writeFile(join(resultDir, 'cwd'), `${cwd}\n`);
+    // The guest's own deadline trails the host's, which normally fires first and SIGKILLs qemu.
+    await writeFile(join(resultDir, 'deadline'), `${Math.ceil(timeoutMs / 1000) + 15}\n`);
 
     const t0 = Date.now();
     let bootMs = -1;
@@ -653,9 +688,10 @@ export async function runInVm(script: string, opts: RunInVmOptions = {}): Promis
     }).finally(() => clearTimeout(timer));
     const totalMs = Date.now() - t0;
 
-    const consoleTail = await readFile(join(resultDir, 'console.log'), 'utf8')
-      .then((s) => s.replace(/\r/g, '').split('\n').slice(-40).join('\n'))
+    const kernelLog = await readFile(join(resultDir, 'console.log'), 'utf8')
+      .then((s) => s.replace(/\r/g, ''))
       .catch(() => '(no console log)');
+    const consoleTail = kernelLog.split('\n').slice(-40).join('\n');
     if (timedOut) throw new VmRunError(`VM timed out after ${timeoutMs} ms (qemu killed)`, consoleTail);
     if (status.code !== 0) {
       throw new VmRunError(
@@ -668,7 +704,7 @@ export async function runInVm(script: string, opts: RunInVmOptions = {}): Promis
     const exitText = await readFile(join(resultDir, 'exit'), 'utf8').catch(() => undefined);
     if (exitText === undefined) throw new VmRunError('guest powered off without an exit code', consoleTail);
     const output = await readFile(join(resultDir, 'output'), 'utf8').catch(() => '');
-    return { exitCode: Number.parseInt(exitText.trim(), 10), output, bootMs, totalMs };
+    return { exitCode: Number.parseInt(exitText.trim(), 10), output, bootMs, totalMs, kernelLog };
   } finally {
     if (!process.env.HALO_VM_KEEP) await rm(resultDir, { recursive: true, force: true });
     else opts.log?.(`kept ${resultDir}`);
