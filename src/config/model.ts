@@ -25,7 +25,7 @@ const durationMs = z.number().nonnegative().describe('milliseconds');
 const script = z.string().min(1).describe('a command line: program path and arguments');
 const ipAddress = z.string().min(1);
 const port = z.number().int().min(0).max(65535);
-const weight = z.number().int().min(-254).max(254);
+const weight = z.number().int().min(-253).max(253);
 
 /* ------------------------------------------------------------------ global_defs */
 

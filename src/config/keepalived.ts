@@ -1,0 +1,75 @@
+/**
+ * keepalived.conf front end: lexer -> block tree -> keyword tables -> model
+ * input -> normalisation + zod -> semantic and host checks.
+ */
+import { DiagnosticSink, type Position } from './diagnostics.js';
+import { ALL_TABLES, type BuildContext, ROOT, runBlock, TOP_LEVEL_BLOCKS } from './keywords.js';
+import { KeepalivedLexer } from './lexer.js';
+import type { HaloConfig, HaloConfigInput } from './model.js';
+import { type Locate, validateModel } from './normalise.js';
+import { checkHost, checkSemantics, type HostChecks, type HostProbe } from './semantic.js';
+import { buildTree } from './tree.js';
+import { PositionIndex, ValueReader } from './values.js';
+
+export interface ParseOptions {
+  configId?: string;
+  strict?: boolean;
+  hostChecks?: HostChecks;
+  /** For tests: a fake host. */
+  host?: HostProbe;
+}
+
+export interface ParseResult {
+  config?: HaloConfig;
+  diagnostics: import('./diagnostics.js').Diagnostic[];
+  /** What the file says, before inheritance and defaults (what `convert` writes as YAML). */
+  input?: HaloConfigInput;
+}
+
+/** Model field -> the keepalived keyword that sets it, for messages about missing or bad values. */
+const KEYWORD_OF_FIELD: Map<string, string> = (() => {
+  const m = new Map<string, string>();
+  for (const t of ALL_TABLES) {
+    for (const [kw, spec] of Object.entries(t.keywords)) {
+      if (spec.status === 'implemented' && spec.yaml && /^[A-Za-z]+$/.test(spec.yaml) && !m.has(spec.yaml)) {
+        m.set(spec.yaml, kw);
+      }
+    }
+  }
+  m.set('script', 'script');
+  m.set('miscPath', 'misc_path');
+  m.set('name', 'name');
+  return m;
+})();
+
+export function keywordForPath(path: readonly PropertyKey[]): string {
+  const last = [...path].reverse().find((k) => typeof k === 'string') as string | undefined;
+  if (!last) return '';
+  return KEYWORD_OF_FIELD.get(last) ?? last;
+}
+
+export function parseKeepalivedText(text: string, file: string, opts: ParseOptions = {}): ParseResult {
+  const sink = new DiagnosticSink();
+  const lexer = new KeepalivedLexer({ configId: opts.configId, sink });
+  const lines = lexer.lex(text, file);
+  const tree = buildTree(lines, sink, { topLevelBlocks: TOP_LEVEL_BLOCKS });
+  const positions = new PositionIndex();
+  const cx: BuildContext = {
+    sink,
+    strict: opts.strict ?? false,
+    positions,
+    values: new ValueReader(sink),
+    config: {},
+  };
+  runBlock(cx, tree, ROOT, cx.config);
+  const input = structuredClone(cx.config) as HaloConfigInput;
+  const fileStart: Position = { file, line: 1, col: 1 };
+  const locate: Locate = (path) => positions.locate(cx.config, path) ?? fileStart;
+  if (sink.hasErrors) return { diagnostics: sink.sorted(), input };
+  const config = validateModel(cx.config, sink, locate, keywordForPath);
+  if (config) {
+    checkSemantics(config, sink, locate);
+    checkHost(config, sink, locate, opts.hostChecks ?? 'warn', opts.host);
+  }
+  return { config: sink.hasErrors ? undefined : config, diagnostics: sink.sorted(), input };
+}

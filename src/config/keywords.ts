@@ -1,0 +1,1712 @@
+/**
+ * Keyword tables: for each keepalived.conf block, every keyword keepalived
+ * 2.2.7 knows, its status in halo and (when implemented) the handler that
+ * writes it into the model's input shape. The tables are also where "did you
+ * mean" candidates and "this belongs in another block" hints come from.
+ *
+ * Status: 'implemented' keywords build the model; 'not-implemented' (keepalived
+ * knows it, halo does not do it yet) and 'obsolete' (from older keepalived
+ * releases) are warnings naming the keyword, errors under --strict. Unknown
+ * words are always errors: keepalived only warns and runs on, which hides typos.
+ */
+import type { DiagnosticSink, Position } from './diagnostics.js';
+import { didYouMean } from './diagnostics.js';
+import { CHECKER_TYPES, SCHEDULERS } from './model.js';
+import type { ConfNode, WordToken } from './tree.js';
+import { commandLine, type PositionIndex, parseCidr, semicolonHint, type ValueReader } from './values.js';
+
+export type Obj = Record<string, unknown>;
+export type Status = 'implemented' | 'not-implemented' | 'obsolete';
+
+export interface BuildContext {
+  sink: DiagnosticSink;
+  strict: boolean;
+  positions: PositionIndex;
+  values: ValueReader;
+  /** The model input being built. */
+  config: Obj;
+}
+
+export interface Keyword {
+  status: Status;
+  /** Allowed argument count [min, max]. */
+  args?: [number, number];
+  /** 'required': must open a { } block; 'optional'; undefined: must not. */
+  block?: 'required' | 'optional';
+  /** For obsolete keywords: what to use instead. */
+  replacement?: string;
+  /** The model field or YAML name, for docs. */
+  yaml?: string;
+  default?: string;
+  handle?: (cx: BuildContext, node: ConfNode, target: Obj) => void;
+}
+
+export interface BlockTable {
+  name: string;
+  keywords: Record<string, Keyword>;
+  /** Value blocks (virtual_ipaddress { ... }) are lines of data, not keywords. */
+  valueLines?: boolean;
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+function set(cx: BuildContext, target: Obj, field: string, value: unknown, pos: Position): void {
+  if (value === undefined) return;
+  target[field] = value;
+  cx.positions.set(target, field, pos);
+}
+
+/** `obj[key]`, created as `init` when missing. */
+function ensure<T>(obj: Obj, key: string, init: T): T {
+  if (obj[key] === undefined) obj[key] = init;
+  return obj[key] as T;
+}
+
+function argPos(node: ConfNode, i = 0): Position {
+  return node.args[i]?.pos ?? node.pos;
+}
+
+function notImplemented(extra: Partial<Keyword> = {}): Keyword {
+  return { status: 'not-implemented', args: [0, Number.POSITIVE_INFINITY], block: 'optional', ...extra };
+}
+
+function obsolete(replacement?: string): Keyword {
+  return { status: 'obsolete', args: [0, Number.POSITIVE_INFINITY], block: 'optional', replacement };
+}
+
+function intKw(field: string, min: number, max: number, what: string, dflt?: string): Keyword {
+  return {
+    status: 'implemented',
+    args: [1, 1],
+    yaml: field,
+    default: dflt,
+    handle: (cx, n, t) => set(cx, t, field, cx.values.int(n.args[0], min, max, what), argPos(n)),
+  };
+}
+
+function secondsKw(field: string, what: string, dflt?: string, minMs = 0, maxMs?: number): Keyword {
+  return {
+    status: 'implemented',
+    args: [1, 1],
+    yaml: field,
+    default: dflt,
+    handle: (cx, n, t) => set(cx, t, field, cx.values.seconds(n.args[0], what, minMs, maxMs), argPos(n)),
+  };
+}
+
+function stringKw(field: string, dflt?: string): Keyword {
+  return {
+    status: 'implemented',
+    args: [1, 1],
+    yaml: field,
+    default: dflt,
+    handle: (cx, n, t) => set(cx, t, field, n.args[0].text, argPos(n)),
+  };
+}
+
+function ipKw(field: string, what: string): Keyword {
+  return {
+    status: 'implemented',
+    args: [1, 1],
+    yaml: field,
+    handle: (cx, n, t) => set(cx, t, field, cx.values.ip(n.args[0], what), argPos(n)),
+  };
+}
+
+/** A flag: present means `value`; an optional true/false argument (keepalived 2.x style) overrides. */
+function flagKw(field: string, value = true, dflt = 'off'): Keyword {
+  return {
+    status: 'implemented',
+    args: [0, 1],
+    yaml: field,
+    default: dflt,
+    handle: (cx, n, t) => {
+      if (n.args.length === 0) return set(cx, t, field, value, n.pos);
+      const b = cx.values.bool(n.args[0], n.keyword);
+      if (b !== undefined) set(cx, t, field, b === value, argPos(n));
+    },
+  };
+}
+
+function scriptKw(field: string): Keyword {
+  return {
+    status: 'implemented',
+    args: [1, Number.POSITIVE_INFINITY],
+    yaml: field,
+    handle: (cx, n, t) => set(cx, t, field, commandLine(n.args), argPos(n)),
+  };
+}
+
+/** notify_* inside vrrp_instance / vrrp_sync_group go to a `notify` sub-object. */
+function notifyKw(field: string): Keyword {
+  return {
+    status: 'implemented',
+    args: [1, Number.POSITIVE_INFINITY],
+    yaml: `notify.${field}`,
+    handle: (cx, n, t) => {
+      const notify = ensure(t, 'notify', {}) as Obj;
+      cx.positions.setObject(notify, n.pos);
+      set(cx, notify, field, commandLine(n.args), argPos(n));
+    },
+  };
+}
+
+function childObject(cx: BuildContext, node: ConfNode, extra: Obj = {}): Obj {
+  const obj: Obj = { ...extra, source: { file: node.pos.file, line: node.pos.line, col: node.pos.col } };
+  cx.positions.setObject(obj, node.pos);
+  return obj;
+}
+
+function push(target: Obj, field: string, value: Obj): void {
+  const list = ensure(target, field, []) as Obj[];
+  list.push(value);
+}
+
+/* ------------------------------------------------------------------ the walker */
+
+/** Runs a block's statements through its keyword table. */
+export function runBlock(cx: BuildContext, nodes: ConfNode[], table: BlockTable, target: Obj): void {
+  for (const node of nodes) runKeyword(cx, node, table, target);
+}
+
+function runKeyword(cx: BuildContext, node: ConfNode, table: BlockTable, target: Obj): void {
+  const kw = table.keywords[node.keyword];
+  if (!kw) {
+    unknownKeyword(cx, node, table);
+    return;
+  }
+  if (kw.status !== 'implemented') {
+    const where = `in ${table.name}`;
+    const msg =
+      kw.status === 'obsolete'
+        ? `'${node.keyword}' ${where} is obsolete (from an older keepalived release) and is ignored`
+        : `'${node.keyword}' ${where} is not implemented by halo yet and is ignored`;
+    const hint = kw.replacement ? `use '${kw.replacement}' instead` : undefined;
+    if (cx.strict) cx.sink.error(node.pos, msg, hint);
+    else cx.sink.warning(node.pos, msg, hint);
+    return;
+  }
+  for (const a of node.args) {
+    if (!a.quoted && a.text.endsWith(';')) {
+      cx.sink.error(
+        { ...a.pos, col: a.pos.col + a.text.length - 1 },
+        `unexpected ';' after '${node.keyword}'`,
+        semicolonHint(a.text),
+      );
+      return;
+    }
+  }
+  const [min, max] = kw.args ?? [0, 0];
+  if (node.args.length < min) {
+    cx.sink.error(node.pos, `'${node.keyword}' needs ${min === 1 ? 'a value' : `at least ${min} values`}`);
+    return;
+  }
+  if (node.args.length > max) {
+    const extra = node.args[max];
+    cx.sink.error(
+      extra.pos,
+      max === 0
+        ? `'${node.keyword}' takes no value, got '${extra.text}'`
+        : `'${node.keyword}' takes ${max === 1 ? 'one value' : `at most ${max} values`}, got extra '${extra.text}'`,
+    );
+    return;
+  }
+  if (kw.block === 'required' && node.children === undefined) {
+    cx.sink.error(node.pos, `'${node.keyword}' needs a { ... } block`);
+    return;
+  }
+  if (kw.block === undefined && node.children !== undefined) {
+    cx.sink.error(node.openPos ?? node.pos, `'${node.keyword}' does not take a { ... } block`);
+    return;
+  }
+  kw.handle?.(cx, node, target);
+}
+
+function unknownKeyword(cx: BuildContext, node: ConfNode, table: BlockTable): void {
+  const word = node.keyword;
+  const home = ALL_TABLES.filter((t) => t !== table && t.keywords[word] && !t.valueLines).map((t) => t.name);
+  if (home.length > 0) {
+    cx.sink.error(
+      node.pos,
+      `'${word}' is not valid in ${table.name}`,
+      `it belongs in ${home.slice(0, 3).join(' or ')}${didYouMeanSuffix(word, table)}`,
+    );
+    return;
+  }
+  cx.sink.error(
+    node.pos,
+    `unknown keyword '${word}' in ${table.name}`,
+    didYouMean(word, Object.keys(table.keywords)),
+  );
+}
+
+function didYouMeanSuffix(word: string, table: BlockTable): string {
+  const h = didYouMean(word, Object.keys(table.keywords));
+  return h ? `; ${h}` : '';
+}
+
+/* ------------------------------------------------------------------ global_defs */
+
+function fifoKw(field: string, part: 'path' | 'script'): Keyword {
+  return {
+    status: 'implemented',
+    args: [1, Number.POSITIVE_INFINITY],
+    yaml: `${field}.${part}`,
+    handle: (cx, n, t) => {
+      const fifo = ensure(t, field, {}) as Obj;
+      if (part === 'path') {
+        set(cx, fifo, 'path', n.args[0].text, argPos(n));
+        // notify_fifo PATH [username [groupname]]: the owner is not modelled.
+      } else set(cx, fifo, 'script', commandLine(n.args), argPos(n));
+    },
+  };
+}
+
+export const GLOBAL_DEFS: BlockTable = {
+  name: 'global_defs',
+  keywords: {
+    router_id: stringKw('routerId', 'host name'),
+    notification_email: {
+      status: 'implemented',
+      block: 'required',
+      args: [0, 0],
+      yaml: 'notificationEmail',
+      handle: (cx, n, t) => {
+        const list = (n.children ?? []).flatMap((c) => [c.keyword, ...c.args.map((a) => a.text)]);
+        set(cx, t, 'notificationEmail', list, n.pos);
+      },
+    },
+    notification_email_from: stringKw('notificationEmailFrom', 'keepalived@<host name>'),
+    smtp_server: {
+      status: 'implemented',
+      args: [1, 2],
+      yaml: 'smtpServer',
+      handle: (cx, n, t) => {
+        const server: Obj = { host: n.args[0].text };
+        if (n.args[1]) server.port = cx.values.port(n.args[1], 'smtp_server port');
+        set(cx, t, 'smtpServer', server, argPos(n));
+      },
+    },
+    smtp_helo_name: stringKw('smtpHeloName'),
+    smtp_connect_timeout: secondsKw('smtpConnectTimeoutMs', 'smtp_connect_timeout', '30 s', 1),
+    smtp_alert: flagKw('smtpAlert'),
+    smtp_alert_vrrp: notImplemented(),
+    smtp_alert_checker: notImplemented(),
+    enable_script_security: flagKw('enableScriptSecurity'),
+    script_user: {
+      status: 'implemented',
+      args: [1, 2],
+      yaml: 'scriptUser',
+      default: 'keepalived_script, else root',
+      handle: (cx, n, t) => {
+        const u: Obj = { user: n.args[0].text };
+        if (n.args[1]) u.group = n.args[1].text;
+        set(cx, t, 'scriptUser', u, argPos(n));
+      },
+    },
+    default_interface: stringKw('defaultInterface'),
+    dynamic_interfaces: flagKw('dynamicInterfaces'),
+    vrrp_version: intKw('vrrpVersion', 2, 3, 'vrrp_version', '2'),
+    vrrp_mcast_group4: ipKw('vrrpMcastGroup4', 'vrrp_mcast_group4'),
+    vrrp_mcast_group6: ipKw('vrrpMcastGroup6', 'vrrp_mcast_group6'),
+    vrrp_strict: flagKw('vrrpStrict'),
+    vrrp_skip_check_adv_addr: flagKw('vrrpSkipCheckAdvAddr'),
+    vrrp_check_unicast_src: flagKw('vrrpCheckUnicastSrc'),
+    vrrp_garp_master_delay: secondsKw('vrrpGarpMasterDelayMs', 'vrrp_garp_master_delay', '5 s'),
+    vrrp_garp_master_repeat: intKw('vrrpGarpMasterRepeat', 1, 65535, 'vrrp_garp_master_repeat', '5'),
+    vrrp_garp_master_refresh: secondsKw('vrrpGarpMasterRefreshMs', 'vrrp_garp_master_refresh', '0 (off)'),
+    vrrp_garp_master_refresh_repeat: intKw(
+      'vrrpGarpMasterRefreshRepeat',
+      1,
+      65535,
+      'vrrp_garp_master_refresh_repeat',
+      '1',
+    ),
+    vrrp_garp_lower_prio_delay: secondsKw('vrrpGarpLowerPrioDelayMs', 'vrrp_garp_lower_prio_delay'),
+    vrrp_garp_lower_prio_repeat: intKw('vrrpGarpLowerPrioRepeat', 0, 65535, 'vrrp_garp_lower_prio_repeat'),
+    vrrp_garp_interval: secondsKw('vrrpGarpIntervalMs', 'vrrp_garp_interval', '0', 0, 1_000_000),
+    vrrp_gna_interval: secondsKw('vrrpGnaIntervalMs', 'vrrp_gna_interval', '0', 0, 1_000_000),
+    vrrp_lower_prio_no_advert: flagKw('vrrpLowerPrioNoAdvert'),
+    vrrp_higher_prio_send_advert: flagKw('vrrpHigherPrioSendAdvert'),
+    vrrp_down_timer_adverts: intKw('vrrpDownTimerAdverts', 1, 100, 'vrrp_down_timer_adverts', '3'),
+    vrrp_startup_delay: secondsKw('vrrpStartupDelayMs', 'vrrp_startup_delay', '0'),
+    lvs_flush: flagKw('lvsFlush'),
+    lvs_flush_on_stop: {
+      status: 'implemented',
+      args: [0, 1],
+      yaml: 'lvsFlushOnStop',
+      default: 'off',
+      handle: (cx, n, t) => {
+        if (n.args.length === 0) return set(cx, t, 'lvsFlushOnStop', 'vs', n.pos);
+        const v = n.args[0].text === 'VS' ? 'vs' : n.args[0].text === 'RS' ? 'rs' : undefined;
+        if (v) return set(cx, t, 'lvsFlushOnStop', v, argPos(n));
+        cx.values.oneOf(n.args[0], ['VS', 'RS'], 'lvs_flush_on_stop');
+      },
+    },
+    lvs_flush_onstop: obsolete('lvs_flush_on_stop'),
+    lvs_timeouts: {
+      status: 'implemented',
+      args: [2, 6],
+      yaml: 'lvsTimeouts',
+      handle: (cx, n, t) => {
+        const out: Obj = {};
+        const names: Record<string, string> = { tcp: 'tcpMs', tcpfin: 'tcpFinMs', udp: 'udpMs' };
+        for (let i = 0; i < n.args.length; i += 2) {
+          const key = n.args[i];
+          const field = names[key.text];
+          if (!field) {
+            cx.sink.error(
+              key.pos,
+              `lvs_timeouts: unknown timeout '${key.text}'`,
+              didYouMean(key.text, Object.keys(names)),
+            );
+            return;
+          }
+          const val = n.args[i + 1];
+          if (!val) return cx.sink.error(key.pos, `lvs_timeouts: '${key.text}' needs a value`);
+          out[field] = cx.values.seconds(val, `lvs_timeouts ${key.text}`, 0, 86_400_000 * 365);
+        }
+        set(cx, t, 'lvsTimeouts', out, argPos(n));
+      },
+    },
+    notify_fifo: fifoKw('notifyFifo', 'path'),
+    notify_fifo_script: fifoKw('notifyFifo', 'script'),
+    vrrp_notify_fifo: fifoKw('vrrpNotifyFifo', 'path'),
+    vrrp_notify_fifo_script: fifoKw('vrrpNotifyFifo', 'script'),
+    lvs_notify_fifo: fifoKw('lvsNotifyFifo', 'path'),
+    lvs_notify_fifo_script: fifoKw('lvsNotifyFifo', 'script'),
+    checker_log_all_failures: flagKw('checkerLogAllFailures'),
+    // Known to keepalived 2.2.7, not (yet) done by halo.
+    process_names: notImplemented(),
+    process_name: notImplemented(),
+    vrrp_process_name: notImplemented(),
+    checker_process_name: notImplemented(),
+    bfd_process_name: notImplemented(),
+    startup_script: notImplemented(),
+    startup_script_timeout: notImplemented(),
+    shutdown_script: notImplemented(),
+    shutdown_script_timeout: notImplemented(),
+    max_auto_priority: notImplemented(),
+    min_auto_priority_delay: notImplemented(),
+    no_email_faults: notImplemented(),
+    disable_local_igmp: notImplemented(),
+    lvs_sync_daemon: notImplemented(),
+    vrrp_min_garp: notImplemented(),
+    vrrp_garp_extra_if: notImplemented(),
+    vrrp_iptables: notImplemented(),
+    vrrp_ipsets: notImplemented(),
+    nftables: notImplemented(),
+    nftables_priority: notImplemented(),
+    nftables_ifindex: notImplemented(),
+    nftables_ipvs: notImplemented(),
+    nftables_ipvs_priority: notImplemented(),
+    nftables_ipvs_start_fwmark: notImplemented(),
+    nftables_counters: notImplemented(),
+    vrrp_priority: notImplemented(),
+    vrrp_no_swap: notImplemented(),
+    vrrp_rt_priority: notImplemented(),
+    vrrp_cpu_affinity: notImplemented(),
+    vrrp_rlimit_rttime: notImplemented(),
+    vrrp_notify_priority_changes: notImplemented(),
+    fifo_write_vrrp_states_on_reload: notImplemented(),
+    checker_priority: notImplemented(),
+    checker_no_swap: notImplemented(),
+    checker_rt_priority: notImplemented(),
+    checker_cpu_affinity: notImplemented(),
+    checker_rlimit_rttime: notImplemented(),
+    bfd_priority: notImplemented(),
+    bfd_no_swap: notImplemented(),
+    bfd_rt_priority: notImplemented(),
+    bfd_cpu_affinity: notImplemented(),
+    bfd_rlimit_rttime: notImplemented(),
+    snmp_socket: notImplemented(),
+    enable_traps: notImplemented(),
+    enable_snmp_vrrp: notImplemented(),
+    enable_snmp_rfc: notImplemented(),
+    enable_snmp_rfcv2: notImplemented(),
+    enable_snmp_rfcv3: notImplemented(),
+    enable_snmp_checker: notImplemented(),
+    enable_dbus: notImplemented(),
+    dbus_service_name: notImplemented(),
+    vrrp_netlink_cmd_rcv_bufs: notImplemented(),
+    vrrp_netlink_cmd_rcv_bufs_force: notImplemented(),
+    vrrp_netlink_monitor_rcv_bufs: notImplemented(),
+    vrrp_netlink_monitor_rcv_bufs_force: notImplemented(),
+    process_monitor_rcv_bufs: notImplemented(),
+    process_monitor_rcv_bufs_force: notImplemented(),
+    lvs_netlink_cmd_rcv_bufs: notImplemented(),
+    lvs_netlink_cmd_rcv_bufs_force: notImplemented(),
+    lvs_netlink_monitor_rcv_bufs: notImplemented(),
+    lvs_netlink_monitor_rcv_bufs_force: notImplemented(),
+    rs_init_notifies: notImplemented(),
+    no_checker_emails: notImplemented(),
+    vrrp_rx_bufs_policy: notImplemented(),
+    vrrp_rx_bufs_multiplier: notImplemented(),
+    log_unknown_vrids: notImplemented(),
+    vmac_prefix: notImplemented(),
+    vmac_addr_prefix: notImplemented(),
+    umask: notImplemented(),
+    random_seed: notImplemented(),
+    reload_check_config: notImplemented(),
+    reload_time_file: notImplemented(),
+    reload_repeat: notImplemented(),
+    reload_file: notImplemented(),
+    include_check: notImplemented(),
+    config_save_dir: notImplemented(),
+    tmp_config_directory: notImplemented(),
+    data_use_instance: notImplemented(),
+    // Renamed or removed in keepalived 2.x.
+    lvs_id: obsolete('router_id'),
+    lvs_process_name: obsolete('checker_process_name'),
+    vrrp_vmac_garp_intvl: obsolete('vrrp_garp_extra_if'),
+    vrrp_rlimit_rtime: obsolete('vrrp_rlimit_rttime'),
+    checker_rlimit_rtime: obsolete('checker_rlimit_rttime'),
+    bfd_rlimit_rtime: obsolete('bfd_rlimit_rttime'),
+    enable_snmp_keepalived: obsolete('enable_snmp_vrrp'),
+    lvs_sync_daemon_interface: obsolete('lvs_sync_daemon'),
+  },
+};
+
+/* ------------------------------------------------------------------ vrrp_script / track_file */
+
+export const VRRP_SCRIPT: BlockTable = {
+  name: 'vrrp_script',
+  keywords: {
+    script: scriptKw('script'),
+    interval: secondsKw('intervalMs', 'vrrp_script interval', '1 s', 1),
+    timeout: secondsKw('timeoutMs', 'vrrp_script timeout', 'the interval'),
+    weight: {
+      status: 'implemented',
+      args: [1, 2],
+      yaml: 'weight, weightReverse',
+      default: '0',
+      handle: (cx, n, t) => {
+        set(cx, t, 'weight', cx.values.int(n.args[0], -253, 253, 'vrrp_script weight'), argPos(n));
+        if (n.args[1]) {
+          if (n.args[1].text === 'reverse') set(cx, t, 'weightReverse', true, argPos(n, 1));
+          else
+            cx.sink.error(n.args[1].pos, `vrrp_script weight: expected 'reverse', got '${n.args[1].text}'`);
+        }
+      },
+    },
+    rise: intKw('rise', 1, 2_147_483_647, 'vrrp_script rise', '1'),
+    fall: intKw('fall', 1, 2_147_483_647, 'vrrp_script fall', '1'),
+    user: {
+      status: 'implemented',
+      args: [1, 2],
+      yaml: 'user, group',
+      handle: (cx, n, t) => {
+        set(cx, t, 'user', n.args[0].text, argPos(n));
+        if (n.args[1]) set(cx, t, 'group', n.args[1].text, argPos(n, 1));
+      },
+    },
+    init_fail: flagKw('initFail'),
+  },
+};
+
+export const TRACK_FILE: BlockTable = {
+  name: 'track_file',
+  keywords: {
+    file: stringKw('file'),
+    weight: {
+      status: 'implemented',
+      args: [1, 2],
+      yaml: 'weight, weightReverse',
+      default: '1',
+      handle: (cx, n, t) => {
+        set(cx, t, 'weight', cx.values.int(n.args[0], -253, 253, 'track_file weight'), argPos(n));
+        if (n.args[1]) {
+          if (n.args[1].text === 'reverse') set(cx, t, 'weightReverse', true, argPos(n, 1));
+          else cx.sink.error(n.args[1].pos, `track_file weight: expected 'reverse', got '${n.args[1].text}'`);
+        }
+      },
+    },
+    init_file: {
+      status: 'implemented',
+      args: [0, 2],
+      yaml: 'initFile',
+      handle: (cx, n, t) => {
+        const init: Obj = {};
+        for (const a of n.args) {
+          if (a.text === 'overwrite') init.overwrite = true;
+          else init.value = cx.values.int(a, -2_147_483_648, 2_147_483_647, 'init_file value');
+        }
+        set(cx, t, 'initFile', init, n.pos);
+      },
+    },
+  },
+};
+
+/* ------------------------------------------------------------------ tracking value blocks */
+
+/** Lines "NAME [weight N [reverse|noreverse]]" of track_interface / track_script / track_file. */
+function trackBlock(field: string, what: string, weightRequiredForReverse = true): Keyword {
+  return {
+    status: 'implemented',
+    block: 'required',
+    args: [0, 0],
+    yaml: field,
+    handle: (cx, n, t) => {
+      const list = ensure(t, field, []) as Obj[];
+      for (const line of n.children ?? []) {
+        if (line.children) {
+          cx.sink.error(line.openPos ?? line.pos, `unexpected block in ${n.keyword}`);
+          continue;
+        }
+        const ref: Obj = { name: line.keyword };
+        cx.positions.setObject(ref, line.pos);
+        const a = line.args;
+        if (a.length > 0) {
+          if (a[0].text !== 'weight') {
+            cx.sink.error(
+              a[0].pos,
+              `${n.keyword}: expected 'weight' after '${line.keyword}', got '${a[0].text}'`,
+            );
+            continue;
+          }
+          if (!a[1]) {
+            cx.sink.error(a[0].pos, `${n.keyword}: 'weight' needs a value`);
+            continue;
+          }
+          const w = cx.values.int(a[1], -253, 253, `${what} weight`);
+          if (w === undefined) continue;
+          ref.weight = w;
+          cx.positions.set(ref, 'weight', a[1].pos);
+          if (a[2]) {
+            if (a[2].text === 'reverse' || a[2].text === 'noreverse')
+              ref.weightReverse = a[2].text === 'reverse';
+            else {
+              cx.sink.error(a[2].pos, `${n.keyword}: expected 'reverse' or 'noreverse', got '${a[2].text}'`);
+              continue;
+            }
+          }
+          if (a.length > 3) {
+            cx.sink.error(a[3].pos, `${n.keyword}: unexpected '${a[3].text}'`);
+            continue;
+          }
+        }
+        if (field === 'trackInterfaces') {
+          ref.weight ??= 0;
+          ref.weightReverse ??= false;
+        }
+        void weightRequiredForReverse;
+        list.push(ref);
+      }
+      cx.positions.set(t, field, n.pos);
+    },
+  };
+}
+
+/* ------------------------------------------------------------------ virtual addresses and routes */
+
+const SCOPES = ['global', 'site', 'link', 'host', 'nowhere'] as const;
+
+function parseScope(cx: BuildContext, tok: WordToken | undefined, at: Position): unknown {
+  if (!tok) return cx.sink.error(at, "'scope' needs a value");
+  if (/^\d+$/.test(tok.text)) return cx.values.int(tok, 0, 255, 'scope');
+  return cx.values.oneOf(tok, SCOPES, 'scope');
+}
+
+/** One line of virtual_ipaddress: ADDR[/LEN] [dev IF] [brd ADDR] [label L] [scope S] [no_track] ... */
+function parseVip(cx: BuildContext, line: ConfNode): Obj | undefined {
+  const cidr = parseCidr(line.keyword);
+  if (!cidr) {
+    cx.sink.error(line.pos, `invalid virtual IP address '${line.keyword}'`, semicolonHint(line.keyword));
+    return undefined;
+  }
+  const vip: Obj = {
+    address: cidr.address,
+    source: { file: line.pos.file, line: line.pos.line, col: line.pos.col },
+  };
+  if (cidr.prefixLength !== undefined) vip.prefixLength = cidr.prefixLength;
+  cx.positions.setObject(vip, line.pos);
+  const a = line.args;
+  const needValue = (i: number): WordToken | undefined => {
+    const v = a[i + 1];
+    if (!v) cx.sink.error(a[i].pos, `'${a[i].text}' needs a value`);
+    return v;
+  };
+  const options = [
+    'dev',
+    'brd',
+    'broadcast',
+    'label',
+    'scope',
+    'peer',
+    'no_track',
+    'noprefixroute',
+    'home',
+    '-nodad',
+    'preferred_lft',
+  ];
+  for (let i = 0; i < a.length; i++) {
+    const opt = a[i].text;
+    let v: WordToken | undefined;
+    switch (opt) {
+      case 'dev':
+        v = needValue(i);
+        if (!v) return undefined;
+        vip.dev = v.text;
+        i++;
+        break;
+      case 'brd':
+      case 'broadcast':
+        v = needValue(i);
+        if (!v) return undefined;
+        if (v.text !== '+' && v.text !== '-' && !cx.values.ip(v, 'broadcast')) return undefined;
+        vip.broadcast = v.text;
+        i++;
+        break;
+      case 'label':
+        v = needValue(i);
+        if (!v) return undefined;
+        vip.label = v.text;
+        i++;
+        break;
+      case 'scope': {
+        const s = parseScope(cx, a[i + 1], a[i].pos);
+        if (s === undefined) return undefined;
+        vip.scope = s;
+        i++;
+        break;
+      }
+      case 'peer':
+        v = needValue(i);
+        if (!v) return undefined;
+        vip.peer = v.text;
+        i++;
+        break;
+      case 'no_track':
+        vip.noTrack = true;
+        break;
+      case 'noprefixroute':
+        vip.noprefixroute = true;
+        break;
+      case 'home':
+        vip.homeaddress = true;
+        break;
+      case '-nodad':
+        vip.nodad = true;
+        break;
+      case 'preferred_lft':
+        v = needValue(i);
+        if (!v) return undefined;
+        if (v.text !== 'forever') {
+          const n = cx.values.int(v, 0, 4_294_967_295, 'preferred_lft');
+          if (n === undefined) return undefined;
+          vip.preferredLft = n;
+        }
+        i++;
+        break;
+      case 'mngtmpaddr':
+      case 'autojoin':
+      case 'use_vmac':
+      case 'track_group':
+        warnOrError(
+          cx,
+          a[i].pos,
+          `virtual_ipaddress option '${opt}' is not implemented by halo yet and is ignored`,
+        );
+        if (opt === 'use_vmac' || opt === 'track_group') i++;
+        break;
+      default:
+        cx.sink.error(
+          a[i].pos,
+          `unknown virtual_ipaddress option '${opt}'`,
+          didYouMean(opt, options) ?? semicolonHint(opt),
+        );
+        return undefined;
+    }
+  }
+  return vip;
+}
+
+function warnOrError(cx: BuildContext, pos: Position, message: string, hint?: string): void {
+  if (cx.strict) cx.sink.error(pos, message, hint);
+  else cx.sink.warning(pos, message, hint);
+}
+
+function vipBlock(field: string): Keyword {
+  return {
+    status: 'implemented',
+    block: 'required',
+    args: [0, 0],
+    yaml: field,
+    handle: (cx, n, t) => {
+      const list = ensure(t, field, []) as Obj[];
+      for (const line of n.children ?? []) {
+        const vip = parseVip(cx, line);
+        if (vip) list.push(vip);
+      }
+      cx.positions.set(t, field, n.pos);
+    },
+  };
+}
+
+const ROUTE_TYPES = ['blackhole', 'unreachable', 'prohibit', 'local', 'throw'] as const;
+
+/** One line of virtual_routes: [TYPE] [src A] [to] DEST [via|gw GW] [dev IF] [table T] [metric N] [scope S] [proto P] [no_track]. */
+function parseRoute(cx: BuildContext, line: ConfNode): Obj | undefined {
+  const words = [
+    { text: line.keyword, pos: line.pos, kind: 'word', quoted: false } as WordToken,
+    ...line.args,
+  ];
+  const route: Obj = { source: { file: line.pos.file, line: line.pos.line, col: line.pos.col } };
+  cx.positions.setObject(route, line.pos);
+  const options = [
+    'src',
+    'to',
+    'via',
+    'gw',
+    'dev',
+    'oif',
+    'table',
+    'metric',
+    'scope',
+    'proto',
+    'protocol',
+    'no_track',
+    ...ROUTE_TYPES,
+  ];
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i];
+    const next = (): WordToken | undefined => {
+      const v = words[i + 1];
+      if (!v) cx.sink.error(w.pos, `'${w.text}' needs a value`);
+      i++;
+      return v;
+    };
+    let v: WordToken | undefined;
+    switch (w.text) {
+      case 'src':
+        v = next();
+        if (!v || !cx.values.ip(v, 'route src')) return undefined;
+        route.src = v.text;
+        break;
+      case 'to':
+        v = next();
+        if (!v) return undefined;
+        if (!setDestination(cx, route, v)) return undefined;
+        break;
+      case 'via':
+      case 'gw':
+        v = next();
+        if (!v || !cx.values.ip(v, 'route gateway')) return undefined;
+        route.via = v.text;
+        break;
+      case 'dev':
+      case 'oif':
+        v = next();
+        if (!v) return undefined;
+        route.dev = v.text;
+        break;
+      case 'table':
+        v = next();
+        if (!v) return undefined;
+        route.table = /^\d+$/.test(v.text) ? Number(v.text) : v.text;
+        break;
+      case 'metric':
+      case 'preference':
+      case 'priority':
+        v = next();
+        if (!v) return undefined;
+        route.metric = cx.values.int(v, 0, 4_294_967_295, 'route metric');
+        if (route.metric === undefined) return undefined;
+        break;
+      case 'scope': {
+        const s = parseScope(cx, words[i + 1], w.pos);
+        i++;
+        if (s === undefined) return undefined;
+        route.scope = s;
+        break;
+      }
+      case 'proto':
+      case 'protocol':
+        v = next();
+        if (!v) return undefined;
+        route.protocol = /^\d+$/.test(v.text) ? Number(v.text) : v.text;
+        break;
+      case 'no_track':
+        route.noTrack = true;
+        break;
+      default:
+        if ((ROUTE_TYPES as readonly string[]).includes(w.text) && route.destination === undefined) {
+          route.type = w.text;
+          break;
+        }
+        if (
+          route.destination === undefined &&
+          (parseCidr(w.text) || w.text === 'default' || w.text === 'default6')
+        ) {
+          if (!setDestination(cx, route, w)) return undefined;
+          break;
+        }
+        cx.sink.error(
+          w.pos,
+          `unknown virtual_routes option '${w.text}'`,
+          didYouMean(w.text, options) ?? semicolonHint(w.text),
+        );
+        return undefined;
+    }
+  }
+  if (route.destination === undefined) {
+    cx.sink.error(line.pos, 'virtual route has no destination');
+    return undefined;
+  }
+  return route;
+}
+
+function setDestination(cx: BuildContext, route: Obj, tok: WordToken): boolean {
+  if (tok.text === 'default' || tok.text === 'default6' || parseCidr(tok.text)) {
+    route.destination = tok.text;
+    cx.positions.set(route, 'destination', tok.pos);
+    return true;
+  }
+  cx.sink.error(tok.pos, `invalid route destination '${tok.text}'`, semicolonHint(tok.text));
+  return false;
+}
+
+/* ------------------------------------------------------------------ vrrp_instance */
+
+export const AUTHENTICATION: BlockTable = {
+  name: 'authentication',
+  keywords: {
+    auth_type: {
+      status: 'implemented',
+      args: [1, 1],
+      yaml: 'authentication.type',
+      handle: (cx, n, t) =>
+        set(cx, t, 'type', cx.values.oneOf(n.args[0], ['PASS', 'AH'], 'auth_type'), argPos(n)),
+    },
+    auth_pass: {
+      status: 'implemented',
+      args: [1, 1],
+      yaml: 'authentication.password',
+      handle: (cx, n, t) => {
+        let p = n.args[0].text;
+        if (p.length > 8) {
+          // keepalived truncates to 8 bytes (the v2 auth data field); say so instead of silently doing it.
+          cx.sink.warning(
+            n.args[0].pos,
+            `auth_pass is longer than 8 characters; only '${p.slice(0, 8)}' is used`,
+          );
+          p = p.slice(0, 8);
+        }
+        set(cx, t, 'password', p, argPos(n));
+      },
+    },
+  },
+};
+
+export const VRRP_INSTANCE: BlockTable = {
+  name: 'vrrp_instance',
+  keywords: {
+    state: {
+      status: 'implemented',
+      args: [1, 1],
+      yaml: 'state',
+      default: 'BACKUP',
+      handle: (cx, n, t) =>
+        set(cx, t, 'state', cx.values.oneOf(n.args[0], ['MASTER', 'BACKUP'], 'state'), argPos(n)),
+    },
+    interface: stringKw('interface'),
+    virtual_router_id: intKw('virtualRouterId', 1, 255, 'virtual_router_id'),
+    priority: intKw('priority', 1, 255, 'priority', '100'),
+    advert_int: {
+      status: 'implemented',
+      args: [1, 1],
+      yaml: 'advertIntervalMs',
+      default: '1 s',
+      handle: (cx, n, t) =>
+        set(cx, t, 'advertIntervalMs', cx.values.seconds(n.args[0], 'advert_int', 10, 255_000), argPos(n)),
+    },
+    version: intKw('version', 2, 3, 'version', 'global vrrp_version'),
+    nopreempt: flagKw('preempt', false, 'preempt'),
+    preempt: flagKw('preempt', true, 'on'),
+    preempt_delay: secondsKw('preemptDelayMs', 'preempt_delay', '0', 0, 1_000_000),
+    authentication: {
+      status: 'implemented',
+      block: 'required',
+      args: [0, 0],
+      yaml: 'authentication',
+      handle: (cx, n, t) => {
+        const auth: Obj = {};
+        cx.positions.setObject(auth, n.pos);
+        runBlock(cx, n.children ?? [], AUTHENTICATION, auth);
+        if (auth.type === undefined && auth.password === undefined) return;
+        if (auth.password === undefined) {
+          cx.sink.error(n.pos, 'authentication needs auth_pass');
+          return;
+        }
+        auth.type ??= 'PASS';
+        set(cx, t, 'authentication', auth, n.pos);
+      },
+    },
+    virtual_ipaddress: vipBlock('virtualIpaddresses'),
+    virtual_ipaddress_excluded: vipBlock('virtualIpaddressesExcluded'),
+    virtual_routes: {
+      status: 'implemented',
+      block: 'required',
+      args: [0, 0],
+      yaml: 'virtualRoutes',
+      handle: (cx, n, t) => {
+        const list = ensure(t, 'virtualRoutes', []) as Obj[];
+        for (const line of n.children ?? []) {
+          const r = parseRoute(cx, line);
+          if (r) list.push(r);
+        }
+      },
+    },
+    unicast_src_ip: ipKw('unicastSrcIp', 'unicast_src_ip'),
+    unicast_peer: {
+      status: 'implemented',
+      block: 'required',
+      args: [0, 0],
+      yaml: 'unicastPeers',
+      handle: (cx, n, t) => {
+        const list = ensure(t, 'unicastPeers', []) as Obj[];
+        for (const line of n.children ?? []) {
+          const tok = { text: line.keyword, pos: line.pos, kind: 'word', quoted: false } as WordToken;
+          const address = cx.values.ip(tok, 'unicast_peer');
+          if (!address) continue;
+          const peer: Obj = { address };
+          cx.positions.setObject(peer, line.pos);
+          for (let i = 0; i < line.args.length; i += 2) {
+            const k = line.args[i];
+            const v = line.args[i + 1];
+            if (k.text !== 'min_ttl' && k.text !== 'max_ttl') {
+              cx.sink.error(
+                k.pos,
+                `unknown unicast_peer option '${k.text}'`,
+                didYouMean(k.text, ['min_ttl', 'max_ttl']),
+              );
+              continue;
+            }
+            if (!v) {
+              cx.sink.error(k.pos, `'${k.text}' needs a value`);
+              continue;
+            }
+            peer[k.text === 'min_ttl' ? 'minTtl' : 'maxTtl'] = cx.values.int(v, 0, 255, k.text);
+          }
+          list.push(peer);
+        }
+        cx.positions.set(t, 'unicastPeers', n.pos);
+      },
+    },
+    mcast_src_ip: ipKw('mcastSrcIp', 'mcast_src_ip'),
+    track_interface: trackBlock('trackInterfaces', 'track_interface'),
+    track_script: trackBlock('trackScripts', 'track_script'),
+    track_file: trackBlock('trackFiles', 'track_file'),
+    dont_track_primary: flagKw('dontTrackPrimary'),
+    notify_master: notifyKw('master'),
+    notify_backup: notifyKw('backup'),
+    notify_fault: notifyKw('fault'),
+    notify_stop: notifyKw('stop'),
+    notify_deleted: notifyKw('deleted'),
+    notify: notifyKw('any'),
+    notify_master_rx_lower_pri: notifyKw('masterRxLowerPri'),
+    smtp_alert: flagKw('smtpAlert'),
+    garp_master_delay: secondsKw('garpMasterDelayMs', 'garp_master_delay', 'global vrrp_garp_master_delay'),
+    garp_master_repeat: intKw('garpMasterRepeat', 1, 65535, 'garp_master_repeat', 'global'),
+    garp_master_refresh: secondsKw('garpMasterRefreshMs', 'garp_master_refresh', 'global'),
+    garp_master_refresh_repeat: intKw(
+      'garpMasterRefreshRepeat',
+      1,
+      65535,
+      'garp_master_refresh_repeat',
+      'global',
+    ),
+    garp_lower_prio_delay: secondsKw('garpLowerPrioDelayMs', 'garp_lower_prio_delay', 'global'),
+    garp_lower_prio_repeat: intKw('garpLowerPrioRepeat', 0, 65535, 'garp_lower_prio_repeat', 'global'),
+    lower_prio_no_advert: flagKw('lowerPrioNoAdvert', true, 'global'),
+    higher_prio_send_advert: flagKw('higherPrioSendAdvert', true, 'global'),
+    accept: flagKw('accept', true, 'on unless strict'),
+    no_accept: flagKw('accept', false, 'on unless strict'),
+    strict_mode: flagKw('strictMode', true, 'global vrrp_strict'),
+    skip_check_adv_addr: flagKw('skipCheckAdvAddr', true, 'global'),
+    check_unicast_src: flagKw('checkUnicastSrc', true, 'global'),
+    use_vmac: {
+      status: 'implemented',
+      args: [0, 1],
+      yaml: 'useVmac',
+      handle: (cx, n, t) => set(cx, t, 'useVmac', n.args[0] ? { name: n.args[0].text } : {}, n.pos),
+    },
+    vmac_xmit_base: flagKw('vmacXmitBase'),
+    use_vmac_addr: notImplemented(),
+    use_ipvlan: notImplemented(),
+    unicast_fault_no_peer: notImplemented(),
+    old_unicast_checksum: notImplemented(),
+    native_ipv6: notImplemented(),
+    vrf: notImplemented(),
+    track_process: notImplemented(),
+    track_bfd: notImplemented(),
+    mcast_dst_ip: notImplemented(),
+    track_src_ip: notImplemented(),
+    unicast_ttl: notImplemented(),
+    promote_secondaries: notImplemented(),
+    linkbeat_use_polling: notImplemented(),
+    virtual_rules: notImplemented(),
+    debug: notImplemented(),
+    notify_priority_changes: notImplemented(),
+    down_timer_adverts: notImplemented(),
+    garp_extra_if: notImplemented(),
+    kernel_rx_buf_size: notImplemented(),
+    lvs_sync_daemon_interface: obsolete("global_defs 'lvs_sync_daemon'"),
+    vmac_garp_intvl: obsolete('garp_extra_if'),
+  },
+};
+
+/* ------------------------------------------------------------------ vrrp_sync_group */
+
+export const SYNC_GROUP: BlockTable = {
+  name: 'vrrp_sync_group',
+  keywords: {
+    group: {
+      status: 'implemented',
+      block: 'required',
+      args: [0, 0],
+      yaml: 'group',
+      handle: (cx, n, t) => {
+        const names = (n.children ?? []).flatMap((c) => [c.keyword, ...c.args.map((a) => a.text)]);
+        const positions = (n.children ?? []).flatMap((c) => [c.pos, ...c.args.map((a) => a.pos)]);
+        const list = ensure(t, 'group', []) as string[];
+        names.forEach((name, i) => {
+          cx.positions.set(list, String(list.length), positions[i]);
+          list.push(name);
+        });
+        cx.positions.set(t, 'group', n.pos);
+      },
+    },
+    track_interface: trackBlock('trackInterfaces', 'track_interface'),
+    track_script: trackBlock('trackScripts', 'track_script'),
+    track_file: trackBlock('trackFiles', 'track_file'),
+    notify_master: notifyKw('master'),
+    notify_backup: notifyKw('backup'),
+    notify_fault: notifyKw('fault'),
+    notify_stop: notifyKw('stop'),
+    notify: notifyKw('any'),
+    smtp_alert: flagKw('smtpAlert'),
+    track_process: notImplemented(),
+    track_bfd: notImplemented(),
+    sync_group_tracking_weight: notImplemented(),
+    notify_priority_changes: notImplemented(),
+    global_tracking: obsolete('sync_group_tracking_weight'),
+  },
+};
+
+/* ------------------------------------------------------------------ LVS: checkers */
+
+const checkerCommon = (connection: boolean): Record<string, Keyword> => ({
+  ...(connection
+    ? {
+        connect_ip: ipKw('connectIp', 'connect_ip'),
+        connect_port: {
+          status: 'implemented',
+          args: [1, 1],
+          yaml: 'connectPort',
+          handle: (cx, n, t) =>
+            set(cx, t, 'connectPort', cx.values.port(n.args[0], 'connect_port'), argPos(n)),
+        },
+        bindto: ipKw('bindTo', 'bindto'),
+        bind_port: {
+          status: 'implemented',
+          args: [1, 1],
+          yaml: 'bindPort',
+          handle: (cx, n, t) => set(cx, t, 'bindPort', cx.values.port(n.args[0], 'bind_port'), argPos(n)),
+        },
+        bind_if: stringKw('bindIf'),
+        connect_timeout: secondsKw('connectTimeoutMs', 'connect_timeout', 'real server', 1),
+        fwmark: intKw('fwmark', 0, 4_294_967_295, 'fwmark'),
+      }
+    : {}),
+  retry: intKw('retry', 0, 4_294_967_295, 'retry', 'real server, else 1 (DNS_CHECK 3, MISC_CHECK 0)'),
+  delay_before_retry: secondsKw(
+    'delayBeforeRetryMs',
+    'delay_before_retry',
+    'real server, else 1 s (HTTP 3 s)',
+  ),
+  warmup: secondsKw('warmupMs', 'warmup', 'real server, else delay_loop'),
+  delay_loop: secondsKw('delayLoopMs', 'delay_loop', 'real server', 1),
+  alpha: flagKw('alpha', true, 'real server'),
+  log_all_failures: flagKw('logAllFailures'),
+});
+
+const URL_BLOCK: BlockTable = {
+  name: 'url',
+  keywords: {
+    path: stringKw('path'),
+    digest: {
+      status: 'implemented',
+      args: [1, 1],
+      yaml: 'digest',
+      handle: (cx, n, t) => {
+        if (!/^[0-9a-fA-F]{32}$/.test(n.args[0].text)) {
+          cx.sink.error(n.args[0].pos, `digest: '${n.args[0].text}' is not a 32-digit MD5 hex string`);
+          return;
+        }
+        set(cx, t, 'digest', n.args[0].text.toLowerCase(), argPos(n));
+      },
+    },
+    status_code: {
+      status: 'implemented',
+      args: [1, Number.POSITIVE_INFINITY],
+      yaml: 'statusCodes',
+      default: '200-299',
+      handle: (cx, n, t) => {
+        const ranges: Obj[] = [];
+        for (const a of n.args) {
+          const m = /^(\d+)(?:-(\d+))?$/.exec(a.text);
+          const from = m ? Number(m[1]) : Number.NaN;
+          const to = m?.[2] ? Number(m[2]) : from;
+          if (!m || from < 100 || to > 599 || from > to) {
+            cx.sink.error(a.pos, `status_code: '${a.text}' is not a status code or range in 100-599`);
+            return;
+          }
+          ranges.push({ from, to });
+        }
+        set(cx, t, 'statusCodes', ranges, argPos(n));
+      },
+    },
+    virtualhost: stringKw('virtualhost'),
+    regex: stringKw('regex'),
+    regex_no_match: flagKw('regexNoMatch'),
+    regex_options: notImplemented(),
+    regex_min_offset: notImplemented(),
+    regex_max_offset: notImplemented(),
+    regex_stack: notImplemented(),
+  },
+};
+
+function httpTable(name: 'HTTP_GET' | 'SSL_GET'): BlockTable {
+  return {
+    name,
+    keywords: {
+      ...checkerCommon(true),
+      nb_get_retry: { ...intKw('retry', 0, 4_294_967_295, 'nb_get_retry'), yaml: 'retry' },
+      virtualhost: stringKw('virtualhost'),
+      http_protocol: {
+        status: 'implemented',
+        args: [1, 1],
+        yaml: 'httpProtocol',
+        default: '1.0',
+        handle: (cx, n, t) =>
+          set(
+            cx,
+            t,
+            'httpProtocol',
+            cx.values.oneOf(n.args[0], ['1.0', '1.0C', '1.0K', '1.1'], 'http_protocol'),
+            argPos(n),
+          ),
+      },
+      enable_sni: flagKw('enableSni'),
+      fast_recovery: flagKw('fastRecovery'),
+      url: {
+        status: 'implemented',
+        block: 'required',
+        args: [0, 0],
+        yaml: 'urls',
+        handle: (cx, n, t) => {
+          const url = childObject(cx, n);
+          runBlock(cx, n.children ?? [], URL_BLOCK, url);
+          if (url.path === undefined) {
+            cx.sink.error(n.pos, "url block needs a 'path'");
+            return;
+          }
+          push(t, 'urls', url);
+        },
+      },
+    },
+  };
+}
+
+const CHECKER_TABLES: Record<string, BlockTable> = {
+  TCP_CHECK: { name: 'TCP_CHECK', keywords: checkerCommon(true) },
+  HTTP_GET: httpTable('HTTP_GET'),
+  SSL_GET: httpTable('SSL_GET'),
+  MISC_CHECK: {
+    name: 'MISC_CHECK',
+    keywords: {
+      ...checkerCommon(false),
+      misc_path: scriptKw('miscPath'),
+      misc_timeout: secondsKw('miscTimeoutMs', 'misc_timeout', 'delay_loop', 0),
+      misc_dynamic: flagKw('miscDynamic'),
+      user: {
+        status: 'implemented',
+        args: [1, 2],
+        yaml: 'user, group',
+        handle: (cx, n, t) => {
+          set(cx, t, 'user', n.args[0].text, argPos(n));
+          if (n.args[1]) set(cx, t, 'group', n.args[1].text, argPos(n, 1));
+        },
+      },
+    },
+  },
+  PING_CHECK: { name: 'PING_CHECK', keywords: checkerCommon(true) },
+  UDP_CHECK: {
+    name: 'UDP_CHECK',
+    keywords: {
+      ...checkerCommon(true),
+      payload: {
+        status: 'implemented',
+        args: [1, Number.POSITIVE_INFINITY],
+        yaml: 'payload',
+        handle: (cx, n, t) => {
+          const hex = n.args.map((a) => a.text).join('');
+          if (!/^([0-9a-fA-F]{2})+$/.test(hex)) {
+            cx.sink.error(n.args[0].pos, 'payload: expected hex bytes (e.g. 0a1b2c)');
+            return;
+          }
+          set(cx, t, 'payload', hex.toLowerCase(), argPos(n));
+        },
+      },
+      require_reply: {
+        status: 'implemented',
+        args: [0, Number.POSITIVE_INFINITY],
+        yaml: 'requireReply, replyPattern',
+        handle: (cx, n, t) => {
+          set(cx, t, 'requireReply', true, n.pos);
+          if (n.args.length > 0) set(cx, t, 'replyPattern', n.args.map((a) => a.text).join(''), argPos(n));
+        },
+      },
+      min_reply_length: notImplemented(),
+      max_reply_length: notImplemented(),
+    },
+  },
+  DNS_CHECK: {
+    name: 'DNS_CHECK',
+    keywords: {
+      ...checkerCommon(true),
+      type: {
+        status: 'implemented',
+        args: [1, 1],
+        yaml: 'queryType',
+        default: 'SOA',
+        handle: (cx, n, t) =>
+          set(
+            cx,
+            t,
+            'queryType',
+            cx.values.oneOf(
+              n.args[0],
+              ['A', 'NS', 'CNAME', 'SOA', 'MX', 'TXT', 'AAAA', 'RRSIG', 'DNSKEY'],
+              'DNS_CHECK type',
+            ),
+            argPos(n),
+          ),
+      },
+      name: stringKw('name', "'' (the root)"),
+    },
+  },
+  SMTP_CHECK: {
+    name: 'SMTP_CHECK',
+    keywords: {
+      ...checkerCommon(true),
+      helo_name: stringKw('heloName', 'smtpchecker.keepalived.org'),
+      host: obsolete('connect_ip / connect_port in SMTP_CHECK'),
+    },
+  },
+};
+
+function checkerKw(type: string): Keyword {
+  return {
+    status: 'implemented',
+    block: 'required',
+    args: [0, 0],
+    yaml: `checkers[].type: ${type}`,
+    handle: (cx, n, t) => {
+      const checker = childObject(cx, n, { type });
+      runBlock(cx, n.children ?? [], CHECKER_TABLES[type], checker);
+      if (type === 'MISC_CHECK' && checker.miscPath === undefined) {
+        cx.sink.error(n.pos, "MISC_CHECK needs a 'misc_path'");
+        return;
+      }
+      if ((type === 'HTTP_GET' || type === 'SSL_GET') && !checker.urls) {
+        cx.sink.error(n.pos, `${type} needs at least one 'url' block`);
+        return;
+      }
+      push(t, 'checkers', checker);
+    },
+  };
+}
+
+/* ------------------------------------------------------------------ LVS: real_server / virtual_server */
+
+function forwardingKw(field: string, what: string): Keyword {
+  return {
+    status: 'implemented',
+    args: [1, Number.POSITIVE_INFINITY],
+    yaml: field,
+    default: 'NAT',
+    handle: (cx, n, t) => {
+      const m = cx.values.oneOf(n.args[0], ['NAT', 'DR', 'TUN'], what);
+      if (!m) return;
+      if (n.args.length > 1) {
+        // lvs_method TUN type ipip|gue|gre port N [nocsum|csum|remcsum]
+        warnOrError(
+          cx,
+          n.args[1].pos,
+          `${what}: tunnel options are not implemented by halo yet and are ignored`,
+        );
+      }
+      set(cx, t, field, m, argPos(n));
+    },
+  };
+}
+
+const inheritedLvsKeywords = (): Record<string, Keyword> => ({
+  retry: intKw('retry', 1, 4_294_967_295, 'retry', '1'),
+  delay_before_retry: secondsKw('delayBeforeRetryMs', 'delay_before_retry', '1 s'),
+  warmup: secondsKw('warmupMs', 'warmup', 'delay_loop'),
+  connect_timeout: secondsKw('connectTimeoutMs', 'connect_timeout', '5 s', 1),
+  delay_loop: secondsKw('delayLoopMs', 'delay_loop', '60 s', 1),
+  inhibit_on_failure: flagKw('inhibitOnFailure'),
+  smtp_alert: flagKw('smtpAlert'),
+  virtualhost: stringKw('virtualhost'),
+});
+
+export const REAL_SERVER: BlockTable = {
+  name: 'real_server',
+  keywords: {
+    ...inheritedLvsKeywords(),
+    weight: intKw('weight', 0, 2_147_483_647, 'real_server weight', '1'),
+    lvs_method: forwardingKw('forwardingMethod', 'lvs_method'),
+    uthreshold: intKw('uthreshold', 0, 4_294_967_295, 'uthreshold'),
+    lthreshold: intKw('lthreshold', 0, 4_294_967_295, 'lthreshold'),
+    notify_up: scriptKw('notifyUp'),
+    notify_down: scriptKw('notifyDown'),
+    alpha: flagKw('alpha', true, 'virtual server'),
+    ...Object.fromEntries(CHECKER_TYPES.map((c) => [c, checkerKw(c)])),
+    FILE_CHECK: notImplemented(),
+    BFD_CHECK: notImplemented(),
+    snmp_name: notImplemented(),
+  },
+};
+
+const SCHEDULER_FLAGS = [
+  'flag-1',
+  'flag-2',
+  'flag-3',
+  'sh-port',
+  'sh-fallback',
+  'mh-port',
+  'mh-fallback',
+] as const;
+
+function schedulerFlagKw(flag: (typeof SCHEDULER_FLAGS)[number]): Keyword {
+  return {
+    status: 'implemented',
+    args: [0, 0],
+    yaml: `schedulerFlags: [${flag}]`,
+    handle: (cx, n, t) => {
+      const list = ensure(t, 'schedulerFlags', []) as string[];
+      if (!list.includes(flag)) list.push(flag);
+      cx.positions.set(t, 'schedulerFlags', n.pos);
+    },
+  };
+}
+
+function schedulerKw(): Keyword {
+  return {
+    status: 'implemented',
+    args: [1, 1],
+    yaml: 'scheduler',
+    default: 'wlc',
+    handle: (cx, n, t) =>
+      set(cx, t, 'scheduler', cx.values.oneOf(n.args[0], SCHEDULERS, n.keyword), argPos(n)),
+  };
+}
+
+export const VIRTUAL_SERVER: BlockTable = {
+  name: 'virtual_server',
+  keywords: {
+    ...inheritedLvsKeywords(),
+    ip_family: {
+      status: 'implemented',
+      args: [1, 1],
+      yaml: 'family',
+      handle: (cx, n, t) => {
+        const f = cx.values.oneOf(n.args[0], ['inet', 'inet6'], 'ip_family');
+        if (f) set(cx, t, 'family', f === 'inet' ? 4 : 6, argPos(n));
+      },
+    },
+    lb_algo: schedulerKw(),
+    lvs_sched: schedulerKw(),
+    hashed: schedulerFlagKw('flag-1'),
+    ops: flagKw('ops'),
+    ...Object.fromEntries(SCHEDULER_FLAGS.map((f) => [f, schedulerFlagKw(f)])),
+    lb_kind: forwardingKw('forwardingMethod', 'lb_kind'),
+    lvs_method: forwardingKw('forwardingMethod', 'lvs_method'),
+    persistence_timeout: {
+      status: 'implemented',
+      args: [0, 1],
+      yaml: 'persistence.timeoutMs',
+      default: '360 s when persistence is used',
+      handle: (cx, n, t) => {
+        const p = ensure(t, 'persistence', {}) as Obj;
+        cx.positions.setObject(p, n.pos);
+        if (n.args[0])
+          set(
+            cx,
+            p,
+            'timeoutMs',
+            cx.values.seconds(n.args[0], 'persistence_timeout', 1000, 4_294_967_295_000),
+            argPos(n),
+          );
+      },
+    },
+    persistence_granularity: {
+      status: 'implemented',
+      args: [1, 1],
+      yaml: 'persistence.granularity',
+      handle: (cx, n, t) => {
+        const g = n.args[0].text;
+        if (!/^\d{1,3}$/.test(g) && !parseCidr(g)) {
+          cx.sink.error(n.args[0].pos, `persistence_granularity: '${g}' is not a netmask or prefix length`);
+          return;
+        }
+        const p = ensure(t, 'persistence', {}) as Obj;
+        cx.positions.setObject(p, n.pos);
+        set(cx, p, 'granularity', g, argPos(n));
+      },
+    },
+    protocol: {
+      status: 'implemented',
+      args: [1, 1],
+      yaml: 'protocol',
+      default: 'TCP',
+      handle: (cx, n, t) => {
+        // keepalived compares the protocol case-insensitively.
+        const up = n.args[0].text.toUpperCase();
+        if (up === 'TCP' || up === 'UDP' || up === 'SCTP') set(cx, t, 'protocol', up, argPos(n));
+        else cx.values.oneOf(n.args[0], ['TCP', 'UDP', 'SCTP'], 'protocol');
+      },
+    },
+    ha_suspend: flagKw('haSuspend'),
+    alpha: flagKw('alpha'),
+    omega: flagKw('omega'),
+    quorum_up: scriptKw('quorumUp'),
+    quorum_down: scriptKw('quorumDown'),
+    quorum: intKw('quorum', 1, 4_294_967_295, 'quorum', '1'),
+    hysteresis: intKw('hysteresis', 0, 4_294_967_295, 'hysteresis', '0'),
+    sorry_server: {
+      status: 'implemented',
+      args: [1, 2],
+      yaml: 'sorryServer',
+      handle: (cx, n, t) => {
+        const address = cx.values.ip(n.args[0], 'sorry_server');
+        if (!address) return;
+        const s = ((t.sorryServer as Obj | undefined) ?? {}) as Obj;
+        s.address = address;
+        if (n.args[1]) s.port = cx.values.port(n.args[1], 'sorry_server port');
+        set(cx, t, 'sorryServer', s, argPos(n));
+      },
+    },
+    sorry_server_inhibit: {
+      status: 'implemented',
+      args: [0, 1],
+      yaml: 'sorryServer.inhibit',
+      handle: (cx, n, t) => {
+        const s = ensure(t, 'sorryServer', {}) as Obj;
+        s.inhibit = n.args[0] ? cx.values.bool(n.args[0], 'sorry_server_inhibit') : true;
+      },
+    },
+    sorry_server_lvs_method: {
+      ...forwardingKw('forwardingMethod', 'sorry_server_lvs_method'),
+      yaml: 'sorryServer.forwardingMethod',
+      handle: (cx, n, t) => {
+        const s = ensure(t, 'sorryServer', {}) as Obj;
+        forwardingKw('forwardingMethod', 'sorry_server_lvs_method').handle?.(cx, n, s);
+      },
+    },
+    real_server: {
+      status: 'implemented',
+      block: 'required',
+      args: [1, 2],
+      yaml: 'realServers',
+      handle: (cx, n, t) => {
+        const rs = childObject(cx, n);
+        const address = cx.values.ip(n.args[0], 'real_server');
+        if (!address) return;
+        set(cx, rs, 'address', address, argPos(n));
+        if (n.args[1]) set(cx, rs, 'port', cx.values.port(n.args[1], 'real_server port'), argPos(n, 1));
+        runBlock(cx, n.children ?? [], REAL_SERVER, rs);
+        push(t, 'realServers', rs);
+      },
+    },
+    persistence_engine: notImplemented(),
+    snmp_name: notImplemented(),
+    weight: notImplemented(),
+  },
+};
+
+/* ------------------------------------------------------------------ top level */
+
+function namedBlock(field: string, table: BlockTable, nameField = 'name'): Keyword {
+  return {
+    status: 'implemented',
+    block: 'required',
+    args: [1, 1],
+    yaml: field,
+    handle: (cx, n, _t) => {
+      const obj = childObject(cx, n, { [nameField]: n.args[0].text });
+      cx.positions.set(obj, nameField, argPos(n));
+      runBlock(cx, n.children ?? [], table, obj);
+      push(cx.config, field, obj);
+    },
+  };
+}
+
+export const ROOT: BlockTable = {
+  name: 'the top level',
+  keywords: {
+    global_defs: {
+      status: 'implemented',
+      block: 'required',
+      args: [0, 0],
+      yaml: 'global',
+      handle: (cx, n) => {
+        const g = ensure(cx.config, 'global', {}) as Obj;
+        if (!g.source) {
+          g.source = { file: n.pos.file, line: n.pos.line, col: n.pos.col };
+          cx.positions.setObject(g, n.pos);
+        }
+        runBlock(cx, n.children ?? [], GLOBAL_DEFS, g);
+      },
+    },
+    vrrp_script: namedBlock('vrrpScripts', VRRP_SCRIPT),
+    vrrp_track_file: namedBlock('trackFiles', TRACK_FILE),
+    track_file: namedBlock('trackFiles', TRACK_FILE),
+    vrrp_instance: namedBlock('vrrpInstances', VRRP_INSTANCE),
+    vrrp_sync_group: namedBlock('syncGroups', SYNC_GROUP),
+    virtual_server_group: {
+      status: 'implemented',
+      block: 'required',
+      args: [1, 1],
+      yaml: 'virtualServerGroups',
+      handle: (cx, n) => {
+        const group = childObject(cx, n, { name: n.args[0].text, members: [] });
+        const members = group.members as Obj[];
+        for (const line of n.children ?? []) {
+          const m = parseGroupMember(cx, line);
+          if (m) members.push(m);
+        }
+        push(cx.config, 'virtualServerGroups', group);
+      },
+    },
+    virtual_server: {
+      status: 'implemented',
+      block: 'required',
+      args: [1, 2],
+      yaml: 'virtualServers',
+      handle: (cx, n) => {
+        const vs = childObject(cx, n);
+        const a = n.args;
+        if (a[0].text === 'fwmark') {
+          if (!a[1]) return cx.sink.error(a[0].pos, "'virtual_server fwmark' needs a mark number");
+          set(cx, vs, 'fwmark', cx.values.int(a[1], 1, 4_294_967_295, 'virtual_server fwmark'), a[1].pos);
+        } else if (a[0].text === 'group') {
+          if (!a[1]) return cx.sink.error(a[0].pos, "'virtual_server group' needs a group name");
+          set(cx, vs, 'group', a[1].text, a[1].pos);
+        } else {
+          const address = cx.values.ip(a[0], 'virtual_server');
+          if (!address) return;
+          set(cx, vs, 'address', address, a[0].pos);
+          if (a[1]) set(cx, vs, 'port', cx.values.port(a[1], 'virtual_server port'), a[1].pos);
+        }
+        runBlock(cx, n.children ?? [], VIRTUAL_SERVER, vs);
+        push(cx.config, 'virtualServers', vs);
+      },
+    },
+    linkbeat_use_polling: notImplemented(),
+    net_namespace: notImplemented(),
+    net_namespace_ipvs: notImplemented(),
+    namespace_with_ipsets: notImplemented(),
+    use_pid_dir: notImplemented(),
+    instance: notImplemented(),
+    child_wait_time: notImplemented(),
+    track_group: notImplemented(),
+    static_ipaddress: notImplemented(),
+    static_routes: notImplemented(),
+    static_rules: notImplemented(),
+    garp_group: notImplemented(),
+    linkbeat_interfaces: notImplemented(),
+    vrrp_track_process: notImplemented(),
+    interface_up_down_delays: notImplemented(),
+    SSL: notImplemented(),
+    bfd_instance: notImplemented(),
+  },
+};
+
+/** "IP PORT", "IP-LASTOCTET PORT" (a range) or "fwmark N" inside virtual_server_group. */
+function parseGroupMember(cx: BuildContext, line: ConfNode): Obj | undefined {
+  const src = { file: line.pos.file, line: line.pos.line, col: line.pos.col };
+  if (line.keyword === 'fwmark') {
+    if (!line.args[0]) return void cx.sink.error(line.pos, "'fwmark' needs a mark number");
+    const mark = cx.values.int(line.args[0], 1, 4_294_967_295, 'fwmark');
+    if (mark === undefined) return undefined;
+    const m: Obj = { type: 'fwmark', fwmark: mark, source: src };
+    cx.positions.setObject(m, line.pos);
+    return m;
+  }
+  let address = line.keyword;
+  let rangeEnd: string | undefined;
+  const dash = /^(.*)-([0-9a-fA-F]+)$/.exec(address);
+  if (dash && isAddress(dash[1])) {
+    address = dash[1];
+    // The range end replaces the last byte (IPv4) or the last 16-bit group (IPv6), as keepalived does.
+    rangeEnd = address.includes(':')
+      ? address.replace(/[0-9a-fA-F]*$/, dash[2])
+      : address.replace(/\d+$/, String(Number.parseInt(dash[2], 10)));
+  }
+  if (!isAddress(address) || (rangeEnd !== undefined && !isAddress(rangeEnd))) {
+    cx.sink.error(
+      line.pos,
+      `invalid virtual_server_group entry '${line.keyword}'`,
+      semicolonHint(line.keyword),
+    );
+    return undefined;
+  }
+  const m: Obj = { type: 'address', address, source: src };
+  if (rangeEnd) m.rangeEnd = rangeEnd;
+  if (line.args[0]) m.port = cx.values.port(line.args[0], 'virtual_server_group port');
+  if (line.args.length > 1)
+    cx.sink.error(line.args[1].pos, `unexpected '${line.args[1].text}' in virtual_server_group entry`);
+  cx.positions.setObject(m, line.pos);
+  return m;
+}
+
+function isAddress(s: string): boolean {
+  return parseCidr(s) !== undefined && !s.includes('/');
+}
+
+/** Every keyword table, for "it belongs in ..." hints and the docs. */
+export const ALL_TABLES: BlockTable[] = [
+  ROOT,
+  GLOBAL_DEFS,
+  VRRP_SCRIPT,
+  TRACK_FILE,
+  VRRP_INSTANCE,
+  AUTHENTICATION,
+  SYNC_GROUP,
+  VIRTUAL_SERVER,
+  REAL_SERVER,
+  ...Object.values(CHECKER_TABLES),
+  URL_BLOCK,
+];
+
+/** Top-level blocks: meeting one nested inside another block means a '}' is missing. */
+export const TOP_LEVEL_BLOCKS: ReadonlySet<string> = new Set([
+  'global_defs',
+  'vrrp_instance',
+  'vrrp_sync_group',
+  'vrrp_script',
+  'vrrp_track_file',
+  'virtual_server',
+  'virtual_server_group',
+  'vrrp_track_process',
+  'static_ipaddress',
+  'static_routes',
+  'static_rules',
+  'garp_group',
+  'bfd_instance',
+]);

@@ -1,0 +1,219 @@
+/**
+ * From "what the user wrote" (the input shape, from either syntax) to the
+ * normalised model: inheritance (global_defs -> vrrp_instance, virtual_server
+ * -> real_server -> checker, track references -> the script/file weights),
+ * then zod for types and plain defaults, with every zod issue mapped back to a
+ * FILE:LINE:COL through the caller's position lookup.
+ *
+ * Inheritance runs on the raw input before zod because zod defaults cannot
+ * depend on other objects; it is defensive about types (YAML input may be
+ * anything) and leaves type errors for zod to report.
+ */
+import { isIP } from 'node:net';
+import type { z } from 'zod';
+import type { DiagnosticSink, Position } from './diagnostics.js';
+import { type HaloConfig, HaloConfigSchema, NormalisedHaloConfigSchema } from './model.js';
+
+type Obj = Record<string, unknown>;
+
+/** keepalived 2.2.7 defaults that inheritance needs (the rest are zod defaults in model.ts). */
+export const KEEPALIVED_DEFAULTS = {
+  connectTimeoutMs: 5000,
+  delayLoopMs: 60_000,
+  retry: 1,
+  delayBeforeRetryMs: 1000,
+  forwardingMethod: 'NAT',
+  vrrpVersion: 2,
+  garpMasterDelayMs: 5000,
+  garpMasterRepeat: 5,
+  garpMasterRefreshMs: 0,
+  garpMasterRefreshRepeat: 1,
+  garpIntervalMs: 0,
+  gnaIntervalMs: 0,
+} as const;
+
+/** Per-checker defaults (keepalived: DNS_CHECK retries 3, MISC_CHECK 0; HTTP/SSL wait 3 s; DNS waits a delay loop). */
+function checkerDefaults(type: unknown, delayLoopMs: number): { retry: number; delayBeforeRetryMs: number } {
+  switch (type) {
+    case 'DNS_CHECK':
+      return { retry: 3, delayBeforeRetryMs: delayLoopMs };
+    case 'MISC_CHECK':
+      return { retry: 0, delayBeforeRetryMs: 1000 };
+    case 'HTTP_GET':
+    case 'SSL_GET':
+      return { retry: 1, delayBeforeRetryMs: 3000 };
+    default:
+      return { retry: 1, delayBeforeRetryMs: 1000 };
+  }
+}
+
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+const objects = (v: unknown): Obj[] => (Array.isArray(v) ? v.filter(isObj) : []);
+const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+
+function inherit(target: Obj, key: string, value: unknown): void {
+  if (target[key] === undefined && value !== undefined) target[key] = value;
+}
+
+function familyOf(addr: unknown): 4 | 6 | undefined {
+  if (typeof addr !== 'string') return undefined;
+  const f = isIP(addr.split('/')[0]);
+  return f === 4 || f === 6 ? f : undefined;
+}
+
+/** Copies inherited values down the tree, in place. Returns the same object. */
+export function applyInheritance(input: Obj): Obj {
+  const globalParsed = HaloConfigSchema.shape.global.safeParse(input.global ?? {});
+  const g = globalParsed.success ? globalParsed.data : HaloConfigSchema.shape.global.parse({});
+
+  const scripts = new Map(objects(input.vrrpScripts).map((s) => [s.name, s]));
+  const files = new Map(objects(input.trackFiles).map((f) => [f.name, f]));
+  for (const s of objects(input.vrrpScripts)) inherit(s, 'timeoutMs', num(s.intervalMs) ?? 1000);
+
+  const resolveRefs = (owner: Obj, field: string, from: Map<unknown, Obj>, defaultWeight: number) => {
+    for (const ref of objects(owner[field])) {
+      const target = from.get(ref.name);
+      inherit(ref, 'weight', target ? (num(target.weight) ?? defaultWeight) : defaultWeight);
+      inherit(ref, 'weightReverse', target ? (target.weightReverse ?? false) : false);
+    }
+  };
+
+  for (const vi of objects(input.vrrpInstances)) {
+    inherit(vi, 'interface', g.defaultInterface);
+    inherit(vi, 'version', g.vrrpVersion);
+    inherit(vi, 'garpMasterDelayMs', g.vrrpGarpMasterDelayMs);
+    inherit(vi, 'garpMasterRepeat', g.vrrpGarpMasterRepeat);
+    inherit(vi, 'garpMasterRefreshMs', g.vrrpGarpMasterRefreshMs);
+    inherit(vi, 'garpMasterRefreshRepeat', g.vrrpGarpMasterRefreshRepeat);
+    inherit(vi, 'garpLowerPrioDelayMs', g.vrrpGarpLowerPrioDelayMs);
+    inherit(vi, 'garpLowerPrioRepeat', g.vrrpGarpLowerPrioRepeat);
+    inherit(vi, 'garpIntervalMs', g.vrrpGarpIntervalMs);
+    inherit(vi, 'gnaIntervalMs', g.vrrpGnaIntervalMs);
+    inherit(vi, 'lowerPrioNoAdvert', g.vrrpLowerPrioNoAdvert);
+    inherit(vi, 'higherPrioSendAdvert', g.vrrpHigherPrioSendAdvert);
+    inherit(vi, 'strictMode', g.vrrpStrict);
+    inherit(vi, 'skipCheckAdvAddr', g.vrrpSkipCheckAdvAddr);
+    inherit(vi, 'checkUnicastSrc', g.vrrpCheckUnicastSrc);
+    inherit(vi, 'smtpAlert', g.smtpAlert);
+    // keepalived 2.2.7: accept is on unless strict mode is (strict mode forces no_accept).
+    inherit(vi, 'accept', vi.strictMode !== true);
+    for (const vip of [...objects(vi.virtualIpaddresses), ...objects(vi.virtualIpaddressesExcluded)]) {
+      inherit(vip, 'family', familyOf(vip.address));
+      inherit(vip, 'prefixLength', vip.family === 6 ? 128 : 32);
+    }
+    const firstVip = objects(vi.virtualIpaddresses)[0];
+    const family =
+      familyOf(firstVip?.address) ??
+      familyOf(vi.unicastSrcIp) ??
+      familyOf(objects(vi.unicastPeers)[0]?.address) ??
+      familyOf(vi.mcastSrcIp) ??
+      familyOf(objects(vi.virtualIpaddressesExcluded)[0]?.address) ??
+      4;
+    inherit(vi, 'family', family);
+    resolveRefs(vi, 'trackScripts', scripts, 0);
+    resolveRefs(vi, 'trackFiles', files, 1);
+  }
+  for (const sg of objects(input.syncGroups)) {
+    resolveRefs(sg, 'trackScripts', scripts, 0);
+    resolveRefs(sg, 'trackFiles', files, 1);
+  }
+
+  const groups = new Map(objects(input.virtualServerGroups).map((vsg) => [vsg.name, vsg]));
+  for (const vs of objects(input.virtualServers)) {
+    const vsDelayLoop = num(vs.delayLoopMs) ?? KEEPALIVED_DEFAULTS.delayLoopMs;
+    const vsForwarding = vs.forwardingMethod ?? KEEPALIVED_DEFAULTS.forwardingMethod;
+    const groupMember = objects(groups.get(vs.group)?.members).find((m) => m.type === 'address');
+    const rsFamily = objects(vs.realServers)
+      .map((rs) => familyOf(rs.address))
+      .find((f) => f !== undefined);
+    inherit(vs, 'family', familyOf(vs.address) ?? familyOf(groupMember?.address) ?? rsFamily ?? 4);
+    for (const rs of objects(vs.realServers)) {
+      inherit(rs, 'forwardingMethod', vsForwarding);
+      inherit(rs, 'inhibitOnFailure', vs.inhibitOnFailure ?? false);
+      inherit(rs, 'smtpAlert', vs.smtpAlert ?? g.smtpAlert);
+      inherit(rs, 'connectTimeoutMs', vs.connectTimeoutMs ?? KEEPALIVED_DEFAULTS.connectTimeoutMs);
+      inherit(rs, 'delayLoopMs', vsDelayLoop);
+      inherit(rs, 'alpha', vs.alpha ?? false);
+      // retry / delay_before_retry / warmup: unset ones fall through to the checker's own defaults.
+      inherit(rs, 'retry', vs.retry);
+      inherit(rs, 'delayBeforeRetryMs', vs.delayBeforeRetryMs);
+      inherit(rs, 'warmupMs', vs.warmupMs);
+      // A real server without a port uses the service's port (not for fwmark services: IPVS ignores it).
+      if ((rs.port === undefined || rs.port === 0) && vs.fwmark === undefined && num(vs.port))
+        rs.port = vs.port;
+      const rsDelayLoop = num(rs.delayLoopMs) ?? vsDelayLoop;
+      for (const ck of objects(rs.checkers)) {
+        inherit(ck, 'connectTimeoutMs', rs.connectTimeoutMs);
+        inherit(ck, 'delayLoopMs', rsDelayLoop);
+        const ckDelayLoop = num(ck.delayLoopMs) ?? rsDelayLoop;
+        const d = checkerDefaults(ck.type, ckDelayLoop);
+        inherit(ck, 'retry', rs.retry ?? d.retry);
+        inherit(ck, 'delayBeforeRetryMs', rs.delayBeforeRetryMs ?? d.delayBeforeRetryMs);
+        inherit(ck, 'warmupMs', rs.warmupMs ?? ckDelayLoop);
+        inherit(ck, 'alpha', rs.alpha);
+        // misc_timeout 0/unset: keepalived uses the virtual server's delay loop.
+        if (ck.type === 'MISC_CHECK' && !ck.miscTimeoutMs) ck.miscTimeoutMs = vsDelayLoop;
+      }
+      inherit(rs, 'retry', KEEPALIVED_DEFAULTS.retry);
+      inherit(rs, 'delayBeforeRetryMs', KEEPALIVED_DEFAULTS.delayBeforeRetryMs);
+      inherit(rs, 'warmupMs', rsDelayLoop);
+    }
+    inherit(vs, 'retry', KEEPALIVED_DEFAULTS.retry);
+    inherit(vs, 'delayBeforeRetryMs', KEEPALIVED_DEFAULTS.delayBeforeRetryMs);
+    inherit(vs, 'warmupMs', vsDelayLoop);
+    inherit(vs, 'smtpAlert', g.smtpAlert);
+    if (isObj(vs.sorryServer)) {
+      inherit(vs.sorryServer, 'forwardingMethod', vsForwarding);
+      if (
+        (vs.sorryServer.port === undefined || vs.sorryServer.port === 0) &&
+        vs.fwmark === undefined &&
+        num(vs.port)
+      ) {
+        vs.sorryServer.port = vs.port;
+      }
+    }
+  }
+  return input;
+}
+
+/** Maps a zod path to a position; supplied by the syntax (keepalived positions or YAML node ranges). */
+export type Locate = (path: readonly PropertyKey[]) => Position;
+/** Turns a model path into the name the user wrote (keepalived keyword or YAML key). */
+export type NameOf = (path: readonly PropertyKey[]) => string;
+
+export function validateModel(
+  input: Obj,
+  sink: DiagnosticSink,
+  locate: Locate,
+  nameOf: NameOf,
+): HaloConfig | undefined {
+  applyInheritance(input);
+  const parsed = HaloConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) reportIssue(issue, sink, locate, nameOf);
+    return undefined;
+  }
+  const normalised = NormalisedHaloConfigSchema.safeParse(parsed.data);
+  if (!normalised.success) {
+    // Only reachable if inheritance missed a field: report it rather than crash.
+    for (const issue of normalised.error.issues) reportIssue(issue, sink, locate, nameOf);
+    return undefined;
+  }
+  return normalised.data;
+}
+
+function reportIssue(issue: z.core.$ZodIssue, sink: DiagnosticSink, locate: Locate, nameOf: NameOf): void {
+  const pos = locate(issue.path);
+  const name = nameOf(issue.path);
+  if (issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined) {
+    sink.error(pos, `missing required '${name}'`);
+    return;
+  }
+  if (issue.code === 'unrecognized_keys') {
+    for (const key of issue.keys) {
+      sink.error(locate([...issue.path, key]), `unknown setting '${key}'${name ? ` in ${name}` : ''}`);
+    }
+    return;
+  }
+  sink.error(pos, `${name ? `${name}: ` : ''}${issue.message}`);
+}

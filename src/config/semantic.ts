@@ -1,0 +1,523 @@
+/**
+ * Semantic checks on the normalised model: the rules that types cannot
+ * express (uniqueness, references, VRRP version rules, address families), and
+ * the host checks (interfaces, scripts, users) whose severity the caller picks
+ * so a config can be checked on another machine.
+ */
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { delimiter, isAbsolute, join } from 'node:path';
+import type { DiagnosticSink } from './diagnostics.js';
+import { didYouMean } from './diagnostics.js';
+import type { HaloConfig } from './model.js';
+import type { Locate } from './normalise.js';
+
+export type HostChecks = 'warn' | 'error' | 'off';
+
+export function checkSemantics(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
+  checkVrrp(config, sink, at);
+  checkSyncGroups(config, sink, at);
+  checkLvs(config, sink, at);
+}
+
+function duplicates<T>(
+  items: T[],
+  key: (t: T) => string,
+  report: (index: number, firstIndex: number) => void,
+): void {
+  const seen = new Map<string, number>();
+  items.forEach((item, i) => {
+    const k = key(item);
+    const first = seen.get(k);
+    if (first !== undefined) report(i, first);
+    else seen.set(k, i);
+  });
+}
+
+function checkVrrp(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
+  const scriptNames = config.vrrpScripts.map((s) => s.name);
+  const fileNames = config.trackFiles.map((f) => f.name);
+  duplicates(
+    config.vrrpScripts,
+    (s) => s.name,
+    (i) => sink.error(at(['vrrpScripts', i]), `vrrp_script '${config.vrrpScripts[i].name}' is defined twice`),
+  );
+  duplicates(
+    config.trackFiles,
+    (s) => s.name,
+    (i) => sink.error(at(['trackFiles', i]), `track_file '${config.trackFiles[i].name}' is defined twice`),
+  );
+  duplicates(
+    config.vrrpInstances,
+    (v) => v.name,
+    (i) =>
+      sink.error(
+        at(['vrrpInstances', i]),
+        `vrrp_instance '${config.vrrpInstances[i].name}' is defined twice`,
+      ),
+  );
+  // keepalived refuses to start on this one: "VI_1 and VI_2 both use VRID 51 with IPv4 on interface eth0".
+  duplicates(
+    config.vrrpInstances,
+    (v) => `${v.interface}|${v.family}|${v.virtualRouterId}`,
+    (i, first) => {
+      const a = config.vrrpInstances[first];
+      const b = config.vrrpInstances[i];
+      sink.error(
+        at(['vrrpInstances', i, 'virtualRouterId']),
+        `${a.name} and ${b.name} both use VRID ${b.virtualRouterId} with IPv${b.family} on interface ${b.interface}`,
+        'a VRID must be unique per interface and address family',
+      );
+    },
+  );
+
+  config.vrrpInstances.forEach((vi, i) => {
+    const p = (...rest: PropertyKey[]) => at(['vrrpInstances', i, ...rest]);
+    const name = `(${vi.name})`;
+    if (!vi.interface) sink.error(p(), `${name} no 'interface' given (and no global default_interface)`);
+
+    // advert_int: v2 carries whole seconds (8 bits), v3 centiseconds (12 bits, max 40.95 s).
+    if (vi.version === 2) {
+      if (vi.advertIntervalMs % 1000 !== 0) {
+        sink.error(
+          p('advertIntervalMs'),
+          `${name} advert_int ${vi.advertIntervalMs / 1000} is not a whole number of seconds, which VRRP version 2 requires`,
+          "use 'version 3' for sub-second adverts",
+        );
+      } else if (vi.advertIntervalMs > 255_000) {
+        sink.error(p('advertIntervalMs'), `${name} advert_int must be at most 255 s with VRRP version 2`);
+      }
+    } else {
+      if (vi.advertIntervalMs % 10 !== 0) {
+        sink.error(
+          p('advertIntervalMs'),
+          `${name} advert_int ${vi.advertIntervalMs / 1000} must be a multiple of 0.01 s with VRRP version 3`,
+        );
+      } else if (vi.advertIntervalMs < 10 || vi.advertIntervalMs > 40_950) {
+        sink.error(
+          p('advertIntervalMs'),
+          `${name} advert_int must be within 0.01-40.95 s with VRRP version 3`,
+        );
+      }
+    }
+    if (vi.version === 2 && vi.family === 6) {
+      sink.error(p('version'), `${name} VRRP version 2 does not support IPv6`, "use 'version 3'");
+    }
+    if (vi.authentication && vi.version === 3) {
+      sink.warning(
+        p('authentication'),
+        `${name} authentication is not part of VRRP version 3 and is ignored`,
+      );
+    }
+    if (vi.authentication?.type === 'AH') {
+      warnOrError(
+        sink,
+        false,
+        p('authentication'),
+        `${name} auth_type AH is not implemented by halo yet; only PASS is`,
+      );
+    }
+
+    // Priority 255 is the address owner (RFC 3768 5.3.4): it takes over at once and cannot be pre-empted.
+    if (vi.priority === 255 && (vi.state === 'BACKUP' || !vi.preempt)) {
+      sink.warning(
+        p('priority'),
+        `${name} priority 255 means this router owns the addresses: it becomes MASTER at once regardless of ${vi.state === 'BACKUP' ? "'state BACKUP'" : "'nopreempt'"}`,
+      );
+    }
+    if (!vi.preempt && vi.state === 'MASTER') {
+      sink.warning(
+        p('preempt'),
+        `${name} nopreempt has no effect with 'state MASTER'`,
+        "use 'state BACKUP' with nopreempt",
+      );
+    }
+    if (vi.preemptDelayMs > 0 && !vi.preempt) {
+      sink.warning(p('preemptDelayMs'), `${name} preempt_delay is ignored with nopreempt`);
+    }
+
+    // Address families: the VIPs share the instance's family (the advert carries one family).
+    vi.virtualIpaddresses.forEach((vip, k) => {
+      if (vip.family !== vi.family) {
+        sink.error(
+          p('virtualIpaddresses', k),
+          `${name} virtual IP ${vip.address} is IPv${vip.family} but the instance is IPv${vi.family}`,
+          'put other-family addresses in virtual_ipaddress_excluded or in a separate instance',
+        );
+      }
+      if (vip.prefixLength > (vip.family === 4 ? 32 : 128)) {
+        sink.error(
+          p('virtualIpaddresses', k),
+          `${name} prefix length /${vip.prefixLength} is too long for ${vip.address}`,
+        );
+      }
+    });
+    const unicastAddrs: [string, PropertyKey[]][] = [
+      ...(vi.unicastSrcIp ? [[vi.unicastSrcIp, ['unicastSrcIp']] as [string, PropertyKey[]]] : []),
+      ...vi.unicastPeers.map((peer, k) => [peer.address, ['unicastPeers', k]] as [string, PropertyKey[]]),
+    ];
+    for (const [addr, path] of unicastAddrs) {
+      if (isIP(addr) !== vi.family) {
+        sink.error(p(...path), `${name} ${addr} is IPv${isIP(addr)} but the instance is IPv${vi.family}`);
+      }
+    }
+    if (vi.mcastSrcIp && isIP(vi.mcastSrcIp) !== vi.family) {
+      sink.error(p('mcastSrcIp'), `${name} mcast_src_ip ${vi.mcastSrcIp} is not IPv${vi.family}`);
+    }
+    if (vi.unicastSrcIp && vi.unicastPeers.length === 0) {
+      sink.warning(
+        p('unicastSrcIp'),
+        `${name} unicast_src_ip without unicast_peer: adverts are still multicast`,
+      );
+    }
+    vi.unicastPeers.forEach((peer, k) => {
+      if (peer.minTtl !== undefined && peer.maxTtl !== undefined && peer.minTtl > peer.maxTtl) {
+        sink.error(p('unicastPeers', k), `${name} unicast_peer ${peer.address}: min_ttl is above max_ttl`);
+      }
+    });
+    duplicates(
+      vi.unicastPeers,
+      (x) => x.address,
+      (k) =>
+        sink.warning(
+          p('unicastPeers', k),
+          `${name} unicast_peer ${vi.unicastPeers[k].address} is listed twice`,
+        ),
+    );
+    if (vi.virtualIpaddresses.length === 0 && vi.virtualIpaddressesExcluded.length === 0) {
+      sink.warning(p(), `${name} has no virtual_ipaddress`);
+    }
+
+    vi.trackScripts.forEach((ref, k) => {
+      if (!scriptNames.includes(ref.name)) {
+        sink.error(
+          p('trackScripts', k),
+          `${name} track_script '${ref.name}' is not a defined vrrp_script`,
+          didYouMean(ref.name, scriptNames),
+        );
+      }
+    });
+    vi.trackFiles.forEach((ref, k) => {
+      if (!fileNames.includes(ref.name)) {
+        sink.error(
+          p('trackFiles', k),
+          `${name} track_file '${ref.name}' is not a defined track_file`,
+          didYouMean(ref.name, fileNames),
+        );
+      }
+    });
+  });
+}
+
+function checkSyncGroups(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
+  const instanceNames = config.vrrpInstances.map((v) => v.name);
+  const scriptNames = config.vrrpScripts.map((s) => s.name);
+  const member = new Map<string, string>();
+  config.syncGroups.forEach((sg, i) => {
+    sg.group.forEach((name, k) => {
+      if (!instanceNames.includes(name)) {
+        sink.error(
+          at(['syncGroups', i, 'group', k]),
+          `vrrp_sync_group ${sg.name}: '${name}' is not a defined vrrp_instance`,
+          didYouMean(name, instanceNames),
+        );
+        return;
+      }
+      const other = member.get(name);
+      if (other !== undefined) {
+        sink.error(
+          at(['syncGroups', i, 'group', k]),
+          `vrrp_instance ${name} is in both sync groups ${other} and ${sg.name}`,
+        );
+      } else member.set(name, sg.name);
+    });
+    if (sg.group.length === 1) {
+      sink.warning(
+        at(['syncGroups', i]),
+        `vrrp_sync_group ${sg.name} has only one instance - this probably isn't what you want`,
+      );
+    }
+    sg.trackScripts.forEach((ref, k) => {
+      if (!scriptNames.includes(ref.name)) {
+        sink.error(
+          at(['syncGroups', i, 'trackScripts', k]),
+          `vrrp_sync_group ${sg.name}: track_script '${ref.name}' is not a defined vrrp_script`,
+          didYouMean(ref.name, scriptNames),
+        );
+      }
+    });
+  });
+}
+
+function vsName(vs: HaloConfig['virtualServers'][number]): string {
+  if (vs.fwmark !== undefined) return `fwmark ${vs.fwmark}`;
+  if (vs.group !== undefined) return `group ${vs.group}`;
+  return vs.family === 6 ? `[${vs.address}]:${vs.port}` : `${vs.address}:${vs.port}`;
+}
+
+function checkLvs(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
+  const groupNames = config.virtualServerGroups.map((g) => g.name);
+  duplicates(
+    config.virtualServerGroups,
+    (g) => g.name,
+    (i) =>
+      sink.error(
+        at(['virtualServerGroups', i]),
+        `virtual_server_group '${config.virtualServerGroups[i].name}' is defined twice`,
+      ),
+  );
+  config.virtualServerGroups.forEach((g, i) => {
+    g.members.forEach((m, k) => {
+      if (m.type === 'address' && m.rangeEnd !== undefined) {
+        const a = m.address.split(/[.:]/).at(-1) ?? '';
+        const b = m.rangeEnd.split(/[.:]/).at(-1) ?? '';
+        const base = m.address.includes(':') ? 16 : 10;
+        if (Number.parseInt(b, base) < Number.parseInt(a, base)) {
+          sink.error(
+            at(['virtualServerGroups', i, 'members', k]),
+            `virtual_server_group ${g.name}: range ${m.address}-${b} ends before it starts`,
+          );
+        }
+      }
+    });
+  });
+  duplicates(
+    config.virtualServers,
+    (vs) => `${vsName(vs)}|${vs.protocol}`,
+    (i) =>
+      sink.error(
+        at(['virtualServers', i]),
+        `virtual_server ${vsName(config.virtualServers[i])} ${config.virtualServers[i].protocol} is defined twice`,
+      ),
+  );
+  config.virtualServers.forEach((vs, i) => {
+    const p = (...rest: PropertyKey[]) => at(['virtualServers', i, ...rest]);
+    const name = `virtual_server ${vsName(vs)}`;
+    const kinds = [vs.address !== undefined, vs.fwmark !== undefined, vs.group !== undefined].filter(
+      Boolean,
+    ).length;
+    if (kinds !== 1) {
+      sink.error(p(), `${name}: exactly one of address, fwmark or group must be given`);
+      return;
+    }
+    if (vs.group !== undefined && !groupNames.includes(vs.group)) {
+      sink.error(
+        p('group'),
+        `${name}: '${vs.group}' is not a defined virtual_server_group`,
+        didYouMean(vs.group, groupNames),
+      );
+    }
+    if (vs.address !== undefined && isIP(vs.address) !== vs.family) {
+      sink.error(p('family'), `${name}: ip_family does not match the address`);
+    }
+    if (vs.address !== undefined && vs.port === 0 && !vs.persistence) {
+      sink.error(
+        p(),
+        `${name}: port 0 is only allowed for a persistent service`,
+        "give a port or set 'persistence_timeout'",
+      );
+    }
+    if (vs.persistence?.granularity && vs.family === 6 && vs.persistence.granularity.includes('.')) {
+      sink.error(p('persistence'), `${name}: persistence_granularity must be a prefix length for IPv6`);
+    }
+    if (vs.hysteresis >= vs.quorum && vs.hysteresis > 0) {
+      sink.warning(
+        p('hysteresis'),
+        `${name}: hysteresis ${vs.hysteresis} is not below quorum ${vs.quorum}, so the quorum can never be lost`,
+      );
+    }
+    if (
+      vs.sorryServer &&
+      isIP(vs.sorryServer.address) !== vs.family &&
+      vs.sorryServer.forwardingMethod !== 'TUN'
+    ) {
+      sink.error(p('sorryServer'), `${name}: sorry_server ${vs.sorryServer.address} is not IPv${vs.family}`);
+    }
+    if (vs.realServers.length === 0 && !vs.sorryServer) sink.warning(p(), `${name} has no real_server`);
+    duplicates(
+      vs.realServers,
+      (rs) => `${rs.address}|${rs.port}`,
+      (k) =>
+        sink.error(
+          p('realServers', k),
+          `${name}: real_server ${vs.realServers[k].address} ${vs.realServers[k].port} is listed twice`,
+        ),
+    );
+    vs.realServers.forEach((rs, k) => {
+      const rp = (...rest: PropertyKey[]) => p('realServers', k, ...rest);
+      const rname = `${name} real_server ${rs.address}`;
+      // Tunnelled real servers may be of the other family (IPVS_DEST_ATTR_ADDR_FAMILY); others may not.
+      if (isIP(rs.address) !== vs.family && rs.forwardingMethod !== 'TUN') {
+        sink.error(rp(), `${rname}: address family differs from the virtual server (IPv${vs.family})`);
+      }
+      if (
+        vs.address !== undefined &&
+        rs.forwardingMethod !== 'NAT' &&
+        rs.port !== 0 &&
+        vs.port !== 0 &&
+        rs.port !== vs.port
+      ) {
+        sink.warning(
+          rp('port'),
+          `${rname}: port ${rs.port} differs from the virtual server's ${vs.port}; ${rs.forwardingMethod} cannot change ports, so ${vs.port} is used`,
+        );
+      }
+      if (rs.uthreshold !== undefined && rs.lthreshold !== undefined && rs.lthreshold > rs.uthreshold) {
+        sink.error(
+          rp('lthreshold'),
+          `${rname}: lthreshold ${rs.lthreshold} is above uthreshold ${rs.uthreshold}`,
+        );
+      }
+      rs.checkers.forEach((ck, c) => {
+        if (ck.connectTimeoutMs > ck.delayLoopMs) {
+          sink.warning(
+            rp('checkers', c, 'connectTimeoutMs'),
+            `${rname} ${ck.type}: connect_timeout is longer than delay_loop`,
+          );
+        }
+        if (ck.type === 'PING_CHECK' && ck.connectPort !== undefined) {
+          sink.warning(
+            rp('checkers', c, 'connectPort'),
+            `${rname} PING_CHECK: connect_port has no meaning for ping`,
+          );
+        }
+      });
+    });
+  });
+}
+
+function warnOrError(
+  sink: DiagnosticSink,
+  asError: boolean,
+  pos: ReturnType<Locate>,
+  message: string,
+  hint?: string,
+): void {
+  if (asError) sink.error(pos, message, hint);
+  else sink.warning(pos, message, hint);
+}
+
+/* ------------------------------------------------------------------ host checks */
+
+export interface HostProbe {
+  interfaceExists(name: string): boolean;
+  /** undefined when fine, else why not. */
+  scriptProblem(path: string): string | undefined;
+  userExists(name: string): boolean;
+  groupExists(name: string): boolean;
+}
+
+export const realHost: HostProbe = {
+  interfaceExists: (name) => existsSync(join('/sys/class/net', name)),
+  scriptProblem: (program) => {
+    const candidates = isAbsolute(program)
+      ? [program]
+      : (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter).map((d) => join(d, program));
+    for (const c of candidates) {
+      if (!existsSync(c)) continue;
+      try {
+        accessSync(c, constants.X_OK);
+        return undefined;
+      } catch {
+        return 'is not executable';
+      }
+    }
+    return isAbsolute(program) ? 'does not exist' : 'is not found in PATH';
+  },
+  userExists: (name) => namesIn('/etc/passwd').has(name) || /^\d+$/.test(name),
+  groupExists: (name) => namesIn('/etc/group').has(name) || /^\d+$/.test(name),
+};
+
+function namesIn(file: string): Set<string> {
+  try {
+    return new Set(
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .map((l) => l.split(':')[0])
+        .filter(Boolean),
+    );
+  } catch {
+    return new Set();
+  }
+}
+
+/** The program of a command line: the first word, unquoted. */
+export function programOf(commandLine: string): string {
+  const m = /^\s*(?:"([^"]*)"|'([^']*)'|(\S+))/.exec(commandLine);
+  return m ? (m[1] ?? m[2] ?? m[3]) : commandLine;
+}
+
+export function checkHost(
+  config: HaloConfig,
+  sink: DiagnosticSink,
+  at: Locate,
+  mode: HostChecks,
+  host: HostProbe = realHost,
+): void {
+  if (mode === 'off') return;
+  const report = (path: PropertyKey[], message: string, hint?: string) =>
+    warnOrError(
+      sink,
+      mode === 'error',
+      at(path),
+      message,
+      hint ?? (mode === 'warn' ? 'on this host' : undefined),
+    );
+  const iface = (name: string | undefined, path: PropertyKey[], what: string) => {
+    if (name && !host.interfaceExists(name)) report(path, `${what}: interface '${name}' does not exist`);
+  };
+  const script = (cmd: string | undefined, path: PropertyKey[], what: string) => {
+    if (!cmd) return;
+    const program = programOf(cmd);
+    const problem = host.scriptProblem(program);
+    if (problem) report(path, `${what}: '${program}' ${problem}`);
+  };
+  const user = (name: string | undefined, group: string | undefined, path: PropertyKey[], what: string) => {
+    if (name && !host.userExists(name)) report(path, `${what}: user '${name}' does not exist`);
+    if (group && !host.groupExists(group)) report(path, `${what}: group '${group}' does not exist`);
+  };
+
+  const g = config.global;
+  user(g.scriptUser?.user, g.scriptUser?.group, ['global', 'scriptUser'], 'script_user');
+  iface(g.defaultInterface, ['global', 'defaultInterface'], 'default_interface');
+  config.vrrpScripts.forEach((s, i) => {
+    script(s.script, ['vrrpScripts', i, 'script'], `vrrp_script ${s.name}`);
+    user(s.user, s.group, ['vrrpScripts', i, 'user'], `vrrp_script ${s.name}`);
+  });
+  const notifies = (n: Record<string, string | undefined>, path: PropertyKey[], what: string) => {
+    for (const [k, cmd] of Object.entries(n)) script(cmd, [...path, 'notify', k], `${what} notify`);
+  };
+  config.vrrpInstances.forEach((vi, i) => {
+    const p = ['vrrpInstances', i];
+    iface(vi.interface, [...p, 'interface'], `(${vi.name})`);
+    vi.trackInterfaces.forEach((t, k) => {
+      iface(t.name, [...p, 'trackInterfaces', k], `(${vi.name}) track_interface`);
+    });
+    vi.virtualIpaddresses.forEach((v, k) => {
+      iface(v.dev, [...p, 'virtualIpaddresses', k], `(${vi.name}) virtual_ipaddress dev`);
+    });
+    notifies(vi.notify, p, `(${vi.name})`);
+  });
+  config.syncGroups.forEach((sg, i) => {
+    sg.trackInterfaces.forEach((t, k) => {
+      iface(t.name, ['syncGroups', i, 'trackInterfaces', k], `vrrp_sync_group ${sg.name} track_interface`);
+    });
+    notifies(sg.notify, ['syncGroups', i], `vrrp_sync_group ${sg.name}`);
+  });
+  config.virtualServers.forEach((vs, i) => {
+    script(vs.quorumUp, ['virtualServers', i, 'quorumUp'], 'quorum_up');
+    script(vs.quorumDown, ['virtualServers', i, 'quorumDown'], 'quorum_down');
+    vs.realServers.forEach((rs, k) => {
+      const rp = ['virtualServers', i, 'realServers', k];
+      script(rs.notifyUp, [...rp, 'notifyUp'], 'notify_up');
+      script(rs.notifyDown, [...rp, 'notifyDown'], 'notify_down');
+      rs.checkers.forEach((ck, c) => {
+        iface(ck.bindIf, [...rp, 'checkers', c, 'bindIf'], `${ck.type} bind_if`);
+        if (ck.type === 'MISC_CHECK') {
+          script(ck.miscPath, [...rp, 'checkers', c, 'miscPath'], 'misc_path');
+          user(ck.user, ck.group, [...rp, 'checkers', c, 'user'], 'MISC_CHECK');
+        }
+      });
+    });
+  });
+}

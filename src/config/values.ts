@@ -1,0 +1,146 @@
+/**
+ * Value readers for keepalived.conf arguments: numbers, timers, booleans,
+ * addresses. Each reports a diagnostic at the offending token and returns
+ * undefined, so one bad value never hides the rest of the file.
+ */
+import { isIP } from 'node:net';
+import type { DiagnosticSink, Position } from './diagnostics.js';
+import type { WordToken } from './tree.js';
+
+/** Where the model's fields came from, for zod and semantic messages. */
+export class PositionIndex {
+  private readonly fields = new WeakMap<object, Map<string, Position>>();
+  private readonly objects = new WeakMap<object, Position>();
+
+  setObject(obj: object, pos: Position): void {
+    this.objects.set(obj, pos);
+  }
+
+  set(obj: object, key: string, pos: Position): void {
+    let m = this.fields.get(obj);
+    if (!m) {
+      m = new Map();
+      this.fields.set(obj, m);
+    }
+    m.set(key, pos);
+  }
+
+  field(obj: object, key: string): Position | undefined {
+    return this.fields.get(obj)?.get(key);
+  }
+
+  object(obj: object): Position | undefined {
+    return this.objects.get(obj);
+  }
+
+  /** The best position for a path into `root`: the deepest field or object with a known position. */
+  locate(root: unknown, path: readonly PropertyKey[]): Position | undefined {
+    let best: Position | undefined;
+    let cur: unknown = root;
+    for (const key of path) {
+      if (cur === null || typeof cur !== 'object') break;
+      const here = this.field(cur, String(key)) ?? this.object(cur);
+      if (here) best = here;
+      cur = (cur as Record<string, unknown>)[key as string];
+    }
+    if (cur !== null && typeof cur === 'object') best = this.object(cur) ?? best;
+    return best;
+  }
+}
+
+export class ValueReader {
+  constructor(readonly sink: DiagnosticSink) {}
+
+  /** A decimal integer within [min, max]. */
+  int(tok: WordToken, min: number, max: number, what: string): number | undefined {
+    const t = tok.text;
+    if (!/^[-+]?\d+$/.test(t)) {
+      this.sink.error(tok.pos, `${what}: '${t}' is not a whole number`, semicolonHint(t));
+      return undefined;
+    }
+    const n = Number(t);
+    if (n < min || n > max) {
+      this.sink.error(tok.pos, `${what}: ${t} is outside the range [${min}, ${max}]`);
+      return undefined;
+    }
+    return n;
+  }
+
+  /** A timer in seconds with up to 6 decimals (keepalived's read_timer), returned in milliseconds. */
+  seconds(tok: WordToken, what: string, minMs = 0, maxMs = 4_294_967_295_000): number | undefined {
+    const t = tok.text;
+    if (!/^\d+(\.\d{0,6})?$|^\.\d{1,6}$/.test(t)) {
+      this.sink.error(tok.pos, `${what}: '${t}' is not a number of seconds`, semicolonHint(t));
+      return undefined;
+    }
+    const ms = Math.round(Number(t) * 1_000_000) / 1000;
+    if (ms < minMs || ms > maxMs) {
+      this.sink.error(tok.pos, `${what}: ${t} s is outside the range [${minMs / 1000}, ${maxMs / 1000}] s`);
+      return undefined;
+    }
+    return ms;
+  }
+
+  /** keepalived's check_true_false: true/on/yes, false/off/no. */
+  bool(tok: WordToken, what: string): boolean | undefined {
+    const t = tok.text;
+    if (t === 'true' || t === 'on' || t === 'yes') return true;
+    if (t === 'false' || t === 'off' || t === 'no') return false;
+    this.sink.error(tok.pos, `${what}: '${t}' is not one of true/false, on/off, yes/no`, semicolonHint(t));
+    return undefined;
+  }
+
+  /** An IPv4 or IPv6 address (no prefix). */
+  ip(tok: WordToken, what: string): string | undefined {
+    const t = tok.text;
+    if (isIP(t) === 0) {
+      this.sink.error(tok.pos, `${what}: '${t}' is not a valid IP address`, semicolonHint(t));
+      return undefined;
+    }
+    return t;
+  }
+
+  /** A port number 0-65535 (keepalived also accepts service names; halo wants numbers). */
+  port(tok: WordToken, what: string): number | undefined {
+    return this.int(tok, 0, 65535, what);
+  }
+
+  oneOf<T extends string>(tok: WordToken, allowed: readonly T[], what: string): T | undefined {
+    if ((allowed as readonly string[]).includes(tok.text)) return tok.text as T;
+    const ci = allowed.find((a) => a.toLowerCase() === tok.text.toLowerCase());
+    this.sink.error(
+      tok.pos,
+      `${what}: '${tok.text}' is not one of ${allowed.join(', ')}`,
+      ci ? `did you mean '${ci}'?` : semicolonHint(tok.text),
+    );
+    return undefined;
+  }
+}
+
+/** A hint for the commonest C/nginx habit in keepalived.conf: a trailing ';'. */
+export function semicolonHint(text: string): string | undefined {
+  return text.endsWith(';') ? "remove the ';': keepalived.conf does not end statements with ';'" : undefined;
+}
+
+/** `10.0.0.1/24` or `fd00::1/64` or a bare address; the prefix defaults to the full length. */
+export function parseCidr(
+  text: string,
+): { address: string; prefixLength?: number; family: 4 | 6 } | undefined {
+  const slash = text.indexOf('/');
+  const addr = slash < 0 ? text : text.slice(0, slash);
+  const family = isIP(addr);
+  if (family === 0) return undefined;
+  if (slash < 0) return { address: addr, family: family as 4 | 6 };
+  const p = text.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(p)) return undefined;
+  const prefixLength = Number(p);
+  if (prefixLength > (family === 4 ? 32 : 128)) return undefined;
+  return { address: addr, prefixLength, family: family as 4 | 6 };
+}
+
+/** Joins script arguments back into one command line, quoting words that contain blanks. */
+export function commandLine(args: WordToken[]): string {
+  // One (usually quoted) word is the whole command line, as keepalived reads "script arg1 arg2".
+  if (args.length === 1) return args[0].text;
+  return args.map((a) => (/[\s"]/.test(a.text) || a.text === '' ? JSON.stringify(a.text) : a.text)).join(' ');
+}
