@@ -48,6 +48,11 @@
 import { BOOTSTRAP_DELAY_MS } from './timing.js';
 import type { CheckerType, CheckPlan, CheckResult, CheckTiming } from './types.js';
 
+/** "connect timeout after 3s (after 2 retries)": how many attempts failed in a row. */
+function withRetries(reason: string, failStreak: number): string {
+  return failStreak > 1 ? `${reason} (after ${failStreak - 1} retries)` : reason;
+}
+
 export type RetryFlavour = 'cycle' | 'up-only' | 'smtp' | 'http';
 
 export function retryFlavour(type: CheckerType): RetryFlavour {
@@ -163,6 +168,8 @@ interface CheckerState {
   failedUrl: number | null;
   /** misc_dynamic: this checker's contribution to the effective weight. */
   weightDelta: number;
+  /** Consecutive failed attempts (for "after N retries" in reasons). */
+  failStreak: number;
   attempt: number;
   inFlight: boolean;
   dueAt: number;
@@ -304,6 +311,7 @@ export class CheckScheduler {
             urlIndex: 0,
             failedUrl: null,
             weightDelta: 0,
+            failStreak: 0,
             attempt: 0,
             inFlight: false,
             dueAt: 0,
@@ -487,6 +495,7 @@ export class CheckScheduler {
   private epilogue(c: CheckerState, result: CheckResult, actions: SchedulerAction[]): number {
     const t = c.spec.timing;
     this.applyDynamicWeight(c, result, actions);
+    c.failStreak = result.ok ? 0 : c.failStreak + 1;
     if (c.flavour === 'http') return this.httpEpilogue(c, result, actions);
 
     if (result.ok) {
@@ -527,7 +536,7 @@ export class CheckScheduler {
         break;
     }
     if (declareDown) {
-      const reason = c.hasRun && t.retry > 0 ? `${result.reason} (after ${t.retry} retries)` : result.reason;
+      const reason = withRetries(result.reason, c.failStreak);
       this.setCheckerState(c, false, reason, actions);
     }
     c.hasRun = true;
@@ -563,9 +572,7 @@ export class CheckScheduler {
       c.retryIt++;
       if (c.retryIt > t.retry) {
         if (c.up) {
-          const reason =
-            t.retry > 0 && c.retryIt > 1 ? `${result.reason} (after ${t.retry} retries)` : result.reason;
-          this.setCheckerState(c, false, reason, actions);
+          this.setCheckerState(c, false, withRetries(result.reason, c.failStreak), actions);
         }
         c.failedUrl = c.urlIndex;
       }
