@@ -51,7 +51,7 @@ export function parseIpv6(text: string): Buffer {
   if (halves.length === 2 && halves[1].startsWith('.')) fail();
   const all = [...head, ...new Array(8 - head.length - tail.length).fill(0), ...tail];
   const out = Buffer.alloc(16);
-  all.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  for (const [i, g] of all.entries()) out.writeUInt16BE(g, i * 2);
   return out;
 }
 

@@ -118,6 +118,7 @@ export class RawSocket {
 
   /** Sets the packet handler and starts receiving (every queued datagram is delivered, one call each). */
   onPacket(cb: (p: ReceivedPacket) => void): void {
+    if (typeof cb !== 'function') throw new TypeError('onPacket: callback must be a function');
     this.packetHandler = cb;
     this.native.startReceive(
       this.handle,
@@ -144,6 +145,7 @@ export class RawSocket {
   }
 
   onError(cb: (err: Error) => void): void {
+    if (typeof cb !== 'function') throw new TypeError('onError: callback must be a function');
     this.errorHandler = cb;
   }
 

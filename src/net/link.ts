@@ -1,0 +1,289 @@
+/**
+ * Interfaces and addresses through rtnetlink (the `netlink` package): look up
+ * links, list/add/remove addresses, and watch link state from RTNLGRP_LINK
+ * notifications (no polling).
+ *
+ * Everything acts on the network namespace of the calling process.
+ */
+import { EventEmitter } from 'node:events';
+import { createRtNetlink, FlagsNew, type RtNetlinkSocket, rt } from 'netlink';
+import { formatMac, parseIpv4, parseIpv6 } from './frames.js';
+
+export type AddressScope = 'global' | 'host' | 'link' | 'site' | number;
+
+export interface AddressSpec {
+  address: string;
+  prefixLength: number;
+  broadcast?: string;
+  label?: string;
+  scope?: AddressScope;
+  noprefixroute?: boolean;
+  /** IPv6 only: skip duplicate address detection (default true, as keepalived does for VIPs). */
+  nodad?: boolean;
+}
+
+export interface InterfaceAddress {
+  family: 4 | 6;
+  address: string;
+  prefixLength: number;
+  broadcast?: string;
+  label?: string;
+  /** Numeric rtnetlink scope: 0 global, 200 site, 253 link, 254 host. */
+  scope: number;
+  secondary: boolean;
+  tentative: boolean;
+}
+
+export interface LinkChange {
+  ifname: string;
+  ifindex: number;
+  /** IFF_UP and IFF_RUNNING (administratively up with carrier). */
+  up: boolean;
+}
+
+const RTM_NEWLINK = 16;
+const RTM_DELLINK = 17;
+
+const SCOPES: Record<string, number> = { global: 0, site: 200, link: 253, host: 254 };
+
+/** A netlink failure with the errno name as `code` (the package only puts it in the message). */
+function netlinkError(err: unknown, what: string): Error {
+  const text = err instanceof Error ? err.message : String(err);
+  const code = /Request rejected: (\w+)/.exec(text)?.[1];
+  const e = new Error(`${what}: ${code ?? text}`) as Error & { code?: string };
+  if (code) e.code = code;
+  return e;
+}
+
+let shared: RtNetlinkSocket | undefined;
+
+/** One request socket per process (per thread); it does not keep the event loop alive when idle. */
+function socket(): RtNetlinkSocket {
+  shared ??= createRtNetlink();
+  return shared;
+}
+
+async function getLinkByName(ifname: string): Promise<rt.LinkMessage> {
+  if (typeof ifname !== 'string' || ifname.length === 0 || ifname.length > 15) {
+    throw new TypeError(`invalid interface name: ${JSON.stringify(ifname)}`);
+  }
+  let links: rt.LinkMessage[];
+  try {
+    links = await socket().getLink({}, { ifname });
+  } catch (err) {
+    throw netlinkError(err, `interface ${ifname}`);
+  }
+  if (links.length !== 1 || typeof links[0].data.index !== 'number') {
+    throw Object.assign(new Error(`interface ${ifname}: ENODEV`), { code: 'ENODEV' });
+  }
+  return links[0];
+}
+
+export async function ifindex(ifname: string): Promise<number> {
+  return (await getLinkByName(ifname)).data.index!;
+}
+
+/** The interface's hardware address as "aa:bb:cc:dd:ee:ff". */
+export async function macAddress(ifname: string): Promise<string> {
+  const link = await getLinkByName(ifname);
+  const mac = link.attrs.address;
+  if (mac?.length !== 6) {
+    throw Object.assign(new Error(`interface ${ifname} has no Ethernet address`), { code: 'EINVAL' });
+  }
+  return formatMac(mac);
+}
+
+function formatAddress(bytes: Buffer): string {
+  if (bytes.length === 4) return [...bytes].join('.');
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
+  // Canonical form (RFC 5952): compress the longest run of two or more zero groups.
+  let best = { at: -1, len: 0 };
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > best.len) best = { at: i, len: j - i };
+    i = j === i ? i + 1 : j;
+  }
+  if (best.len < 2) return groups.join(':');
+  return `${groups.slice(0, best.at).join(':')}::${groups.slice(best.at + best.len).join(':')}`;
+}
+
+export async function listAddresses(ifname: string): Promise<InterfaceAddress[]> {
+  const index = await ifindex(ifname);
+  let all: rt.AddressMessage[];
+  try {
+    all = await socket().getAddresses();
+  } catch (err) {
+    throw netlinkError(err, 'list addresses');
+  }
+  const out: InterfaceAddress[] = [];
+  for (const { data, attrs } of all) {
+    // IFA_LOCAL is the local address on point-to-point links; IFA_ADDRESS otherwise.
+    const raw = attrs.local ?? attrs.address;
+    if (data.index !== index || !raw || (raw.length !== 4 && raw.length !== 16)) continue;
+    const flags = attrs.flags ?? data.flags ?? {};
+    out.push({
+      family: raw.length === 4 ? 4 : 6,
+      address: formatAddress(raw),
+      prefixLength: data.prefixlen ?? 0,
+      ...(attrs.broadcast ? { broadcast: formatAddress(attrs.broadcast) } : {}),
+      ...(attrs.label ? { label: attrs.label } : {}),
+      scope: data.scope ?? 0,
+      secondary: !!flags.secondary,
+      tentative: !!flags.tentative,
+    });
+  }
+  return out;
+}
+
+function addressRequest(index: number, spec: AddressSpec): { data: rt.Address; attrs: rt.AddressAttrs } {
+  const v6 = spec.address.includes(':');
+  const bytes = v6 ? parseIpv6(spec.address) : parseIpv4(spec.address);
+  const maxPrefix = v6 ? 128 : 32;
+  if (!Number.isInteger(spec.prefixLength) || spec.prefixLength < 0 || spec.prefixLength > maxPrefix) {
+    throw new TypeError(`prefix length must be 0..${maxPrefix}, got ${spec.prefixLength}`);
+  }
+  let scope = 0;
+  if (typeof spec.scope === 'number') {
+    if (!Number.isInteger(spec.scope) || spec.scope < 0 || spec.scope > 255) {
+      throw new TypeError(`scope must be 0..255, got ${spec.scope}`);
+    }
+    scope = spec.scope;
+  } else if (spec.scope !== undefined) {
+    if (!(spec.scope in SCOPES)) throw new TypeError(`unknown scope ${JSON.stringify(spec.scope)}`);
+    scope = SCOPES[spec.scope];
+  }
+  if (spec.label !== undefined && (spec.label.length === 0 || spec.label.length > 15 || v6)) {
+    throw new TypeError('label must be 1..15 characters and is IPv4 only');
+  }
+  const flags: rt.AddressFlags = {};
+  if (spec.noprefixroute) flags.noprefixroute = true;
+  if (v6 && spec.nodad !== false) flags.nodad = true;
+  const attrs: rt.AddressAttrs = { local: bytes, address: bytes, flags };
+  if (spec.broadcast !== undefined) {
+    if (v6) throw new TypeError('broadcast is IPv4 only');
+    attrs.broadcast = parseIpv4(spec.broadcast);
+  }
+  if (spec.label !== undefined) attrs.label = spec.label;
+  return { data: { family: v6 ? 10 : 2, prefixlen: spec.prefixLength, scope, index }, attrs };
+}
+
+/** Adds an address; adding one that is already there is not an error. */
+export async function addAddress(ifname: string, spec: AddressSpec): Promise<void> {
+  const index = await ifindex(ifname);
+  const { data, attrs } = addressRequest(index, spec);
+  try {
+    await socket().newAddress(data, attrs, { flags: FlagsNew.CREATE | FlagsNew.EXCL });
+  } catch (err) {
+    const e = netlinkError(err, `add ${spec.address}/${spec.prefixLength} to ${ifname}`) as Error & {
+      code?: string;
+    };
+    if (e.code !== 'EEXIST') throw e;
+  }
+}
+
+/** Removes an address; removing one that is not there is not an error. */
+export async function removeAddress(ifname: string, spec: AddressSpec): Promise<void> {
+  const index = await ifindex(ifname);
+  const { data, attrs } = addressRequest(index, spec);
+  try {
+    await socket().delAddress(data, { local: attrs.local, address: attrs.address });
+  } catch (err) {
+    const e = netlinkError(err, `remove ${spec.address}/${spec.prefixLength} from ${ifname}`) as Error & {
+      code?: string;
+    };
+    if (e.code !== 'EADDRNOTAVAIL') throw e;
+  }
+}
+
+interface LinkWatcherEvents {
+  change: [LinkChange];
+  error: [Error];
+}
+
+/**
+ * Emits 'change' whenever an interface's up state (IFF_UP && IFF_RUNNING)
+ * changes, as the kernel announces it on RTNLGRP_LINK. A removed interface is
+ * reported as down. `ready` resolves once the initial states are known; from
+ * then on `isUp(ifname)` answers from the latest notification.
+ */
+export class LinkWatcher extends EventEmitter<LinkWatcherEvents> {
+  readonly ready: Promise<void>;
+  /** Link notifications that could not be parsed (dropped). */
+  invalidMessages = 0;
+  private readonly states = new Map<number, LinkChange>();
+  private readonly sock: RtNetlinkSocket;
+  private closed = false;
+
+  constructor() {
+    super();
+    // Subscribe before the dump so no change between the two is lost.
+    this.sock = createRtNetlink({ ref: true } as Parameters<typeof createRtNetlink>[0]);
+    this.sock.addMembership('LINK');
+    // The raw message type tells RTM_NEWLINK from RTM_DELLINK; the rt layer drops it.
+    this.sock.socket.on('message', (msgs) => {
+      for (const m of msgs) {
+        if (m.type !== RTM_NEWLINK && m.type !== RTM_DELLINK) continue;
+        let link: rt.LinkMessage;
+        try {
+          link = rt.parseLinkMessage(m.data);
+        } catch {
+          this.invalidMessages++;
+          continue;
+        }
+        if (typeof link.data.index === 'number') this.update(link, m.type === RTM_DELLINK);
+      }
+    });
+    this.sock.socket.on('error', (err) => this.emit('error', err));
+    this.ready = this.sock.getLinks().then(
+      (links) => {
+        for (const l of links) {
+          if (typeof l.data.index === 'number' && !this.states.has(l.data.index)) {
+            this.states.set(l.data.index, toChange(l, false));
+          }
+        }
+      },
+      (err) => {
+        throw netlinkError(err, 'list links');
+      },
+    );
+  }
+
+  private update(m: rt.LinkMessage, deleted: boolean): void {
+    const next = toChange(m, deleted);
+    const prev = this.states.get(next.ifindex);
+    if (deleted) this.states.delete(next.ifindex);
+    else this.states.set(next.ifindex, next);
+    if (!prev || prev.up !== next.up || prev.ifname !== next.ifname) this.emit('change', next);
+  }
+
+  /** Latest known state, or undefined for an unknown interface. */
+  isUp(ifname: string): boolean | undefined {
+    for (const s of this.states.values()) if (s.ifname === ifname) return s.up;
+    return undefined;
+  }
+
+  ref(): void {
+    this.sock.socket.ref(true);
+  }
+
+  unref(): void {
+    this.sock.socket.ref(false);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.sock.socket.close();
+  }
+}
+
+function toChange(m: rt.LinkMessage, deleted: boolean): LinkChange {
+  const flags = m.data.flags ?? {};
+  return {
+    ifname: m.attrs.ifname ?? `if${m.data.index}`,
+    ifindex: m.data.index!,
+    up: !deleted && !!flags.up && !!flags.running,
+  };
+}
