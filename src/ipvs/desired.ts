@@ -76,6 +76,8 @@ export interface DesiredResult {
   state: Map<string, VirtualServerState>;
   actions: QuorumAction[];
   status: RealServerStatus[];
+  /** service key -> the virtual server identity it comes from */
+  serviceOwner: Map<string, string>;
 }
 
 export interface DesiredInput {
@@ -213,6 +215,7 @@ export function computeDesired(
   const state = new Map<string, VirtualServerState>();
   const actions: QuorumAction[] = [];
   const status: RealServerStatus[] = [];
+  const serviceOwner = new Map<string, string>();
 
   for (const vs of input.virtualServers) {
     const vsId = virtualServerId(vs);
@@ -340,8 +343,9 @@ export function computeDesired(
       const key = serviceKeyString(svc);
       if (owned.has(key)) throw new Error(`virtual server ${vsId} duplicates service ${key}`);
       owned.add(key);
+      serviceOwner.set(key, vsId);
       table.services.push({ service: svc, dests: [...dests.values()] });
     }
   }
-  return { table, owned, state, actions, status };
+  return { table, owned, state, actions, status, serviceOwner };
 }
