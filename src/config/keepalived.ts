@@ -65,11 +65,21 @@ export function parseKeepalivedText(text: string, file: string, opts: ParseOptio
   const input = structuredClone(cx.config) as HaloConfigInput;
   const fileStart: Position = { file, line: 1, col: 1 };
   const locate: Locate = (path) => positions.locate(cx.config, path) ?? fileStart;
-  if (sink.hasErrors) return { diagnostics: sink.sorted(), input };
-  const config = validateModel(cx.config, sink, locate, keywordForPath);
+  // Even after syntax errors, run the model checks so one pass shows every problem; but drop
+  // follow-on complaints on lines that already have an error (a rejected value is "missing").
+  const later = new DiagnosticSink();
+  const config = validateModel(cx.config, later, locate, keywordForPath);
   if (config) {
-    checkSemantics(config, sink, locate);
-    checkHost(config, sink, locate, opts.hostChecks ?? 'warn', opts.host);
+    checkSemantics(config, later, locate);
+    checkHost(config, later, locate, opts.hostChecks ?? 'warn', opts.host);
+  }
+  const errorLines = new Set(
+    sink.items.filter((d) => d.severity === 'error').map((d) => `${d.file}:${d.line}`),
+  );
+  const hadErrors = sink.hasErrors;
+  for (const d of later.items) {
+    if (hadErrors && d.message.startsWith('missing required')) continue;
+    if (!errorLines.has(`${d.file}:${d.line}`)) sink.items.push(d);
   }
   return { config: sink.hasErrors ? undefined : config, diagnostics: sink.sorted(), input };
 }

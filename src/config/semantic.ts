@@ -75,6 +75,9 @@ function checkVrrp(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
     const p = (...rest: PropertyKey[]) => at(['vrrpInstances', i, ...rest]);
     const name = `(${vi.name})`;
     if (!vi.interface) sink.error(p(), `${name} no 'interface' given (and no global default_interface)`);
+    // keepalived refuses loopback too: multicast adverts never leave the host.
+    if (vi.interface === 'lo')
+      sink.error(p('interface'), `${name} cannot use a loopback interface (lo) for VRRP`);
 
     // advert_int: v2 carries whole seconds (8 bits), v3 centiseconds (12 bits, max 40.95 s).
     if (vi.version === 2) {

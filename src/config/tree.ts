@@ -71,14 +71,15 @@ function build(lines: LexedLine[], sink: CollectingSink, opts: TreeOptions, useI
   // The statement a following '{' (on the next line) may open.
   let canOpen: ConfNode | undefined;
 
-  const closeUnclosed = (downTo: number, at: Position) => {
+  const closeUnclosed = (downTo: number, at: Position | undefined, why: string) => {
     while (stack.length - 1 > downTo) {
       const frame = stack.pop()!;
       if (frame.node) {
+        const where = at ? `${at.file === frame.node.pos.file ? '' : `${at.file}:`}line ${at.line}` : '';
         sink.error(
           frame.node.pos,
-          `missing '}' for ${describe(frame.node)}`,
-          `the block is still open at ${at.file === frame.node.pos.file ? '' : `${at.file}:`}line ${at.line}`,
+          `missing '}' to close ${describe(frame.node)}`,
+          why.replace('%s', where),
           true,
         );
       }
@@ -97,7 +98,11 @@ function build(lines: LexedLine[], sink: CollectingSink, opts: TreeOptions, useI
         const node: ConfNode = { keyword: t.text, pos: t.pos, args: toks.slice(i + 1, j) as WordToken[] };
         if (stack.length > 1 && opts.topLevelBlocks.has(node.keyword)) {
           // e.g. `vrrp_instance B` inside `vrrp_instance A`: A lost its '}'.
-          closeUnclosed(0, node.pos);
+          closeUnclosed(
+            0,
+            node.pos,
+            `'${node.keyword}' at %s starts a new top-level block while this one is open`,
+          );
         }
         top().children.push(node);
         canOpen = node;
@@ -130,7 +135,7 @@ function build(lines: LexedLine[], sink: CollectingSink, opts: TreeOptions, useI
         if (innermost.node && innermost.indent !== t.pos.col) {
           for (let k = stack.length - 2; k >= 1; k--) {
             if (stack[k].indent === t.pos.col && stack[k].node) {
-              closeUnclosed(k, t.pos);
+              closeUnclosed(k, t.pos, `the '}' at %s lines up with an outer block`);
               break;
             }
           }
@@ -143,10 +148,6 @@ function build(lines: LexedLine[], sink: CollectingSink, opts: TreeOptions, useI
     // A '{' may only open the statement directly before it, on the same line or on the next line.
     if (canOpen && canOpen.children !== undefined) canOpen = undefined;
   }
-  const last = lines.at(-1)?.tokens.at(-1)?.pos ?? { file: '', line: 0, col: 0 };
-  if (stack.length > 1) {
-    const at: Position = { ...last };
-    closeUnclosed(0, at);
-  }
+  if (stack.length > 1) closeUnclosed(0, undefined, 'the file ends while this block is open');
   return root.children;
 }

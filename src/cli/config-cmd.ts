@@ -1,0 +1,229 @@
+/**
+ * `halo config check|show|convert|schema`: the configuration front end on the
+ * command line. Diagnostics use the compiler format FILE:LINE:COL: severity:
+ * message, so editors and CI annotate the right line.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
+import { stringify } from 'yaml';
+import {
+  type Diagnostic,
+  defaultConfigId,
+  formatDiagnostic,
+  looksLikeYaml,
+  parseConfigText,
+  parseYamlText,
+  withoutSources,
+} from '../config/index.js';
+import { configJsonSchemaText } from '../config/json-schema.js';
+import { configToYaml } from '../config/yaml.js';
+
+export const DEFAULT_CONFIG_PATHS = ['/etc/halo/halo.conf', '/etc/keepalived/keepalived.conf'];
+
+const USAGE = `usage: halo config <command> [options]
+
+commands:
+  check   [-f FILE] [--strict] [--json] [--config-id ID] [--host-checks warn|error|off]
+          exit 0 when the config can run, 1 when it cannot; prints every problem as
+          FILE:LINE:COL: error|warning: message
+  show    [-f FILE] [--format json|yaml] [--config-id ID]
+          the normalised model with every default filled in
+  convert [-f FILE] [-o OUT] [--config-id ID]
+          keepalived.conf to the YAML form
+  schema  [-o FILE]
+          the JSON Schema of the YAML form
+
+FILE defaults to ${DEFAULT_CONFIG_PATHS.join(', then ')}.`;
+
+interface Args {
+  file?: string;
+  out?: string;
+  strict: boolean;
+  json: boolean;
+  format: 'json' | 'yaml';
+  configId?: string;
+  hostChecks: 'warn' | 'error' | 'off';
+}
+
+class UsageError extends Error {}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { strict: false, json: false, format: 'json', hostChecks: 'warn' };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${arg} needs a value`);
+      return v;
+    };
+    const [flag, inline] =
+      arg.startsWith('--') && arg.includes('=')
+        ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+        : [arg, undefined];
+    const val = () => inline ?? value();
+    switch (flag) {
+      case '-f':
+      case '--file':
+        a.file = val();
+        break;
+      case '-o':
+      case '--output':
+        a.out = val();
+        break;
+      case '--strict':
+        a.strict = true;
+        break;
+      case '--json':
+        a.json = true;
+        break;
+      case '--format': {
+        const f = val();
+        if (f !== 'json' && f !== 'yaml') throw new UsageError(`--format must be json or yaml, not '${f}'`);
+        a.format = f;
+        break;
+      }
+      case '--config-id':
+        a.configId = val();
+        break;
+      case '--host-checks': {
+        const h = val();
+        if (h !== 'warn' && h !== 'error' && h !== 'off')
+          throw new UsageError('--host-checks must be warn, error or off');
+        a.hostChecks = h;
+        break;
+      }
+      default:
+        throw new UsageError(`unknown option '${arg}'`);
+    }
+  }
+  return a;
+}
+
+function configPath(a: Args): string {
+  if (a.file) return a.file;
+  return DEFAULT_CONFIG_PATHS.find((p) => existsSync(p)) ?? DEFAULT_CONFIG_PATHS[0];
+}
+
+function load(a: Args) {
+  const file = configPath(a);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : String(err);
+    const d: Diagnostic = { file, line: 1, col: 1, severity: 'error', message: `cannot read config: ${why}` };
+    return { file, text: '', result: { diagnostics: [d] } as ReturnType<typeof parseConfigText> };
+  }
+  const result = parseConfigText(text, file, {
+    configId: a.configId ?? defaultConfigId(),
+    strict: a.strict,
+    hostChecks: a.hostChecks,
+  });
+  return { file, text, result };
+}
+
+function summary(file: string, diagnostics: Diagnostic[]): string {
+  const errors = diagnostics.filter((d) => d.severity === 'error').length;
+  const warnings = diagnostics.length - errors;
+  const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+  if (errors === 0) return `${file}: OK${warnings ? ` (${plural(warnings, 'warning')})` : ''}`;
+  return `${file}: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}: the config cannot be used`;
+}
+
+function check(a: Args): number {
+  const { file, result } = load(a);
+  const ok = result.config !== undefined;
+  if (a.json) {
+    process.stdout.write(`${JSON.stringify({ file, ok, diagnostics: result.diagnostics }, null, 2)}\n`);
+  } else {
+    for (const d of result.diagnostics) process.stdout.write(`${formatDiagnostic(d)}\n`);
+    process.stdout.write(`${summary(file, result.diagnostics)}\n`);
+  }
+  return ok ? 0 : 1;
+}
+
+function reportToStderr(file: string, diagnostics: Diagnostic[]): void {
+  for (const d of diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
+  if (diagnostics.some((d) => d.severity === 'error'))
+    process.stderr.write(`${summary(file, diagnostics)}\n`);
+}
+
+function show(a: Args): number {
+  const { file, result } = load(a);
+  reportToStderr(file, result.diagnostics);
+  if (!result.config) return 1;
+  const model = withoutSources(result.config);
+  process.stdout.write(
+    a.format === 'yaml' ? stringify(model, { lineWidth: 0 }) : `${JSON.stringify(model, null, 2)}\n`,
+  );
+  return 0;
+}
+
+function convert(a: Args): number {
+  const { file, text, result } = load(a);
+  reportToStderr(file, result.diagnostics);
+  if (!result.config || !result.input) return 1;
+  if (looksLikeYaml(file, text)) {
+    process.stderr.write(`halo config convert: ${file} is already YAML\n`);
+    return 1;
+  }
+  const yaml = configToYaml(
+    result.input,
+    `halo configuration converted from ${file} by 'halo config convert'`,
+  );
+  // Self-check: the YAML must read back to the same model, or converting would change behaviour.
+  const back = parseYamlText(yaml, a.out ?? 'converted.yaml', { hostChecks: 'off' });
+  if (!back.config || !isDeepStrictEqual(withoutSources(back.config), withoutSources(result.config))) {
+    process.stderr.write(
+      'halo config convert: internal error: the YAML does not read back to the same model\n',
+    );
+    for (const d of back.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
+    return 1;
+  }
+  if (a.out) writeFileSync(a.out, yaml);
+  else process.stdout.write(yaml);
+  return 0;
+}
+
+function schema(a: Args): number {
+  const text = configJsonSchemaText();
+  if (a.out) writeFileSync(a.out, text);
+  else process.stdout.write(text);
+  return 0;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return sub ? 0 : 2;
+  }
+  let args: Args;
+  try {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    args = parseArgs(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`halo config ${sub}: ${err.message}\n${USAGE}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  switch (sub) {
+    case 'check':
+      return check(args);
+    case 'show':
+      return show(args);
+    case 'convert':
+      return convert(args);
+    case 'schema':
+      return schema(args);
+    default:
+      process.stderr.write(`halo config: unknown command '${sub}'\n${USAGE}\n`);
+      return 2;
+  }
+}
