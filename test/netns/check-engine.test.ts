@@ -15,6 +15,7 @@ import {
   BODY,
   type CheckLab,
   DROP4,
+  RUN_PLAN,
   runPlan,
   SRV4,
   SRV6,
@@ -372,5 +373,44 @@ describe('health checks against real servers', { skip: !enabled && 'needs root a
       up: false,
       reason: 'no echo reply within 300ms',
     });
+  });
+
+  it('halo genhash prints the same digests as keepalived genhash', async (t) => {
+    if (!existsSync('/usr/bin/genhash')) {
+      t.skip('keepalived genhash not installed');
+      return;
+    }
+    const halo = join(RUN_PLAN, '..', '..', 'cli', 'main.js');
+    const cases: string[][] = [
+      ['-s', SRV4, '-p', '80', '-u', '/ok'],
+      ['-s', SRV4, '-p', '80', '-u', '/big'],
+      ['-s', SRV4, '-p', '80', '-u', '/nolength'],
+      ['-s', SRV4, '-p', '80', '-u', '/chunked', '-P', '1.1'],
+      ['-s', SRV4, '-p', '80', '-u', '/chunked', '-P', '1.0c'],
+      ['-s', SRV4, '-p', '80', '-u', '/missing'],
+      ['-s', SRV6, '-p', '80', '-u', '/ok'],
+      ['-s', SRV4, '-p', '80', '-u', '/host', '-V', 'www.halo.test'],
+      ['-S', '-s', SRV4, '-p', '443', '-u', '/ok'],
+      ['-S', '-I', '-V', 'www.halo.test', '-s', SRV4, '-p', '443', '-u', '/sni'],
+    ];
+    for (const args of cases) {
+      const theirs = await lab.exec(cl.chkNs, '/usr/bin/genhash', args, { allowFail: true });
+      const ours = await lab.exec(cl.chkNs, process.execPath, [halo, 'genhash', ...args]);
+      const digest = /^[0-9a-f]{32}$/m;
+      assert.match(ours.stdout.trim(), digest, args.join(' '));
+      assert.equal(ours.stdout.trim(), theirs.stdout.trim().match(digest)?.[0], args.join(' '));
+    }
+    // And it is the digest of the body as HTTP_GET compares it.
+    const ok = await lab.exec(cl.chkNs, process.execPath, [
+      halo,
+      'genhash',
+      '-s',
+      SRV4,
+      '-p',
+      '80',
+      '-u',
+      '/ok',
+    ]);
+    assert.equal(ok.stdout.trim(), BODY_MD5);
   });
 });

@@ -41,6 +41,9 @@ function handler(req, res) {
   else if (req.url === '/missing') send(404);
   else if (req.url === '/sni') send(req.socket.servername === 'www.halo.test' ? 200 : 421);
   else if (req.url === '/host') send(req.headers.host === 'www.halo.test' ? 200 : 400);
+  else if (req.url === '/chunked') { res.writeHead(200); res.write('part one\n'); setTimeout(() => res.end('part two\n'), 20); }
+  else if (req.url === '/big') { const b = Buffer.alloc(100000, 'x'); res.writeHead(200, { 'Content-Length': b.length }); res.end(b); }
+  else if (req.url === '/nolength') { res.useChunkedEncodingByDefault = false; res.shouldKeepAlive = false; res.writeHead(200, { Connection: 'close' }); res.end('streamed until close\n'); }
   else send(500);
 }
 http.createServer(handler).listen(80, '::');
