@@ -61,6 +61,7 @@ export const DROP_REASONS = [
   'unicast-source', // unicast source is not a configured peer (check_unicast_src)
   'unicast-ttl', // unicast TTL outside the peer's min_ttl..max_ttl (check_unicast_src)
   'not-running', // instance in INIT / FAULT / STOP ignores adverts (keepalived ignores silently; we count)
+  'bad-address', // source / destination handed over by the shell is not an address of the family (defensive)
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 export type DropCounters = Record<DropReason, number>;
@@ -392,6 +393,9 @@ export function validateAdvert(pkt: ReceivedAdvertPacket, exp: AdvertExpectation
         ? 'Received AH header but auth type not AH'
         : 'No AH header but auth type is AH',
     );
+  }
+  if (!parseIp(pkt.source, pkt.family) || !parseIp(pkt.destination, pkt.family)) {
+    return drop('bad-address', `bad packet addresses ${pkt.source} -> ${pkt.destination}`);
   }
   const dec = decodeAdvert(pkt.data, pkt.family, protocol);
   if (!dec.ok) return dec;

@@ -828,7 +828,9 @@ function onTrack(c: Ctx, t: TrackingUpdate) {
     const old = s.msDownTimerMs;
     s.msDownTimerMs = masterDownOf(s);
     // A lower priority means a longer skew: shift the running BACKUP timer by the difference, as keepalived does.
-    if (s.state === 'BACKUP' && s.timerAt !== undefined) s.timerAt += s.msDownTimerMs - old;
+    // (A shift into the past means "expired": keepalived then fires at once; we clamp to now, same effect.)
+    if (s.state === 'BACKUP' && s.timerAt !== undefined)
+      s.timerAt = Math.max(c.now, s.timerAt + s.msDownTimerMs - old);
   }
   if (s.state === 'INIT') {
     s.trackFault = t.fault;

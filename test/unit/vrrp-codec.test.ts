@@ -245,6 +245,7 @@ describe('VRRP codec: encode', () => {
 describe('VRRP codec: every drop reason', () => {
   const cases: { reason: DropReason; pkt: () => ReceivedAdvertPacket; exp?: Partial<AdvertExpectations> }[] =
     [
+      { reason: 'bad-address', pkt: () => v2Packet({ source: '10.77.0' }) },
       { reason: 'too-short', pkt: () => v2Packet({ data: Buffer.from([0x21, 0x33, 0x96]) }) },
       { reason: 'length', pkt: () => v2Packet({ data: patched(v2Packet().data, (b) => (b[3] = 2)) }) },
       { reason: 'ip-length', pkt: () => v2Packet({ ipHeaderLength: 20, ipTotalLength: 41 }) },

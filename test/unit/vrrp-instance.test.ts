@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { encodeAdvert, type ReceivedAdvertPacket } from '../../src/vrrp/codec.js';
 import {
   createInstance,
@@ -507,5 +508,54 @@ describe('VRRP unicast', () => {
       10,
     );
     assert.equal(of(n, 'drop')[0].reason, 'checksum');
+  });
+});
+
+describe('VRRP instance: fuzz', () => {
+  it('random packets and events never throw, and every drop is counted', () => {
+    const ev = fc.oneof(
+      fc.record({
+        type: fc.constant('packet' as const),
+        bytes: fc.uint8Array({ maxLength: 40 }),
+        prio: fc.integer({ min: 0, max: 255 }),
+        valid: fc.boolean(),
+        src: fc.constantFrom('10.77.0.12', '10.77.0.10', '10.77.0.11', 'garbage', '::1'),
+        ttl: fc.constantFrom(255, 64, undefined),
+      }),
+      fc.record({ type: fc.constant('timer' as const) }),
+      fc.record({
+        type: fc.constant('track' as const),
+        p: fc.integer({ min: -300, max: 300 }),
+        fault: fc.boolean(),
+      }),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(ev, fc.integer({ min: 0, max: 3000 })), { maxLength: 40 }), (events) => {
+        const d = new Driver(simParams('VI_1', 150, '10.77.0.11', { preemptDelayMs: 1000 }));
+        d.ev({ type: 'start' }, 0);
+        let t = 0;
+        let drops = 0;
+        for (const [e, dt] of events) {
+          t += dt;
+          d.advance(t);
+          let acts: VrrpAction[];
+          if (e.type === 'packet') {
+            const pkt = e.valid
+              ? advertFrom('10.77.0.12', e.prio)
+              : { ...advertFrom('10.77.0.12', e.prio), data: Buffer.from(e.bytes) };
+            acts = d.ev({ type: 'packet', packet: { ...pkt, source: e.src, ttl: e.ttl } }, t);
+          } else if (e.type === 'timer') acts = d.ev({ type: 'timer' }, t);
+          else acts = d.ev({ type: 'track', effectivePriority: e.p, fault: e.fault }, t);
+          drops += of(acts, 'drop').length;
+          assert.ok(['BACKUP', 'MASTER', 'FAULT'].includes(d.s.state));
+          assert.ok(d.s.effectivePriority >= 1 && d.s.effectivePriority <= 254);
+          const dl = nextDeadline(d.s);
+          if (d.s.state !== 'FAULT') assert.ok(dl !== undefined && dl >= t);
+        }
+        const counted = Object.values(d.s.stats.drops).reduce((a, b) => a + b, 0);
+        assert.equal(counted, drops);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
