@@ -59,10 +59,10 @@ describe('keepalived.conf lexer', () => {
     assert.deepEqual(lines, [['notify', '/bin/sh -c {x}']]);
   });
 
-  it('substitutes $NAME and ${NAME}, positions pointing at the reference', () => {
+  it('substitutes $NAME and $' + '{NAME}, positions pointing at the reference', () => {
     const sink = new DiagnosticSink();
     const lines = new KeepalivedLexer({ sink }).lex(
-      '$IF=eth1\n$P = 150\ninterface $IF\npriority ${P}0 x$UNSET\n',
+      '$IF=eth1\n$P = 150\ninterface $IF\npriority $' + '{P}0 x$UNSET\n',
       'f.conf',
     );
     const words = lines.map((l) => l.tokens.map((t) => `${t.text}@${t.pos.col}`));
