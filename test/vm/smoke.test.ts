@@ -61,6 +61,17 @@ describe('IPVS VM smoke', { skip }, () => {
     await ipvsadm('-C');
   });
 
+  it('can create veth, dummy and bridge links for traffic tests', async () => {
+    const ip = (...args: string[]) => execFileP('ip', args);
+    await ip('link', 'add', 'hvsmoke0', 'type', 'veth', 'peer', 'name', 'hvsmoke1');
+    await ip('link', 'add', 'hvsmoke2', 'type', 'dummy');
+    await ip('link', 'add', 'hvsmoke3', 'type', 'bridge');
+    const links = (await ip('-o', 'link', 'show')).stdout.toString();
+    for (const name of ['hvsmoke0', 'hvsmoke1', 'hvsmoke2', 'hvsmoke3'])
+      assert.match(links, new RegExp(`${name}[@:]`));
+    for (const name of ['hvsmoke0', 'hvsmoke2', 'hvsmoke3']) await ip('link', 'del', name);
+  });
+
   it('resolves the IPVS generic netlink family with the netlink package', async () => {
     const socket = createGenericNetlink();
     try {

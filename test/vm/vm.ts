@@ -113,6 +113,16 @@ const ROOT_MODULES = [
   'ip_vs',
 ];
 
+/**
+ * Loaded when the kernel ships them, so tests can build traffic topologies inside
+ * the VM (veth pairs, dummy links, the NetnsLab bridge): nothing can be
+ * autoloaded later.
+ */
+const OPTIONAL_MODULES = ['veth', 'dummy', 'bridge'];
+
+/** Bump when what populateCache() keeps changes, so old cache entries are rebuilt. */
+const CACHE_LAYOUT = 2;
+
 export function cacheRoot(): string {
   return process.env.HALO_VM_CACHE || '/var/cache/halo-vm';
 }
@@ -363,6 +373,7 @@ async function ensureHostPackages(log: (m: string) => void): Promise<void> {
 }
 
 interface CacheManifest {
+  layout: number;
   kernelVersion: string;
   modules: string[];
   schedulers: string[];
@@ -370,7 +381,8 @@ interface CacheManifest {
 
 async function readManifest(dir: string): Promise<CacheManifest | undefined> {
   try {
-    return JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as CacheManifest;
+    const m = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as CacheManifest;
+    return m.layout === CACHE_LAYOUT ? m : undefined;
   } catch {
     return undefined;
   }
@@ -421,12 +433,17 @@ async function populateCache(kernelPkg: string, dir: string, log: (m: string) =>
     );
     const schedulers = SCHEDULERS.filter((s) => available.has(`ip_vs_${s}`));
     const order = await resolveLoadOrder(
-      [...ROOT_MODULES, ...schedulers.map((s) => `ip_vs_${s}`)],
+      [
+        ...ROOT_MODULES,
+        ...schedulers.map((s) => `ip_vs_${s}`),
+        ...OPTIONAL_MODULES.filter((m) => available.has(m) && !builtin.has(m)),
+      ],
       available,
       builtin,
     );
     for (const m of order) await copyFile(available.get(m)!, join(staging, 'modules', `${m}.ko`));
-    const manifest: CacheManifest = { kernelVersion, modules: order, schedulers };
+    const manifest: CacheManifest = { layout: CACHE_LAYOUT, kernelVersion, modules: order, schedulers };
+    await uncompressedKernel(staging, log);
     await writeFile(join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     // Atomic publish: a concurrent preparer either sees nothing or a complete entry.
     await rm(dir, { recursive: true, force: true });
@@ -627,7 +644,12 @@ function trackChild(child: ChildProcess): void {
  * /tmp inside is a fresh tmpfs; /tmp/.halo-vm is the host-visible result dir.
  */
 export async function runInVm(script: string, opts: RunInVmOptions = {}): Promise<RunInVmResult> {
-  const image = await prepareVm({ log: opts.log });
+  let image = await prepareVm({ log: opts.log });
+  if (!existsSync(image.kernelPath) || !existsSync(image.initrdPath)) {
+    // Another process rebuilt the cache entry since this one prepared: prepare again.
+    prepared = undefined;
+    image = await prepareVm({ log: opts.log });
+  }
   const timeoutMs = opts.timeoutMs ?? 300_000;
   const cwd = resolvePath(opts.cwd ?? process.cwd());
   const resultDir = await mkdtemp(join(tmpdir(), 'halo-vm-'));
