@@ -96,6 +96,9 @@ export interface VrrpInstanceParams {
   garpMasterRefreshRepeat?: number;
   garpLowerPrioDelayMs?: number;
   garpLowerPrioRepeat?: number;
+  /** Spacing the shell should leave between the gratuitous ARPs / unsolicited NAs of one burst. */
+  garpIntervalMs?: number;
+  gnaIntervalMs?: number;
   lowerPrioNoAdvert?: boolean;
   higherPrioSendAdvert?: boolean;
   downTimerAdverts?: number;
@@ -205,7 +208,15 @@ export type VrrpAction =
     }
   | { type: 'add-vips'; addresses: string[] }
   | { type: 'remove-vips'; addresses: string[] }
-  | { type: 'send-garp'; addresses: string[]; count: number; reason: GarpReason }
+  | {
+      type: 'send-garp';
+      addresses: string[];
+      /** How many ARPs (IPv4) / NAs (IPv6) per address, spaced by arpIntervalMs / naIntervalMs. */
+      count: number;
+      reason: GarpReason;
+      arpIntervalMs: number;
+      naIntervalMs: number;
+    }
   | { type: 'transition'; from: VrrpStateName; to: VrrpStateName; reason: TransitionReason; message: string }
   | { type: 'notify'; state: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP'; priority: number }
   | { type: 'notify-event'; event: 'master-rx-lower-pri' }
@@ -468,8 +479,17 @@ function sendAdvert(c: Ctx, priority: number) {
 
 function sendGarp(c: Ctx, count: number, reason: GarpReason) {
   const addresses = allVips(c.s.params);
-  if (count > 0 && addresses.length > 0 && c.s.vipsSet)
-    c.actions.push({ type: 'send-garp', addresses, count, reason });
+  if (count > 0 && addresses.length > 0 && c.s.vipsSet) {
+    const p = c.s.params;
+    c.actions.push({
+      type: 'send-garp',
+      addresses,
+      count,
+      reason,
+      arpIntervalMs: p.garpIntervalMs ?? 0,
+      naIntervalMs: p.gnaIntervalMs ?? 0,
+    });
+  }
 }
 
 /* ------------------------------------------------------------------ transitions */

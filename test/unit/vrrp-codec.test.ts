@@ -226,6 +226,49 @@ describe('VRRP codec: encode', () => {
     assert.ok(sumIsValid([[10, 0, 0, 2, 10, 0, 0, 3, 0, 112, 0, std.length], [...std]]));
   });
 
+  it("keepalived's v2 over IPv6: no auth bytes, IPv6 pseudo-header checksum", () => {
+    const data = encodeAdvert(
+      { version: 2, vrid: 9, priority: 100, addresses: ['fd00::9'], advertIntervalMs: 2000 },
+      { family: 6, source: 'fe80::2', destination: 'ff02::12' },
+    );
+    assert.equal(data.length, 8 + 16);
+    const ph = [...parseIpv6('fe80::2')!, ...parseIpv6('ff02::12')!, 0, 0, 0, data.length, 0, 0, 0, 112];
+    assert.ok(sumIsValid([ph, [...data]]));
+    const dec = decodeAdvert(data, 6);
+    assert.ok(dec.ok);
+    assert.equal(dec.advert.advertIntervalMs, 2000);
+    assert.equal(dec.advert.authData, undefined);
+  });
+
+  it('AH (protocol 51) is recognised: the AH header is decoded, the VRRP message behind it too', () => {
+    const vrrp = v2Packet().data;
+    const ah = Buffer.alloc(24);
+    ah[0] = 112;
+    ah[1] = 4;
+    ah.writeUInt32BE(0x0a4d000b, 4);
+    ah.writeUInt32BE(42, 8);
+    ah.fill(0xab, 12, 24);
+    const dec = decodeAdvert(Buffer.concat([ah, vrrp]), 4, IPPROTO_AH);
+    assert.ok(dec.ok);
+    assert.deepEqual(
+      [dec.advert.ah?.spi, dec.advert.ah?.sequence, dec.advert.ah?.icv.length, dec.advert.vrid],
+      [0x0a4d000b, 42, 12, 51],
+    );
+    // without AH support an AH packet is an auth-type mismatch, like keepalived's "Received AH header but auth type not AH"
+    const r = validateAdvert(
+      {
+        data: Buffer.concat([ah, vrrp]),
+        family: 4,
+        protocol: IPPROTO_AH,
+        source: '10.77.0.11',
+        destination: '224.0.0.18',
+        ttl: 255,
+      },
+      V2_EXPECT,
+    );
+    assert.equal(!r.ok && r.reason, 'auth-type-mismatch');
+  });
+
   it('IPv6 text is canonical', () => {
     assert.equal(formatIpv6(parseIpv6('FD00:0:0:0:0:0:0:100')!), 'fd00::100');
     assert.equal(formatIpv6(parseIpv6('::ffff:10.0.0.1')!), '::ffff:a00:1');

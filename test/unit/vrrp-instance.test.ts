@@ -367,7 +367,14 @@ describe('VRRP master behaviour', () => {
     const m = 3414.062;
     assert.deepEqual(garps[0], {
       t: m,
-      a: { type: 'send-garp', addresses: ['10.77.0.100'], count: 5, reason: 'master' },
+      a: {
+        type: 'send-garp',
+        addresses: ['10.77.0.100'],
+        count: 5,
+        reason: 'master',
+        arpIntervalMs: 0,
+        naIntervalMs: 0,
+      },
     });
     assert.ok(garps.some((g) => g.a.reason === 'master-delayed' && g.t === m + 5000 && g.a.count === 5));
     // refresh is checked at advert time, as keepalived does: first advert strictly after m + 2500
