@@ -191,9 +191,11 @@ export interface CorpusAnnotations {
   cascadeLines?: number[];
   /** The problem depends on the host (users, file permissions), not on the text: halo runs with hostChecks off. */
   hostDependent?: boolean;
+  /** runtime/ files: what the running keepalived logs (from its source), which -t does not show. */
+  runtimeMessage?: string;
 }
 
-/** What keepalived said about a bad corpus file: `NAME.conf.expected.json`. */
+/** What keepalived -t said about a bad or runtime corpus file: `NAME.conf.expected.json`. */
 export interface CorpusExpectation {
   keepalivedVersion: string;
   configId?: string;
@@ -203,10 +205,18 @@ export interface CorpusExpectation {
   annotations: CorpusAnnotations;
 }
 
-/** Corpus layout under test/fixtures/keepalived: good/*.conf and bad/*.conf (sub-folders hold included files). */
-export function listCorpus(corpusDir: string): { file: string; kind: 'good' | 'bad' }[] {
-  const out: { file: string; kind: 'good' | 'bad' }[] = [];
-  for (const kind of ['good', 'bad'] as const) {
+/**
+ * Corpus layout under test/fixtures/keepalived (sub-folders hold included files):
+ * - good/*.conf: keepalived -t accepts;
+ * - bad/*.conf: keepalived -t reports a problem;
+ * - runtime/*.conf: keepalived -t accepts, but the running daemon rejects or
+ *   ignores part of it (a log_message, which -t does not print).
+ */
+export type CorpusKind = 'good' | 'bad' | 'runtime';
+
+export function listCorpus(corpusDir: string): { file: string; kind: CorpusKind }[] {
+  const out: { file: string; kind: CorpusKind }[] = [];
+  for (const kind of ['good', 'bad', 'runtime'] as const) {
     const dir = join(corpusDir, kind);
     for (const name of readdirSync(dir).sort()) {
       if (name.endsWith('.conf') && statSync(join(dir, name)).isFile())
@@ -239,7 +249,7 @@ export function portableMessages(
 }
 
 /**
- * Run keepalived on a bad corpus file and write its sidecar, keeping the
+ * Run keepalived on a bad or runtime corpus file and write its sidecar, keeping the
  * hand-written `annotations` of an existing sidecar.
  */
 export async function recordExpectation(
