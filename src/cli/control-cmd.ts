@@ -1,5 +1,6 @@
 /**
  * `halo reload [--socket PATH]` and `halo stop [--socket PATH]`: main.ts passes the verb as argv[0].
+ * Also serves `halo dump` once main.ts maps it here (it is not mapped yet).
  *
  * reload: the daemon re-reads its config; a config with errors is rejected and the running one kept (the
  * errors are printed and the exit code is 1). stop: the daemon acknowledges, then shuts down (priority 0
@@ -10,9 +11,11 @@ import { PATH_FLAGS_HELP, parsePathArgs, UsageError } from '../daemon/paths.js';
 
 const USAGE = `usage: halo reload [--socket PATH] [--timeout SECONDS]
        halo stop [--socket PATH] [--timeout SECONDS]
+       halo dump [--socket PATH] [--timeout SECONDS]
 
   reload   re-read the configuration of the running halo (kept unchanged if the new one has errors)
-  stop     stop the running halo (under systemd prefer 'systemctl stop halo')`;
+  stop     stop the running halo (under systemd prefer 'systemctl stop halo')
+  dump     write the data and stats dumps (as SIGUSR1/SIGUSR2 do) and print their paths`;
 
 export interface ControlIo {
   stdout: { write(s: string): unknown };
@@ -21,8 +24,8 @@ export interface ControlIo {
 
 export async function runControl(argv: string[], io: ControlIo): Promise<number> {
   const [verb, ...args] = argv;
-  if (verb !== 'reload' && verb !== 'stop') {
-    io.stderr.write(`halo: control command must be reload or stop, not '${verb ?? ''}'\n${USAGE}\n`);
+  if (verb !== 'reload' && verb !== 'stop' && verb !== 'dump') {
+    io.stderr.write(`halo: control command must be reload, stop or dump, not '${verb ?? ''}'\n${USAGE}\n`);
     return 2;
   }
   let socket: string;
@@ -51,6 +54,11 @@ export async function runControl(argv: string[], io: ControlIo): Promise<number>
     if (verb === 'stop') {
       await controlRequest(socket, 'stop', { timeoutMs });
       io.stdout.write('halo is stopping\n');
+      return 0;
+    }
+    if (verb === 'dump') {
+      const d = await controlRequest(socket, 'dump', { timeoutMs });
+      for (const f of d.files) io.stdout.write(`${f}\n`);
       return 0;
     }
     const r = await controlRequest(socket, 'reload', { timeoutMs });

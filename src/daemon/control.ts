@@ -257,6 +257,8 @@ export class ControlServer {
   private async dispatch(socket: Socket, cmd: ControlCommand, id: unknown): Promise<void> {
     const idPart = id === undefined ? {} : { id };
     let response: string;
+    // A slow handler (a reload re-resolving names) is not an idle client.
+    socket.setTimeout(0);
     try {
       const h = this.opts.handlers;
       const result =
@@ -276,6 +278,7 @@ export class ControlServer {
       if (cmd === 'stop') this.runStop();
       return;
     }
+    socket.setTimeout(this.opts.idleTimeoutMs);
     await new Promise<void>((resolve) => {
       socket.write(`${response}\n`, () => resolve());
     });

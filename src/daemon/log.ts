@@ -17,6 +17,7 @@
  */
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
+import { UsageError } from './paths.js';
 
 export type LogFormat = 'json' | 'pretty';
 export type LevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
@@ -455,6 +456,42 @@ export function parseLogFormat(s: string): LogFormat | undefined {
   return (LOG_FORMATS as readonly string[]).includes(s) ? (s as LogFormat) : undefined;
 }
 export { parseLevel as parseLogLevel };
+
+/**
+ * Takes `--log-format json|pretty` and `--log-level LEVEL` (also `--flag=value`) out of argv for `halo run`;
+ * the other arguments are returned in order. Defaults: json, info.
+ */
+export function parseLogArgs(argv: readonly string[]): {
+  log: { format: LogFormat; level: LevelName };
+  rest: string[];
+} {
+  const log: { format: LogFormat; level: LevelName } = { format: 'json', level: 'info' };
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    if (flag !== '--log-format' && flag !== '--log-level') {
+      rest.push(arg);
+      continue;
+    }
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (flag === '--log-format') {
+      const f = value === undefined ? undefined : parseLogFormat(value);
+      if (!f) throw new UsageError(`--log-format must be one of ${LOG_FORMATS.join(', ')}`);
+      log.format = f;
+    } else {
+      const l = value === undefined ? undefined : parseLevel(value);
+      if (!l) throw new UsageError(`--log-level must be one of ${LEVEL_NAMES.join(', ')}`);
+      log.level = l;
+    }
+  }
+  return { log, rest };
+}
 
 function checkerNoun(c: CheckerType): string {
   switch (c) {

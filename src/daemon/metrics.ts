@@ -222,6 +222,31 @@ export function isLoopback(host: string): boolean {
   return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::ffff:127.0.0.1';
 }
 
+/**
+ * Takes `--metrics [ADDR]` / `--metrics=ADDR` out of argv for `halo run`. Absent: metrics off (undefined).
+ * A bare `--metrics` (next argument missing or another option) means 127.0.0.1:9650.
+ */
+export function parseMetricsArgs(argv: readonly string[]): { metrics?: MetricsAddress; rest: string[] } {
+  let metrics: MetricsAddress | undefined;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    if (arg.startsWith('--metrics=')) metrics = parseMetricsAddress(arg.slice('--metrics='.length));
+    else if (arg === '--metrics') {
+      const next = argv[i + 1];
+      if (next !== undefined && !next.startsWith('-')) {
+        metrics = parseMetricsAddress(next);
+        i++;
+      } else metrics = { host: '127.0.0.1', port: DEFAULT_METRICS_PORT };
+    } else rest.push(arg);
+  }
+  return { metrics, rest };
+}
+
 export class MetricsServer {
   private server: Server | undefined;
 

@@ -7,6 +7,7 @@
  * daemon of another version sent instead of rendering garbage.
  */
 import { z } from 'zod';
+import { type HaloPaths, writeFileAtomic } from './paths.js';
 
 export const VRRP_STATES = ['INIT', 'BACKUP', 'MASTER', 'FAULT', 'STOP'] as const;
 
@@ -333,4 +334,27 @@ export function renderStatsText(stats: StatsDocument): string {
 /** JSON dumps: stable 2-space JSON with a trailing newline. */
 export function renderJson(doc: StatusDocument | StatsDocument): string {
   return `${JSON.stringify(doc, null, 2)}\n`;
+}
+
+/**
+ * SIGUSR1: writes the text and JSON data dumps (atomically) and returns the files written, which is also
+ * what the control socket's `dump` answers.
+ */
+export async function writeDataDump(
+  paths: Pick<HaloPaths, 'dataFile' | 'dataJsonFile'>,
+  doc: StatusDocument,
+): Promise<string[]> {
+  await writeFileAtomic(paths.dataFile, renderDataText(doc));
+  await writeFileAtomic(paths.dataJsonFile, renderJson(doc));
+  return [paths.dataFile, paths.dataJsonFile];
+}
+
+/** SIGUSR2: writes the text and JSON statistics dumps and returns the files written. */
+export async function writeStatsDump(
+  paths: Pick<HaloPaths, 'statsFile' | 'statsJsonFile'>,
+  stats: StatsDocument,
+): Promise<string[]> {
+  await writeFileAtomic(paths.statsFile, renderStatsText(stats));
+  await writeFileAtomic(paths.statsJsonFile, renderJson(stats));
+  return [paths.statsFile, paths.statsJsonFile];
 }

@@ -146,6 +146,12 @@ describe('control socket', () => {
     assert.equal((await controlRequest(path, 'status')).instances.length, 2);
   });
 
+  it('halo dump prints the files written; a failing dump exits 1 with the reason', async () => {
+    const c = capture();
+    assert.equal(await runControl(['dump', '--socket', path], c.io), 1);
+    assert.equal(c.err.join(''), 'halo: dump failed: disk full\n');
+  });
+
   it('handler failures become error answers (and are reported), not crashes', async () => {
     await assert.rejects(controlRequest(path, 'dump'), (err: unknown) => {
       assert.ok(err instanceof ControlClientError);

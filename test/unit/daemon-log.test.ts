@@ -6,6 +6,7 @@ import {
   formatPretty,
   formatService,
   type LoggerOptions,
+  parseLogArgs,
   RateLimiter,
 } from '../../src/daemon/log.js';
 
@@ -327,5 +328,20 @@ describe('formatService', () => {
     assert.equal(formatService({ address: 'fd00::2', port: 53, protocol: 'udp' }), '[fd00::2]:udp:53');
     assert.equal(formatService({ fwmark: 7 }), 'FWM 7');
     assert.equal(formatService({ group: 'web' }), '[web]');
+  });
+});
+
+describe('log options', () => {
+  it('takes --log-format/--log-level out of argv', () => {
+    assert.deepEqual(
+      parseLogArgs(['-f', 'x.conf', '--log-format', 'pretty', '--log-level=debug', '--vrrp-only']),
+      {
+        log: { format: 'pretty', level: 'debug' },
+        rest: ['-f', 'x.conf', '--vrrp-only'],
+      },
+    );
+    assert.deepEqual(parseLogArgs([]).log, { format: 'json', level: 'info' });
+    assert.throws(() => parseLogArgs(['--log-format', 'xml']), /--log-format must be one of json, pretty/);
+    assert.throws(() => parseLogArgs(['--log-level']), /--log-level must be one of/);
   });
 });

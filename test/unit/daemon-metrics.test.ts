@@ -6,6 +6,7 @@ import {
   isLoopback,
   MetricsServer,
   parseMetricsAddress,
+  parseMetricsArgs,
   VRRP_STATE_NUMBER,
 } from '../../src/daemon/metrics.js';
 
@@ -150,5 +151,17 @@ describe('--metrics address', () => {
       new MetricsServer(new HaloMetrics({ defaultMetrics: false }), { host: '0.0.0.0', port: 1 }).exposure,
       'network',
     );
+  });
+});
+
+describe('--metrics option', () => {
+  it('is off unless given; bare --metrics means loopback:9650', () => {
+    assert.deepEqual(parseMetricsArgs(['-f', 'a']), { metrics: undefined, rest: ['-f', 'a'] });
+    assert.deepEqual(parseMetricsArgs(['--metrics', '--log-format', 'json']), {
+      metrics: { host: '127.0.0.1', port: 9650 },
+      rest: ['--log-format', 'json'],
+    });
+    assert.deepEqual(parseMetricsArgs(['--metrics', '[::1]:9100']).metrics, { host: '::1', port: 9100 });
+    assert.deepEqual(parseMetricsArgs(['--metrics=10.1.1.1:9650']).metrics, { host: '10.1.1.1', port: 9650 });
   });
 });

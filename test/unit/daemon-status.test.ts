@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { defaultPaths } from '../../src/daemon/paths.js';
 import {
   formatDuration,
   renderDataText,
@@ -7,7 +11,10 @@ import {
   renderStatsText,
   renderStatusText,
   type StatsDocument,
+  StatsDocumentSchema,
   StatusDocumentSchema,
+  writeDataDump,
+  writeStatsDump,
 } from '../../src/daemon/status.js';
 import { NOW, sampleStatus } from './daemon-sample.js';
 
@@ -118,5 +125,30 @@ describe('status document', () => {
     assert.equal(formatDuration(3_600_000 * 2 + 180_000), '2h03m');
     assert.equal(formatDuration(86_400_000 * 3 + 3_600_000 * 4), '3d04h');
     assert.equal(formatDuration(-5), '?');
+  });
+});
+
+describe('dump files', () => {
+  it('writes the SIGUSR1 and SIGUSR2 dumps (text and JSON) under the run dir', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'halo-dump-'));
+    try {
+      const paths = defaultPaths(join(dir, 'run'));
+      const files = await writeDataDump(paths, sampleStatus());
+      assert.deepEqual(files, [join(dir, 'run', 'halo.data'), join(dir, 'run', 'halo.data.json')]);
+      assert.equal(await readFile(files[0], 'utf8'), renderDataText(sampleStatus()));
+      assert.deepEqual(JSON.parse(await readFile(files[1], 'utf8')), sampleStatus());
+      const stats = {
+        at: '2026-11-21T07:00:00.000Z',
+        instances: [],
+        checks: [],
+        ipvs: { operations: {}, driftRepairs: 3 },
+      };
+      const sfiles = await writeStatsDump(paths, stats);
+      assert.deepEqual(sfiles, [join(dir, 'run', 'halo.stats'), join(dir, 'run', 'halo.stats.json')]);
+      assert.match(await readFile(sfiles[0], 'utf8'), /drift repairs: 3\n$/);
+      assert.deepEqual(StatsDocumentSchema.parse(JSON.parse(await readFile(sfiles[1], 'utf8'))), stats);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
