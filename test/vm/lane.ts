@@ -52,7 +52,7 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  const timeoutMs = Number(process.env.HALO_VM_TIMEOUT_MS) || 15 * 60_000;
+  const timeoutMs = Number(process.env.HALO_VM_TIMEOUT_MS) || 10 * 60_000;
   log(`booting; running ${files.length} test file(s) inside (timeout ${timeoutMs / 1000} s)`);
   try {
     const r = await runInVm(

@@ -631,10 +631,18 @@ function trackChild(child: ChildProcess): void {
   child.once('exit', () => live.delete(child));
   if (!exitHookInstalled) {
     exitHookInstalled = true;
-    // Never leave a qemu behind when the host process goes away.
-    process.once('exit', () => {
+    // Never leave a qemu behind when the host process goes away: on a normal exit, and on the
+    // usual termination signals (re-raised after killing qemu so the default action still happens).
+    const killAll = () => {
       for (const c of live) c.kill('SIGKILL');
-    });
+    };
+    process.once('exit', killAll);
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.once(sig, () => {
+        killAll();
+        process.kill(process.pid, sig);
+      });
+    }
   }
 }
 
