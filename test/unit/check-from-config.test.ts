@@ -1,0 +1,221 @@
+/**
+ * Config model -> engine plan: keys, inherited timing, targets per checker
+ * type, and agreement between the config loader's inheritance and
+ * timing.ts (keepalived check_data.c).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseHexPattern, planFromConfig } from '../../src/check/from-config.js';
+import { resolveTiming } from '../../src/check/timing.js';
+import { parseKeepalivedText } from '../../src/config/keepalived.js';
+
+const CONF = `
+global_defs {
+  script_user nobody
+}
+virtual_server 10.0.0.10 80 {
+  delay_loop 6
+  connect_timeout 4
+  lb_kind DR
+  protocol TCP
+  omega
+  virtualhost vs.example
+  real_server 10.0.1.1 80 {
+    weight 3
+    retry 4
+    HTTP_GET {
+      url {
+        path /health
+        digest 0123456789ABCDEF0123456789ABCDEF
+        status_code 200-204 301
+      }
+      url {
+        path /ready
+        virtualhost url.example
+      }
+      http_protocol 1.1
+      delay_before_retry 2
+    }
+    TCP_CHECK {
+      connect_port 8080
+      bindto 10.0.0.2
+      warmup 1
+    }
+  }
+  real_server 10.0.1.2 80 {
+    MISC_CHECK {
+      misc_path "/usr/local/bin/check 'a b'"
+      misc_dynamic
+    }
+    UDP_CHECK {
+      connect_port 53
+      payload 0a0b0c
+      require_reply 0a xX
+    }
+    DNS_CHECK {
+      type A
+      name example.com
+    }
+    SMTP_CHECK {
+      helo_name mx.example
+    }
+  }
+}
+`;
+
+describe('planFromConfig', () => {
+  const parsed = parseKeepalivedText(CONF, 'test.conf', { hostChecks: 'off' });
+  it('parses', () => {
+    assert.ok(parsed.config, JSON.stringify(parsed.diagnostics));
+  });
+  const { plan, problems } = planFromConfig(parsed.config!);
+
+  it('keys virtual servers, real servers and checkers', () => {
+    assert.deepEqual(problems, []);
+    const vs = plan.virtualServers[0];
+    assert.equal(vs.key, '10.0.0.10:80');
+    assert.equal(vs.omega, true);
+    assert.deepEqual(
+      vs.realServers.map((r) => [r.key, r.weight, r.checkers.map((c) => c.id)]),
+      [
+        ['10.0.1.1:80', 3, ['10.0.0.10:80/10.0.1.1:80#0', '10.0.0.10:80/10.0.1.1:80#1']],
+        [
+          '10.0.1.2:80',
+          1,
+          [
+            '10.0.0.10:80/10.0.1.2:80#0',
+            '10.0.0.10:80/10.0.1.2:80#1',
+            '10.0.0.10:80/10.0.1.2:80#2',
+            '10.0.0.10:80/10.0.1.2:80#3',
+          ],
+        ],
+      ],
+    );
+  });
+
+  it('timing matches keepalived inheritance (and timing.ts)', () => {
+    const [rs1, rs2] = plan.virtualServers[0].realServers;
+    const http = rs1.checkers[0];
+    assert.deepEqual(http.timing, {
+      delayLoopMs: 6000,
+      delayBeforeRetryMs: 2000,
+      retry: 4,
+      warmupMs: 6000,
+      alpha: false,
+    });
+    const ours = resolveTiming(
+      'HTTP_GET',
+      { delayLoopMs: 6000, connectTimeoutMs: 4000 },
+      { retry: 4 },
+      { delayBeforeRetryMs: 2000 },
+    );
+    assert.equal(ours.retry, http.timing.retry);
+    assert.equal(ours.warmupMs, http.timing.warmupMs);
+    assert.deepEqual(rs1.checkers[1].timing, {
+      delayLoopMs: 6000,
+      delayBeforeRetryMs: 1000,
+      retry: 4,
+      warmupMs: 1000,
+      alpha: false,
+    });
+    // Per-type defaults on a real server without retry: MISC 0, UDP 1, DNS 3 with dbr = delay loop, SMTP 1.
+    assert.deepEqual(
+      rs2.checkers.map((c) => [c.target.type, c.timing.retry, c.timing.delayBeforeRetryMs]),
+      [
+        ['MISC_CHECK', 0, 1000],
+        ['UDP_CHECK', 1, 1000],
+        ['DNS_CHECK', 3, 6000],
+        ['SMTP_CHECK', 1, 1000],
+      ],
+    );
+    for (const c of rs2.checkers) {
+      const t = resolveTiming(c.target.type, { delayLoopMs: 6000, connectTimeoutMs: 4000 }, {}, {});
+      assert.equal(c.timing.retry, t.retry, c.target.type);
+      assert.equal(c.timing.delayBeforeRetryMs, t.delayBeforeRetryMs, c.target.type);
+    }
+  });
+
+  it('builds targets per checker type', () => {
+    const [rs1, rs2] = plan.virtualServers[0].realServers;
+    assert.deepEqual(rs1.checkers[0].target, {
+      type: 'HTTP_GET',
+      host: '10.0.1.1',
+      port: 80,
+      bindTo: undefined,
+      bindPort: undefined,
+      bindIf: undefined,
+      connectTimeoutMs: 4000,
+      virtualhost: 'vs.example',
+      httpProtocol: '1.1',
+      enableSni: false,
+      urls: [
+        {
+          path: '/health',
+          digest: '0123456789abcdef0123456789abcdef',
+          statusCodes: [
+            { from: 200, to: 204 },
+            { from: 301, to: 301 },
+          ],
+          virtualhost: undefined,
+        },
+        {
+          path: '/ready',
+          digest: undefined,
+          statusCodes: [{ from: 200, to: 299 }],
+          virtualhost: 'url.example',
+        },
+      ],
+    });
+    assert.deepEqual(rs1.checkers[1].target, {
+      type: 'TCP_CHECK',
+      host: '10.0.1.1',
+      port: 8080,
+      bindTo: '10.0.0.2',
+      bindPort: undefined,
+      bindIf: undefined,
+      connectTimeoutMs: 4000,
+    });
+    const misc = rs2.checkers[0].target;
+    assert.equal(misc.type, 'MISC_CHECK');
+    if (misc.type === 'MISC_CHECK') {
+      assert.equal(misc.command, "/usr/local/bin/check 'a b'");
+      assert.equal(misc.dynamic, true);
+      assert.equal(misc.timeoutMs, 6000); // misc_timeout defaults to the virtual server's delay_loop
+      assert.equal(misc.user, 'nobody');
+    }
+    const udp = rs2.checkers[1].target;
+    if (udp.type !== 'UDP_CHECK') throw new Error('not udp');
+    assert.deepEqual([udp.port, udp.payload?.toString('hex'), udp.requireReply], [53, '0a0b0c', true]);
+    assert.equal(udp.replyPattern?.toString('hex'), '0a00');
+    assert.equal(udp.replyMask?.toString('hex'), '00ff');
+    assert.deepEqual(rs2.checkers[2].target, {
+      type: 'DNS_CHECK',
+      host: '10.0.1.2',
+      port: 80,
+      bindTo: undefined,
+      bindPort: undefined,
+      bindIf: undefined,
+      connectTimeoutMs: 4000,
+      queryType: 'A',
+      name: 'example.com',
+    });
+    const smtp = rs2.checkers[3].target;
+    assert.equal(smtp.type === 'SMTP_CHECK' && smtp.heloName, 'mx.example');
+  });
+});
+
+describe('parseHexPattern (lib/parser.c read_hex_str)', () => {
+  it('reads bytes, lone nibbles and wildcards', () => {
+    assert.deepEqual(parseHexPattern('0a0B ff', false), {
+      data: Buffer.from([0x0a, 0x0b, 0xff]),
+      mask: undefined,
+    });
+    assert.deepEqual(parseHexPattern('a b', false).data, Buffer.from([0x0a, 0x0b]));
+    assert.deepEqual(parseHexPattern('1x X2', true), {
+      data: Buffer.from([0x10, 0x02]),
+      mask: Buffer.from([0x0f, 0xf0]),
+    });
+    assert.throws(() => parseHexPattern('1x', false), /invalid hex digit/);
+    assert.throws(() => parseHexPattern('  ', false), /empty/);
+  });
+});
