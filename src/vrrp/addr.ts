@@ -9,16 +9,26 @@ export type IpFamily = 4 | 6;
 
 /** Parses a dotted-quad IPv4 address; undefined when it is not one. */
 export function parseIpv4(text: string): Uint8Array | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
+  // Hand-rolled (no split / regex): this runs for every received packet.
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i];
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    out[i] = n;
+  let part = 0;
+  let digits = 0;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 46 /* . */) {
+      if (digits === 0 || part === 3) return undefined;
+      out[part++] = n;
+      n = 0;
+      digits = 0;
+    } else if (ch >= 48 && ch <= 57) {
+      if (++digits > 3) return undefined;
+      n = n * 10 + (ch - 48);
+      if (n > 255) return undefined;
+    } else return undefined;
   }
+  if (part !== 3 || digits === 0) return undefined;
+  out[3] = n;
   return out;
 }
 

@@ -67,9 +67,30 @@ export type DropReason = (typeof DROP_REASONS)[number];
 export type DropCounters = Record<DropReason, number>;
 
 export function emptyDropCounters(): DropCounters {
-  const c = {} as DropCounters;
-  for (const r of DROP_REASONS) c[r] = 0;
-  return c;
+  // Written out as one literal (not built in a loop) so every counter set has the same fast object shape:
+  // the instance copies it on each counted packet. `satisfies` keeps it in step with DROP_REASONS.
+  return {
+    'too-short': 0,
+    length: 0,
+    'ip-length': 0,
+    ttl: 0,
+    version: 0,
+    type: 0,
+    vrid: 0,
+    'auth-type-invalid': 0,
+    'auth-type-mismatch': 0,
+    'auth-failure': 0,
+    'ah-not-vrrp': 0,
+    'advert-interval': 0,
+    'address-count': 0,
+    'address-list': 0,
+    checksum: 0,
+    'cast-mismatch': 0,
+    'unicast-source': 0,
+    'unicast-ttl': 0,
+    'not-running': 0,
+    'bad-address': 0,
+  } satisfies DropCounters;
 }
 
 export interface AhHeader {

@@ -327,6 +327,14 @@ export function createInstance(params: VrrpInstanceParams): VrrpInstanceState {
     faultReasons: [],
     masterAdverIntMs: p.advertIntervalMs,
     msDownTimerMs: 0,
+    // all fields present from the start: one object shape for every state (cheaper copies)
+    timerAt: undefined,
+    preemptAt: undefined,
+    garpDelayAt: undefined,
+    garpRefreshAt: undefined,
+    garpLowerPrioAt: undefined,
+    masterAddress: undefined,
+    masterPriority: undefined,
     vipsSet: false,
     oldUnicastChecksum: p.unicastChecksumCompat === 'always',
     stats: {
@@ -378,8 +386,26 @@ class Ctx {
     public now: number,
     public opts: StepOptions,
   ) {}
+  private statsCopied = false;
   get n(): string {
     return `(${this.s.params.name})`;
+  }
+  /** Copy-on-write access to the counters (the previous state object stays untouched). */
+  stats(): VrrpStats {
+    if (!this.statsCopied) {
+      const o = this.s.stats;
+      this.s.stats = {
+        advertsReceived: o.advertsReceived,
+        advertsSent: o.advertsSent,
+        priorityZeroReceived: o.priorityZeroReceived,
+        priorityZeroSent: o.priorityZeroSent,
+        becameMaster: o.becameMaster,
+        releasedMaster: o.releasedMaster,
+        drops: Object.assign(emptyDropCounters(), o.drops),
+      };
+      this.statsCopied = true;
+    }
+    return this.s.stats;
   }
   log(message: string, level: 'info' | 'warning' = 'info') {
     this.actions.push({ type: 'log', level, message: `${this.n} ${message}` });
@@ -395,7 +421,8 @@ class Ctx {
 }
 
 function cloneState(s: VrrpInstanceState): VrrpInstanceState {
-  return { ...s, faultReasons: [...s.faultReasons], stats: { ...s.stats, drops: { ...s.stats.drops } } };
+  // Shallow copy; stats are copied on first write (Ctx.stats()), faultReasons are replaced, never mutated.
+  return { ...s };
 }
 
 /** Advance the instance by one event at time nowMs. Never throws on packet input. */
@@ -473,8 +500,9 @@ function sendAdvert(c: Ctx, priority: number) {
     source: p.sourceAddress,
     packets,
   });
-  s.stats.advertsSent++;
-  if (priority === 0) s.stats.priorityZeroSent++;
+  const st = c.stats();
+  st.advertsSent++;
+  if (priority === 0) st.priorityZeroSent++;
 }
 
 function sendGarp(c: Ctx, count: number, reason: GarpReason) {
@@ -517,7 +545,7 @@ function becomeMaster(c: Ctx, reason: TransitionReason) {
   // The old master must drop the VIPs before our gratuitous ARPs, so the advert goes first (keepalived order).
   sendAdvert(c, s.effectivePriority);
   c.transition('MASTER', reason, 'Entering MASTER STATE');
-  s.stats.becameMaster++;
+  c.stats().becameMaster++;
   c.actions.push({ type: 'add-vips', addresses: allVips(p) });
   c.log('setting VIPs.');
   s.vipsSet = true;
@@ -567,7 +595,7 @@ function leaveMaster(c: Ctx, to: 'BACKUP' | 'FAULT', reason: TransitionReason, s
   c.notify(to);
   s.msDownTimerMs = masterDownOf(s);
   s.timerAt = to === 'BACKUP' ? c.now + s.msDownTimerMs : undefined;
-  s.stats.releasedMaster++;
+  c.stats().releasedMaster++;
 }
 
 function enterFault(c: Ctx, reason: TransitionReason) {
@@ -668,7 +696,7 @@ function onTimer(c: Ctx) {
 }
 
 function dropPacket(c: Ctx, reason: DropReason, message: string) {
-  c.s.stats.drops[reason]++;
+  c.stats().drops[reason]++;
   c.actions.push({ type: 'drop', reason, message: `${c.n} ${message}` });
 }
 
@@ -700,8 +728,9 @@ function validate(c: Ctx, pkt: ReceivedAdvertPacket, checkAddresses: boolean): V
     dropPacket(c, res.reason, res.message);
     return undefined;
   }
-  s.stats.advertsReceived++;
-  if (res.advert.priority === 0) s.stats.priorityZeroReceived++;
+  const st = c.stats();
+  st.advertsReceived++;
+  if (res.advert.priority === 0) st.priorityZeroReceived++;
   return res.advert;
 }
 
