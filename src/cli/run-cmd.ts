@@ -1,0 +1,104 @@
+/**
+ * `halo run`: the daemon in the foreground (systemd runs it as a simple service).
+ */
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createLogger, parseLogFormat, parseLogLevel } from '../daemon/log.js';
+import { HaloMetrics, MetricsServer, parseMetricsAddress } from '../daemon/metrics.js';
+import { PATH_FLAGS_HELP, parsePathArgs } from '../daemon/paths.js';
+import { ConfigRejected, Supervisor } from '../daemon/supervisor.js';
+import { DEFAULT_CONFIG_PATHS } from './config-cmd.js';
+
+const HELP = `usage: halo run [-f FILE] [--vrrp-only | --check-only] [--config-id ID]
+                [--log-format json|pretty] [--log-level LEVEL] [--metrics HOST:PORT] [path options]
+
+Runs halo in the foreground: VRRP (in its own thread), the health checker and
+the IPVS reconciler. SIGHUP reloads, SIGTERM/SIGINT stop (priority 0 adverts,
+VIPs removed), SIGUSR1 writes the data dump, SIGUSR2 the stats.
+
+  -f, --config FILE     config (default ${DEFAULT_CONFIG_PATHS.join(', then ')})
+  --vrrp-only           run VRRP only (no checks, no IPVS)
+  --check-only          run checks + IPVS only (no VRRP)
+  --config-id ID        for @ID conditional lines (default: short hostname)
+  --log-format FORMAT   json (default, for journald) or pretty
+  --log-level LEVEL     trace, debug, info (default), warn, error
+  --metrics HOST:PORT   serve Prometheus metrics on this address (opt-in; use loopback)
+
+${PATH_FLAGS_HELP}`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { paths, rest } = parsePathArgs(argv);
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      config: { type: 'string', short: 'f' },
+      'vrrp-only': { type: 'boolean', default: false },
+      'check-only': { type: 'boolean', default: false },
+      'config-id': { type: 'string' },
+      'log-format': { type: 'string', default: 'json' },
+      'log-level': { type: 'string', default: 'info' },
+      metrics: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const format = parseLogFormat(values['log-format']);
+  const level = parseLogLevel(values['log-level']);
+  if (!format || !level) {
+    process.stderr.write(`halo run: bad --log-format or --log-level\n${HELP}\n`);
+    return 2;
+  }
+  if (values['vrrp-only'] && values['check-only']) {
+    process.stderr.write('halo run: --vrrp-only and --check-only exclude each other\n');
+    return 2;
+  }
+  const configFile =
+    values.config ?? DEFAULT_CONFIG_PATHS.find((p) => existsSync(p)) ?? DEFAULT_CONFIG_PATHS[0];
+  const logger = createLogger({ format, level });
+  const metrics = values.metrics ? new HaloMetrics() : undefined;
+
+  const supervisor = new Supervisor({
+    configFile,
+    configId: values['config-id'],
+    paths,
+    logger,
+    metrics,
+    vrrp: !values['check-only'],
+    lvs: values['vrrp-only'] ? undefined : await lvsFactory(),
+  });
+  try {
+    await supervisor.start();
+  } catch (err) {
+    if (err instanceof ConfigRejected) {
+      process.stderr.write(`halo run: refusing to start with an invalid config:\n${err.message}\n`);
+    } else {
+      logger.daemonError({ context: 'start', err });
+      process.stderr.write(`halo run: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+    await supervisor.stop('start failed').catch(() => undefined);
+    return 1;
+  }
+  let metricsServer: MetricsServer | undefined;
+  if (metrics && values.metrics) {
+    metricsServer = new MetricsServer(metrics, parseMetricsAddress(values.metrics), (err) =>
+      logger.daemonError({ context: 'metrics', err }),
+    );
+    await metricsServer.listen();
+  }
+  await supervisor.stopped;
+  await metricsServer?.close();
+  return 0;
+}
+
+/** The checker + IPVS part, loaded only when asked for (VRRP-only hosts need no IPVS code). */
+async function lvsFactory() {
+  try {
+    const mod = (await import('../daemon/lvs.js')) as typeof import('../daemon/lvs.js');
+    return mod.createLvsPart;
+  } catch {
+    return undefined;
+  }
+}

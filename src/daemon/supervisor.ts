@@ -1,0 +1,316 @@
+/**
+ * The supervisor behind `halo run`: it owns the logger, the pid file, the
+ * control socket and the metrics, and starts the parts the config and the
+ * command line ask for: the VRRP engine (in its own worker thread), and the
+ * health checker with the IPVS reconciler. Signals: SIGHUP reloads (validated
+ * first; an invalid config leaves the running one in place), SIGTERM/SIGINT
+ * stop gracefully, SIGUSR1 writes the data dump, SIGUSR2 the stats.
+ */
+import { createRequire } from 'node:module';
+import { type Diagnostic, formatDiagnostic, type HaloConfig, loadConfig } from '../config/index.js';
+import { type ControlHandlers, ControlServer } from './control.js';
+import type { HaloLogger } from './log.js';
+import type { HaloMetrics } from './metrics.js';
+import { acquirePidFile, type HaloPaths, type PidFileHandle, writeFileAtomic } from './paths.js';
+import {
+  renderDataText,
+  renderJson,
+  renderStatsText,
+  type StatsDocument,
+  type StatusDocument,
+  type InstanceStatus as StatusInstance,
+} from './status.js';
+import type { InstanceStatus, VrrpEngineEvent } from './vrrp-engine.js';
+import { VrrpHost } from './vrrp-host.js';
+
+export const HALO_VERSION = (createRequire(import.meta.url)('../../../package.json') as { version: string })
+  .version;
+
+/** A part of the daemon that checks and programs IPVS (plugged in by run-cmd). */
+export interface LvsPart {
+  start(config: HaloConfig): Promise<void>;
+  reload(config: HaloConfig): Promise<void>;
+  stop(): Promise<void>;
+  status(): Pick<StatusDocument, 'virtualServers' | 'ipvs'>;
+  /** VRRP state changes, for ha_suspend. */
+  vrrpStateChanged?(instance: string, state: string): void;
+}
+
+export interface SupervisorOptions {
+  configFile: string;
+  configId?: string;
+  paths: HaloPaths;
+  logger: HaloLogger;
+  metrics?: HaloMetrics;
+  vrrp: boolean;
+  lvs?: (config: HaloConfig) => LvsPart | undefined;
+}
+
+export class ConfigRejected extends Error {
+  constructor(readonly diagnostics: Diagnostic[]) {
+    super(diagnostics.map(formatDiagnostic).join('\n'));
+  }
+}
+
+export class Supervisor {
+  private config!: HaloConfig;
+  private vrrp: VrrpHost | undefined;
+  private lvs: LvsPart | undefined;
+  private control: ControlServer | undefined;
+  private pidFile: PidFileHandle | undefined;
+  private readonly startedAt = new Date();
+  private configLoadedAt = new Date();
+  private lastReloadError: string | undefined;
+  private stopping: Promise<void> | undefined;
+  private reloading: Promise<unknown> = Promise.resolve();
+  readonly stopped: Promise<void>;
+  private resolveStopped!: () => void;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    this.stopped = new Promise((r) => {
+      this.resolveStopped = r;
+    });
+  }
+
+  /** Load and validate the config the way `halo run` must: host problems are errors. */
+  async load(): Promise<HaloConfig> {
+    const { config, diagnostics } = await loadConfig(this.opts.configFile, {
+      configId: this.opts.configId,
+      hostChecks: 'error',
+    });
+    const errors = diagnostics.filter((d) => d.severity === 'error');
+    if (!config || errors.length) throw new ConfigRejected(errors.length ? errors : diagnostics);
+    for (const d of diagnostics) this.opts.logger.pino.warn({ event: 'config.warning' }, formatDiagnostic(d));
+    return config;
+  }
+
+  async start(): Promise<void> {
+    const log = this.opts.logger;
+    this.config = await this.load();
+    this.pidFile = await acquirePidFile(this.opts.paths.pidFile);
+    log.daemonStart({ version: HALO_VERSION, configFile: this.opts.configFile });
+
+    if (this.opts.vrrp && this.config.vrrpInstances.length > 0) {
+      this.vrrp = new VrrpHost(this.config, {
+        onEvent: (ev) => this.onVrrpEvent(ev),
+        onCrash: (err) => log.daemonError({ context: 'vrrp', err }),
+      });
+      await this.vrrp.start();
+    }
+    this.lvs = this.opts.lvs?.(this.config);
+    await this.lvs?.start(this.config);
+
+    this.control = new ControlServer({
+      path: this.opts.paths.controlSocket,
+      handlers: this.controlHandlers(),
+      onError: (context, err) => log.daemonError({ context, err }),
+    });
+    await this.control.listen();
+    this.installSignals();
+  }
+
+  private controlHandlers(): ControlHandlers {
+    return {
+      status: () => this.statusDocument(),
+      reload: async () => ({ ...(await this.reload()), configFile: this.opts.configFile }),
+      stop: () => {
+        void this.stop('control socket');
+      },
+      dump: () => this.dump(),
+    };
+  }
+
+  private installSignals(): void {
+    const onStop = (sig: NodeJS.Signals) => void this.stop(sig);
+    process.on('SIGTERM', onStop);
+    process.on('SIGINT', onStop);
+    process.on('SIGHUP', () => void this.reload());
+    process.on('SIGUSR1', () => void this.dump('data'));
+    process.on('SIGUSR2', () => void this.dump('stats'));
+  }
+
+  /**
+   * Reload: validate the new config first; if it is invalid, keep running
+   * the old one and log why. Otherwise each part applies it as a diff.
+   */
+  reload(): Promise<{ applied: boolean; errors: string[] }> {
+    const run = async () => {
+      const log = this.opts.logger;
+      const started = performance.now();
+      log.configReloadStarted({ configFile: this.opts.configFile });
+      let next: HaloConfig;
+      try {
+        next = await this.load();
+      } catch (err) {
+        const errors = err instanceof ConfigRejected ? err.diagnostics.map(formatDiagnostic) : [String(err)];
+        this.lastReloadError = errors.join('\n');
+        log.configReloadRejected({ configFile: this.opts.configFile, errors });
+        this.opts.metrics?.configReload('rejected');
+        return { applied: false, errors };
+      }
+      if (this.vrrp) await this.vrrp.reload(next);
+      await this.lvs?.reload(next);
+      this.config = next;
+      this.configLoadedAt = new Date();
+      this.lastReloadError = undefined;
+      log.configReloaded({
+        configFile: this.opts.configFile,
+        durationMs: Math.round(performance.now() - started),
+        instances: next.vrrpInstances.length,
+        virtualServers: next.virtualServers.length,
+      });
+      this.opts.metrics?.configReload('applied');
+      return { applied: true, errors: [] };
+    };
+    const p = this.reloading.then(run, run);
+    this.reloading = p.catch(() => undefined);
+    return p;
+  }
+
+  stop(reason: string): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = (async () => {
+        const log = this.opts.logger;
+        log.daemonStop({ reason });
+        await this.control?.close();
+        await this.vrrp?.stop();
+        await this.lvs?.stop();
+        await this.pidFile?.release();
+        log.daemonStopped({ version: HALO_VERSION });
+        log.close();
+        this.resolveStopped();
+      })();
+    }
+    return this.stopping;
+  }
+
+  private onVrrpEvent(ev: VrrpEngineEvent): void {
+    const log = this.opts.logger;
+    const m = this.opts.metrics;
+    switch (ev.kind) {
+      case 'transition':
+        log.vrrpTransition({
+          instance: ev.instance,
+          from: ev.from,
+          to: ev.to,
+          reason: ev.reason,
+          priority: ev.priority,
+          masterAddress: ev.masterAddress,
+        });
+        m?.recordTransition(ev.instance, ev.to);
+        m?.setVrrpState(ev.instance, ev.to);
+        this.lvs?.vrrpStateChanged?.(ev.instance, ev.to);
+        break;
+      case 'drop':
+        log.vrrpAdvertDropped({
+          instance: ev.instance,
+          reason: ev.reason,
+          detail: ev.message,
+          level: ev.reason === 'lower_priority' ? 'info' : 'warn',
+        });
+        m?.advertDropped(ev.instance, ev.reason);
+        break;
+      case 'vips':
+        log.vrrpVips({ instance: ev.instance, action: ev.action, vips: ev.vips });
+        break;
+      case 'garp':
+        log.vrrpGarp({ instance: ev.instance, interface: ev.interface, addresses: ev.addresses });
+        break;
+      case 'priority':
+        log.vrrpPriorityChanged({ instance: ev.instance, from: ev.from, to: ev.to });
+        break;
+      case 'script-state':
+        log.vrrpScriptState({ script: ev.script, ok: ev.ok, exitCode: ev.exitCode });
+        break;
+      case 'script-exit':
+        log.scriptExit({
+          script: ev.script,
+          purpose: ev.purpose,
+          exitCode: ev.exitCode,
+          signal: ev.signal,
+          timedOut: ev.timedOut,
+          durationMs: Math.round(ev.durationMs),
+        });
+        break;
+      case 'log':
+        // The core's own lines ("received lower priority (100) advert from ... - discarding") keep
+        // keepalived's words; "setting VIPs" and gratuitous ARP lines are logged by their own events.
+        if (/setting VIPs|removing VIPs|Sending\/queueing/.test(ev.message)) break;
+        log.pino[ev.level]({ event: 'vrrp.message', instance: ev.instance }, ev.message);
+        break;
+    }
+  }
+
+  async statusDocument(): Promise<StatusDocument> {
+    const instances = this.vrrp ? await this.vrrp.status() : [];
+    const lvs = this.lvs?.status();
+    return {
+      daemon: {
+        pid: process.pid,
+        version: HALO_VERSION,
+        startedAt: this.startedAt.toISOString(),
+        configFile: this.opts.configFile,
+        configLoadedAt: this.configLoadedAt.toISOString(),
+        ...(this.lastReloadError ? { lastReloadError: this.lastReloadError } : {}),
+      },
+      instances: instances.map((i) => toStatusInstance(i, this.config)),
+      virtualServers: lvs?.virtualServers ?? [],
+      ipvs: lvs?.ipvs ?? null,
+    };
+  }
+
+  async statsDocument(): Promise<StatsDocument> {
+    const instances = this.vrrp ? await this.vrrp.status() : [];
+    return {
+      at: new Date().toISOString(),
+      instances: instances.map((i) => ({
+        name: i.name,
+        advertsReceived: i.stats.advertsReceived,
+        advertsSent: i.stats.advertsSent,
+        becameMaster: i.stats.becameMaster,
+        releasedMaster: i.stats.releasedMaster,
+        priorityZeroReceived: i.stats.priorityZeroReceived,
+        priorityZeroSent: i.stats.priorityZeroSent,
+        dropped: Object.fromEntries(Object.entries(i.stats.drops).filter(([, n]) => n > 0)),
+      })),
+      checks: [],
+      ipvs: { operations: {}, driftRepairs: 0 },
+    };
+  }
+
+  /** SIGUSR1 / SIGUSR2 / control `dump`: keepalived's data and stats files, in text and JSON. */
+  async dump(which: 'data' | 'stats' | 'both' = 'both'): Promise<{ files: string[] }> {
+    const p = this.opts.paths;
+    const files: string[] = [];
+    if (which !== 'stats') {
+      const doc = await this.statusDocument();
+      await writeFileAtomic(p.dataFile, renderDataText(doc));
+      await writeFileAtomic(p.dataJsonFile, renderJson(doc));
+      files.push(p.dataFile, p.dataJsonFile);
+    }
+    if (which !== 'data') {
+      const stats = await this.statsDocument();
+      await writeFileAtomic(p.statsFile, renderStatsText(stats));
+      await writeFileAtomic(p.statsJsonFile, renderJson(stats));
+      files.push(p.statsFile, p.statsJsonFile);
+    }
+    return { files };
+  }
+}
+
+function toStatusInstance(i: InstanceStatus, config: HaloConfig): StatusInstance {
+  const group = config.syncGroups.find((g) => g.group.includes(i.name));
+  return {
+    name: i.name,
+    state: i.state,
+    interface: i.interface,
+    vrid: i.virtualRouterId,
+    priority: i.priority,
+    effectivePriority: i.effectivePriority,
+    masterAddress: i.masterAddress,
+    vips: i.vips,
+    since: new Date(i.since).toISOString(),
+    lastTransitionReason: i.lastTransitionReason,
+    ...(group ? { syncGroup: group.name } : {}),
+  };
+}

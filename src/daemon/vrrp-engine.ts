@@ -1,0 +1,740 @@
+/**
+ * The VRRP engine's I/O shell: it feeds the pure core (src/vrrp/) with received
+ * packets, timer expiries and tracking changes, and carries out the actions the
+ * core returns (adverts, VIPs, gratuitous ARP / NA, notify scripts).
+ *
+ * It is meant to run alone in a worker thread (vrrp-worker.ts) so that neither
+ * the health checker nor the garbage collector of the main thread can delay an
+ * advert; nothing here blocks: sockets are non-blocking, netlink and scripts are
+ * asynchronous, and the only timer is the one armed for the earliest deadline
+ * the core asks for.
+ *
+ * Everything it has to say goes to one `sink` as structured events; the thread
+ * that owns the logger turns them into log lines and metrics.
+ */
+import { type FSWatcher, watch as fsWatch } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { runScript } from '../check/script-runner.js';
+import type { HaloConfig, VirtualIp, VrrpInstance, VrrpScript } from '../config/model.js';
+import { sendGratuitousArp, sendUnsolicitedNa } from '../net/announce.js';
+import { type AddressScope, addAddress, LinkWatcher, listAddresses, removeAddress } from '../net/link.js';
+import { RawSocket } from '../net/raw-socket.js';
+import { IPPROTO_VRRP, peekVrid } from '../vrrp/codec.js';
+import {
+  createInstance,
+  isUnicast,
+  multicastGroup,
+  nextDeadline,
+  step,
+  type VrrpAction,
+  type VrrpEvent,
+  type VrrpInstanceState,
+  type VrrpStateName,
+  type VrrpStats,
+} from '../vrrp/instance.js';
+import {
+  createSyncGroup,
+  type SyncGroupAction,
+  type SyncGroupState,
+  stepSyncGroup,
+  stepSyncGroupTimers,
+  syncGroupNextDeadline,
+} from '../vrrp/sync-group.js';
+import {
+  evaluateTracking,
+  initialScriptTracker,
+  recordScriptResult,
+  type ScriptTrackerState,
+  type TrackingConfig,
+} from '../vrrp/tracking.js';
+import { instanceAddresses, instanceParams, trackingConfigOf } from './vrrp-config.js';
+
+export type VrrpEngineEvent =
+  | {
+      kind: 'transition';
+      instance: string;
+      from: VrrpStateName;
+      to: VrrpStateName;
+      reason: string;
+      message: string;
+      priority: number;
+      masterAddress: string | null;
+    }
+  | { kind: 'drop'; instance: string; reason: string; message: string }
+  | { kind: 'log'; level: 'info' | 'warn' | 'error'; message: string; instance?: string }
+  | { kind: 'vips'; instance: string; action: 'add' | 'remove'; vips: string[] }
+  | { kind: 'garp'; instance: string; interface: string; addresses: string[] }
+  | { kind: 'priority'; instance: string; from: number; to: number }
+  | { kind: 'script-state'; script: string; ok: boolean; exitCode: number | null; message: string }
+  | {
+      kind: 'script-exit';
+      script: string;
+      purpose: 'vrrp_script' | 'notify';
+      exitCode: number | null;
+      signal: string | null;
+      timedOut: boolean;
+      durationMs: number;
+    };
+
+export interface InstanceStatus {
+  name: string;
+  state: VrrpStateName;
+  interface: string;
+  virtualRouterId: number;
+  priority: number;
+  effectivePriority: number;
+  masterAddress: string | null;
+  vips: string[];
+  /** Epoch ms of the last transition. */
+  since: number;
+  lastTransitionReason: string;
+  faultReasons: string[];
+  stats: VrrpStats;
+}
+
+type Unit =
+  | { kind: 'single'; name: string; state: VrrpInstanceState }
+  | { kind: 'group'; name: string; group: SyncGroupState };
+
+type InstanceAction = VrrpAction & { instance: string };
+
+interface SocketEntry {
+  socket: RawSocket;
+  ifname: string;
+  family: 4 | 6;
+}
+
+/** Notify scripts get a generous default timeout; keepalived has none, a hung script must not pile up. */
+const NOTIFY_TIMEOUT_MS = 30_000;
+
+export interface VrrpEngineOptions {
+  /** Monotonic clock in ms (tests may pass a fake one). */
+  now?: () => number;
+}
+
+export class VrrpEngine {
+  private readonly now: () => number;
+  private units: Unit[] = [];
+  private readonly unitOf = new Map<string, Unit>();
+  private readonly instances = new Map<string, VrrpInstance>();
+  private readonly tracking = new Map<string, TrackingConfig>();
+  private readonly lastTracking = new Map<string, { effectivePriority: number; fault: boolean }>();
+  private readonly sockets = new Map<string, SocketEntry>();
+  private readonly since = new Map<string, { at: number; reason: string }>();
+  private readonly scriptStatus = new Map<string, ScriptTrackerState>();
+  private readonly fileValues = new Map<string, number>();
+  private readonly scriptTimers = new Set<NodeJS.Timeout>();
+  private readonly fileWatchers: FSWatcher[] = [];
+  private readonly pending = new Set<Promise<unknown>>();
+  /** Per-instance chains: VIP changes, then the announcements that depend on them, in order. */
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly notifyChains = new Map<string, Promise<void>>();
+  private links: LinkWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt: number | undefined;
+  private stopping = false;
+  /** Packets that matched no configured instance. */
+  unknownVridPackets = 0;
+
+  constructor(
+    private readonly config: HaloConfig,
+    private readonly sink: (ev: VrrpEngineEvent) => void,
+    opts: VrrpEngineOptions = {},
+  ) {
+    this.now = opts.now ?? (() => performance.now());
+  }
+
+  /** Resolve host facts, open sockets, start tracking, then start every instance. */
+  async start(): Promise<void> {
+    const cfg = this.config;
+    this.links = new LinkWatcher();
+    this.links.on('error', (err) =>
+      this.sink({ kind: 'log', level: 'error', message: `netlink: ${err.message}` }),
+    );
+    await this.links.ready;
+    this.links.on('change', () => this.retrackAll());
+
+    const states = new Map<string, VrrpInstanceState>();
+    for (const inst of cfg.vrrpInstances) {
+      this.instances.set(inst.name, inst);
+      const primary = await primaryAddress(inst.interface, inst.family);
+      if (!primary && !inst.unicastSrcIp && !inst.mcastSrcIp) {
+        throw new Error(
+          `(${inst.name}) interface ${inst.interface} has no IPv${inst.family} address to send from`,
+        );
+      }
+      states.set(inst.name, createInstance(instanceParams(cfg, inst, primary ?? '')));
+      const t = trackingConfigOf(cfg, inst);
+      for (const w of t.warnings) this.sink({ kind: 'log', level: 'warn', message: w, instance: inst.name });
+      this.tracking.set(inst.name, t.config);
+      this.openSocket(inst, states.get(inst.name)!);
+    }
+    const grouped = new Set<string>();
+    for (const g of cfg.syncGroups) {
+      const members = g.group.map((n) => states.get(n)!).filter(Boolean);
+      const unit: Unit = {
+        kind: 'group',
+        name: g.name,
+        group: createSyncGroup({ name: g.name, group: g.group }, members),
+      };
+      this.units.push(unit);
+      for (const n of g.group) {
+        this.unitOf.set(n, unit);
+        grouped.add(n);
+      }
+    }
+    for (const [name, state] of states) {
+      if (grouped.has(name)) continue;
+      const unit: Unit = { kind: 'single', name, state };
+      this.units.push(unit);
+      this.unitOf.set(name, unit);
+    }
+
+    await this.startTrackFiles();
+    this.startTrackScripts();
+
+    for (const inst of cfg.vrrpInstances) {
+      const t = this.evaluate(inst.name);
+      this.lastTracking.set(inst.name, { effectivePriority: t.effectivePriority, fault: t.fault });
+      this.since.set(inst.name, { at: Date.now(), reason: 'startup' });
+      this.deliver(inst.name, { type: 'start', tracking: t });
+    }
+    this.rearm();
+  }
+
+  /** Graceful stop: priority 0 adverts, VIPs removed, notify STOP; waits for all of it. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const n of this.instances.keys()) {
+      if (this.stateOf(n).state !== 'STOP') this.deliver(n, { type: 'stop' });
+    }
+    this.clearTimer();
+    for (const t of this.scriptTimers) clearTimeout(t);
+    for (const w of this.fileWatchers) w.close();
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    for (const s of this.sockets.values()) s.socket.close();
+    this.sockets.clear();
+    this.links?.close();
+  }
+
+  status(): InstanceStatus[] {
+    return [...this.instances.values()].map((inst) => {
+      const s = this.stateOf(inst.name);
+      const since = this.since.get(inst.name);
+      return {
+        name: inst.name,
+        state: s.state,
+        interface: inst.interface,
+        virtualRouterId: inst.virtualRouterId,
+        priority: inst.priority,
+        effectivePriority: s.effectivePriority,
+        masterAddress: s.state === 'MASTER' ? s.params.sourceAddress : (s.masterAddress ?? null),
+        vips: instanceAddresses(inst).map((v) => v.address),
+        since: since?.at ?? Date.now(),
+        lastTransitionReason: since?.reason ?? 'startup',
+        faultReasons: s.faultReasons,
+        stats: s.stats,
+      };
+    });
+  }
+
+  /* ---------------------------------------------------------------- driving the core */
+
+  private stateOf(name: string): VrrpInstanceState {
+    const u = this.unitOf.get(name)!;
+    return u.kind === 'single' ? u.state : u.group.members[name];
+  }
+
+  private deliver(name: string, ev: VrrpEvent): void {
+    const unit = this.unitOf.get(name);
+    if (!unit) return;
+    const now = this.now();
+    let actions: InstanceAction[] | SyncGroupAction[];
+    if (unit.kind === 'single') {
+      const r = step(unit.state, ev, now);
+      unit.state = r.state;
+      actions = r.actions.map((a) => ({ ...a, instance: name }));
+    } else {
+      const r = stepSyncGroup(unit.group, name, ev, now);
+      unit.group = r.group;
+      actions = r.actions;
+    }
+    this.execute(actions);
+    this.rearm();
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = undefined;
+    const now = this.now();
+    for (const unit of this.units) {
+      if (unit.kind === 'single') {
+        const d = nextDeadline(unit.state);
+        if (d !== undefined && d <= now) {
+          const r = step(unit.state, { type: 'timer' }, now);
+          unit.state = r.state;
+          this.execute(r.actions.map((a) => ({ ...a, instance: unit.name })));
+        }
+      } else {
+        const d = syncGroupNextDeadline(unit.group);
+        if (d !== undefined && d <= now) {
+          const r = stepSyncGroupTimers(unit.group, now);
+          unit.group = r.group;
+          this.execute(r.actions);
+        }
+      }
+    }
+    this.rearm();
+  }
+
+  /** One timer for the earliest deadline of all units. */
+  private rearm(): void {
+    if (this.stopping) return;
+    let at: number | undefined;
+    for (const u of this.units) {
+      const d = u.kind === 'single' ? nextDeadline(u.state) : syncGroupNextDeadline(u.group);
+      if (d !== undefined && (at === undefined || d < at)) at = d;
+    }
+    if (at === this.timerAt && this.timer) return;
+    this.clearTimer();
+    if (at === undefined) return;
+    this.timerAt = at;
+    this.timer = setTimeout(() => this.onTimer(), Math.max(0, at - this.now()));
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = undefined;
+  }
+
+  /* ---------------------------------------------------------------- actions */
+
+  private execute(actions: (InstanceAction | SyncGroupAction)[]): void {
+    for (const a of actions) {
+      if (a.type === 'group-notify') {
+        this.sink({ kind: 'log', level: 'info', message: a.message });
+        const g = this.config.syncGroups.find((x) => x.name === a.group);
+        if (g) this.runNotify(`group:${g.name}`, g.notify, 'GROUP', g.name, a.state, 0);
+        continue;
+      }
+      const inst = this.instances.get(a.instance)!;
+      switch (a.type) {
+        case 'send-advert':
+          this.sendAdvert(inst, a.packets, a.source);
+          break;
+        case 'add-vips':
+        case 'remove-vips':
+          this.changeVips(inst, a.type === 'add-vips' ? 'add' : 'remove', a.addresses);
+          break;
+        case 'send-garp':
+          this.announce(inst, a.addresses, a.count);
+          break;
+        case 'transition': {
+          const s = this.stateOf(inst.name);
+          this.since.set(inst.name, { at: Date.now(), reason: a.reason });
+          this.sink({
+            kind: 'transition',
+            instance: inst.name,
+            from: a.from,
+            to: a.to,
+            reason: a.reason,
+            message: a.message,
+            priority: s.effectivePriority,
+            masterAddress: a.to === 'MASTER' ? s.params.sourceAddress : (s.masterAddress ?? null),
+          });
+          break;
+        }
+        case 'notify':
+          this.runNotify(inst.name, inst.notify, 'INSTANCE', inst.name, a.state, a.priority);
+          break;
+        case 'notify-event':
+          if (inst.notify.masterRxLowerPri) {
+            this.runNotify(
+              inst.name,
+              { any: inst.notify.masterRxLowerPri },
+              'INSTANCE',
+              inst.name,
+              'MASTER',
+              0,
+            );
+          }
+          break;
+        case 'log':
+          this.sink({
+            kind: 'log',
+            level: a.level === 'warning' ? 'warn' : 'info',
+            message: a.message,
+            instance: inst.name,
+          });
+          break;
+        case 'drop':
+          this.sink({ kind: 'drop', instance: inst.name, reason: a.reason, message: a.message });
+          break;
+      }
+    }
+  }
+
+  private track<T>(p: Promise<T>): void {
+    const q = p.catch((err: unknown) => {
+      this.sink({ kind: 'log', level: 'error', message: err instanceof Error ? err.message : String(err) });
+    });
+    this.pending.add(q);
+    void q.finally(() => this.pending.delete(q));
+  }
+
+  /** Run `fn` after everything queued before it for this instance (VIPs before their announcements). */
+  private inOrder(instance: string, fn: () => Promise<void>): void {
+    const prev = this.chains.get(instance) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    this.chains.set(
+      instance,
+      next.catch(() => undefined),
+    );
+    this.track(next);
+  }
+
+  private sendAdvert(
+    inst: VrrpInstance,
+    packets: { destination: string; data: Buffer }[],
+    source: string,
+  ): void {
+    const entry = this.sockets.get(socketKey(inst));
+    if (!entry) return;
+    for (const p of packets) {
+      try {
+        entry.socket.send(p.data, p.destination, { source });
+      } catch (err) {
+        this.sink({
+          kind: 'log',
+          level: 'warn',
+          instance: inst.name,
+          message: `(${inst.name}) could not send advert to ${p.destination}: ${(err as Error).message}`,
+        });
+      }
+    }
+  }
+
+  private changeVips(inst: VrrpInstance, action: 'add' | 'remove', addresses: string[]): void {
+    const specs = instanceAddresses(inst);
+    const wanted = new Set(addresses);
+    const chosen = specs.filter((v) => wanted.has(v.address));
+    this.sink({
+      kind: 'log',
+      level: 'info',
+      instance: inst.name,
+      message: `(${inst.name}) ${action === 'add' ? 'setting' : 'removing'} VIPs.`,
+    });
+    this.sink({ kind: 'vips', instance: inst.name, action, vips: chosen.map((v) => v.address) });
+    this.inOrder(inst.name, async () => {
+      for (const v of chosen) {
+        const spec = addressSpec(v);
+        if (action === 'add') await addAddress(v.dev ?? inst.interface, spec);
+        else await removeAddress(v.dev ?? inst.interface, spec);
+      }
+    });
+  }
+
+  private announce(inst: VrrpInstance, addresses: string[], count: number): void {
+    const specs = instanceAddresses(inst).filter((v) => addresses.includes(v.address));
+    const byIf = new Map<string, VirtualIp[]>();
+    for (const v of specs) {
+      const ifname = v.dev ?? inst.interface;
+      byIf.set(ifname, [...(byIf.get(ifname) ?? []), v]);
+    }
+    for (const [ifname, vips] of byIf) {
+      this.sink({
+        kind: 'log',
+        level: 'info',
+        instance: inst.name,
+        message: `(${inst.name}) Sending/queueing gratuitous ARPs on ${ifname} for ${vips.map((v) => v.address).join(' ')}`,
+      });
+      this.sink({
+        kind: 'garp',
+        instance: inst.name,
+        interface: ifname,
+        addresses: vips.map((v) => v.address),
+      });
+    }
+    this.inOrder(inst.name, async () => {
+      for (let i = 0; i < count; i++) {
+        for (const [ifname, vips] of byIf) {
+          for (const v of vips) {
+            if (v.family === 4) await sendGratuitousArp(ifname, v.address);
+            else await sendUnsolicitedNa(ifname, v.address);
+            const gap = v.family === 4 ? inst.garpIntervalMs : inst.gnaIntervalMs;
+            if (gap > 0) await sleep(gap);
+          }
+        }
+      }
+    });
+  }
+
+  /**
+   * notify_master/backup/fault/stop (the command as written), `notify` (with
+   * keepalived's arguments TYPE NAME STATE PRIORITY) and the notify FIFO. Per
+   * instance they run one after the other, so a MASTER script never races the
+   * BACKUP script that follows it.
+   */
+  private runNotify(
+    key: string,
+    notify: VrrpInstance['notify'],
+    type: 'INSTANCE' | 'GROUP',
+    name: string,
+    state: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP',
+    priority: number,
+  ): void {
+    const specific = { MASTER: notify.master, BACKUP: notify.backup, FAULT: notify.fault, STOP: notify.stop }[
+      state
+    ];
+    const runs: { cmd: string; args: string[] }[] = [];
+    if (specific) runs.push({ cmd: specific, args: [] });
+    if (notify.any) runs.push({ cmd: notify.any, args: [type, name, state, String(priority)] });
+    const fifo = this.config.global.vrrpNotifyFifo ?? this.config.global.notifyFifo;
+    if (!runs.length && !fifo) return;
+    const prev = this.notifyChains.get(key) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      if (fifo) await writeFile(fifo.path, `${type} "${name}" ${state} ${priority}\n`, { flag: 'a' });
+      for (const r of runs) {
+        const script = this.config.global.scriptUser;
+        const res = await runScript(r.cmd, {
+          timeoutMs: NOTIFY_TIMEOUT_MS,
+          args: r.args,
+          user: script?.user,
+          group: script?.group,
+        });
+        this.sink({
+          kind: 'script-exit',
+          script: r.cmd,
+          purpose: 'notify',
+          exitCode: res.exitCode,
+          signal: res.signal,
+          timedOut: res.timedOut,
+          durationMs: res.durationMs,
+        });
+      }
+    });
+    this.notifyChains.set(
+      key,
+      next.catch(() => undefined),
+    );
+    this.track(next);
+  }
+
+  /* ---------------------------------------------------------------- sockets */
+
+  private openSocket(inst: VrrpInstance, state: VrrpInstanceState): void {
+    const key = socketKey(inst);
+    let entry = this.sockets.get(key);
+    if (!entry) {
+      const socket = RawSocket.open({ family: inst.family, protocol: IPPROTO_VRRP, ifname: inst.interface });
+      // RFC 5798 5.1.1.3 / 5.1.2.3: TTL / hop limit 255; keepalived also marks adverts DSCP CS6 (TOS 0xc0).
+      socket.setTtl(255);
+      socket.setMulticastTtl(255);
+      socket.setTos(0xc0);
+      socket.setMulticastLoop(false);
+      entry = { socket, ifname: inst.interface, family: inst.family };
+      const e = entry;
+      socket.onPacket((p) => this.onPacket(e, p));
+      socket.onError((err) =>
+        this.sink({ kind: 'log', level: 'error', message: `VRRP socket on ${e.ifname}: ${err.message}` }),
+      );
+      this.sockets.set(key, entry);
+    }
+    if (!isUnicast(state.params)) {
+      try {
+        entry.socket.joinGroup(multicastGroup(state.params), inst.interface);
+      } catch (err) {
+        // Joined already by another instance on this interface.
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      }
+      entry.socket.setMulticastInterface(
+        inst.interface,
+        inst.family === 4 ? state.params.sourceAddress : undefined,
+      );
+    }
+  }
+
+  private onPacket(entry: SocketEntry, p: import('../net/raw-socket.js').ReceivedPacket): void {
+    if (this.stopping) return;
+    const vrid = peekVrid(p.data, IPPROTO_VRRP);
+    const target = [...this.instances.values()].find(
+      (i) => i.interface === entry.ifname && i.family === entry.family && i.virtualRouterId === vrid,
+    );
+    if (!target) {
+      this.unknownVridPackets++;
+      return;
+    }
+    this.deliver(target.name, {
+      type: 'packet',
+      packet: {
+        data: p.data,
+        family: entry.family,
+        source: p.source,
+        destination: p.destination,
+        ttl: p.ttl,
+        protocol: IPPROTO_VRRP,
+        ipHeaderLength: p.ipHeaderLength,
+        ipTotalLength: p.ipTotalLength,
+      },
+    });
+  }
+
+  /* ---------------------------------------------------------------- tracking */
+
+  private evaluate(name: string) {
+    const cfg = this.tracking.get(name)!;
+    const interfaces: Record<string, boolean> = {};
+    for (const t of cfg.interfaces) interfaces[t.name] = this.links?.isUp(t.name) ?? false;
+    const scripts: Record<string, 'init' | 'ok' | 'failed'> = {};
+    for (const t of cfg.scripts) scripts[t.name] = this.scriptStatus.get(t.name)?.status ?? 'init';
+    const files: Record<string, number> = {};
+    for (const t of cfg.files) files[t.name] = this.fileValues.get(t.name) ?? 0;
+    return evaluateTracking(cfg, { interfaces, scripts, files });
+  }
+
+  private retrackAll(): void {
+    if (this.stopping) return;
+    for (const name of this.instances.keys()) {
+      const t = this.evaluate(name);
+      const last = this.lastTracking.get(name);
+      if (last && last.effectivePriority === t.effectivePriority && last.fault === t.fault) continue;
+      this.lastTracking.set(name, { effectivePriority: t.effectivePriority, fault: t.fault });
+      if (last && last.effectivePriority !== t.effectivePriority) {
+        this.sink({
+          kind: 'priority',
+          instance: name,
+          from: last.effectivePriority,
+          to: t.effectivePriority,
+        });
+      }
+      this.deliver(name, {
+        type: 'track',
+        effectivePriority: t.effectivePriority,
+        fault: t.fault,
+        faultReasons: t.faultReasons,
+      });
+    }
+  }
+
+  /** vrrp_script: each tracked script runs every `interval`, through the one script runner. */
+  private startTrackScripts(): void {
+    const used = new Set([...this.tracking.values()].flatMap((t) => t.scripts.map((s) => s.name)));
+    for (const script of this.config.vrrpScripts) {
+      if (!used.has(script.name)) continue;
+      const params = { name: script.name, rise: script.rise, fall: script.fall, initFail: script.initFail };
+      this.scriptStatus.set(script.name, initialScriptTracker(params));
+      const runOnce = async () => {
+        if (this.stopping) return;
+        const res = await this.runTrackScript(script);
+        if (this.stopping) return;
+        const r = recordScriptResult(params, this.scriptStatus.get(script.name)!, res);
+        this.scriptStatus.set(script.name, r.state);
+        if (r.changed) {
+          this.sink({
+            kind: 'script-state',
+            script: script.name,
+            ok: r.state.status === 'ok',
+            exitCode: res.exitCode,
+            message: r.message ?? `VRRP_Script(${script.name}) ${r.state.status}`,
+          });
+          this.retrackAll();
+        }
+      };
+      const loop = () => {
+        const started = this.now();
+        this.track(
+          runOnce().finally(() => {
+            if (this.stopping) return;
+            const t = setTimeout(loop, Math.max(0, script.intervalMs - (this.now() - started)));
+            this.scriptTimers.add(t);
+          }),
+        );
+      };
+      loop();
+    }
+  }
+
+  private async runTrackScript(script: VrrpScript) {
+    const su = this.config.global.scriptUser;
+    const res = await runScript(script.script, {
+      timeoutMs: script.timeoutMs,
+      user: script.user ?? su?.user,
+      group: script.group ?? su?.group,
+    });
+    if (res.error)
+      this.sink({ kind: 'log', level: 'warn', message: `VRRP_Script(${script.name}): ${res.error}` });
+    return res;
+  }
+
+  /** vrrp_track_file: the file's integer value, re-read whenever inotify says it changed. */
+  private async startTrackFiles(): Promise<void> {
+    const used = new Set([...this.tracking.values()].flatMap((t) => t.files.map((f) => f.name)));
+    for (const tf of this.config.trackFiles) {
+      if (!used.has(tf.name)) continue;
+      if (tf.initFile) {
+        const exists = await readFile(tf.file).then(
+          () => true,
+          () => false,
+        );
+        if (!exists || tf.initFile.overwrite) await writeFile(tf.file, `${tf.initFile.value}\n`);
+      }
+      const read = async () => {
+        const text = await readFile(tf.file, 'utf8').catch(() => '');
+        // keepalived reads the first integer; an unreadable or empty file counts as 0.
+        const value = Number.parseInt(text.trim(), 10);
+        const v = Number.isNaN(value) ? 0 : value;
+        if (this.fileValues.get(tf.name) !== v) {
+          this.fileValues.set(tf.name, v);
+          this.retrackAll();
+        }
+      };
+      await read();
+      try {
+        const w = fsWatch(dirname(tf.file), (_ev, file) => {
+          if (file === null || file === basename(tf.file)) this.track(read());
+        });
+        this.fileWatchers.push(w);
+      } catch (err) {
+        this.sink({
+          kind: 'log',
+          level: 'warn',
+          message: `track_file ${tf.name}: cannot watch ${tf.file}: ${(err as Error).message}`,
+        });
+      }
+    }
+  }
+}
+
+function socketKey(inst: VrrpInstance): string {
+  return `${inst.interface}/${inst.family}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function addressSpec(v: VirtualIp) {
+  const scope: AddressScope | undefined = v.scope === 'nowhere' ? 255 : v.scope;
+  return {
+    address: v.address,
+    prefixLength: v.prefixLength,
+    broadcast: v.broadcast,
+    label: v.label,
+    scope,
+    noprefixroute: v.noprefixroute,
+  };
+}
+
+/**
+ * The address our adverts come from when none is configured: the interface's
+ * primary IPv4 address, or its IPv6 link-local address (RFC 5798 5.1.2.1:
+ * the source of an IPv6 advert is the link-local address).
+ */
+async function primaryAddress(ifname: string, family: 4 | 6): Promise<string | undefined> {
+  const addrs = (await listAddresses(ifname)).filter((a) => a.family === family);
+  if (family === 6) return addrs.find((a) => a.address.toLowerCase().startsWith('fe80'))?.address;
+  return (addrs.find((a) => !a.secondary) ?? addrs[0])?.address;
+}

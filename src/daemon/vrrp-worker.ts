@@ -1,0 +1,37 @@
+/**
+ * Worker-thread entry of the VRRP engine. The engine gets its own V8 isolate
+ * and event loop: a busy checker, a slow reconcile or a garbage collection in
+ * the main thread cannot delay an advert or a master-down timer.
+ *
+ * Messages in:  { type: 'stop' } | { type: 'status'; id }
+ * Messages out: { type: 'event'; event } | { type: 'started' } | { type: 'start-failed'; error }
+ *               | { type: 'stopped' } | { type: 'status'; id; instances }
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { HaloConfig } from '../config/model.js';
+import { VrrpEngine } from './vrrp-engine.js';
+
+export type VrrpWorkerRequest = { type: 'stop' } | { type: 'status'; id: number };
+
+const port = parentPort;
+if (!port) throw new Error('vrrp-worker must run in a worker thread');
+
+const engine = new VrrpEngine((workerData as { config: HaloConfig }).config, (event) =>
+  port.postMessage({ type: 'event', event }),
+);
+
+port.on('message', (m: VrrpWorkerRequest) => {
+  if (m.type === 'status') port.postMessage({ type: 'status', id: m.id, instances: engine.status() });
+  else if (m.type === 'stop') {
+    void engine.stop().then(() => {
+      port.postMessage({ type: 'stopped' });
+      port.close();
+    });
+  }
+});
+
+engine.start().then(
+  () => port.postMessage({ type: 'started' }),
+  (err: unknown) =>
+    port.postMessage({ type: 'start-failed', error: err instanceof Error ? err.message : String(err) }),
+);
