@@ -45,6 +45,7 @@ export type EventName =
   | 'config.reload_started'
   | 'config.reloaded'
   | 'config.reload_rejected'
+  | 'config.warning'
   | 'script.exit'
   | 'log.suppressed';
 
@@ -190,6 +191,11 @@ export interface ConfigReloadedFields {
 export interface ConfigReloadRejectedFields {
   configFile: string;
   errors: string[];
+}
+export interface ConfigWarningFields {
+  configFile: string;
+  /** The formatted diagnostic (`FILE:LINE:COL: warning: message (hint)`). */
+  diagnostic: string;
 }
 export interface ScriptExitFields {
   script: string;
@@ -356,6 +362,18 @@ function prettyValue(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/** True when `value` appears in `msg` as a whole token (not inside a longer word: "rr" is not in "error"). */
+function spelledOut(msg: string, value: string): boolean {
+  if (value.length < 2) return false;
+  const word = /[A-Za-z0-9_]/;
+  for (let at = msg.indexOf(value); at !== -1; at = msg.indexOf(value, at + 1)) {
+    const before = at === 0 ? '' : msg[at - 1];
+    const after = msg[at + value.length] ?? '';
+    if (!word.test(before) && !word.test(after)) return true;
+  }
+  return false;
+}
+
 /**
  * One JSON log object -> one human line:
  * `2026-11-21T05:00:00.123Z INFO  vrrp (VI_1) Entering MASTER STATE  from=BACKUP reason=master_down_timer`.
@@ -376,7 +394,7 @@ export function formatPretty(obj: Record<string, unknown>, opts: { color?: boole
   let stack: string | undefined;
   for (const [k, v] of Object.entries(obj)) {
     if (BASE_KEYS.has(k)) continue;
-    if (typeof v === 'string' && v.length >= 2 && msg.includes(v)) continue;
+    if (typeof v === 'string' && spelledOut(msg, v)) continue;
     if (k === 'err' && v && typeof v === 'object') {
       const e = v as { message?: unknown; stack?: unknown };
       fields.push(`err=${prettyValue(String(e.message ?? ''))}`);
@@ -701,6 +719,10 @@ export class HaloLogger {
       f,
       `Reload rejected: ${f.configFile} has ${n} error${n === 1 ? '' : 's'}; keeping the running configuration`,
     );
+  }
+
+  configWarning(f: ConfigWarningFields): void {
+    this.emit('warn', 'config.warning', f, f.diagnostic);
   }
 
   // --- scripts --------------------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ async function whyNotRunnable(): Promise<string | undefined> {
 }
 
 const skip = (await whyNotRunnable()) ?? false;
-if (skip) process.stderr.write(`# packaging test skipped: ${skip}\n`);
+if (skip) process.stderr.write(`packaging test skipped: ${skip}\n`);
 
 describe('Debian package', { skip, concurrency: false }, () => {
   let out: string;
@@ -219,7 +219,7 @@ describe('Debian package', { skip, concurrency: false }, () => {
       const ours = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.includes('halo.service'));
       assert.deepEqual(ours, [], `systemd-analyze verify:\n${r.stdout}${r.stderr}`);
     } else {
-      process.stderr.write('# systemd-analyze not installed: unit checked statically only\n');
+      process.stderr.write('systemd-analyze not installed: unit checked statically only\n');
     }
   });
 

@@ -189,6 +189,10 @@ describe('HaloLogger JSON lines', () => {
     c.log.scriptExit({ script: 'chk_nginx', purpose: 'vrrp_script', exitCode: 0, durationMs: 5 });
     c.log.scriptExit({ script: 'chk_nginx', purpose: 'vrrp_script', exitCode: 1, durationMs: 5 });
     c.log.scriptExit({ script: 'slow', purpose: 'check', exitCode: null, timedOut: true, durationMs: 3000 });
+    c.log.configWarning({
+      configFile: '/etc/halo/halo.conf',
+      diagnostic: '/etc/halo/halo.conf:3:5: warning: x',
+    });
     c.log.daemonStop({ reason: 'SIGTERM' });
     const got = c.json().map((o) => [o.event, o.level, o.msg]);
     assert.deepEqual(got, [
@@ -203,6 +207,7 @@ describe('HaloLogger JSON lines', () => {
       ['script.exit', 'debug', 'Script `chk_nginx` exited with status 0'],
       ['script.exit', 'warn', 'Script `chk_nginx` exited with status 1'],
       ['script.exit', 'warn', 'Script `slow` timed out after 3000 ms'],
+      ['config.warning', 'warn', '/etc/halo/halo.conf:3:5: warning: x'],
       ['daemon.stop', 'info', 'Stopping'],
     ]);
     const rejected = c.json()[3];
@@ -295,6 +300,18 @@ describe('pretty format', () => {
       line,
       '2026-11-21T05:00:00.123Z INFO  vrrp (VI_1) Entering MASTER STATE  from=BACKUP reason=master_down_timer priority=150 masterAddress=10.0.0.1',
     );
+  });
+
+  it('hides only whole-token repeats of the message', () => {
+    const line = formatPretty({
+      level: 'error',
+      time: T0,
+      event: 'ipvs.error',
+      msg: 'IPVS sync failed: error',
+      x: 'rr',
+      y: 'sync',
+    });
+    assert.equal(line, '2026-11-21T05:00:00.123Z ERROR ipvs IPVS sync failed: error  x=rr');
   });
 
   it('quotes values with spaces, prints arrays as JSON and numeric levels/times', () => {
