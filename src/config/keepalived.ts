@@ -48,6 +48,25 @@ export function keywordForPath(path: readonly PropertyKey[]): string {
   return KEYWORD_OF_FIELD.get(last) ?? last;
 }
 
+const BLOCK_OF_LIST: Record<string, string> = {
+  vrrpScripts: 'vrrp_script',
+  trackFiles: 'track_file',
+  vrrpInstances: 'vrrp_instance',
+  syncGroups: 'vrrp_sync_group',
+  virtualServerGroups: 'virtual_server_group',
+  virtualServers: 'virtual_server',
+};
+
+/** "vrrp_instance VI_1" for a path into the model input, for messages about that object. */
+function contextIn(config: Record<string, unknown>, path: readonly PropertyKey[]): string {
+  const [list, index] = path;
+  const block = BLOCK_OF_LIST[String(list)];
+  if (!block || typeof index !== 'number') return '';
+  const obj = (config[String(list)] as Record<string, unknown>[] | undefined)?.[index];
+  const name = obj?.name ?? obj?.address ?? (obj?.fwmark !== undefined ? `fwmark ${obj.fwmark}` : obj?.group);
+  return name === undefined ? block : `${block} ${String(name)}`;
+}
+
 export function parseKeepalivedText(text: string, file: string, opts: ParseOptions = {}): ParseResult {
   const sink = new DiagnosticSink();
   const lexer = new KeepalivedLexer({ configId: opts.configId, sink });
@@ -68,7 +87,7 @@ export function parseKeepalivedText(text: string, file: string, opts: ParseOptio
   // Even after syntax errors, run the model checks so one pass shows every problem; but drop
   // follow-on complaints on lines that already have an error (a rejected value is "missing").
   const later = new DiagnosticSink();
-  const config = validateModel(cx.config, later, locate, keywordForPath);
+  const config = validateModel(cx.config, later, locate, keywordForPath, (p) => contextIn(cx.config, p));
   if (config) {
     checkSemantics(config, later, locate);
     checkHost(config, later, locate, opts.hostChecks ?? 'warn', opts.host);
@@ -78,7 +97,7 @@ export function parseKeepalivedText(text: string, file: string, opts: ParseOptio
   );
   const hadErrors = sink.hasErrors;
   for (const d of later.items) {
-    if (hadErrors && d.message.startsWith('missing required')) continue;
+    if (hadErrors && d.message.includes("missing required '")) continue;
     if (!errorLines.has(`${d.file}:${d.line}`)) sink.items.push(d);
   }
   return { config: sink.hasErrors ? undefined : config, diagnostics: sink.sorted(), input };

@@ -196,6 +196,10 @@ function runKeyword(cx: BuildContext, node: ConfNode, table: BlockTable, target:
       return;
     }
   }
+  if (kw.block === 'required' && node.children === undefined) {
+    cx.sink.error(node.pos, `'${node.keyword}' needs a { ... } block`);
+    return;
+  }
   const [min, max] = kw.args ?? [0, 0];
   if (node.args.length < min) {
     cx.sink.error(node.pos, `'${node.keyword}' needs ${min === 1 ? 'a value' : `at least ${min} values`}`);
@@ -209,10 +213,6 @@ function runKeyword(cx: BuildContext, node: ConfNode, table: BlockTable, target:
         ? `'${node.keyword}' takes no value, got '${extra.text}'`
         : `'${node.keyword}' takes ${max === 1 ? 'one value' : `at most ${max} values`}, got extra '${extra.text}'`,
     );
-    return;
-  }
-  if (kw.block === 'required' && node.children === undefined) {
-    cx.sink.error(node.pos, `'${node.keyword}' needs a { ... } block`);
     return;
   }
   if (kw.block === undefined && node.children !== undefined) {
@@ -611,6 +611,14 @@ function parseScope(cx: BuildContext, tok: WordToken | undefined, at: Position):
 function parseVip(cx: BuildContext, line: ConfNode): Obj | undefined {
   const cidr = parseCidr(line.keyword);
   if (!cidr) {
+    if (VRRP_INSTANCE.keywords[line.keyword]) {
+      cx.sink.error(
+        line.pos,
+        `'${line.keyword}' inside an address list`,
+        "is a '}' missing above this line?",
+      );
+      return undefined;
+    }
     cx.sink.error(line.pos, `invalid virtual IP address '${line.keyword}'`, semicolonHint(line.keyword));
     return undefined;
   }

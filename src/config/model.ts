@@ -199,7 +199,8 @@ export const VrrpInstanceSchema = z
     interface: z.string().min(1).optional(),
     virtualRouterId: z.number().int().min(1).max(255),
     priority: z.number().int().min(1).max(255).default(100),
-    advertIntervalMs: durationMs.min(10).max(40_950).default(1000),
+    /** v2: whole seconds up to 255; v3: centiseconds up to 40.95 s (checked with the version). */
+    advertIntervalMs: durationMs.min(10).max(255_000).default(1000),
     /** Inherited from global vrrpVersion. */
     version: z.union([z.literal(2), z.literal(3)]).optional(),
     /** Address family of the VIPs / peers; derived during normalisation. */

@@ -186,34 +186,72 @@ export function validateModel(
   sink: DiagnosticSink,
   locate: Locate,
   nameOf: NameOf,
+  contextOf: NameOf = () => '',
 ): HaloConfig | undefined {
   applyInheritance(input);
   const parsed = HaloConfigSchema.safeParse(input);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) reportIssue(issue, sink, locate, nameOf);
+    for (const issue of parsed.error.issues) reportIssue(issue, sink, locate, nameOf, contextOf);
     return undefined;
   }
   const normalised = NormalisedHaloConfigSchema.safeParse(parsed.data);
   if (!normalised.success) {
     // Only reachable if inheritance missed a field: report it rather than crash.
-    for (const issue of normalised.error.issues) reportIssue(issue, sink, locate, nameOf);
+    for (const issue of normalised.error.issues) reportIssue(issue, sink, locate, nameOf, contextOf);
     return undefined;
   }
   return normalised.data;
 }
 
-function reportIssue(issue: z.core.$ZodIssue, sink: DiagnosticSink, locate: Locate, nameOf: NameOf): void {
+function reportIssue(
+  issue: z.core.$ZodIssue,
+  sink: DiagnosticSink,
+  locate: Locate,
+  nameOf: NameOf,
+  contextOf: NameOf,
+): void {
   const pos = locate(issue.path);
   const name = nameOf(issue.path);
-  if (issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined) {
-    sink.error(pos, `missing required '${name}'`);
-    return;
+  const prefix = name ? `${name}: ` : '';
+  const input = (issue as { input?: unknown }).input;
+  switch (issue.code) {
+    case 'invalid_type':
+      if (input === undefined) {
+        const where = contextOf(issue.path.slice(0, -1));
+        sink.error(pos, `${where ? `${where}: ` : ''}missing required '${name}'`);
+      } else sink.error(pos, `${prefix}expected ${issue.expected}, got ${describeValue(input)}`);
+      return;
+    case 'unrecognized_keys':
+      for (const key of issue.keys) {
+        sink.error(locate([...issue.path, key]), `unknown setting '${key}'${name ? ` in ${name}` : ''}`);
+      }
+      return;
+    case 'too_big':
+      if (issue.origin === 'string') sink.error(pos, `${prefix}longer than ${issue.maximum} characters`);
+      else if (issue.origin === 'array') sink.error(pos, `${prefix}more than ${issue.maximum} items`);
+      else sink.error(pos, `${prefix}${describeValue(input)} is above the maximum ${issue.maximum}`);
+      return;
+    case 'too_small':
+      if (issue.origin === 'string') sink.error(pos, `${prefix}must not be empty`);
+      else if (issue.origin === 'array')
+        sink.error(pos, `${prefix}needs at least ${issue.minimum} item${issue.minimum === 1 ? '' : 's'}`);
+      else sink.error(pos, `${prefix}${describeValue(input)} is below the minimum ${issue.minimum}`);
+      return;
+    case 'invalid_value':
+      sink.error(
+        pos,
+        `${prefix}${describeValue(input)} is not one of ${issue.values.map((v) => String(v)).join(', ')}`,
+      );
+      return;
+    default:
+      sink.error(pos, `${prefix}${issue.message}`);
   }
-  if (issue.code === 'unrecognized_keys') {
-    for (const key of issue.keys) {
-      sink.error(locate([...issue.path, key]), `unknown setting '${key}'${name ? ` in ${name}` : ''}`);
-    }
-    return;
-  }
-  sink.error(pos, `${name ? `${name}: ` : ''}${issue.message}`);
+}
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return v.length === 0 ? 'an empty list' : 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return `'${v}'`;
+  return String(v);
 }
