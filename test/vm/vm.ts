@@ -12,15 +12,28 @@
  * Results travel back over a second, writable 9p share (a host temp dir): the
  * guest writes the script's output and its exit code there before powering
  * off. 9p writes are synchronous RPCs, so nothing is lost at power-off, unlike
- * a serial port whose last bytes may still sit in the UART buffer. The serial
- * port (ttyS1) only streams the same output live for progress.
+ * a serial port whose last bytes may still sit in the UART buffer; a serial
+ * port is also slow under TCG (~70 KB/s measured). The host streams the output
+ * file live by reading what has been appended since the last look.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  copyFile,
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { promisify } from 'node:util';
 
 const execFileP = promisify(execFile);
@@ -274,9 +287,8 @@ const EXEC = 0o100755;
 const LINK = 0o120777;
 
 /**
- * PID 1 inside the guest (busybox sh). Kernel console is ttyS0, script output
- * is streamed on ttyS1; output and exit code land on the writable `result`
- * share. Every step that fails prints why on the console, and the guest always
+ * PID 1 inside the guest (busybox sh). Kernel console is ttyS0; script output
+ * and exit code land on the writable `result` share. Every step that fails prints why on the console, and the guest always
  * powers off so the host never waits for its timeout on a known failure.
  */
 const INIT_SCRIPT = `#!/bin/busybox sh
@@ -314,8 +326,8 @@ mount -o bind /result /host/tmp/.halo-vm || die "bind result"
 ip link set lo up
 say "ready"
 echo ready > /result/ready
-( chroot /host /bin/sh /tmp/.halo-vm/script.sh < /dev/null; echo $? > /result/exit ) 2>&1 \\
-  | tee /result/output > /dev/ttyS1
+chroot /host /bin/sh /tmp/.halo-vm/script.sh < /dev/null > /result/output 2>&1
+echo $? > /result/exit
 sync
 umount /host/tmp/.halo-vm /result 2>/dev/null
 poweroff -f
@@ -323,18 +335,7 @@ sleep 5
 echo o > /proc/sysrq-trigger
 `;
 
-const BUSYBOX_APPLETS = [
-  'sh',
-  'mount',
-  'umount',
-  'mkdir',
-  'insmod',
-  'ip',
-  'chroot',
-  'tee',
-  'sync',
-  'poweroff',
-];
+const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'mkdir', 'insmod', 'ip', 'chroot', 'sync', 'poweroff'];
 const BUSYBOX_APPLETS_MORE = ['sleep', 'echo', 'cat', 'ls', 'cp', 'dmesg', 'lsmod'];
 
 function buildInitramfs(busybox: Buffer, modules: { name: string; data: Buffer }[]): Buffer {
@@ -613,15 +614,49 @@ export function qemuArgs(
     `file,id=console,path=${join(resultDir, 'console.log')}`,
     '-serial',
     'chardev:console',
-    '-chardev',
-    'stdio,id=out,signal=off',
-    '-serial',
-    'chardev:out',
     '-virtfs',
     'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
     '-virtfs',
     `local,path=${resultDir},mount_tag=result,security_model=none,multidevs=remap`,
   ];
+}
+
+/** Emits what was appended to a file since the last poll (the guest writes it over 9p). */
+class AppendedText {
+  private offset = 0;
+  // A multi-byte character split across two reads must not turn into U+FFFD.
+  private readonly decoder = new StringDecoder('utf8');
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly path: string,
+    private readonly emit: (text: string) => void,
+  ) {}
+
+  /** Read to the current end; concurrent calls share one read. */
+  poll(): Promise<void> {
+    this.running ??= this.readMore().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async readMore(): Promise<void> {
+    const fh = await open(this.path, 'r').catch(() => undefined);
+    if (!fh) return;
+    try {
+      const buf = Buffer.alloc(256 * 1024);
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, this.offset);
+        if (bytesRead === 0) break;
+        this.offset += bytesRead;
+        const text = this.decoder.write(buf.subarray(0, bytesRead));
+        if (text) this.emit(text);
+      }
+    } finally {
+      await fh.close();
+    }
+  }
 }
 
 const live = new Set<ChildProcess>();
@@ -688,24 +723,20 @@ export async function runInVm(script: string, opts: RunInVmOptions = {}): Promis
 
     const t0 = Date.now();
     let bootMs = -1;
+    const tail = opts.onOutput ? new AppendedText(join(resultDir, 'output'), opts.onOutput) : undefined;
+    const tailTimer = tail && setInterval(() => void tail.poll(), 250);
     const child = spawn(
       'qemu-system-x86_64',
       qemuArgs(image, resultDir, {
         memoryMb: opts.memoryMb ?? 1024,
         cpus: opts.cpus ?? 2,
       }),
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     trackChild(child);
     let qemuStderr = '';
     child.stderr!.on('data', (d: Buffer) => {
       qemuStderr += d.toString();
-    });
-    // setEncoding: a multi-byte character split across two reads must not turn into U+FFFD.
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => {
-      if (bootMs < 0) bootMs = Date.now() - t0;
-      opts.onOutput?.(d.replace(/\r\n/g, '\n'));
     });
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -715,8 +746,12 @@ export async function runInVm(script: string, opts: RunInVmOptions = {}): Promis
     const status = await new Promise<{ code: number | null; signal: string | null }>((resolve, reject) => {
       child.once('error', reject);
       child.once('exit', (code, signal) => resolve({ code, signal }));
-    }).finally(() => clearTimeout(timer));
+    }).finally(() => {
+      clearTimeout(timer);
+      clearInterval(tailTimer);
+    });
     const totalMs = Date.now() - t0;
+    await tail?.poll();
 
     const kernelLog = await readFile(join(resultDir, 'console.log'), 'utf8')
       .then((s) => s.replace(/\r/g, ''))
