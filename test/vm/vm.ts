@@ -288,8 +288,9 @@ const LINK = 0o120777;
 
 /**
  * PID 1 inside the guest (busybox sh). Kernel console is ttyS0; script output
- * and exit code land on the writable `result` share. Every step that fails prints why on the console, and the guest always
- * powers off so the host never waits for its timeout on a known failure.
+ * and exit code land on the writable `result` share. Every step that fails
+ * prints why on the console, and the guest always powers off so the host never
+ * waits for its timeout on a known failure.
  */
 const INIT_SCRIPT = `#!/bin/busybox sh
 export PATH=/bin
