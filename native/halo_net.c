@@ -55,6 +55,7 @@ typedef struct {
   int family;
   uv_poll_t poll;
   bool receiving;
+  bool dispatching;  /* inside on_readable: JS may close the socket under us */
   bool closing;      /* close started (fd closed, uv_close requested) */
   bool handle_done;  /* uv close callback ran (or handle never needs one) */
   bool js_alive;     /* JS external not yet finalized */
@@ -99,8 +100,9 @@ static bool is_type(napi_env env, napi_value v, napi_valuetype t) {
 static bool get_int(napi_env env, napi_value v, int64_t lo, int64_t hi, const char *name, int *out) {
   double d;
   char msg[120];
-  if (is_type(env, v, napi_number) && napi_get_value_double(env, v, &d) == napi_ok && d == (double)(int64_t)d &&
-      d >= (double)lo && d <= (double)hi) {
+  /* Range first: converting NaN or a huge double to an integer is undefined behaviour. */
+  if (is_type(env, v, napi_number) && napi_get_value_double(env, v, &d) == napi_ok && d >= (double)lo &&
+      d <= (double)hi && d == (double)(int64_t)d) {
     *out = (int)d;
     return true;
   }
@@ -175,6 +177,13 @@ static void on_handle_closed(uv_handle_t *h) {
   maybe_free(s);
 }
 
+static void release_js(sock_t *s) {
+  if (s->callback) napi_delete_reference(s->env, s->callback);
+  s->callback = NULL;
+  if (s->async_ctx) napi_async_destroy(s->env, s->async_ctx);
+  s->async_ctx = NULL;
+}
+
 /* Stops receiving and closes the fd now; the uv handle finishes closing on
  * the next loop turn (on_handle_closed). Safe to call more than once. */
 static void sock_close(sock_t *s) {
@@ -184,10 +193,7 @@ static void sock_close(sock_t *s) {
   s->receiving = false;
   close(s->fd);
   s->fd = -1;
-  if (s->callback) napi_delete_reference(s->env, s->callback);
-  s->callback = NULL;
-  if (s->async_ctx) napi_async_destroy(s->env, s->async_ctx);
-  s->async_ctx = NULL;
+  if (!s->dispatching) release_js(s); /* else on_readable releases them once the callback has returned */
   uv_close((uv_handle_t *)&s->poll, on_handle_closed);
 }
 
@@ -300,8 +306,12 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   if (status < 0) {
+    s->dispatching = true;
     deliver_error(s, "poll", -status);
+    s->dispatching = false;
+    if (s->closing) release_js(s);
   } else if (napi_get_instance_data(env, (void **)&ed) == napi_ok && ed) {
+    s->dispatching = true;
     for (int i = 0; i < MAX_BATCH && !s->closing; i++) {
       napi_handle_scope inner;
       napi_value argv[8];
@@ -316,6 +326,8 @@ static void on_readable(uv_poll_t *h, int status, int events) {
         break;
       }
     }
+    s->dispatching = false;
+    if (s->closing) release_js(s);
   }
   napi_close_handle_scope(env, scope);
 }
@@ -373,9 +385,14 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
       napi_create_external(env, s, on_external_finalized, NULL, &handle) != napi_ok) {
     s->js_alive = false;
     sock_close(s);
+    napi_throw_error(env, "ENOMEM", "cannot set up the raw socket handle");
     return NULL;
   }
-  napi_type_tag_object(env, handle, &SOCKET_TAG);
+  if (napi_type_tag_object(env, handle, &SOCKET_TAG) != napi_ok) {
+    sock_close(s); /* the external's finalizer frees it */
+    napi_throw_error(env, "ENOTSUP", "this Node.js cannot type-tag externals (needs Node-API 8 with external tags)");
+    return NULL;
+  }
   return handle;
 }
 

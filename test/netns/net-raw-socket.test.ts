@@ -458,6 +458,28 @@ describe('argument validation and errors (no traffic)', { skip }, () => {
     }
   });
 
+  it('a receiving socket keeps the process alive unless unref()ed', () => {
+    const module = new URL('../../src/net/raw-socket.js', import.meta.url).href;
+    const script = (unref: boolean) =>
+      `import { RawSocket } from ${JSON.stringify(module)};
+       const s = RawSocket.open({ family: 4, protocol: ${VRRP}, ifname: 'lo' });
+       s.onPacket(() => {});
+       ${unref ? 's.unref();' : ''}`;
+    const run = (unref: boolean, timeout: number) =>
+      spawnSync(process.execPath, ['--input-type=module', '-e', script(unref)], {
+        encoding: 'utf8',
+        timeout,
+      });
+    const unrefd = run(true, 20000);
+    assert.equal(
+      unrefd.status,
+      0,
+      `unref'd socket: exit ${unrefd.status} signal ${unrefd.signal} ${unrefd.stderr}`,
+    );
+    const refd = run(false, 1500);
+    assert.equal(refd.signal, 'SIGTERM', `a ref'd receiving socket should still be running: ${refd.stderr}`);
+  });
+
   it('sendEthernetFrame validates the frame and the interface', () => {
     assert.throws(() => sendEthernetFrame('lo', Buffer.alloc(10)), /14\.\.1514/);
     assert.throws(() => sendEthernetFrame('nosuchif0', Buffer.alloc(60)), { code: 'ENODEV' });
