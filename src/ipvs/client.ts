@@ -13,6 +13,7 @@
  */
 import { RawNetlinkSocket } from 'netlink';
 import {
+  type DecodeOptions,
   decodeConfigReply,
   decodeDaemonReply,
   decodeDestReply,
@@ -65,7 +66,7 @@ export interface ApplyResult {
 
 /** What the reconciler needs from a kernel: the in-memory model implements it too. */
 export interface IpvsBackend {
-  dumpTable(): Promise<KernelService[]>;
+  dumpTable(opts?: DecodeOptions): Promise<KernelService[]>;
   apply(ops: IpvsOp[]): Promise<ApplyResult>;
 }
 
@@ -99,6 +100,8 @@ export class IpvsClient implements IpvsBackend {
   opsSent = 0;
   /** Replies that matched no request or did not parse (dropped and counted, never thrown). */
   strayReplies = 0;
+  /** Debug/capture hook: sees every received datagram (used to record test fixtures from a real kernel). */
+  onRawDatagram: ((buf: Buffer) => void) | undefined;
   private seq = Math.floor(Math.random() * 0x7fffffff);
   private readonly pending = new Map<number, Pending>();
   private dumpChain: Promise<unknown> = Promise.resolve();
@@ -168,23 +171,23 @@ export class IpvsClient implements IpvsBackend {
     await this.ipvsRequest(IPVS_CMD.SET_CONFIG, encodeTimeouts(t), 'set timeouts', true);
   }
 
-  async listServices(): Promise<ServiceEntry[]> {
+  async listServices(opts: DecodeOptions = {}): Promise<ServiceEntry[]> {
     const parts = await this.dump(IPVS_CMD.GET_SERVICE, Buffer.alloc(0), 'dump services');
-    return parts.map((p) => decodeServiceReply(parseGenlPayload(p).attrs));
+    return parts.map((p) => decodeServiceReply(parseGenlPayload(p).attrs, opts));
   }
 
-  async listDests(service: ServiceKey): Promise<KernelService['dests']> {
+  async listDests(service: ServiceKey, opts: DecodeOptions = {}): Promise<KernelService['dests']> {
     const parts = await this.dump(IPVS_CMD.GET_DEST, encodeService(service, false), 'dump destinations');
-    return parts.map((p) => decodeDestReply(parseGenlPayload(p).attrs, service.family));
+    return parts.map((p) => decodeDestReply(parseGenlPayload(p).attrs, service.family, opts));
   }
 
   /** Services with their destinations. A service deleted between the two dumps is skipped. */
-  async dumpTable(): Promise<KernelService[]> {
-    const services = await this.listServices();
+  async dumpTable(opts: DecodeOptions = {}): Promise<KernelService[]> {
+    const services = await this.listServices(opts);
     const out: KernelService[] = [];
     for (const service of services) {
       try {
-        out.push({ service, dests: await this.listDests(service) });
+        out.push({ service, dests: await this.listDests(service, opts) });
       } catch (e) {
         if (e instanceof KernelError && e.code === 'ESRCH') continue;
         throw e;
@@ -223,6 +226,7 @@ export class IpvsClient implements IpvsBackend {
   async apply(ops: IpvsOp[]): Promise<ApplyResult> {
     const failures: OpFailure[] = [];
     const inFlight = new Set<Promise<void>>();
+    this.lastKeyOf = undefined;
     let i = 0;
     while (i < ops.length) {
       const batch: { op: IpvsOp; msg: Buffer; seq: number }[] = [];
@@ -245,8 +249,19 @@ export class IpvsClient implements IpvsBackend {
     return { sent: ops.length, failures };
   }
 
+  private lastKeyOf: ServiceKey | undefined;
+  private lastKeyBuf: Buffer | undefined;
+
   private encodeOp(op: IpvsOp): Buffer {
-    const svc = (full: boolean) => encodeService(op.service, full);
+    // diff() shares one key object among all dest ops of a service: encode it once.
+    const svc = (full: boolean) => {
+      if (full) return encodeService(op.service, true);
+      if (this.lastKeyOf !== op.service) {
+        this.lastKeyOf = op.service;
+        this.lastKeyBuf = encodeService(op.service, false);
+      }
+      return this.lastKeyBuf as Buffer;
+    };
     switch (op.kind) {
       case 'add-service':
         return encodeGenlPayload(IPVS_CMD.NEW_SERVICE, IPVS_GENL_VERSION, svc(true));
@@ -384,6 +399,7 @@ export class IpvsClient implements IpvsBackend {
 
   /** Exposed for tests: feeds one received datagram through the reply matcher. */
   onDatagram(buf: Buffer): void {
+    this.onRawDatagram?.(buf);
     let msgs: ReturnType<typeof parseNlMessages>;
     try {
       msgs = parseNlMessages(buf);

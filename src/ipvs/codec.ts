@@ -174,6 +174,19 @@ function decodeAddr(b: Buffer, family: Family): string {
   return family === 4 ? bytesToIpv4(b) : bytesToIpv6(b);
 }
 
+/** Reads an address attribute in place (no slice): IPv4 dotted quad straight from the buffer. */
+function getAddr(a: AttrMap, t: number, family: Family, where: string, name: string): string {
+  if (family === 4) {
+    const o = a.offset(t);
+    if (o === undefined) throw new NetlinkDecodeError(`${where}: missing ${name}`);
+    if (a.length(t) < 4)
+      throw new NetlinkDecodeError(`${where}: ${name} is ${a.length(t)} bytes, expected 4`);
+    const b = a.buf;
+    return `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
+  }
+  return decodeAddr(getBytes(a, t, 16, where, name), family);
+}
+
 // ---- encoding ----
 
 /** The nested IPVS_CMD_ATTR_SERVICE. `full` adds the non-key fields the kernel needs for NEW/SET. */
@@ -300,7 +313,12 @@ function attrsOfCommand(attrs: Buffer, type: number, where: string): AttrMap {
 }
 
 /** Decodes one GET_SERVICE reply's attributes (after the genl header). */
-export function decodeServiceReply(attrs: Buffer): ServiceEntry {
+export interface DecodeOptions {
+  /** decode the (BigInt) counters; the reconciler does not need them (default true) */
+  stats?: boolean;
+}
+
+export function decodeServiceReply(attrs: Buffer, opts: DecodeOptions = {}): ServiceEntry {
   const where = 'IPVS service';
   const a = attrsOfCommand(attrs, IPVS_CMD_ATTR.SERVICE, where);
   const A = IPVS_SVC_ATTR;
@@ -322,7 +340,7 @@ export function decodeServiceReply(attrs: Buffer): ServiceEntry {
       family,
       fwmark: 0,
       protocol,
-      address: decodeAddr(getBytes(a, A.ADDR, family === 4 ? 4 : 16, where, 'ADDR'), family),
+      address: getAddr(a, A.ADDR, family, where, 'ADDR'),
       port: getBe16(a, A.PORT, where, 'PORT'),
     };
   }
@@ -336,15 +354,17 @@ export function decodeServiceReply(attrs: Buffer): ServiceEntry {
     netmask: family === 4 ? v4MaskToPrefix(netmaskBuf.readUInt32BE(0)) : netmaskBuf.readUInt32LE(0),
     peName: a.has(A.PE_NAME) ? getString(a, A.PE_NAME, where, 'PE_NAME') : '',
   };
-  const stats = a.has(A.STATS64)
-    ? decodeStats(a.get(A.STATS64), true, `${where} stats64`)
-    : decodeStats(a.get(A.STATS), false, `${where} stats`);
-  if (stats) svc.stats = stats;
+  if (opts.stats !== false) {
+    const stats = a.has(A.STATS64)
+      ? decodeStats(a.get(A.STATS64), true, `${where} stats64`)
+      : decodeStats(a.get(A.STATS), false, `${where} stats`);
+    if (stats) svc.stats = stats;
+  }
   return svc;
 }
 
 /** Decodes one GET_DEST reply; `serviceFamily` is used when the kernel is too old to send ADDR_FAMILY. */
-export function decodeDestReply(attrs: Buffer, serviceFamily: Family): DestEntry {
+export function decodeDestReply(attrs: Buffer, serviceFamily: Family, opts: DecodeOptions = {}): DestEntry {
   const where = 'IPVS destination';
   const a = attrsOfCommand(attrs, IPVS_CMD_ATTR.DEST, where);
   const A = IPVS_DEST_ATTR;
@@ -358,7 +378,7 @@ export function decodeDestReply(attrs: Buffer, serviceFamily: Family): DestEntry
   const tunnelType = TUN_NAME[tunNum];
   if (!tunnelType) throw new NetlinkDecodeError(`${where}: unknown tunnel type ${tunNum}`);
   const d: DestEntry = {
-    address: decodeAddr(getBytes(a, A.ADDR, family === 4 ? 4 : 16, where, 'ADDR'), family),
+    address: getAddr(a, A.ADDR, family, where, 'ADDR'),
     port: getBe16(a, A.PORT, where, 'PORT'),
     family,
     forward,
@@ -372,10 +392,12 @@ export function decodeDestReply(attrs: Buffer, serviceFamily: Family): DestEntry
     inactiveConns: a.has(A.INACT_CONNS) ? getU32(a, A.INACT_CONNS, where, 'INACT_CONNS') : 0,
     persistConns: a.has(A.PERSIST_CONNS) ? getU32(a, A.PERSIST_CONNS, where, 'PERSIST_CONNS') : 0,
   };
-  const stats = a.has(A.STATS64)
-    ? decodeStats(a.get(A.STATS64), true, `${where} stats64`)
-    : decodeStats(a.get(A.STATS), false, `${where} stats`);
-  if (stats) d.stats = stats;
+  if (opts.stats !== false) {
+    const stats = a.has(A.STATS64)
+      ? decodeStats(a.get(A.STATS64), true, `${where} stats64`)
+      : decodeStats(a.get(A.STATS), false, `${where} stats`);
+    if (stats) d.stats = stats;
+  }
   return d;
 }
 

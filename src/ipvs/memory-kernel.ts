@@ -76,7 +76,7 @@ export class MemoryKernel implements IpvsBackend {
   }
 
   /** IpvsBackend: a dump, with zero counters. */
-  async dumpTable(): Promise<KernelService[]> {
+  async dumpTable(_opts?: unknown): Promise<KernelService[]> {
     return this.table().services.map((s) => ({
       service: { ...s.service },
       dests: s.dests.map((d) => ({ ...d, activeConns: 0, inactiveConns: 0, persistConns: 0 })),

@@ -171,11 +171,36 @@ export function nlaBe32(type: number, v: number): Buffer {
 export const nlaString = (type: number, s: string) => nla(type, Buffer.from(`${s}\0`, 'utf8'));
 export const nlaNested = (type: number, children: Buffer[]) => nla(type, Buffer.concat(children));
 
-/** Attribute type -> payload; a later duplicate wins (as in the kernel's nla_parse). */
-export type AttrMap = Map<number, Buffer>;
+/**
+ * Attribute type -> payload position; a later duplicate wins (as in the kernel's nla_parse). Stores offsets
+ * rather than slices: a 10,000-destination dump decodes ~150,000 attributes, and not allocating a Buffer per
+ * attribute is most of the decoder's cost.
+ */
+export class AttrMap {
+  private readonly off: number[] = [];
+  private readonly len: number[] = [];
+  constructor(readonly buf: Buffer) {}
+  set(type: number, offset: number, length: number): void {
+    this.off[type] = offset;
+    this.len[type] = length;
+  }
+  has(type: number): boolean {
+    return this.off[type] !== undefined;
+  }
+  offset(type: number): number | undefined {
+    return this.off[type];
+  }
+  length(type: number): number {
+    return this.len[type] ?? 0;
+  }
+  get(type: number): Buffer | undefined {
+    const o = this.off[type];
+    return o === undefined ? undefined : this.buf.subarray(o, o + this.len[type]);
+  }
+}
 
 export function parseAttrs(buf: Buffer, where: string): AttrMap {
-  const out: AttrMap = new Map();
+  const out = new AttrMap(buf);
   let off = 0;
   while (off + NLA_HDRLEN <= buf.length) {
     const len = buf.readUInt16LE(off);
@@ -184,7 +209,7 @@ export function parseAttrs(buf: Buffer, where: string): AttrMap {
       throw new NetlinkDecodeError(
         `${where}: attribute ${type} length ${len} overruns ${buf.length - off} bytes`,
       );
-    out.set(type, buf.subarray(off + NLA_HDRLEN, off + len));
+    out.set(type, off + NLA_HDRLEN, len - NLA_HDRLEN);
     off += align4(len);
   }
   // Trailing bytes shorter than an attribute header are padding at most.
@@ -192,28 +217,35 @@ export function parseAttrs(buf: Buffer, where: string): AttrMap {
   return out;
 }
 
-function need(b: Buffer | undefined, n: number, where: string, name: string): Buffer {
-  if (!b) throw new NetlinkDecodeError(`${where}: missing ${name}`);
-  if (b.length < n) throw new NetlinkDecodeError(`${where}: ${name} is ${b.length} bytes, expected ${n}`);
-  return b;
+/** Offset of a present attribute of at least n bytes, else a NetlinkDecodeError naming it. */
+function need(a: AttrMap, t: number, n: number, where: string, name: string): number {
+  const o = a.offset(t);
+  if (o === undefined) throw new NetlinkDecodeError(`${where}: missing ${name}`);
+  if (a.length(t) < n)
+    throw new NetlinkDecodeError(`${where}: ${name} is ${a.length(t)} bytes, expected ${n}`);
+  return o;
 }
 
 export const getU8 = (a: AttrMap, t: number, where: string, name: string) =>
-  need(a.get(t), 1, where, name)[0];
+  a.buf[need(a, t, 1, where, name)];
 export const getU16 = (a: AttrMap, t: number, where: string, name: string) =>
-  need(a.get(t), 2, where, name).readUInt16LE(0);
+  a.buf.readUInt16LE(need(a, t, 2, where, name));
 export const getBe16 = (a: AttrMap, t: number, where: string, name: string) =>
-  need(a.get(t), 2, where, name).readUInt16BE(0);
+  a.buf.readUInt16BE(need(a, t, 2, where, name));
 export const getU32 = (a: AttrMap, t: number, where: string, name: string) =>
-  need(a.get(t), 4, where, name).readUInt32LE(0);
+  a.buf.readUInt32LE(need(a, t, 4, where, name));
 export const getU64 = (a: AttrMap, t: number, where: string, name: string) =>
-  need(a.get(t), 8, where, name).readBigUInt64LE(0);
-export const getBytes = (a: AttrMap, t: number, n: number, where: string, name: string) =>
-  need(a.get(t), n, where, name);
+  a.buf.readBigUInt64LE(need(a, t, 8, where, name));
+export function getBytes(a: AttrMap, t: number, n: number, where: string, name: string): Buffer {
+  const o = need(a, t, n, where, name);
+  return a.buf.subarray(o, o + a.length(t));
+}
 export function getString(a: AttrMap, t: number, where: string, name: string): string {
-  const b = need(a.get(t), 0, where, name);
-  const nul = b.indexOf(0);
-  return b.subarray(0, nul < 0 ? b.length : nul).toString('utf8');
+  const o = need(a, t, 0, where, name);
+  let end = o + a.length(t);
+  const nul = a.buf.indexOf(0, o);
+  if (nul >= 0 && nul < end) end = nul;
+  return a.buf.toString('utf8', o, end);
 }
 
 // ---- genl controller ----

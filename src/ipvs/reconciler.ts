@@ -145,7 +145,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     const generation = this.generation;
     let report: PassReport;
     try {
-      const kernel = await this.backend.dumpTable();
+      const kernel = await this.backend.dumpTable({ stats: false });
       const owned = new Set([...this.owned, ...this.desiredKeys]);
       const ops = diff(this.desired, { services: kernel }, owned);
       const result = ops.length ? await this.backend.apply(ops) : { sent: 0, failures: [] };

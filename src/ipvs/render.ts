@@ -59,10 +59,11 @@ function schedFlagWords(s: ServiceEntry): string[] {
 
 export function serviceLine(s: ServiceEntry): string {
   let line: string;
+  // ipvsadm prints the protocol word left-aligned in 4 columns, then a space ("TCP  ", "SCTP ").
   if (s.fwmark) line = `FWM  ${s.fwmark} ${s.family === 6 ? 'IPv6 ' : ''}${s.scheduler}`;
   else {
     const addr = s.family === 6 ? `[${s.address}]` : s.address;
-    line = `${PROTO_WORD[s.protocol]}  ${addr}:${s.port} ${s.scheduler}`;
+    line = `${PROTO_WORD[s.protocol].padEnd(4)} ${addr}:${s.port} ${s.scheduler}`;
   }
   const flags = schedFlagWords(s);
   if (flags.length) line += ` (${flags.join(',')})`;
