@@ -31,6 +31,18 @@
  *
  * Sync groups: drive member instances through src/vrrp/sync-group.ts (stepSyncGroup) instead of step().
  *
+ * ## Where keepalived 2.2.7 and the RFCs differ (we follow keepalived unless noted; details at each place)
+ *   - A MASTER answers a lower-priority advert with an immediate advert (+ garp_lower_prio GARPs); the RFCs
+ *     just discard it. `lower_prio_no_advert` restores the RFC behaviour.
+ *   - `state MASTER` below priority 255 starts as BACKUP and waits the full master-down interval (only the
+ *     address owner starts as MASTER at once, via a 1 us master-down timer).
+ *   - Unicast mode (not in the RFCs): no TTL check unless check_unicast_src, then the peer's min/max TTL.
+ *   - preempt_delay, nopreempt handling, garp_master_delay/repeat/refresh: keepalived features.
+ *   - Deviations from keepalived (robustness): a MASTER's advert timer is only re-armed when it actually sends
+ *     (keepalived re-arms it on any received packet, even a rejected one); a v3 master advertising interval 0
+ *     is treated as 10 ms; Master_Adver_Interval is reset to ours when becoming MASTER (RFC 5798; keepalived
+ *     only does it with detailed logging on); one priority-0 advert on MASTER->FAULT (keepalived sends two).
+ *
  * ## Mapping from the config model (src/config/model.ts VrrpInstance, normalised)
  *   name, virtualRouterId, priority, advertIntervalMs, version, family, preempt, preemptDelayMs, state,
  *   unicastPeers, garp*, lowerPrioNoAdvert, higherPrioSendAdvert, skipCheckAdvAddr, checkUnicastSrc: same names;
@@ -450,7 +462,7 @@ export function step(
       onStop(c);
       break;
     case 'sync-master':
-      if (c.s.state !== 'MASTER' && c.s.state !== 'STOP' && !c.s.trackFault) {
+      if (c.s.state !== 'MASTER' && c.s.state !== 'STOP' && c.s.state !== 'INIT' && !c.s.trackFault) {
         c.s.wantState = 'MASTER';
         becomeMaster(c, 'sync-group');
       }

@@ -454,6 +454,27 @@ describe('VRRP tracking events', () => {
   });
 });
 
+describe('VRRP over IPv6', () => {
+  it('v3 over IPv6 multicast: election, takeover after a crash', () => {
+    const sim = new VrrpSim({ latencyMs: LAT });
+    const v6 = { version: 3 as const, family: 6 as const, virtualAddresses: ['fd00::100'] };
+    sim.add(simParams('A', 150, 'fe80::11', v6));
+    sim.add(simParams('B', 100, 'fe80::12', v6));
+    sim.start('A', 0);
+    sim.start('B', 0);
+    sim.runUntil(5000);
+    assert.deepEqual(sim.masters(), ['A']);
+    const sent = sim.node('A').actions.find((x) => x.action.type === 'send-advert')?.action;
+    assert.equal(sent?.type === 'send-advert' && sent.packets[0].destination, 'ff02::12');
+    assert.equal(sim.node('B').state.stats.advertsReceived > 0, true);
+    const last = sim.advertTimes('A').at(-1) ?? 0;
+    sim.crash('A');
+    sim.runUntil(10_000);
+    assert.deepEqual(sim.masters(), ['B']);
+    assert.equal(sim.transitions('B').at(-1)?.t, last + LAT + 3609.375);
+  });
+});
+
 describe('VRRP unicast', () => {
   it('adverts go to each peer; peers elect; a non-peer source is dropped with check_unicast_src', () => {
     const sim = new VrrpSim({ latencyMs: LAT });
