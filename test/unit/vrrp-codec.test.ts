@@ -14,6 +14,7 @@ import {
   validateAdvert,
   vrrpChecksum,
 } from '../../src/vrrp/codec.js';
+import { VrrpDispatcher } from '../../src/vrrp/dispatch.js';
 import { readIpPackets, readVrrpPackets } from '../helpers/vrrp-pcap.js';
 
 /** Independent RFC 1071 check: the one's-complement sum over (pseudo-header +) message is 0xffff. */
@@ -461,5 +462,29 @@ describe('VRRP codec: fuzz', () => {
         },
       ),
     );
+  });
+});
+
+describe('VRRP dispatch', () => {
+  it('routes by family, VRID, interface, and unicast peer for duplicate VRIDs', () => {
+    const d = new VrrpDispatcher([
+      { name: 'VI_1', family: 4, vrid: 51, ifindex: 2 },
+      { name: 'VI_6', family: 6, vrid: 51, ifindex: 2 },
+      { name: 'U_A', family: 4, vrid: 60, ifindex: 3, unicastPeers: ['10.1.0.1'] },
+      { name: 'U_B', family: 4, vrid: 60, ifindex: 3, unicastPeers: ['10.1.0.2'] },
+    ]);
+    const pkt = (vrid: number, source = '10.77.0.11', ifindex = 2, family: 4 | 6 = 4) => ({
+      data: Buffer.from([0x21, vrid, 100, 1, 0, 1, 0, 0]),
+      family,
+      source,
+      ifindex,
+    });
+    assert.deepEqual(d.route(pkt(51)), { type: 'instance', name: 'VI_1' });
+    assert.deepEqual(d.route(pkt(51, 'fe80::1', 2, 6)), { type: 'instance', name: 'VI_6' });
+    assert.deepEqual(d.route(pkt(52)), { type: 'unknown-vrid', vrid: 52 });
+    assert.deepEqual(d.route(pkt(51, '10.77.0.11', 9)), { type: 'unknown-vrid', vrid: 51 });
+    assert.deepEqual(d.route(pkt(60, '10.1.0.2', 3)), { type: 'instance', name: 'U_B' });
+    assert.deepEqual(d.route(pkt(60, '10.1.0.9', 3)), { type: 'unknown-vrid', vrid: 60 });
+    assert.deepEqual(d.route({ ...pkt(51), data: Buffer.alloc(2) }), { type: 'too-short' });
   });
 });
