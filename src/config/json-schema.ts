@@ -5,15 +5,13 @@
 import { z } from 'zod';
 import { HaloConfigSchema } from './model.js';
 
-export const SCHEMA_ID = 'https://github.com/halo-lb/halo/schema/halo-config.schema.json';
-
 export function configJsonSchema(): Record<string, unknown> {
   // io 'input': what a user may write (defaults make fields optional).
   const schema = z.toJSONSchema(HaloConfigSchema, { io: 'input', target: 'draft-2020-12' }) as Record<
     string,
     unknown
   >;
-  return { ...schema, $id: SCHEMA_ID, title: 'halo configuration' };
+  return { ...schema, title: 'halo configuration (YAML form)' };
 }
 
 export function configJsonSchemaText(): string {

@@ -97,7 +97,8 @@ export function parseKeepalivedText(text: string, file: string, opts: ParseOptio
   );
   const hadErrors = sink.hasErrors;
   for (const d of later.items) {
-    if (hadErrors && d.message.includes("missing required '")) continue;
+    // After a rejected value, "missing" / "not set" complaints about that setting are noise.
+    if (hadErrors && (d.message.includes("missing required '") || d.message.includes(' set - '))) continue;
     if (!errorLines.has(`${d.file}:${d.line}`)) sink.items.push(d);
   }
   return { config: sink.hasErrors ? undefined : config, diagnostics: sink.sorted(), input };

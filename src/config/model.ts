@@ -458,7 +458,11 @@ export const VirtualServerSchema = z
     group: z.string().optional(),
     /** Derived from the address / real servers during normalisation; ip_family sets it explicitly. */
     family: z.union([z.literal(4), z.literal(6)]).optional(),
-    protocol: ProtocolSchema.default('TCP'),
+    /**
+     * keepalived 2.2.7 leaves the protocol 0 when not given, which the kernel takes as UDP
+     * ("no protocol set - defaulting to UDP"); halo does the same and warns. Unused for fwmark.
+     */
+    protocol: ProtocolSchema.optional(),
     scheduler: SchedulerSchema.default('wlc'),
     /** Scheduler flags by keepalived's names: flag-1/2/3, sh-port, sh-fallback, mh-port, mh-fallback. */
     schedulerFlags: z
@@ -543,6 +547,7 @@ export const NormalisedRealServerSchema = RealServerSchema.required({
 
 export const NormalisedVirtualServerSchema = VirtualServerSchema.required({
   family: true,
+  protocol: true,
   retry: true,
   delayBeforeRetryMs: true,
   warmupMs: true,

@@ -126,6 +126,7 @@ export function applyInheritance(input: Obj): Obj {
     const rsFamily = objects(vs.realServers)
       .map((rs) => familyOf(rs.address))
       .find((f) => f !== undefined);
+    inherit(vs, 'protocol', vs.fwmark !== undefined ? 'TCP' : 'UDP');
     inherit(vs, 'family', familyOf(vs.address) ?? familyOf(groupMember?.address) ?? rsFamily ?? 4);
     for (const rs of objects(vs.realServers)) {
       inherit(rs, 'forwardingMethod', vsForwarding);
@@ -176,6 +177,35 @@ export function applyInheritance(input: Obj): Obj {
   return input;
 }
 
+/**
+ * keepalived fills two service defaults with a complaint rather than silently; so does halo:
+ * no protocol means UDP (the kernel's reading of protocol 0), no scheduler means wlc.
+ */
+function warnUnsetServiceDefaults(input: Obj, sink: DiagnosticSink, locate: Locate): void {
+  objects(input.virtualServers).forEach((vs, i) => {
+    const name =
+      vs.fwmark !== undefined
+        ? `fwmark ${String(vs.fwmark)}`
+        : vs.group !== undefined
+          ? `group ${String(vs.group)}`
+          : `${String(vs.address)} ${String(vs.port ?? 0)}`;
+    if (vs.protocol === undefined && vs.fwmark === undefined) {
+      sink.warning(
+        locate(['virtualServers', i]),
+        `virtual_server ${name}: no protocol set - defaulting to UDP, as keepalived does`,
+        "add 'protocol TCP' if this is a TCP service",
+      );
+    }
+    if (vs.scheduler === undefined) {
+      sink.warning(
+        locate(['virtualServers', i]),
+        `virtual_server ${name}: no scheduler set - using 'wlc', as keepalived does`,
+        "set 'lb_algo'",
+      );
+    }
+  });
+}
+
 /** Maps a zod path to a position; supplied by the syntax (keepalived positions or YAML node ranges). */
 export type Locate = (path: readonly PropertyKey[]) => Position;
 /** Turns a model path into the name the user wrote (keepalived keyword or YAML key). */
@@ -188,6 +218,7 @@ export function validateModel(
   nameOf: NameOf,
   contextOf: NameOf = () => '',
 ): HaloConfig | undefined {
+  warnUnsetServiceDefaults(input, sink, locate);
   applyInheritance(input);
   const parsed = HaloConfigSchema.safeParse(input);
   if (!parsed.success) {

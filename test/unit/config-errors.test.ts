@@ -54,9 +54,10 @@ describe('keyword mistakes', () => {
   });
 
   it('a setting in the wrong block names the block it belongs in', () => {
-    refused('virtual_server 10.0.0.1 80 {\n  priority 100\n  real_server 10.0.0.2 80 {\n  }\n}\n', [
-      "e.conf:2:3: error: 'priority' is not valid in virtual_server (it belongs in vrrp_instance)",
-    ]);
+    refused(
+      'virtual_server 10.0.0.1 80 {\n  priority 100\n  real_server 10.0.0.2 80 {\n  }\n  protocol TCP\n  lb_algo wlc\n}\n',
+      ["e.conf:2:3: error: 'priority' is not valid in virtual_server (it belongs in vrrp_instance)"],
+    );
     refused(VI('    delay_loop 5'), [
       "e.conf:7:5: error: 'delay_loop' is not valid in vrrp_instance (it belongs in virtual_server or real_server or TCP_CHECK)",
     ]);
@@ -199,18 +200,19 @@ describe('values out of range and bad values', () => {
 
   it('scheduler, forwarding method, weight, port and timer values', () => {
     refused(
-      'virtual_server 10.0.0.1 80 {\n  lb_algo roundrobin\n  lb_kind nat\n  real_server 10.0.0.2 80 {\n   weight -1\n  }\n}\n',
+      'virtual_server 10.0.0.1 80 {\n  lb_algo roundrobin\n  lb_kind nat\n  real_server 10.0.0.2 80 {\n   weight -1\n  }\n  protocol TCP\n}\n',
       [
         "e.conf:2:11: error: lb_algo: 'roundrobin' is not one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos",
         "e.conf:3:11: error: lb_kind: 'nat' is not one of NAT, DR, TUN (did you mean 'NAT'?)",
         'e.conf:5:11: error: real_server weight: -1 is outside the range [0, 2147483647]',
       ],
     );
-    refused('virtual_server 10.0.0.1 65536 {\n  real_server 10.0.0.2 80 {\n  }\n}\n', [
-      'e.conf:1:25: error: virtual_server port: 65536 is outside the range [0, 65535]',
-    ]);
     refused(
-      'virtual_server 10.0.0.1 80 {\n  real_server 10.0.0.2 80 {\n    HTTP_GET {\n      connect_timeout 0\n    }\n  }\n}\n',
+      'virtual_server 10.0.0.1 65536 {\n  real_server 10.0.0.2 80 {\n  }\n  protocol TCP\n  lb_algo wlc\n}\n',
+      ['e.conf:1:25: error: virtual_server port: 65536 is outside the range [0, 65535]'],
+    );
+    refused(
+      'virtual_server 10.0.0.1 80 {\n  real_server 10.0.0.2 80 {\n    HTTP_GET {\n      connect_timeout 0\n    }\n  }\n  protocol TCP\n  lb_algo wlc\n}\n',
       [
         "e.conf:3:5: error: HTTP_GET needs at least one 'url' block",
         'e.conf:4:23: error: connect_timeout: 0 s is outside the range [0.001, 4294967295] s',
@@ -219,19 +221,25 @@ describe('values out of range and bad values', () => {
   });
 
   it('LVS consistency: port 0 without persistence, real server family', () => {
-    refused('virtual_server 10.0.0.1 0 {\n  real_server 10.0.0.2 80 {\n  }\n}\n', [
-      "e.conf:1:1: error: virtual_server 10.0.0.1:0: port 0 is only allowed for a persistent service (give a port or set 'persistence_timeout')",
-    ]);
-    refused('virtual_server 10.0.0.1 80 {\n  real_server fd00::2 80 {\n  }\n}\n', [
-      'e.conf:2:3: error: virtual_server 10.0.0.1:80 real_server fd00::2: address family differs from the virtual server (IPv4)',
-    ]);
+    refused(
+      'virtual_server 10.0.0.1 0 {\n  real_server 10.0.0.2 80 {\n  }\n  protocol TCP\n  lb_algo wlc\n}\n',
+      [
+        "e.conf:1:1: error: virtual_server 10.0.0.1:0: port 0 is only allowed for a persistent service (give a port or set 'persistence_timeout')",
+      ],
+    );
+    refused(
+      'virtual_server 10.0.0.1 80 {\n  real_server fd00::2 80 {\n  }\n  protocol TCP\n  lb_algo wlc\n}\n',
+      [
+        'e.conf:2:3: error: virtual_server 10.0.0.1:80 real_server fd00::2: address family differs from the virtual server (IPv4)',
+      ],
+    );
   });
 });
 
 describe('references and uniqueness', () => {
   it('undefined vrrp_script, track_file, virtual_server_group and sync group members', () => {
     refused(
-      VI('    track_script {\n        chk_ngnix\n    }') + 'vrrp_script chk_nginx {\n  script /bin/true\n}\n',
+      `${VI('    track_script {\n        chk_ngnix\n    }')}vrrp_script chk_nginx {\n  script /bin/true\n}\n`,
       [
         "e.conf:8:9: error: (VI_1) track_script 'chk_ngnix' is not a defined vrrp_script (did you mean 'chk_nginx'?)",
       ],
@@ -239,9 +247,10 @@ describe('references and uniqueness', () => {
     refused(VI('    track_file {\n        tf1\n    }'), [
       "e.conf:8:9: error: (VI_1) track_file 'tf1' is not a defined track_file",
     ]);
-    refused('virtual_server group WEB {\n  real_server 10.0.0.2 80 {\n  }\n}\n', [
-      "e.conf:1:22: error: virtual_server group WEB: 'WEB' is not a defined virtual_server_group",
-    ]);
+    refused(
+      'virtual_server group WEB {\n  real_server 10.0.0.2 80 {\n  }\n  protocol TCP\n  lb_algo wlc\n}\n',
+      ["e.conf:1:22: error: virtual_server group WEB: 'WEB' is not a defined virtual_server_group"],
+    );
     refused(`${VI('')}${VI('', 'VI_2', 52)}vrrp_sync_group G {\n  group {\n    VI_1\n    VI_3\n  }\n}\n`, [
       "e.conf:20:5: error: vrrp_sync_group G: 'VI_3' is not a defined vrrp_instance (did you mean 'VI_1'?)",
     ]);

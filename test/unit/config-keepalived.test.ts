@@ -27,7 +27,9 @@ function model(text: string, opts: { configId?: string } = {}): HaloConfig {
 const VI = (body: string, name = 'VI_1') =>
   `vrrp_instance ${name} {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  10.0.0.1/24\n }\n${body}\n}\n`;
 
-const VS = (body: string, head = '10.0.0.100 80') => `virtual_server ${head} {\n${body}\n}\n`;
+/** A virtual server; protocol and scheduler are given because keepalived (and halo) warn when they are not. */
+const VS = (body: string, head = '10.0.0.100 80') =>
+  `virtual_server ${head} {\n${head.startsWith('fwmark') ? '' : 'protocol TCP\n'}lb_algo wlc\n${body}\n}\n`;
 
 describe('global_defs', () => {
   it('fills keepalived defaults when empty', () => {
@@ -407,7 +409,23 @@ describe('vrrp_sync_group', () => {
 });
 
 describe('virtual_server', () => {
-  it('fills the defaults: wlc, NAT, TCP, delay_loop 60 s, connect_timeout 5 s, quorum 1', () => {
+  it('without protocol and scheduler: UDP and wlc with warnings, as keepalived 2.2.7 does', () => {
+    const r = parseKeepalivedText(
+      'virtual_server 10.0.0.1 53 {\n real_server 10.0.1.1 53 {\n }\n}\n',
+      'k.conf',
+      {
+        host: anyHost,
+      },
+    );
+    assert.deepEqual(r.diagnostics.map(formatDiagnostic), [
+      "k.conf:1:1: warning: virtual_server 10.0.0.1 53: no protocol set - defaulting to UDP, as keepalived does (add 'protocol TCP' if this is a TCP service)",
+      "k.conf:1:1: warning: virtual_server 10.0.0.1 53: no scheduler set - using 'wlc', as keepalived does (set 'lb_algo')",
+    ]);
+    assert.equal(r.config?.virtualServers[0].protocol, 'UDP');
+    assert.equal(r.config?.virtualServers[0].scheduler, 'wlc');
+  });
+
+  it('fills the defaults: NAT, delay_loop 60 s, connect_timeout 5 s, quorum 1', () => {
     const vs = model(VS('real_server 10.0.1.1 80 {\n}')).virtualServers[0];
     assert.equal(vs.address, '10.0.0.100');
     assert.equal(vs.port, 80);

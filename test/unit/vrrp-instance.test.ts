@@ -587,3 +587,23 @@ describe('VRRP instance: fuzz', () => {
     );
   });
 });
+
+describe('VRRP v2 authentication', () => {
+  it('auth_type PASS: adverts carry the password (as in the keepalived capture); a wrong one is dropped', () => {
+    const sim = new VrrpSim({ latencyMs: LAT });
+    sim.add(simParams('VI_1', 150, '10.77.0.11', { authentication: { type: 'PASS', password: 'kabench1' } }));
+    sim.add(simParams('VI_2', 100, '10.77.0.12', { authentication: { type: 'PASS', password: 'kabench1' } }));
+    sim.add(simParams('VI_3', 50, '10.77.0.13', { authentication: { type: 'PASS', password: 'other' } }));
+    for (const n of ['VI_1', 'VI_2', 'VI_3']) sim.start(n, 0);
+    sim.runUntil(8000);
+    const sent = sim.node('VI_1').actions.find((x) => x.action.type === 'send-advert')?.action;
+    assert.equal(
+      sent?.type === 'send-advert' && sent.packets[0].data.toString('hex'),
+      '21339601010198bd0a4d00646b6162656e636831', // frame 1 of vrrpv2_authPASS_adverts.pcap
+    );
+    // VI_3 rejects everything and so believes nobody is master
+    assert.deepEqual(sim.masters().sort(), ['VI_1', 'VI_3']);
+    assert.ok(sim.node('VI_3').state.stats.drops['auth-failure'] > 0);
+    assert.equal(sim.stateOf('VI_2'), 'BACKUP');
+  });
+});
