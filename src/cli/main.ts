@@ -15,6 +15,7 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
   status: { module: './status-cmd.js', summary: 'show instances, virtual and real servers' },
   reload: { module: './control-cmd.js', summary: 'ask the running daemon to reload its config' },
   stop: { module: './control-cmd.js', summary: 'ask the running daemon to stop' },
+  dump: { module: './control-cmd.js', summary: 'ask the running daemon to write its data and stats dumps' },
   ipvs: { module: './ipvs-cmd.js', summary: 'show the kernel IPVS table and what halo owns' },
   genhash: {
     module: './genhash-cmd.js',

@@ -11,14 +11,13 @@ import { type Diagnostic, formatDiagnostic, type HaloConfig, loadConfig } from '
 import { type ControlHandlers, ControlServer } from './control.js';
 import type { HaloLogger } from './log.js';
 import type { HaloMetrics } from './metrics.js';
-import { acquirePidFile, type HaloPaths, type PidFileHandle, writeFileAtomic } from './paths.js';
+import { acquirePidFile, type HaloPaths, type PidFileHandle } from './paths.js';
 import {
-  renderDataText,
-  renderJson,
-  renderStatsText,
   type StatsDocument,
   type StatusDocument,
   type InstanceStatus as StatusInstance,
+  writeDataDump,
+  writeStatsDump,
 } from './status.js';
 import type { InstanceStatus, VrrpEngineEvent } from './vrrp-engine.js';
 import { VrrpHost } from './vrrp-host.js';
@@ -80,7 +79,9 @@ export class Supervisor {
     });
     const errors = diagnostics.filter((d) => d.severity === 'error');
     if (!config || errors.length) throw new ConfigRejected(errors.length ? errors : diagnostics);
-    for (const d of diagnostics) this.opts.logger.pino.warn({ event: 'config.warning' }, formatDiagnostic(d));
+    for (const d of diagnostics) {
+      this.opts.logger.configWarning({ configFile: this.opts.configFile, diagnostic: formatDiagnostic(d) });
+    }
     return config;
   }
 
@@ -172,8 +173,10 @@ export class Supervisor {
       this.stopping = (async () => {
         const log = this.opts.logger;
         log.daemonStop({ reason });
-        await this.control?.close();
+        // VRRP first: the backup takes over one skew time after our priority 0 advert, so every
+        // millisecond spent before sending it is a millisecond of outage.
         await this.vrrp?.stop();
+        await this.control?.close();
         await this.lvs?.stop();
         await this.pidFile?.release();
         log.daemonStopped({ version: HALO_VERSION });
@@ -282,18 +285,8 @@ export class Supervisor {
   async dump(which: 'data' | 'stats' | 'both' = 'both'): Promise<{ files: string[] }> {
     const p = this.opts.paths;
     const files: string[] = [];
-    if (which !== 'stats') {
-      const doc = await this.statusDocument();
-      await writeFileAtomic(p.dataFile, renderDataText(doc));
-      await writeFileAtomic(p.dataJsonFile, renderJson(doc));
-      files.push(p.dataFile, p.dataJsonFile);
-    }
-    if (which !== 'data') {
-      const stats = await this.statsDocument();
-      await writeFileAtomic(p.statsFile, renderStatsText(stats));
-      await writeFileAtomic(p.statsJsonFile, renderJson(stats));
-      files.push(p.statsFile, p.statsJsonFile);
-    }
+    if (which !== 'stats') files.push(...(await writeDataDump(p, await this.statusDocument())));
+    if (which !== 'data') files.push(...(await writeStatsDump(p, await this.statsDocument())));
     return { files };
   }
 }
