@@ -10,7 +10,7 @@
  *   loop:
  *     - a VRRP packet arrived for this VRID:     step(s, { type: 'packet', packet }, now)
  *         packet = { data (L4 payload), family, source, destination, ttl, protocol?, ipHeaderLength?, ipTotalLength? }
- *         (route packets to instances by interface + family + peekVrid(data); unknown VRIDs are the shell's to count)
+ *         (route packets with VrrpDispatcher from ./dispatch.js; unknown VRIDs are the shell's to count)
  *     - now >= nextDeadline(s):                  step(s, { type: 'timer' }, now)
  *     - tracking changed (link up/down, vrrp_script rise/fall, track_file value):
  *                                                step(s, { type: 'track', ...evaluateTracking(cfg, inputs) }, now)
@@ -46,7 +46,7 @@
  * ## Mapping from the config model (src/config/model.ts VrrpInstance, normalised)
  *   name, virtualRouterId, priority, advertIntervalMs, version, family, preempt, preemptDelayMs, state,
  *   unicastPeers, garp*, lowerPrioNoAdvert, higherPrioSendAdvert, skipCheckAdvAddr, checkUnicastSrc: same names;
- *   authentication -> auth ({type:'pass'|'ah', password});
+ *   authentication: same shape (PASS is sent and checked; v3 ignores it, as keepalived does);
  *   virtualIpaddresses[].address (of the instance's family) -> virtualAddresses (advertised);
  *   virtualIpaddressesExcluded[].address + VIPs of the other family -> excludedAddresses (added, not advertised);
  *   sourceAddress = unicastSrcIp ?? mcastSrcIp ?? the interface's primary address (resolved by the shell);
@@ -90,6 +90,8 @@ export interface VrrpInstanceParams {
   preempt: boolean;
   preemptDelayMs: number;
   /** v2 only (keepalived ignores auth for v3). AH can be configured in keepalived but halo cannot verify it. */
+  authentication?: { type: 'PASS' | 'AH'; password: string };
+  /** The same in the core's own spelling (kept for existing callers); `authentication` wins when both are set. */
   auth?: { type: 'pass' | 'ah'; password: string };
   /** Advertised VIPs (same family as the instance). */
   virtualAddresses: string[];
@@ -299,6 +301,15 @@ function masterDownOf(s: VrrpInstanceState): number {
   return opt(s.params, 'downTimerAdverts') * s.masterAdverIntMs + skewOf(s);
 }
 
+/** v2 authentication in effect (keepalived ignores authentication for v3). */
+function authOf(p: VrrpInstanceParams): { type: 'pass' | 'ah'; password: string } | undefined {
+  if (p.version !== 2) return undefined;
+  if (p.authentication) {
+    return { type: p.authentication.type === 'PASS' ? 'pass' : 'ah', password: p.authentication.password };
+  }
+  return p.auth;
+}
+
 function allVips(p: VrrpInstanceParams): string[] {
   return [...p.virtualAddresses, ...(p.excludedAddresses ?? [])];
 }
@@ -378,7 +389,7 @@ export function expectationsOf(s: VrrpInstanceState, checkAddresses: boolean): A
     version: p.version,
     vrid: p.virtualRouterId,
     advertIntervalMs: p.advertIntervalMs,
-    auth: p.version === 2 && p.auth ? { type: p.auth.type, password: p.auth.password } : { type: 'none' },
+    auth: authOf(p) ?? { type: 'none' },
     virtualAddresses: p.virtualAddresses,
     checkAddresses,
     unicast: isUnicast(p),
@@ -490,9 +501,7 @@ function sendAdvert(c: Ctx, priority: number) {
     addresses: p.virtualAddresses,
     advertIntervalMs: p.advertIntervalMs,
     auth:
-      p.version === 2 && p.auth?.type === 'pass'
-        ? { type: 'pass' as const, password: p.auth.password }
-        : undefined,
+      authOf(p)?.type === 'pass' ? { type: 'pass' as const, password: authOf(p)?.password ?? '' } : undefined,
   };
   const packets = destinations.map((destination) => ({
     destination,

@@ -593,7 +593,7 @@ describe('VRRP v2 authentication', () => {
     const sim = new VrrpSim({ latencyMs: LAT });
     sim.add(simParams('VI_1', 150, '10.77.0.11', { authentication: { type: 'PASS', password: 'kabench1' } }));
     sim.add(simParams('VI_2', 100, '10.77.0.12', { authentication: { type: 'PASS', password: 'kabench1' } }));
-    sim.add(simParams('VI_3', 50, '10.77.0.13', { authentication: { type: 'PASS', password: 'other' } }));
+    sim.add(simParams('VI_3', 50, '10.77.0.13', { auth: { type: 'pass', password: 'other' } }));
     for (const n of ['VI_1', 'VI_2', 'VI_3']) sim.start(n, 0);
     sim.runUntil(8000);
     const sent = sim.node('VI_1').actions.find((x) => x.action.type === 'send-advert')?.action;
