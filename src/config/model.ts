@@ -47,7 +47,7 @@ export const GlobalDefsSchema = z
     scriptUser: z.object({ user: z.string().min(1), group: z.string().optional() }).optional(),
     defaultInterface: z.string().optional(),
     dynamicInterfaces: z.boolean().default(false),
-    vrrpVersion: z.union([z.literal(2), z.literal(3)]).default(2),
+    vrrpVersion: z.literal([2, 3]).default(2),
     vrrpMcastGroup4: z.string().default('224.0.0.18'),
     vrrpMcastGroup6: z.string().default('ff02::12'),
     vrrpStrict: z.boolean().default(false),
@@ -202,7 +202,7 @@ export const VrrpInstanceSchema = z
     /** v2: whole seconds up to 255; v3: centiseconds up to 40.95 s (checked with the version). */
     advertIntervalMs: durationMs.min(10).max(255_000).default(1000),
     /** Inherited from global vrrpVersion. */
-    version: z.union([z.literal(2), z.literal(3)]).optional(),
+    version: z.literal([2, 3]).optional(),
     /** Address family of the VIPs / peers; derived during normalisation. */
     family: z.union([z.literal(4), z.literal(6)]).optional(),
     preempt: z.boolean().default(true),

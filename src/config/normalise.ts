@@ -11,7 +11,7 @@
  */
 import { isIP } from 'node:net';
 import type { z } from 'zod';
-import type { DiagnosticSink, Position } from './diagnostics.js';
+import { type DiagnosticSink, didYouMean, type Position } from './diagnostics.js';
 import { type HaloConfig, HaloConfigSchema, NormalisedHaloConfigSchema } from './model.js';
 
 type Obj = Record<string, unknown>;
@@ -207,7 +207,7 @@ function warnUnsetServiceDefaults(input: Obj, sink: DiagnosticSink, locate: Loca
 }
 
 /** Maps a zod path to a position; supplied by the syntax (keepalived positions or YAML node ranges). */
-export type Locate = (path: readonly PropertyKey[]) => Position;
+export type Locate = (path: readonly PropertyKey[], preferKey?: boolean) => Position;
 /** Turns a model path into the name the user wrote (keepalived keyword or YAML key). */
 export type NameOf = (path: readonly PropertyKey[]) => string;
 
@@ -222,20 +222,31 @@ export function validateModel(
   applyInheritance(input);
   const parsed = HaloConfigSchema.safeParse(input);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) reportIssue(issue, sink, locate, nameOf, contextOf);
+    for (const issue of parsed.error.issues) reportIssue(issue, input, sink, locate, nameOf, contextOf);
     return undefined;
   }
   const normalised = NormalisedHaloConfigSchema.safeParse(parsed.data);
   if (!normalised.success) {
     // Only reachable if inheritance missed a field: report it rather than crash.
-    for (const issue of normalised.error.issues) reportIssue(issue, sink, locate, nameOf, contextOf);
+    for (const issue of normalised.error.issues) reportIssue(issue, input, sink, locate, nameOf, contextOf);
     return undefined;
   }
   return normalised.data;
 }
 
+function valueAt(root: unknown, path: readonly PropertyKey[]): { present: boolean; value: unknown } {
+  let cur: unknown = root;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object' || !(String(key) in (cur as Obj)))
+      return { present: false, value: undefined };
+    cur = (cur as Obj)[key as string];
+  }
+  return { present: cur !== undefined, value: cur };
+}
+
 function reportIssue(
   issue: z.core.$ZodIssue,
+  root: unknown,
   sink: DiagnosticSink,
   locate: Locate,
   nameOf: NameOf,
@@ -244,17 +255,38 @@ function reportIssue(
   const pos = locate(issue.path);
   const name = nameOf(issue.path);
   const prefix = name ? `${name}: ` : '';
-  const input = (issue as { input?: unknown }).input;
+  const { present, value: input } = valueAt(root, issue.path);
   switch (issue.code) {
+    case 'invalid_union': {
+      // Literal unions (2 | 3) and discriminated unions (checker type): list what is allowed.
+      const disc = issue as { options?: unknown[] };
+      const values =
+        disc.options ??
+        issue.errors.flatMap((e) => (e.length === 1 && e[0].code === 'invalid_value' ? e[0].values : []));
+      if (values.length > 0 && present) {
+        const allowed = values.map(String);
+        const hint = typeof input === 'string' ? didYouMean(input, allowed) : undefined;
+        sink.error(pos, `${prefix}${describeValue(input)} is not one of ${allowed.join(', ')}`, hint);
+      } else if (!present) {
+        const where = contextOf(issue.path.slice(0, -1));
+        sink.error(pos, `${where ? `${where}: ` : ''}missing required '${name}'`);
+      } else sink.error(pos, `${prefix}${issue.message}`);
+      return;
+    }
     case 'invalid_type':
-      if (input === undefined) {
+      if (!present) {
         const where = contextOf(issue.path.slice(0, -1));
         sink.error(pos, `${where ? `${where}: ` : ''}missing required '${name}'`);
       } else sink.error(pos, `${prefix}expected ${issue.expected}, got ${describeValue(input)}`);
       return;
     case 'unrecognized_keys':
       for (const key of issue.keys) {
-        sink.error(locate([...issue.path, key]), `unknown setting '${key}'${name ? ` in ${name}` : ''}`);
+        const where = contextOf(issue.path);
+        sink.error(
+          locate([...issue.path, key], true),
+          `unknown setting '${key}'${where ? ` in ${where}` : ''}`,
+          didYouMean(key, schemaKeysAt(issue.path)),
+        );
       }
       return;
     case 'too_big':
@@ -285,4 +317,33 @@ function describeValue(v: unknown): string {
   if (typeof v === 'object') return 'a mapping';
   if (typeof v === 'string') return `'${v}'`;
   return String(v);
+}
+
+/** Keys the schema allows at a model path (list indexes step into the element; unions merge). */
+function schemaKeysAt(path: readonly PropertyKey[]): string[] {
+  let schemas: unknown[] = [HaloConfigSchema];
+  for (const part of path) {
+    const next: unknown[] = [];
+    for (const s of schemas.flatMap(unwrapSchema)) {
+      const def = (s as { def?: Obj }).def ?? {};
+      if (typeof part === 'number') {
+        if (def.type === 'array') next.push(def.element);
+      } else {
+        const shape = (s as { shape?: Obj }).shape;
+        if (shape?.[String(part)]) next.push(shape[String(part)]);
+      }
+    }
+    schemas = next;
+  }
+  return [
+    ...new Set(schemas.flatMap(unwrapSchema).flatMap((s) => Object.keys((s as { shape?: Obj }).shape ?? {}))),
+  ];
+}
+
+function unwrapSchema(s: unknown): unknown[] {
+  const def = (s as { def?: Obj }).def ?? {};
+  if (def.type === 'optional' || def.type === 'default' || def.type === 'nullable')
+    return unwrapSchema(def.innerType);
+  if (def.type === 'union') return (def.options as unknown[]).flatMap(unwrapSchema);
+  return [s];
 }

@@ -4,7 +4,7 @@
  * writing a model (or a keepalived.conf's input) as YAML.
  */
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, stringify } from 'yaml';
-import { DiagnosticSink, didYouMean, type Position } from './diagnostics.js';
+import { DiagnosticSink, type Position } from './diagnostics.js';
 import type { ParseOptions, ParseResult } from './keepalived.js';
 import { type HaloConfig, type HaloConfigInput, HaloConfigSchema } from './model.js';
 import { validateModel } from './normalise.js';
@@ -36,7 +36,7 @@ export function parseYamlText(text: string, file: string, opts: ParseOptions = {
   const input = structuredClone(raw) as HaloConfigInput;
 
   /** The node (or key) for a path, falling back to the deepest node that exists. */
-  const locate = (path: readonly PropertyKey[]): Position => {
+  const locate = (path: readonly PropertyKey[], preferKey = false): Position => {
     let node: unknown = doc.contents;
     let best = (node as Node | null)?.range?.[0] ?? 0;
     for (const key of path) {
@@ -45,21 +45,32 @@ export function parseYamlText(text: string, file: string, opts: ParseOptions = {
         if (!pair) break;
         best = (pair.key as Node).range?.[0] ?? best;
         node = pair.value;
-        if ((node as Node | null)?.range && typeof key === 'number') best = (node as Node).range![0];
       } else if (isSeq(node) && typeof key === 'number') {
         node = node.items[key];
         if (!node) break;
         best = (node as Node).range?.[0] ?? best;
       } else break;
     }
+    // A bad value is shown at the value, an unknown or misplaced key at the key.
+    if (!preferKey && isScalar(node) && node.range) best = node.range[0];
     return toPos(best);
   };
-  const nameOf = (path: readonly PropertyKey[]) => path.map(String).join('.');
+  const nameOf = (path: readonly PropertyKey[]) => String(path.at(-1) ?? '');
+  /** "vrrpInstances[1] (VI_2)" for messages about a list item. */
+  const contextOf = (path: readonly PropertyKey[]) => {
+    let text = '';
+    let cur: unknown = raw;
+    for (const key of path) {
+      text += typeof key === 'number' ? `[${key}]` : `${text ? '.' : ''}${String(key)}`;
+      cur = cur && typeof cur === 'object' ? (cur as Obj)[key as string] : undefined;
+    }
+    const label = cur && typeof cur === 'object' ? ((cur as Obj).name ?? (cur as Obj).address) : undefined;
+    return label === undefined ? text : `${text} (${String(label)})`;
+  };
 
   // Attach sources to the main objects so later messages (and `halo status`) can point into the YAML file.
-  const config = validateModel(raw as Obj, sink, locate, nameOf);
+  const config = validateModel(raw as Obj, sink, locate, nameOf, contextOf);
   if (!config) {
-    addKeyHints(sink, raw);
     return { diagnostics: sink.sorted(), input };
   }
   attachSources(config, locate);
@@ -79,45 +90,6 @@ function stripSources(v: unknown): void {
     delete (v as Obj).source;
     Object.values(v).forEach(stripSources);
   }
-}
-
-/** "unknown setting 'x'" gets a did-you-mean from the schema's keys at that place. */
-function addKeyHints(sink: DiagnosticSink, _raw: unknown): void {
-  for (const d of sink.items) {
-    const m = /^unknown setting '([^']+)'(?: in (.+))?$/.exec(d.message);
-    if (!m || d.hint) continue;
-    const keys = schemaKeysAt(m[2] ?? '');
-    const hint = didYouMean(m[1], keys);
-    if (hint) d.hint = hint;
-  }
-}
-
-/** Keys allowed at a dotted model path (numbers are list items). */
-function schemaKeysAt(path: string): string[] {
-  // Walk the zod schema by shape; unions contribute all their options' keys.
-  let schemas: unknown[] = [HaloConfigSchema];
-  for (const part of path.split('.').filter(Boolean)) {
-    const next: unknown[] = [];
-    for (const s of schemas.flatMap(unwrap)) {
-      const def = (s as { def?: Obj }).def ?? {};
-      if (/^\d+$/.test(part)) {
-        if (def.type === 'array') next.push(def.element);
-      } else {
-        const shape = (s as { shape?: Obj }).shape;
-        if (shape?.[part]) next.push(shape[part]);
-      }
-    }
-    schemas = next;
-  }
-  return schemas.flatMap(unwrap).flatMap((s) => Object.keys((s as { shape?: Obj }).shape ?? {}));
-}
-
-function unwrap(s: unknown): unknown[] {
-  const def = (s as { def?: Obj }).def ?? {};
-  if (def.type === 'optional' || def.type === 'default' || def.type === 'nullable')
-    return unwrap(def.innerType);
-  if (def.type === 'union') return (def.options as unknown[]).flatMap(unwrap);
-  return [s];
 }
 
 function attachSources(config: HaloConfig, locate: (path: readonly PropertyKey[]) => Position): void {
