@@ -88,6 +88,9 @@ async function main(): Promise<void> {
     const noop = await reconciler.reconcileNow();
     const noopMs = Number(process.hrtime.bigint() - t1) / 1e6;
     const noopOps = client.opsSent - before + noop.ops.length;
+    const t2 = process.hrtime.bigint();
+    await client.dumpTable({ stats: false });
+    const dumpMs = Number(process.hrtime.bigint() - t2) / 1e6;
 
     results.push({
       shape: name,
@@ -97,6 +100,7 @@ async function main(): Promise<void> {
       ipvsadmRestoreMs: Math.round(ipvsadmMs),
       ratio: Number((applyMs / ipvsadmMs).toFixed(2)),
       haloNoopReconcileMs: Math.round(noopMs),
+      haloDumpOnlyMs: Math.round(dumpMs),
       noopChangeOps: noopOps,
       sameTableAsIpvsadm: same,
     });

@@ -79,6 +79,8 @@ export interface IpvsClientOptions {
   timeoutMs?: number;
   /** receive buffer request; the kernel caps it at net.core.rmem_max */
   recvBufferSize?: number;
+  /** sockets used for destination dumps in parallel (default 4); the kernel runs one dump per socket */
+  dumpSockets?: number;
 }
 
 interface Pending {
@@ -104,7 +106,9 @@ export class IpvsClient implements IpvsBackend {
   onRawDatagram: ((buf: Buffer) => void) | undefined;
   private seq = Math.floor(Math.random() * 0x7fffffff);
   private readonly pending = new Map<number, Pending>();
-  private dumpChain: Promise<unknown> = Promise.resolve();
+  /** extra sockets for parallel dumps, each with its own serialising chain (opened on first use) */
+  private dumpLanes: { sock: RawNetlinkSocket; chain: Promise<unknown> }[] = [];
+  private nextLane = 0;
   private closed = false;
   private readonly batchSize: number;
   private readonly window: number;
@@ -118,15 +122,27 @@ export class IpvsClient implements IpvsBackend {
     this.batchSize = opts.batchSize ?? 256;
     this.window = opts.window ?? 4;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.recvBufferSize = opts.recvBufferSize ?? 4 * 1024 * 1024;
+    this.dumpSockets = Math.max(1, opts.dumpSockets ?? 4);
+    this.dumpLanes.push({ sock, chain: Promise.resolve() });
+  }
+
+  private readonly recvBufferSize: number;
+  private readonly dumpSockets: number;
+
+  /** A socket wired to this client's reply matcher (sequence numbers are unique across all of them). */
+  private static openSocket(size: number, client: () => IpvsClient): RawNetlinkSocket {
+    const sock = new RawNetlinkSocket(NETLINK_GENERIC, { recvBufferSize: size, sendBufferSize: size });
+    sock.on('message', (buf) => client().onDatagram(buf));
+    sock.on('error', (err) => client().failAll(err));
+    return sock;
   }
 
   /** Opens a socket and resolves the "IPVS" family id through the genl controller. */
   static async open(opts: IpvsClientOptions = {}): Promise<IpvsClient> {
-    const size = opts.recvBufferSize ?? 4 * 1024 * 1024;
-    const sock = new RawNetlinkSocket(NETLINK_GENERIC, { recvBufferSize: size, sendBufferSize: size });
-    const client = new IpvsClient(sock, 0, opts);
-    sock.on('message', (buf) => client.onDatagram(buf));
-    sock.on('error', (err) => client.failAll(err));
+    let client: IpvsClient | undefined;
+    const sock = IpvsClient.openSocket(opts.recvBufferSize ?? 4 * 1024 * 1024, () => client as IpvsClient);
+    client = new IpvsClient(sock, 0, opts);
     let familyId: number;
     try {
       const [reply] = await client.request(
@@ -152,7 +168,7 @@ export class IpvsClient implements IpvsBackend {
     if (this.closed) return;
     this.closed = true;
     this.failAll(new Error('IPVS client closed'));
-    this.sock.close();
+    for (const lane of this.dumpLanes) lane.sock.close();
   }
 
   // ---- queries ----
@@ -181,19 +197,30 @@ export class IpvsClient implements IpvsBackend {
     return parts.map((p) => decodeDestReply(parseGenlPayload(p).attrs, service.family, opts));
   }
 
-  /** Services with their destinations. A service deleted between the two dumps is skipped. */
+  /**
+   * Services with their destinations; destination dumps run on several sockets at once (one dump per socket
+   * is the kernel's limit), which matters with many services. A service deleted between the two dumps is
+   * skipped.
+   */
   async dumpTable(opts: DecodeOptions = {}): Promise<KernelService[]> {
     const services = await this.listServices(opts);
-    const out: KernelService[] = [];
-    for (const service of services) {
-      try {
-        out.push({ service, dests: await this.listDests(service, opts) });
-      } catch (e) {
-        if (e instanceof KernelError && e.code === 'ESRCH') continue;
-        throw e;
-      }
+    while (this.dumpLanes.length < Math.min(this.dumpSockets, services.length)) {
+      const sock = IpvsClient.openSocket(this.recvBufferSize, () => this);
+      sock.unref();
+      this.dumpLanes.push({ sock, chain: Promise.resolve() });
     }
-    return out;
+    const results = await Promise.all(
+      services.map((service) =>
+        this.listDests(service, opts).then(
+          (dests): KernelService | undefined => ({ service, dests }),
+          (e) => {
+            if (e instanceof KernelError && e.code === 'ESRCH') return undefined;
+            throw e;
+          },
+        ),
+      ),
+    );
+    return results.filter((r): r is KernelService => r !== undefined);
   }
 
   async listDaemons(): Promise<SyncDaemon[]> {
@@ -359,12 +386,18 @@ export class IpvsClient implements IpvsBackend {
     p.reject(err);
   }
 
-  private request(type: number, payload: Buffer, flags: number, what: string): Promise<Buffer[]> {
+  private request(
+    type: number,
+    payload: Buffer,
+    flags: number,
+    what: string,
+    sock: RawNetlinkSocket = this.sock,
+  ): Promise<Buffer[]> {
     if (this.closed) return Promise.reject(new Error('IPVS client closed'));
     const seq = this.nextSeq();
     return new Promise((resolve, reject) => {
       this.register(seq, what, { resolve, reject });
-      this.sock.send(encodeNlMessage({ type, flags, seq, pid: 0, payload }), { port: 0 }, (err) => {
+      sock.send(encodeNlMessage({ type, flags, seq, pid: 0, payload }), { port: 0 }, (err) => {
         if (err) this.settleWithError(seq, err);
       });
     });
@@ -381,15 +414,17 @@ export class IpvsClient implements IpvsBackend {
   }
 
   private dump(cmd: number, attrs: Buffer, what: string): Promise<Buffer[]> {
+    const lane = this.dumpLanes[this.nextLane++ % this.dumpLanes.length];
     const run = () =>
       this.request(
         this.familyId,
         encodeGenlPayload(cmd, IPVS_GENL_VERSION, attrs),
         NLM_F_REQUEST | NLM_F_DUMP,
         what,
+        lane.sock,
       );
-    const result = this.dumpChain.then(run, run);
-    this.dumpChain = result.catch(() => undefined);
+    const result = lane.chain.then(run, run);
+    lane.chain = result.catch(() => undefined);
     return result;
   }
 

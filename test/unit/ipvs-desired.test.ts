@@ -44,16 +44,20 @@ function rs(address: string, opts: Record<string, unknown> = {}): Record<string,
 }
 
 function vs(opts: Record<string, unknown>): VirtualServer {
-  return NormalisedVirtualServerSchema.parse({
+  const r = NormalisedVirtualServerSchema.safeParse({
     address: '10.0.0.1',
     port: 80,
     family: 4,
+    protocol: 'TCP',
+    scheduler: 'wlc',
     retry: 1,
     delayBeforeRetryMs: 1000,
     warmupMs: 0,
     smtpAlert: false,
     ...opts,
   });
+  if (!r.success) throw new Error(JSON.stringify(r.error.issues));
+  return r.data;
 }
 
 const up: RealServerHealth = { alive: true };
