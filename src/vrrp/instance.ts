@@ -175,6 +175,8 @@ export interface VrrpInstanceState {
   vipsSet: boolean;
   /** v3/IPv4 unicast old checksum in use (configured 'always' or auto-detected). */
   oldUnicastChecksum: boolean;
+  /** vrrp_startup_delay: until then, BACKUP timers count from this time (keepalived vrrp_delayed_start_time). */
+  delayedStartUntil?: number;
   stats: VrrpStats;
 }
 
@@ -185,7 +187,7 @@ export interface TrackingUpdate {
 }
 
 export type VrrpEvent =
-  | ({ type: 'start' } & Partial<{ tracking: TrackingUpdate }>)
+  | ({ type: 'start' } & Partial<{ tracking: TrackingUpdate; delayedStartUntil: number }>)
   | { type: 'timer' }
   | { type: 'packet'; packet: ReceivedAdvertPacket }
   | ({ type: 'track' } & TrackingUpdate)
@@ -193,7 +195,9 @@ export type VrrpEvent =
   /** Sync-group internal (sync-group.ts): keepalived's vrrp_sync_master / _backup / _fault on this member. */
   | { type: 'sync-master' }
   | { type: 'sync-backup' }
-  | { type: 'sync-fault' };
+  | { type: 'sync-fault' }
+  /** Another member (as MASTER) received a lower-priority advert: send our garp_lower_prio burst too. */
+  | { type: 'sync-lower-prio-garp' };
 
 export type TransitionReason =
   | 'startup'
@@ -358,6 +362,7 @@ export function createInstance(params: VrrpInstanceParams): VrrpInstanceState {
     garpLowerPrioAt: undefined,
     masterAddress: undefined,
     masterPriority: undefined,
+    delayedStartUntil: undefined,
     vipsSet: false,
     oldUnicastChecksum: p.unicastChecksumCompat === 'always',
     stats: {
@@ -458,6 +463,7 @@ export function step(
   const c = new Ctx(cloneState(prev), nowMs, opts);
   switch (ev.type) {
     case 'start':
+      if (ev.delayedStartUntil !== undefined) c.s.delayedStartUntil = ev.delayedStartUntil;
       onStart(c, ev.tracking);
       break;
     case 'timer':
@@ -483,6 +489,9 @@ export function step(
       break;
     case 'sync-fault':
       syncFault(c);
+      break;
+    case 'sync-lower-prio-garp':
+      if (c.s.state === 'MASTER') lowerPrioGarp(c);
       break;
   }
   return { state: c.s, actions: c.actions };
@@ -543,6 +552,16 @@ function sendGarp(c: Ctx, count: number, reason: GarpReason) {
 
 /* ------------------------------------------------------------------ transitions */
 
+/**
+ * Arms the BACKUP master-down timer from now, or - during vrrp_startup_delay - from the delayed start time
+ * (keepalived vrrp_init_instance_sands()), so nobody takes over before the delay has passed.
+ */
+function armBackupTimer(c: Ctx) {
+  const s = c.s;
+  const from = s.delayedStartUntil !== undefined && c.now < s.delayedStartUntil ? s.delayedStartUntil : c.now;
+  s.timerAt = from + s.msDownTimerMs;
+}
+
 /** keepalived vrrp_state_goto_master() + vrrp_state_master_tx() + vrrp_state_become_master(). */
 function gotoMaster(c: Ctx, reason: TransitionReason) {
   const s = c.s;
@@ -550,7 +569,7 @@ function gotoMaster(c: Ctx, reason: TransitionReason) {
     // keepalived vrrp_sync_can_goto_master(): wait (another master-down interval) for the other members.
     s.wantState = 'MASTER';
     s.msDownTimerMs = masterDownOf(s);
-    s.timerAt = c.now + s.msDownTimerMs;
+    armBackupTimer(c);
     return;
   }
   becomeMaster(c, reason);
@@ -615,7 +634,8 @@ function leaveMaster(c: Ctx, to: 'BACKUP' | 'FAULT', reason: TransitionReason, s
   s.wantState = to === 'BACKUP' ? s.wantState : 'FAULT';
   c.notify(to);
   s.msDownTimerMs = masterDownOf(s);
-  s.timerAt = to === 'BACKUP' ? c.now + s.msDownTimerMs : undefined;
+  if (to === 'BACKUP') armBackupTimer(c);
+  else s.timerAt = undefined;
   c.stats().releasedMaster++;
 }
 
@@ -645,7 +665,7 @@ function leaveFaultToBackup(c: Ctx, reason: TransitionReason) {
   s.preemptAt = undefined;
   s.masterAdverIntMs = s.params.advertIntervalMs;
   s.msDownTimerMs = masterDownOf(s);
-  s.timerAt = c.now + s.msDownTimerMs;
+  armBackupTimer(c);
 }
 
 /* ------------------------------------------------------------------ events */
@@ -667,7 +687,7 @@ function onStart(c: Ctx, tracking: TrackingUpdate | undefined) {
     // state BACKUP (not logged, no notify), master-down timer 1 us. Only the address owner starts this way.
     s.state = 'BACKUP';
     s.msDownTimerMs = 0.001;
-    s.timerAt = c.now + s.msDownTimerMs;
+    armBackupTimer(c);
     return;
   }
   // Everyone else - including `state MASTER` with priority < 255 - starts as BACKUP and waits the full
@@ -678,7 +698,7 @@ function onStart(c: Ctx, tracking: TrackingUpdate | undefined) {
   if (!fault) {
     c.transition('BACKUP', 'startup', 'Entering BACKUP STATE (init)');
     c.notify('BACKUP');
-    s.timerAt = c.now + s.msDownTimerMs;
+    armBackupTimer(c);
   } else {
     c.transition('FAULT', 'startup', 'Entering FAULT STATE (init)');
     if (s.trackFault) s.wantState = 'FAULT';
@@ -780,7 +800,7 @@ function onPacketBackup(c: Ctx, pkt: ReceivedAdvertPacket, source: string) {
     // RFC 3768 6.4.2 / RFC 5798 6.4.2: "set the Master_Down_Timer to Skew_Time".
     c.log('Backup received priority 0 advertisement');
     s.msDownTimerMs = skewOf(s);
-    s.timerAt = c.now + s.msDownTimerMs;
+    armBackupTimer(c);
     return;
   }
   const preemptDelayRunning = p.preemptDelayMs > 0 && (s.preemptAt === undefined || s.preemptAt > c.now);
@@ -791,7 +811,7 @@ function onPacketBackup(c: Ctx, pkt: ReceivedAdvertPacket, source: string) {
       s.masterAdverIntMs = Math.max(10, a.advertIntervalMs);
     }
     s.msDownTimerMs = masterDownOf(s);
-    s.timerAt = c.now + s.msDownTimerMs;
+    armBackupTimer(c);
     s.masterAddress = source;
     s.masterPriority = a.priority;
     if (p.preemptDelayMs > 0) {
@@ -858,12 +878,7 @@ function onPacketMaster(c: Ctx, pkt: ReceivedAdvertPacket, source: string) {
       sendAdvert(c, s.effectivePriority);
       s.timerAt = c.now + p.advertIntervalMs;
     }
-    const rep = opt(p, 'garpLowerPrioRepeat');
-    if (rep > 0) {
-      sendGarp(c, rep, 'lower-priority');
-      const d = opt(p, 'garpLowerPrioDelayMs');
-      if (d > 0) s.garpLowerPrioAt = c.now + d;
-    }
+    lowerPrioGarp(c);
     c.actions.push({ type: 'notify-event', event: 'master-rx-lower-pri' });
     return;
   }
@@ -882,6 +897,16 @@ function onPacketMaster(c: Ctx, pkt: ReceivedAdvertPacket, source: string) {
     s.masterPriority = a.priority;
     s.wantState = 'BACKUP';
     leaveMaster(c, 'BACKUP', 'higher-priority-advert', false);
+  }
+}
+
+/** garp_lower_prio_repeat GARPs now and again after garp_lower_prio_delay. */
+function lowerPrioGarp(c: Ctx) {
+  const rep = opt(c.s.params, 'garpLowerPrioRepeat');
+  if (rep > 0) {
+    sendGarp(c, rep, 'lower-priority');
+    const d = opt(c.s.params, 'garpLowerPrioDelayMs');
+    if (d > 0) c.s.garpLowerPrioAt = c.now + d;
   }
 }
 

@@ -109,8 +109,15 @@ export function stepSyncGroup(
   };
 
   const prev = member.state;
+  const before = actions.length;
   apply(name, ev, optionsFor(g, name));
   const now = g.members[name];
+  // keepalived vrrp_state_master_rx(): a master that hears a lower-priority advert also makes the other
+  // members of its group send their garp_lower_prio GARPs.
+  if (actions.slice(before).some((a) => a.type === 'notify-event' && a.event === 'master-rx-lower-pri')) {
+    for (const o of othersOf(g, name))
+      apply(o.params.name, { type: 'sync-lower-prio-garp' }, { inSyncGroup: true });
+  }
 
   if (now.state === 'FAULT' && now.trackFault && g.state !== 'FAULT') {
     groupNotify('FAULT');

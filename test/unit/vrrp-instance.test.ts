@@ -138,6 +138,20 @@ describe('VRRP start-up', () => {
     assert.ok(a.findIndex((x) => x.type === 'send-advert') < a.findIndex((x) => x.type === 'add-vips'));
   });
 
+  it('vrrp_startup_delay: BACKUP timers count from the end of the delay', () => {
+    const d = new Driver(simParams('VI_1', 150, '10.77.0.11'));
+    d.ev({ type: 'start', delayedStartUntil: 5000 }, 0);
+    assert.equal(nextDeadline(d.s), 5000 + 3414.062);
+    // an advert during the delay re-arms from the delay end too; after it, from now
+    d.ev({ type: 'packet', packet: advertFrom('10.77.0.12', 200) }, 1000);
+    assert.equal(nextDeadline(d.s), 5000 + 3414.062);
+    d.ev({ type: 'packet', packet: advertFrom('10.77.0.12', 200) }, 6000);
+    assert.equal(nextDeadline(d.s), 6000 + 3414.062);
+    const owner = new Driver(simParams('VI_1', 255, '10.77.0.11'));
+    owner.ev({ type: 'start', delayedStartUntil: 5000 }, 0);
+    assert.equal(nextDeadline(owner.s), 5000.001);
+  });
+
   it('starting with a tracked fault enters FAULT (init) and ignores adverts', () => {
     const d = new Driver(simParams('VI_1', 100, '10.77.0.11'));
     d.ev(

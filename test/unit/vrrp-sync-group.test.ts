@@ -118,6 +118,25 @@ describe('vrrp_sync_group', () => {
     assert.deepEqual(d.states(), ['MASTER', 'MASTER', 'MASTER']);
   });
 
+  it('a master member hearing a lower-priority advert makes every member send its lower-priority GARPs', () => {
+    const d = new GroupDriver(group());
+    d.ev('VI_1', { type: 'start' }, 0);
+    d.ev('VI_2', { type: 'start' }, 0);
+    d.advance(5000);
+    const acts = d.ev('VI_1', { type: 'packet', packet: advert(51, '10.77.0.100', 50) }, 5100);
+    const garps = acts
+      .filter((a) => a.type === 'send-garp')
+      .map((a) => a.type === 'send-garp' && [a.instance, a.reason]);
+    assert.deepEqual(garps, [
+      ['VI_1', 'lower-priority'],
+      ['VI_2', 'lower-priority'],
+    ]);
+    // and both repeat them after garp_lower_prio_delay (5 s)
+    d.advance(10_100);
+    const delayed = d.actions.filter((a) => a.type === 'send-garp' && a.reason === 'lower-priority-delayed');
+    assert.deepEqual(delayed.map((a) => a.type === 'send-garp' && a.instance).sort(), ['VI_1', 'VI_2']);
+  });
+
   it('a member that starts faulted keeps the whole group in FAULT', () => {
     const d = new GroupDriver(group());
     d.ev('VI_1', { type: 'start', tracking: { effectivePriority: 100, fault: true } }, 0);
