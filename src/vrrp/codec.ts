@@ -7,11 +7,14 @@
  *
  * Checksums, as keepalived 2.2.7 computes them:
  *   - v2 over IPv4: internet checksum of the VRRP message (including the auth bytes), no pseudo-header.
- *   - v3 over IPv4: pseudo-header (src, dst, 0, 112, VRRP length) + message (RFC 5798 5.2.8). keepalived puts the
- *     real IP destination in the pseudo-header; its `old_unicast_checksum` mode (and its auto-detection of peers
- *     running keepalived <= 1.3.6) uses the multicast group 224.0.0.18 instead for unicast adverts:
- *     `pseudoHeaderDestination` below. `v3ChecksumAsV2` computes a v3 checksum without any pseudo-header, as some
- *     other vendors' VRRPv3 implementations do (RFC 5798 errata 3201 discussion); keepalived itself has no such mode.
+ *   - v3 over IPv4: pseudo-header (src, dst, 0, 112, VRRP length) + message, as RFC 5798 5.2.8 reads and as
+ *     keepalived 2.2.7 (our anchor, and every capture in test/fixtures/vrrp) does. keepalived puts the real IP
+ *     destination in the pseudo-header; its `old_unicast_checksum` mode (and its auto-detection of peers running
+ *     keepalived <= 1.3.6) uses the multicast group 224.0.0.18 instead for unicast adverts:
+ *     `pseudoHeaderDestination` below.
+ *     RFC 9568 (which obsoletes 5798) limits the pseudo-header to IPv6, as Cisco and Juniper always did;
+ *     keepalived >= 2.2.8 offers that as `v3_checksum_as_v2` (off by default). We follow keepalived 2.2.7 by
+ *     default, for interoperability with deployed keepalived, and offer the RFC 9568 form as `v3ChecksumAsV2`.
  *   - IPv6 (v3, and keepalived's non-standard v2 over IPv6): always the IPv6 pseudo-header; keepalived lets the
  *     kernel compute and verify it (IPV6_CHECKSUM). We compute it here too, so the bytes are right whichever way
  *     the shell's socket is configured, and we verify it again on receive (harmless when the kernel already did).
@@ -143,7 +146,7 @@ export interface ReceivedAdvertPacket {
 }
 
 export interface ChecksumOptions {
-  /** v3 over IPv4 only: checksum without the pseudo-header (interop with non-RFC peers). */
+  /** v3 over IPv4 only: checksum without the pseudo-header (RFC 9568; keepalived >= 2.2.8 v3_checksum_as_v2). */
   v3ChecksumAsV2?: boolean;
   /** v3 over IPv4 only: destination to put in the pseudo-header instead of the real one (old_unicast_checksum). */
   pseudoHeaderDestination?: string;

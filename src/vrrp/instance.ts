@@ -116,7 +116,7 @@ export interface VrrpInstanceParams {
   lowerPrioNoAdvert?: boolean;
   higherPrioSendAdvert?: boolean;
   downTimerAdverts?: number;
-  /** v3/IPv4: checksum without the pseudo-header (interop with non-RFC peers; not a keepalived option). */
+  /** v3/IPv4: checksum without the pseudo-header: RFC 9568, Cisco/Juniper, keepalived >= 2.2.8 `v3_checksum_as_v2`. */
   v3ChecksumAsV2?: boolean;
   /**
    * v3/IPv4 unicast: keepalived's `old_unicast_checksum`. 'auto' (default): standard checksum, switching to the
