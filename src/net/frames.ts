@@ -55,6 +55,23 @@ export function parseIpv6(text: string): Buffer {
   return out;
 }
 
+/** Formats 4 or 16 address bytes as text; IPv6 in the RFC 5952 canonical form (what `ip` prints). */
+export function formatIp(bytes: Uint8Array): string {
+  if (bytes.length === 4) return [...bytes].join('.');
+  if (bytes.length !== 16) throw new TypeError(`an IP address is 4 or 16 bytes, got ${bytes.length}`);
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
+  // Compress the first longest run of two or more zero groups.
+  let best = { at: -1, len: 1 };
+  for (let i = 0; i < 8; i++) {
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > best.len) best = { at: i, len: j - i };
+  }
+  if (best.at < 0) return groups.join(':');
+  return `${groups.slice(0, best.at).join(':')}::${groups.slice(best.at + best.len).join(':')}`;
+}
+
 /** Parses "aa:bb:cc:dd:ee:ff" (or a 6-byte Buffer) into a 6-byte Buffer. */
 export function parseMac(mac: string | Buffer): Buffer {
   if (Buffer.isBuffer(mac)) {

@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { createRtNetlink, FlagsNew, type RtNetlinkSocket, rt } from 'netlink';
-import { formatMac, parseIpv4, parseIpv6 } from './frames.js';
+import { formatIp, formatMac, parseIpv4, parseIpv6 } from './frames.js';
 
 export type AddressScope = 'global' | 'host' | 'link' | 'site' | number;
 
@@ -93,22 +93,6 @@ export async function macAddress(ifname: string): Promise<string> {
   return formatMac(mac);
 }
 
-function formatAddress(bytes: Buffer): string {
-  if (bytes.length === 4) return [...bytes].join('.');
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
-  // Canonical form (RFC 5952): compress the longest run of two or more zero groups.
-  let best = { at: -1, len: 0 };
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > best.len) best = { at: i, len: j - i };
-    i = j === i ? i + 1 : j;
-  }
-  if (best.len < 2) return groups.join(':');
-  return `${groups.slice(0, best.at).join(':')}::${groups.slice(best.at + best.len).join(':')}`;
-}
-
 export async function listAddresses(ifname: string): Promise<InterfaceAddress[]> {
   const index = await ifindex(ifname);
   let all: rt.AddressMessage[];
@@ -125,9 +109,9 @@ export async function listAddresses(ifname: string): Promise<InterfaceAddress[]>
     const flags = attrs.flags ?? data.flags ?? {};
     out.push({
       family: raw.length === 4 ? 4 : 6,
-      address: formatAddress(raw),
+      address: formatIp(raw),
       prefixLength: data.prefixlen ?? 0,
-      ...(attrs.broadcast ? { broadcast: formatAddress(attrs.broadcast) } : {}),
+      ...(attrs.broadcast ? { broadcast: formatIp(attrs.broadcast) } : {}),
       ...(attrs.label ? { label: attrs.label } : {}),
       scope: data.scope ?? 0,
       secondary: !!flags.secondary,

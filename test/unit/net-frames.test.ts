@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import {
   buildGratuitousArp,
   buildUnsolicitedNa,
+  formatIp,
   formatMac,
   internetChecksum,
   parseIpv4,
@@ -101,6 +102,26 @@ describe('address parsing', () => {
         assert.deepEqual(parseIpv6(groups.join(':')), Buffer.from(bytes));
       }),
     );
+  });
+
+  it('formats IPv6 canonically (RFC 5952), as the WHATWG URL parser does', () => {
+    const group = fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 0xffff }));
+    fc.assert(
+      fc.property(fc.array(group, { minLength: 8, maxLength: 8 }), (groups) => {
+        const bytes = Buffer.alloc(16);
+        groups.forEach((g, i) => {
+          bytes.writeUInt16BE(g, i * 2);
+        });
+        const text = formatIp(bytes);
+        assert.equal(
+          `[${text}]`,
+          new URL(`http://[${groups.map((g) => g.toString(16)).join(':')}]/`).hostname,
+        );
+        assert.deepEqual(parseIpv6(text), bytes);
+      }),
+    );
+    assert.equal(formatIp(Buffer.from([10, 0, 0, 255])), '10.0.0.255');
+    assert.throws(() => formatIp(Buffer.alloc(5)), /4 or 16 bytes/);
   });
 
   it('parses MACs', () => {
