@@ -1,0 +1,70 @@
+/**
+ * `npm run lab -- --demo` end to end: the lab builds its namespaces, runs halo on both directors, kills the
+ * master, watches director2 take over and director1 preempt back, and removes everything it made.
+ */
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { LAB_PREFIX, listNamespaces } from '../../lab/netns.js';
+import { canUseNetns } from '../helpers/netns.js';
+import { REPO_ROOT } from '../helpers/vrrp-lab.js';
+
+const LAB_MAIN = join(REPO_ROOT, 'dist/lab/lab.js');
+
+function runLab(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [LAB_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    // SIGTERM first: the lab cleans up its namespaces on SIGTERM too.
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+const labNamespaces = async () => (await listNamespaces()).filter((n) => n.startsWith(LAB_PREFIX));
+
+test('lab --demo: director2 takes over from a killed director1, director1 preempts back, nothing left', async (t) => {
+  if (!(await canUseNetns())) return t.skip('needs root and iproute2');
+  const before = new Set(await labNamespaces());
+  const { code, output } = await runLab(['--demo'], 120_000);
+  assert.equal(code, 0, output);
+  assert.match(output, /director1 is MASTER \(priority 150\)/);
+  assert.match(output, /kill -9 halo on the master \(director1\)/);
+  const takeover = /director2 is MASTER: takeover (\d+\.\d+) s after the kill/.exec(output);
+  assert.ok(takeover, output);
+  assert.match(output, /director1 is MASTER again/);
+  assert.match(output, /demo OK/);
+  const left = (await labNamespaces()).filter((n) => !before.has(n));
+  assert.deepEqual(left, [], 'the lab removed its namespaces');
+});
+
+test('lab --cleanup removes only halolab-* namespaces', async (t) => {
+  if (!(await canUseNetns())) return t.skip('needs root and iproute2');
+  const { execFileSync } = await import('node:child_process');
+  const leftover = `${LAB_PREFIX}deadbe-web1`;
+  const unrelated = `halolabx-keep-${process.pid}`;
+  execFileSync('ip', ['netns', 'add', leftover]);
+  execFileSync('ip', ['netns', 'add', unrelated]);
+  try {
+    const { code, output } = await runLab(['--cleanup'], 30_000);
+    assert.equal(code, 0, output);
+    assert.match(output, new RegExp(`removed .*${leftover}`));
+    const names = await listNamespaces();
+    assert.ok(!names.includes(leftover), 'leftover removed');
+    assert.ok(names.includes(unrelated), 'a namespace without the exact prefix is left alone');
+  } finally {
+    execFileSync('ip', ['netns', 'del', unrelated]);
+    if ((await listNamespaces()).includes(leftover)) execFileSync('ip', ['netns', 'del', leftover]);
+  }
+});
