@@ -20,6 +20,11 @@ export interface AddressSpec {
   noprefixroute?: boolean;
   /** IPv6 only: skip duplicate address detection (default true, as keepalived does for VIPs). */
   nodad?: boolean;
+  /**
+   * IPv6 only: add with preferred lifetime 0 so the kernel does not pick it as a source address
+   * (keepalived does this for /128 VIPs so health checks do not originate from the VIP).
+   */
+  deprecated?: boolean;
 }
 
 export interface InterfaceAddress {
@@ -150,6 +155,10 @@ function addressRequest(index: number, spec: AddressSpec): { data: rt.Address; a
     attrs.broadcast = parseIpv4(spec.broadcast);
   }
   if (spec.label !== undefined) attrs.label = spec.label;
+  if (spec.deprecated) {
+    if (!v6) throw new TypeError('deprecated is IPv6 only');
+    attrs.cacheInfo = { ifaPrefered: 0, ifaValid: 0xffffffff };
+  }
   return { data: { family: v6 ? 10 : 2, prefixlen: spec.prefixLength, scope, index }, attrs };
 }
 

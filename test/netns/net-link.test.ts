@@ -139,6 +139,17 @@ describe('link.ts in a namespace', { skip, concurrency: false }, () => {
     await agent.request('removeAddress', { ifname: 'eth0', spec });
     assert.equal(await find('fd00:92::100'), undefined);
     await agent.request('removeAddress', { ifname: 'eth0', spec });
+
+    const deprecated = { address: 'fd00:92::101', prefixLength: 128, deprecated: true };
+    await agent.request('addAddress', { ifname: 'eth0', spec: deprecated });
+    const d = (await find('fd00:92::101')) as IpAddrInfo & {
+      preferred_life_time?: number;
+      deprecated?: boolean;
+    };
+    assert.equal(d.preferred_life_time, 0);
+    assert.equal(d.deprecated, true);
+    await agent.request('removeAddress', { ifname: 'eth0', spec: deprecated });
+    assert.equal(await find('fd00:92::101'), undefined);
   });
 
   it('rejects bad address specs before talking to the kernel', async () => {
