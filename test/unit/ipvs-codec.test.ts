@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { canonicalAddress } from '../../src/ipvs/addr.js';
 import { IpvsClient } from '../../src/ipvs/client.js';
 import {
+  decodeConfigReply,
   decodeDaemonReply,
   decodeDestReply,
   decodeInfoReply,
@@ -388,5 +389,116 @@ describe('IPVS codec: malformed replies are rejected with clear errors', () => {
     client.onDatagram(Buffer.from([1, 2, 3]));
     client.onDatagram(fixture('reply-error-eexist.hex'));
     assert.equal(client.strayReplies, 2);
+  });
+});
+
+/** Datagrams (one per line) of a captured-*.hex file, split into messages; DONE/ERROR kept. */
+function capturedMessages(name: string) {
+  const text = readFileSync(new URL(name, FIXTURES), 'utf8');
+  return text
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('#'))
+    .flatMap((l) => parseNlMessages(Buffer.from(l.trim(), 'hex')));
+}
+
+function dataPayloads(name: string): Buffer[] {
+  const msgs = capturedMessages(name);
+  assert.equal(msgs.at(-1)?.type, 3, `${name}: a dump ends with NLMSG_DONE`);
+  return msgs.filter((m) => m.type !== 3).map((m) => parseGenlPayload(m.payload).attrs);
+}
+
+describe('IPVS codec: replies captured from a real kernel (Linux 6.1)', () => {
+  it('services dump', () => {
+    const svcs = dataPayloads('captured-services.hex').map((p) => decodeServiceReply(p));
+    const byKey = new Map(
+      svcs.map((s) => [s.fwmark ? `fwm${s.fwmark}` : `${s.protocol}:${s.address}:${s.port}`, s]),
+    );
+    assert.equal(svcs.length, 3);
+    assert.deepEqual(
+      (({ stats, ...rest }) => rest)(byKey.get('tcp:10.0.0.1:80')!),
+      makeService({ address: '10.0.0.1', port: 80, scheduler: 'sh', flags: 0x19, timeout: 300, netmask: 24 }),
+    );
+    const fwm = byKey.get('fwm5')!;
+    assert.deepEqual(
+      [fwm.family, fwm.address, fwm.scheduler, fwm.flags, fwm.netmask],
+      [6, '::', 'mh', 0xc, 128],
+    );
+    const udp6 = byKey.get('udp:2001:db8::1:53')!;
+    assert.deepEqual(
+      [udp6.family, udp6.scheduler, udp6.flags, udp6.timeout, udp6.netmask],
+      [6, 'wrr', 1, 60, 64],
+    );
+    assert.equal(udp6.stats?.conns, 0n);
+  });
+
+  it('destination dumps (IPv4 service; IPv6 service with a mixed-family tunnel dest)', () => {
+    const d4 = dataPayloads('captured-dests-tcp4.hex').map((p) => decodeDestReply(p, 4));
+    const gue = d4.find((d) => d.address === '10.1.0.2')!;
+    assert.deepEqual(
+      [gue.forward, gue.tunnelType, gue.tunnelPort, gue.tunnelFlags, gue.weight],
+      ['tunnel', 'gue', 6080, 1, 1],
+    );
+    const dr = d4.find((d) => d.address === '10.1.0.1')!;
+    assert.deepEqual(
+      [dr.forward, dr.weight, dr.upperThreshold, dr.lowerThreshold, dr.port],
+      ['route', 3, 100, 10, 80],
+    );
+    const d6 = dataPayloads('captured-dests-udp6.hex').map((p) => decodeDestReply(p, 6));
+    const gre = d6.find((d) => d.family === 4)!;
+    assert.deepEqual([gre.address, gre.tunnelType, gre.tunnelFlags], ['10.9.9.9', 'gre', 1]);
+    assert.ok(d6.some((d) => d.address === '2001:db8::b' && d.family === 6 && d.tunnelType === 'ipip'));
+  });
+
+  it('sync daemons dump with the kernel defaults filled in', () => {
+    const ds = dataPayloads('captured-daemons.hex').map((p) => decodeDaemonReply(p));
+    assert.deepEqual(
+      ds.find((d) => d.state === 'master'),
+      {
+        state: 'master',
+        mcastIfname: 'hvcap0',
+        syncId: 5,
+        syncMaxLen: 1472,
+        mcastGroup: '224.0.0.81',
+        mcastPort: 8848,
+        mcastTtl: 1,
+      },
+    );
+    assert.deepEqual(
+      ds.find((d) => d.state === 'backup'),
+      {
+        state: 'backup',
+        mcastIfname: 'hvcap1',
+        syncId: 7,
+        syncMaxLen: 1400,
+        mcastGroup: '224.0.0.82',
+        mcastPort: 8850,
+        mcastTtl: 2,
+      },
+    );
+  });
+
+  it('info, config and an uncapped EEXIST error', () => {
+    const [info] = capturedMessages('captured-info.hex');
+    assert.deepEqual(decodeInfoReply(parseGenlPayload(info.payload).attrs), {
+      version: 0x010201,
+      connTableSize: 4096,
+    });
+    const [cfg] = capturedMessages('captured-config.hex');
+    assert.deepEqual(decodeConfigReply(parseGenlPayload(cfg.payload).attrs), {
+      tcp: 900,
+      tcpFin: 120,
+      udp: 300,
+    });
+    const [err] = capturedMessages('captured-error-eexist.hex');
+    assert.equal(err.type, 2);
+    const e = parseNlError(err.payload);
+    assert.equal(e.errno, 17);
+    assert.equal(e.requestSeq, err.seq);
+    // the echoed request is our own NEW_SERVICE for 10.0.0.1:80
+    const echoed = parseNlMessages(err.payload.subarray(4))[0];
+    assert.equal(
+      decodeServiceReply(parseGenlPayload(echoed.payload).attrs, { stats: false }).address,
+      '10.0.0.1',
+    );
   });
 });
