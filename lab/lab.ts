@@ -169,7 +169,13 @@ class Lab {
   startWeb(web: Web): void {
     const code =
       "const n=process.argv[1];require('node:http').createServer((q,s)=>{s.setHeader('content-type','text/plain');s.end('hello from '+n+'\\n')}).listen(80)";
-    web.child = this.net.spawn(web.ns, process.execPath, ['-e', code, web.name], { stdio: 'ignore' });
+    const child = this.net.spawn(web.ns, process.execPath, ['-e', code, web.name], { stdio: 'ignore' });
+    web.child = child;
+    child.once('exit', (exitCode, signal) => {
+      if (web.child === child) web.child = undefined;
+      if (this.expectedExits.delete(child)) return;
+      this.event(`${web.name} (pid ${child.pid}) exited (${signal ?? `code ${exitCode}`})`);
+    });
   }
 
   async stopWeb(web: Web): Promise<void> {
@@ -202,9 +208,16 @@ class Lab {
   }
 
   /** kill -9, as a crash or a pulled power cord would (no priority-0 advert, VIP left configured). */
-  async crashDirector(d: Director): Promise<void> {
+  async crashDirector(d: Director, pid?: number): Promise<void> {
     const child = d.child;
-    if (!child) return;
+    if (!child) {
+      // A halo the user started by hand: the lab knows it only by the PID its status reported.
+      if (pid) {
+        process.kill(pid, 'SIGKILL');
+        this.event(`${d.name}: killed halo (kill -9 ${pid})`);
+      }
+      return;
+    }
     this.expectedExits.add(child);
     d.child = undefined;
     await this.net.kill(child, 'SIGKILL');
@@ -219,8 +232,9 @@ class Lab {
     await this.net.kill(child, 'SIGTERM');
   }
 
+  /** Asked even when the lab did not start this halo: the user may have restarted it by hand. */
   private async status(d: Director): Promise<StatusDocument | null> {
-    if (!d.child) return null;
+    if (!d.child && !existsSync(d.socket)) return null;
     try {
       return await controlRequest(d.socket, 'status', { timeoutMs: 700 });
     } catch {
@@ -234,8 +248,8 @@ class Lab {
     const directors: DirectorView[] = this.directors.map((d, i) => {
       const inst = docs[i]?.instances[0];
       return {
-        running: d.child !== undefined,
-        pid: d.child?.pid,
+        running: d.child !== undefined || docs[i] !== null,
+        pid: docs[i]?.daemon.pid ?? d.child?.pid,
         state: inst?.state ?? null,
         priority: inst?.effectivePriority,
         holdsVip: addrs[i].includes(VIP),
@@ -601,11 +615,11 @@ async function live(lab: Lab, tty: boolean, stopped: Promise<void>): Promise<num
           const m = lab.directors.find(
             (_, i) => lastObs?.directors[i].running && lastObs.directors[i].state === 'MASTER',
           );
-          if (m) await lab.crashDirector(m);
+          if (m) await lab.crashDirector(m, lastObs?.directors[lab.directors.indexOf(m)].pid);
           else lab.event('no running MASTER to kill');
         } else if (key === 'r') {
           for (const d of lab.directors) {
-            if (!d.child) {
+            if (!d.child && !lastObs?.directors[lab.directors.indexOf(d)].running) {
               lab.startDirector(d);
               lab.event(`${d.name}: started halo (pid ${d.child!.pid})`);
             }
