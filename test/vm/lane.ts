@@ -53,10 +53,16 @@ async function main(): Promise<number> {
   }
 
   const timeoutMs = Number(process.env.HALO_VM_TIMEOUT_MS) || 10 * 60_000;
-  log(`booting; running ${files.length} test file(s) inside (timeout ${timeoutMs / 1000} s)`);
+  // node 20 applies --test-timeout to each test FILE (files run as subprocesses): a file that hangs
+  // fails after this long and the remaining files still run, inside the lane's overall limit.
+  const fileTimeoutMs = Number(process.env.HALO_VM_FILE_TIMEOUT_MS) || 180_000;
+  log(
+    `booting; running ${files.length} test file(s) inside ` +
+      `(timeout ${fileTimeoutMs / 1000} s per file, ${timeoutMs / 1000} s overall)`,
+  );
   try {
     const r = await runInVm(
-      `exec node --test --test-concurrency=1 --test-reporter=spec ${files.map(shq).join(' ')}`,
+      `exec node --test --test-concurrency=1 --test-timeout=${fileTimeoutMs} --test-reporter=spec ${files.map(shq).join(' ')}`,
       {
         cwd: checkout,
         timeoutMs,
