@@ -229,7 +229,17 @@ export class IpvsClient implements IpvsBackend {
   }
 
   async startDaemon(d: SyncDaemon): Promise<void> {
-    await this.ipvsRequest(IPVS_CMD.NEW_DAEMON, encodeDaemon(d), `start sync daemon ${d.state}`, true);
+    try {
+      await this.ipvsRequest(IPVS_CMD.NEW_DAEMON, encodeDaemon(d), `start sync daemon ${d.state}`, true);
+    } catch (e) {
+      // ip_vs_genl_new_daemon refuses (EINVAL) while any destination's family differs from its service's.
+      if (e instanceof KernelError && e.code === 'EINVAL')
+        throw new KernelError(
+          e.errno,
+          `start sync daemon ${d.state} on ${d.mcastIfname} (the kernel refuses it while a destination's address family differs from its service's, or for an unusable interface)`,
+        );
+      throw e;
+    }
   }
 
   async stopDaemon(state: SyncDaemon['state']): Promise<void> {

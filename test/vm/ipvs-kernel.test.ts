@@ -458,6 +458,59 @@ describe('IPVS reconciler in the kernel', { skip }, () => {
     );
   });
 
+  it('halo ipvs list -f CONFIG: ipvsadm layout plus ownership and reasons', async () => {
+    await ipvsadm('-C');
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const dir = await mkdtemp('/tmp/halo-ipvs-');
+    const conf = `${dir}/keepalived.conf`;
+    await writeFile(
+      conf,
+      [
+        'virtual_server 10.0.7.1 80 {',
+        '  lb_algo rr',
+        '  lb_kind NAT',
+        '  protocol TCP',
+        '  real_server 10.1.7.1 80 {',
+        '    weight 2',
+        '    TCP_CHECK {',
+        '      connect_timeout 3',
+        '    }',
+        '  }',
+        '  real_server 10.1.7.2 80 {',
+        '    weight 1',
+        '    TCP_CHECK {',
+        '      connect_timeout 3',
+        '      alpha',
+        '    }',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    // kernel: the configured service with its first server, plus a foreign service
+    await ipvsadm('-A', '-t', '10.0.7.1:80', '-s', 'rr');
+    await ipvsadm('-a', '-t', '10.0.7.1:80', '-r', '10.1.7.1:80', '-m', '-w', '2');
+    await ipvsadm('-A', '-u', '10.0.7.9:53', '-s', 'wlc');
+    const cli = (...args: string[]) =>
+      execFileP(process.execPath, [
+        new URL('../../src/cli/main.js', import.meta.url).pathname,
+        'ipvs',
+        'list',
+        ...args,
+      ]);
+    // (each node start costs ~20 s under TCG: two invocations; --plain is the annotated text stripped)
+    const annotated = (await cli('-f', conf)).stdout.toString();
+    assert.equal(annotated.replace(/ {2}# .*$/gm, '').replace(/^ {2}-- .*\n/gm, ''), await ipvsadm('-Ln'));
+    assert.match(annotated, /^TCP {2}10\.0\.7\.1:80 rr {2}# halo: owned/m);
+    assert.match(annotated, /^UDP {2}10\.0\.7\.9:53 wlc {2}# not halo$/m);
+    assert.match(annotated, /-- 10\.1\.7\.2:80 +out +# halo: out: not checked yet \(alpha: starts down\)/);
+    const doc = JSON.parse((await cli('-f', conf, '--json')).stdout.toString());
+    assert.deepEqual(doc.services.map((s: { key: string; owned: boolean }) => [s.key, s.owned]).sort(), [
+      ['tcp:10.0.7.1:80', true],
+      ['udp:10.0.7.9:53', false],
+    ]);
+  });
+
   it('keys match between the oracle and halo for IPv6 spellings', () => {
     const s: ServiceConfig = makeService({ address: '2001:db8::1', port: 53, protocol: 'udp' });
     assert.equal(serviceKeyString(s), 'udp:[2001:db8::1]:53');
