@@ -41,6 +41,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const RUN_PLAN = join(here, '..', 'src', 'check', 'run-plan.js');
 
 const ACCEPT_SERVER_C = String.raw`
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -70,6 +71,59 @@ int main(int argc, char **argv) {
       while ((c = accept4(evs[i].data.fd, NULL, NULL, SOCK_NONBLOCK)) >= 0) close(c);
     }
   }
+}
+`;
+
+/**
+ * Baseline for the kernel's share: the same TCP connect-and-close checks from
+ * a minimal C epoll loop (what a C checker such as keepalived's pays at
+ * least), paced at RATE per second over the same targets for SECONDS.
+ */
+const CONNECT_BASELINE_C = String.raw`
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
+int main(int argc, char **argv) {
+  int naddr = atoi(argv[1]), base = atoi(argv[2]), nports = atoi(argv[3]), rate = atoi(argv[4]), secs = atoi(argv[5]);
+  int ep = epoll_create1(0), ok = 0, fail = 0;
+  long total = (long)rate * secs, started = 0, done = 0;
+  double t0 = now();
+  struct epoll_event evs[512];
+  while (done < total) {
+    long due = (long)((now() - t0) * rate);
+    if (due > total) due = total;
+    while (started < due) {
+      long i = started++;
+      int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(base + (int)((i / naddr) % nports)) };
+      char ip[32]; snprintf(ip, sizeof ip, "10.81.1.%d", 1 + (int)(i % naddr));
+      inet_pton(AF_INET, ip, &a.sin_addr);
+      if (connect(fd, (struct sockaddr *)&a, sizeof a) && errno != EINPROGRESS) { close(fd); fail++; done++; continue; }
+      struct epoll_event ev = { .events = EPOLLOUT, .data.fd = fd };
+      epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    }
+    int n = epoll_wait(ep, evs, 512, 1);
+    for (int k = 0; k < n; k++) {
+      int err = 0; socklen_t len = sizeof err;
+      getsockopt(evs[k].data.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err) fail++; else ok++;
+      close(evs[k].data.fd);
+      done++;
+    }
+  }
+  struct rusage ru; getrusage(RUSAGE_SELF, &ru);
+  printf("{\"ok\":%d,\"fail\":%d,\"wall\":%.3f,\"userMs\":%.1f,\"sysMs\":%.1f}\n", ok, fail, now() - t0,
+         ru.ru_utime.tv_sec * 1e3 + ru.ru_utime.tv_usec / 1e3, ru.ru_stime.tv_sec * 1e3 + ru.ru_stime.tv_usec / 1e3);
+  return 0;
 }
 `;
 
@@ -149,6 +203,8 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'halo-bench-checks-'));
   writeFileSync(join(dir, 'accept.c'), ACCEPT_SERVER_C);
   execFileSync('cc', ['-O2', '-o', join(dir, 'accept'), join(dir, 'accept.c')]);
+  writeFileSync(join(dir, 'baseline.c'), CONNECT_BASELINE_C);
+  execFileSync('cc', ['-O2', '-o', join(dir, 'baseline'), join(dir, 'baseline.c')]);
   writeFileSync(join(dir, 'http.cjs'), HTTP_SERVER_JS);
 
   const lab = new NetnsLab();
@@ -185,7 +241,10 @@ async function main(): Promise<void> {
       `bench/checks: ${TCP} TCP_CHECK + ${HTTP} HTTP_GET real servers, delay_loop 1 s, ` +
         `${WARMUP_MS / 1000} s warm-up + ${SECONDS} s measured, max in flight ${values['in-flight']}`,
     );
-    const child = lab.spawn(chk.ns, process.execPath, [RUN_PLAN, job]);
+    const nodeArgs = process.env.HALO_BENCH_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HALO_BENCH_PROF}`]
+      : [];
+    const child = lab.spawn(chk.ns, process.execPath, [...nodeArgs, RUN_PLAN, job]);
     const samples: Sample[] = [];
     let done: Record<string, unknown> | undefined;
     let buf = '';
@@ -201,14 +260,16 @@ async function main(): Promise<void> {
           samples.push(line);
           console.log(
             `  t=${(line.t / 1000).toFixed(0).padStart(3)} s  cpu ${line.cpuPct.toFixed(1).padStart(5)} %  ` +
-              `rss ${(line.rss / 2 ** 20).toFixed(0)} MiB  attempts ${line.attempts}  lag p99 ${line.lagP99Ms} ms`,
+              `rss ${(line.rss / 2 ** 20).toFixed(0)} MiB  attempts ${line.attempts}  failed ${line.failures}  in flight ${line.inFlight}  lag p99 ${line.lagP99Ms} ms`,
           );
         } else if (line.ev === 'done') done = line;
       }
     });
     child.stderr?.on('data', (d) => process.stderr.write(d));
-    await new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    if (!done) throw new Error('run-plan did not finish');
+    const exit = await new Promise<string>((resolve) =>
+      child.once('close', (code, sig) => resolve(`${code} ${sig}`)),
+    );
+    if (!done) throw new Error(`run-plan did not finish (exit ${exit})`);
     const stats = done.stats as Record<string, number>;
     const wallS = (done.wallMs as number) / 1000;
     const cpuMs = (done.cpuUserMs as number) + (done.cpuSystemMs as number);
@@ -235,6 +296,28 @@ async function main(): Promise<void> {
     ];
     console.log('');
     for (const [k, v] of rows) console.log(`  ${k.padEnd(32)} ${v}`);
+    // The kernel's share: the same connects from a minimal C loop, 10 s at the measured TCP rate.
+    const tcpRate = Math.max(1, Math.round((stats.attempts / wallS) * (TCP / (TCP + HTTP))));
+    const base = await lab.exec(chk.ns, join(dir, 'baseline'), [
+      String(ADDRESSES),
+      String(PORT_BASE),
+      String(PORTS),
+      String(tcpRate),
+      '10',
+    ]);
+    const b = JSON.parse(base.stdout) as {
+      ok: number;
+      fail: number;
+      wall: number;
+      userMs: number;
+      sysMs: number;
+    };
+    const perConnect = ((b.userMs + b.sysMs) * 1000) / Math.max(1, b.ok + b.fail);
+    console.log(
+      `  ${'C epoll connect baseline'.padEnd(32)} ${perConnect.toFixed(1)} µs per connect ` +
+        `(user ${((b.userMs * 1000) / Math.max(1, b.ok)).toFixed(1)}, sys ${((b.sysMs * 1000) / Math.max(1, b.ok)).toFixed(1)}; ` +
+        `${b.ok} ok, ${b.fail} failed at ${tcpRate}/s)`,
+    );
     const load = await sh('cat', ['/proc/loadavg']);
     console.log(`  ${'host load average'.padEnd(32)} ${load.stdout.trim()} (2 shared cores)`);
     console.log(

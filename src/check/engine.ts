@@ -82,6 +82,10 @@ export interface EngineStats {
   lagP50Ms: number;
   lagP99Ms: number;
   lagMaxMs: number;
+  /** |actual - configured| start-to-start interval of consecutive regular checks of a checker. */
+  intervalErrorP50Ms: number;
+  intervalErrorP99Ms: number;
+  intervalErrorMaxMs: number;
 }
 
 export class CheckEngine extends EventEmitter {
@@ -95,6 +99,9 @@ export class CheckEngine extends EventEmitter {
   private running = false;
   private readonly pending = new Set<Promise<void>>();
   private readonly lag = new LagHistogram();
+  private readonly intervalError = new LagHistogram();
+  /** Per checker: [actual start, due] of its previous attempt, for interval errors. */
+  private readonly previousStart = new Map<string, [number, number]>();
   private attempts = 0;
   private failures = 0;
 
@@ -141,11 +148,15 @@ export class CheckEngine extends EventEmitter {
       lagP50Ms: this.lag.quantile(0.5),
       lagP99Ms: this.lag.quantile(0.99),
       lagMaxMs: this.lag.max,
+      intervalErrorP50Ms: this.intervalError.quantile(0.5),
+      intervalErrorP99Ms: this.intervalError.quantile(0.99),
+      intervalErrorMaxMs: this.intervalError.max,
     };
   }
 
   resetStats(): void {
     this.lag.reset();
+    this.intervalError.reset();
     this.attempts = 0;
     this.failures = 0;
   }
@@ -197,6 +208,12 @@ export class CheckEngine extends EventEmitter {
     const started = this.now();
     const lagMs = started - a.dueAt;
     this.lag.add(lagMs);
+    const prev = this.previousStart.get(a.checkerId);
+    if (prev && a.retry === 0) this.intervalError.add(Math.abs(started - prev[0] - (a.dueAt - prev[1])));
+    if (prev) {
+      prev[0] = started;
+      prev[1] = a.dueAt;
+    } else this.previousStart.set(a.checkerId, [started, a.dueAt]);
     const p = this.safeRun(spec.target, a.urlIndex).then((result) => {
       this.pending.delete(p);
       if (!this.running) return;

@@ -19,6 +19,10 @@ interface Job {
   plan: CheckPlan;
   runMs: number;
   options?: { maxInFlight?: number; bootstrapDelayMs?: number; noWarmupRandom?: boolean };
+  /** Benchmarks: reset stats and the CPU baseline after this long (skip the start-up). */
+  statsAfterMs?: number;
+  /** Benchmarks: print a {ev:'sample'} line this often. */
+  sampleEveryMs?: number;
   attempts?: boolean;
 }
 
@@ -58,17 +62,46 @@ async function main(path: string): Promise<void> {
       }),
     );
   }
-  const cpu0 = process.cpuUsage();
+  let cpu0 = process.cpuUsage();
+  let wall0 = performance.now();
   engine.start();
+  if (job.statsAfterMs !== undefined) {
+    setTimeout(() => {
+      engine.resetStats();
+      cpu0 = process.cpuUsage();
+      wall0 = performance.now();
+    }, job.statsAfterMs).unref();
+  }
+  let sampleCpu = process.cpuUsage();
+  let sampleWall = performance.now();
+  const sampler =
+    job.sampleEveryMs !== undefined
+      ? setInterval(() => {
+          const c = process.cpuUsage(sampleCpu);
+          const now = performance.now();
+          out({
+            ev: 'sample',
+            cpuPct: ((c.user + c.system) / 1000 / (now - sampleWall)) * 100,
+            rss: process.memoryUsage().rss,
+            ...engine.stats(),
+          });
+          sampleCpu = process.cpuUsage();
+          sampleWall = now;
+        }, job.sampleEveryMs)
+      : undefined;
   await new Promise((r) => setTimeout(r, job.runMs));
+  if (sampler) clearInterval(sampler);
   const cpu = process.cpuUsage(cpu0);
+  const wallMs = performance.now() - wall0;
   const stats = engine.stats();
   const servers = engine.servers();
   await engine.stop();
   out({
     ev: 'done',
     stats,
-    servers,
+    servers: job.sampleEveryMs !== undefined ? servers.length : servers,
+    serversUp: servers.filter((s) => s.up).length,
+    wallMs,
     cpuUserMs: cpu.user / 1000,
     cpuSystemMs: cpu.system / 1000,
     rss: process.memoryUsage().rss,
@@ -77,7 +110,8 @@ async function main(path: string): Promise<void> {
 
 if (process.argv[2]) {
   main(process.argv[2]).then(
-    () => process.exit(0),
+    // Exit only once stdout (a pipe: asynchronous) has flushed the last lines.
+    () => process.stdout.write('', () => process.exit(0)),
     (err) => {
       process.stderr.write(`run-plan: ${err instanceof Error ? err.stack : String(err)}\n`);
       process.exit(1);

@@ -13,6 +13,7 @@ import { canUseNetns, NetnsLab, waitFor } from '../helpers/netns.js';
 import {
   attempts,
   BODY,
+  CHK4,
   type CheckLab,
   DROP4,
   RUN_PLAN,
@@ -106,6 +107,8 @@ describe('health checks against real servers', { skip: !enabled && 'needs root a
         rs('refused', tcp(SRV4, 9)),
         rs('dropped', tcp(SRV4, 81)),
         rs('flip', tcp(SRV4, 8081)),
+        rs('bound', { ...tcp(SRV4, 8080), bindTo: CHK4 } as CheckTarget),
+        rs('bad-bind', { ...tcp(SRV4, 8080), bindTo: '10.80.0.77' } as CheckTarget),
       ]),
       3200,
     );
@@ -125,6 +128,11 @@ describe('health checks against real servers', { skip: !enabled && 'needs root a
     await lab.kill(listener);
 
     assert.ok(attempts(events, 'open').every((a) => a.ok && a.reason === 'connected'));
+    assert.ok(attempts(events, 'bound').length >= 3 && attempts(events, 'bound').every((a) => a.ok));
+    assert.deepEqual(serverStates(events, 'bad-bind').at(-1), {
+      up: false,
+      reason: 'cannot bind 10.80.0.77: address not available',
+    });
     assert.ok(attempts(events, 'open6').length >= 3 && attempts(events, 'open6').every((a) => a.ok));
     assert.deepEqual(serverStates(events, 'open'), [{ up: true, reason: 'initial state' }]);
     // First check of a non-alpha checker: one failure is enough (keepalived retry_it starts at retry).
@@ -155,6 +163,22 @@ describe('health checks against real servers', { skip: !enabled && 'needs root a
       events.slice(0, downAt).filter((e) => e.ev === 'attempt' && e.id === 'flip' && !e.ok).length,
       3,
     );
+  });
+
+  it('TCP_CHECK through net.Socket (the fallback implementation)', async () => {
+    const events = await runPlan(
+      lab,
+      cl,
+      plan([rs('open', tcp(SRV4, 8080)), rs('refused', tcp(SRV4, 9)), rs('dropped', tcp(SRV4, 81))]),
+      1500,
+      { HALO_TCP_CHECK_NET: '1' },
+    ).done;
+    assert.ok(attempts(events, 'open').length >= 2 && attempts(events, 'open').every((a) => a.ok));
+    assert.deepEqual(serverStates(events, 'refused').at(-1), { up: false, reason: 'connection refused' });
+    assert.deepEqual(serverStates(events, 'dropped').at(-1), {
+      up: false,
+      reason: 'connect timeout after 300ms',
+    });
   });
 
   it('HTTP_GET / SSL_GET: digest, status lists, wrong status, wrong digest, slow responder, vhost, SNI', async () => {

@@ -180,7 +180,13 @@ function bufferReplacer(this: unknown, key: string, value: unknown): unknown {
 }
 
 /** Run a plan in the checker namespace; events stream into `events` as they happen. */
-export function runPlan(lab: NetnsLab, cl: CheckLab, plan: CheckPlan, runMs: number): PlanRun {
+export function runPlan(
+  lab: NetnsLab,
+  cl: CheckLab,
+  plan: CheckPlan,
+  runMs: number,
+  env: Record<string, string> = {},
+): PlanRun {
   const job = join(cl.dir, `job-${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(
     job,
@@ -189,7 +195,7 @@ export function runPlan(lab: NetnsLab, cl: CheckLab, plan: CheckPlan, runMs: num
       bufferReplacer,
     ),
   );
-  const child = lab.spawn(cl.chkNs, process.execPath, [RUN_PLAN, job]);
+  const child = lab.spawn(cl.chkNs, process.execPath, [RUN_PLAN, job], { env: { ...process.env, ...env } });
   const events: RunEvent[] = [];
   let buf = '';
   let err = '';
@@ -209,7 +215,7 @@ export function runPlan(lab: NetnsLab, cl: CheckLab, plan: CheckPlan, runMs: num
     err += d;
   });
   const done = new Promise<RunEvent[]>((resolve, reject) => {
-    child.once('exit', (code) => {
+    child.once('close', (code) => {
       if (code === 0) resolve(events);
       else reject(new Error(`run-plan exited ${code}: ${err}`));
     });
