@@ -201,6 +201,18 @@ export function servicesOf(vs: VirtualServer, groups: VirtualServerGroup[]): Ser
   return [addrService(vs.address ?? '', vs.port)];
 }
 
+/**
+ * global_defs lvs_timeouts -> IPVS_CMD_SET_CONFIG values in seconds (0 = leave the kernel's value, as
+ * ipvsadm --set does); undefined when the config sets none.
+ */
+export function timeoutsFromConfig(
+  lvsTimeouts: { tcpMs?: number; tcpFinMs?: number; udpMs?: number } | undefined,
+) {
+  if (!lvsTimeouts) return undefined;
+  const s = (ms: number | undefined) => (ms === undefined ? 0 : Math.round(ms / 1000));
+  return { tcp: s(lvsTimeouts.tcpMs), tcpFin: s(lvsTimeouts.tcpFinMs), udp: s(lvsTimeouts.udpMs) };
+}
+
 function startsAlive(rs: RealServer): boolean {
   return !rs.checkers.some((c) => c.alpha);
 }

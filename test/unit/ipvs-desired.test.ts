@@ -12,6 +12,7 @@ import {
   expandRange,
   healthKey,
   type RealServerHealth,
+  timeoutsFromConfig,
   type VirtualServerState,
   virtualServerId,
 } from '../../src/ipvs/desired.js';
@@ -123,6 +124,17 @@ describe('desired state: services', () => {
     ]);
     assert.ok(r.table.services.every((s) => s.dests.length === 1));
     assert.deepEqual(expandRange('fd00::1', 'fd00::3'), ['fd00::1', 'fd00::2', 'fd00::3']);
+  });
+});
+
+describe('desired state: lvs_timeouts', () => {
+  it('milliseconds to seconds, unset stays 0 (keep the kernel value)', () => {
+    assert.equal(timeoutsFromConfig(undefined), undefined);
+    assert.deepEqual(timeoutsFromConfig({ tcpMs: 7_200_000, udpMs: 300_000 }), {
+      tcp: 7200,
+      tcpFin: 0,
+      udp: 300,
+    });
   });
 });
 
