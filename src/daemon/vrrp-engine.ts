@@ -20,7 +20,8 @@ import type { HaloConfig, VirtualIp, VrrpInstance, VrrpScript } from '../config/
 import { sendGratuitousArp, sendUnsolicitedNa } from '../net/announce.js';
 import { type AddressScope, addAddress, LinkWatcher, listAddresses, removeAddress } from '../net/link.js';
 import { RawSocket } from '../net/raw-socket.js';
-import { IPPROTO_VRRP, peekVrid } from '../vrrp/codec.js';
+import { IPPROTO_VRRP } from '../vrrp/codec.js';
+import { VrrpDispatcher } from '../vrrp/dispatch.js';
 import {
   createInstance,
   isUnicast,
@@ -103,6 +104,8 @@ interface SocketEntry {
   socket: RawSocket;
   ifname: string;
   family: 4 | 6;
+  /** Routes a packet received on this socket to one of the instances that share it. */
+  dispatcher?: VrrpDispatcher;
 }
 
 /** Notify scripts get a generous default timeout; keepalived has none, a hung script must not pile up. */
@@ -169,6 +172,17 @@ export class VrrpEngine {
       for (const w of t.warnings) this.sink({ kind: 'log', level: 'warn', message: w, instance: inst.name });
       this.tracking.set(inst.name, t.config);
       this.openSocket(inst, states.get(inst.name)!);
+    }
+    for (const entry of this.sockets.values()) {
+      const on = cfg.vrrpInstances.filter((i) => i.interface === entry.ifname && i.family === entry.family);
+      entry.dispatcher = new VrrpDispatcher(
+        on.map((i) => ({
+          name: i.name,
+          family: i.family,
+          vrid: i.virtualRouterId,
+          unicastPeers: i.unicastPeers.map((p) => p.address),
+        })),
+      );
     }
     const grouped = new Set<string>();
     for (const g of cfg.syncGroups) {
@@ -559,15 +573,12 @@ export class VrrpEngine {
 
   private onPacket(entry: SocketEntry, p: import('../net/raw-socket.js').ReceivedPacket): void {
     if (this.stopping) return;
-    const vrid = peekVrid(p.data, IPPROTO_VRRP);
-    const target = [...this.instances.values()].find(
-      (i) => i.interface === entry.ifname && i.family === entry.family && i.virtualRouterId === vrid,
-    );
-    if (!target) {
+    const routed = entry.dispatcher?.route({ data: p.data, family: entry.family, source: p.source });
+    if (routed?.type !== 'instance') {
       this.unknownVridPackets++;
       return;
     }
-    this.deliver(target.name, {
+    this.deliver(routed.name, {
       type: 'packet',
       packet: {
         data: p.data,

@@ -19,7 +19,7 @@ async function holder(lab: VrrpLab, alive: number[], expected: number): Promise<
   await waitFor(async () => {
     const h = (await lab.holders(VIP)).filter((i) => alive.includes(i));
     return h.length === 1 && h[0] === expected;
-  }, 5000);
+  }, 10000);
 }
 
 function scenario(master: DaemonKind, backup: DaemonKind, version: 2 | 3) {
