@@ -83,7 +83,8 @@ export function parseKeepalivedText(text: string, file: string, opts: ParseOptio
   runBlock(cx, tree, ROOT, cx.config);
   const input = structuredClone(cx.config) as HaloConfigInput;
   const fileStart: Position = { file, line: 1, col: 1 };
-  const locate: Locate = (path) => positions.locate(cx.config, path) ?? fileStart;
+  const locate: Locate = (path, mode) =>
+    (mode === 'end' ? positions.locateEnd(cx.config, path) : positions.locate(cx.config, path)) ?? fileStart;
   // Even after syntax errors, run the model checks so one pass shows every problem; but drop
   // follow-on complaints on lines that already have an error (a rejected value is "missing").
   const later = new DiagnosticSink();

@@ -35,6 +35,8 @@ export interface Keyword {
   block?: 'required' | 'optional';
   /** For obsolete keywords: what to use instead. */
   replacement?: string;
+  /** Still works but renamed: a warning (an error under --strict) pointing at the new name. */
+  deprecated?: string;
   /** The model field or YAML name, for docs. */
   yaml?: string;
   default?: string;
@@ -154,6 +156,7 @@ function notifyKw(field: string): Keyword {
 function childObject(cx: BuildContext, node: ConfNode, extra: Obj = {}): Obj {
   const obj: Obj = { ...extra, source: { file: node.pos.file, line: node.pos.line, col: node.pos.col } };
   cx.positions.setObject(obj, node.pos);
+  if (node.closePos) cx.positions.setObjectEnd(obj, node.closePos);
   return obj;
 }
 
@@ -185,6 +188,14 @@ function runKeyword(cx: BuildContext, node: ConfNode, table: BlockTable, target:
     if (cx.strict) cx.sink.error(node.pos, msg, hint);
     else cx.sink.warning(node.pos, msg, hint);
     return;
+  }
+  if (kw.deprecated) {
+    warnOrError(
+      cx,
+      node.pos,
+      `'${node.keyword}' is deprecated (keepalived still reads it)`,
+      `use '${kw.deprecated}'`,
+    );
   }
   for (const a of node.args) {
     if (!a.quoted && a.text.endsWith(';')) {
@@ -1190,7 +1201,11 @@ function httpTable(name: 'HTTP_GET' | 'SSL_GET'): BlockTable {
     name,
     keywords: {
       ...checkerCommon(true),
-      nb_get_retry: { ...intKw('retry', 0, 4_294_967_295, 'nb_get_retry'), yaml: 'retry' },
+      nb_get_retry: {
+        ...intKw('retry', 0, 4_294_967_295, 'nb_get_retry'),
+        yaml: 'retry',
+        deprecated: 'retry',
+      },
       virtualhost: stringKw('virtualhost'),
       http_protocol: {
         status: 'implemented',
@@ -1217,7 +1232,7 @@ function httpTable(name: 'HTTP_GET' | 'SSL_GET'): BlockTable {
           const url = childObject(cx, n);
           runBlock(cx, n.children ?? [], URL_BLOCK, url);
           if (url.path === undefined) {
-            cx.sink.error(n.pos, "url block needs a 'path'");
+            cx.sink.error(n.closePos ?? n.pos, "url block needs a 'path'");
             return;
           }
           push(t, 'urls', url);
@@ -1325,11 +1340,11 @@ function checkerKw(type: string): Keyword {
       const checker = childObject(cx, n, { type });
       runBlock(cx, n.children ?? [], CHECKER_TABLES[type], checker);
       if (type === 'MISC_CHECK' && checker.miscPath === undefined) {
-        cx.sink.error(n.pos, "MISC_CHECK needs a 'misc_path'");
+        cx.sink.error(n.closePos ?? n.pos, "MISC_CHECK needs a 'misc_path'");
         return;
       }
       if ((type === 'HTTP_GET' || type === 'SSL_GET') && !checker.urls) {
-        cx.sink.error(n.pos, `${type} needs at least one 'url' block`);
+        cx.sink.error(n.closePos ?? n.pos, `${type} needs at least one 'url' block`);
         return;
       }
       push(t, 'checkers', checker);

@@ -80,7 +80,6 @@ export function applyInheritance(input: Obj): Obj {
 
   for (const vi of objects(input.vrrpInstances)) {
     inherit(vi, 'interface', g.defaultInterface);
-    inherit(vi, 'version', g.vrrpVersion);
     inherit(vi, 'garpMasterDelayMs', g.vrrpGarpMasterDelayMs);
     inherit(vi, 'garpMasterRepeat', g.vrrpGarpMasterRepeat);
     inherit(vi, 'garpMasterRefreshMs', g.vrrpGarpMasterRefreshMs);
@@ -101,15 +100,24 @@ export function applyInheritance(input: Obj): Obj {
       inherit(vip, 'family', familyOf(vip.address));
       inherit(vip, 'prefixLength', vip.family === 6 ? 128 : 32);
     }
-    const firstVip = objects(vi.virtualIpaddresses)[0];
+    // As in keepalived, the first address written (VIP, unicast source or peer, multicast source)
+    // sets the instance's family; key order is the order of the config.
+    const firstAddress: Record<string, (v: unknown) => unknown> = {
+      virtualIpaddresses: (v) => objects(v)[0]?.address,
+      unicastSrcIp: (v) => v,
+      unicastPeers: (v) => objects(v)[0]?.address,
+      mcastSrcIp: (v) => v,
+    };
     const family =
-      familyOf(firstVip?.address) ??
-      familyOf(vi.unicastSrcIp) ??
-      familyOf(objects(vi.unicastPeers)[0]?.address) ??
-      familyOf(vi.mcastSrcIp) ??
+      Object.keys(vi)
+        .filter((k) => k in firstAddress)
+        .map((k) => familyOf(firstAddress[k](vi[k])))
+        .find((f) => f !== undefined) ??
       familyOf(objects(vi.virtualIpaddressesExcluded)[0]?.address) ??
       4;
     inherit(vi, 'family', family);
+    // keepalived: an IPv6 instance without its own 'version' runs VRRPv3 whatever the global vrrp_version.
+    inherit(vi, 'version', vi.family === 6 ? 3 : g.vrrpVersion);
     resolveRefs(vi, 'trackScripts', scripts, 0);
     resolveRefs(vi, 'trackFiles', files, 1);
   }
@@ -207,7 +215,9 @@ function warnUnsetServiceDefaults(input: Obj, sink: DiagnosticSink, locate: Loca
 }
 
 /** Maps a zod path to a position; supplied by the syntax (keepalived positions or YAML node ranges). */
-export type Locate = (path: readonly PropertyKey[], preferKey?: boolean) => Position;
+/** 'value' (default): the value or object start; 'key': the key naming it; 'end': the end of the object's block. */
+export type LocateMode = 'value' | 'key' | 'end';
+export type Locate = (path: readonly PropertyKey[], mode?: LocateMode) => Position;
 /** Turns a model path into the name the user wrote (keepalived keyword or YAML key). */
 export type NameOf = (path: readonly PropertyKey[]) => string;
 
@@ -275,15 +285,19 @@ function reportIssue(
     }
     case 'invalid_type':
       if (!present) {
+        // Like keepalived, a missing setting is noticed (and shown) at the end of its block.
         const where = contextOf(issue.path.slice(0, -1));
-        sink.error(pos, `${where ? `${where}: ` : ''}missing required '${name}'`);
+        sink.error(
+          locate(issue.path.slice(0, -1), 'end'),
+          `${where ? `${where}: ` : ''}missing required '${name}'`,
+        );
       } else sink.error(pos, `${prefix}expected ${issue.expected}, got ${describeValue(input)}`);
       return;
     case 'unrecognized_keys':
       for (const key of issue.keys) {
         const where = contextOf(issue.path);
         sink.error(
-          locate([...issue.path, key], true),
+          locate([...issue.path, key], 'key'),
           `unknown setting '${key}'${where ? ` in ${where}` : ''}`,
           didYouMean(key, schemaKeysAt(issue.path)),
         );

@@ -104,8 +104,47 @@ function checkVrrp(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
       }
     }
     if (vi.version === 2 && vi.family === 6) {
-      sink.error(p('version'), `${name} VRRP version 2 does not support IPv6`, "use 'version 3'");
+      // keepalived runs v2 over IPv6 (no RFC defines it) unless strict mode, where it switches to v3.
+      if (vi.strictMode) {
+        sink.warning(
+          p('version'),
+          `${name} cannot use IPv6 with VRRP version 2 in strict mode; using version 3`,
+        );
+        vi.version = 3;
+      } else {
+        sink.warning(
+          p('version'),
+          `${name} VRRP version 2 over IPv6 is not defined by any RFC`,
+          "use 'version 3' to interoperate",
+        );
+      }
     }
+    if (vi.strictMode && vi.state === 'MASTER' && vi.priority !== 255) {
+      sink.warning(
+        p('state'),
+        `${name} State MASTER must match being address owner (priority 255) in strict mode; starting as BACKUP`,
+      );
+      vi.state = 'BACKUP';
+    }
+    // Tracking the instance's own interface is implicit; keepalived drops the explicit entry.
+    const own = vi.trackInterfaces.findIndex((t) => t.name === vi.interface);
+    if (own >= 0) {
+      sink.warning(
+        p('trackInterfaces', own),
+        `${name} Ignoring track_interface ${vi.interface} since own interface`,
+      );
+      vi.trackInterfaces.splice(own, 1);
+    }
+    vi.virtualRoutes.forEach((r, k) => {
+      if (!r.dev && !r.noTrack) {
+        sink.warning(
+          p('virtualRoutes', k),
+          `${name} cannot track route ${r.destination} with no interface specified, not tracking`,
+          "add 'dev IF' or 'no_track'",
+        );
+        r.noTrack = true;
+      }
+    });
     if (vi.authentication && vi.version === 3) {
       sink.warning(
         p('authentication'),
@@ -234,6 +273,31 @@ function checkSyncGroups(config: HaloConfig, sink: DiagnosticSink, at: Locate): 
         );
       } else member.set(name, sg.name);
     });
+    // Sync group members go FAULT together: keepalived ignores their own track_interface weights.
+    for (const member of config.vrrpInstances.filter((v) => sg.group.includes(v.name))) {
+      const mi = config.vrrpInstances.indexOf(member);
+      member.trackInterfaces.forEach((t, k) => {
+        if (t.weight !== 0) {
+          sink.warning(
+            at(['vrrpInstances', mi, 'trackInterfaces', k]),
+            `(${member.name}) ignoring ${t.name} tracked interface weight due to SYNC group`,
+          );
+          t.weight = 0;
+        }
+      });
+      sg.trackInterfaces.forEach((t, k) => {
+        const tracked =
+          member.trackInterfaces.some((x) => x.name === t.name) ||
+          (member.interface === t.name && !member.dontTrackPrimary);
+        if (tracked) {
+          sink.warning(
+            at(['syncGroups', i, 'trackInterfaces', k]),
+            `(${member.name}) track_interface ${t.name} is configured on VRRP instance and sync group`,
+            'remove it from the instance or from the sync group',
+          );
+        }
+      });
+    }
     if (sg.group.length === 1) {
       sink.warning(
         at(['syncGroups', i]),
@@ -270,6 +334,15 @@ function checkLvs(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
       ),
   );
   config.virtualServerGroups.forEach((g, i) => {
+    const families = new Set(g.members.map((m) => (m.type === 'fwmark' ? 'fwmark' : isIP(m.address))));
+    if (families.has(4) && families.has(6)) {
+      const what = families.has('fwmark') ? 'IPv4, IPv6 and fwmark' : 'IPv4 and IPv6';
+      sink.error(
+        at(['virtualServerGroups', i], 'end'),
+        `virtual_server_group ${g.name} cannot have ${what} members together`,
+        'split it into one group per family',
+      );
+    }
     g.members.forEach((m, k) => {
       if (m.type === 'address' && m.rangeEnd !== undefined) {
         const a = m.address.split(/[.:]/).at(-1) ?? '';
@@ -352,6 +425,22 @@ function checkLvs(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
       // Tunnelled real servers may be of the other family (IPVS_DEST_ATTR_ADDR_FAMILY); others may not.
       if (isIP(rs.address) !== vs.family && rs.forwardingMethod !== 'TUN') {
         sink.error(rp(), `${rname}: address family differs from the virtual server (IPv${vs.family})`);
+      }
+      // keepalived: a fwmark service's real server port means nothing unless NAT (which may remap it).
+      const groupHasFwmark = config.virtualServerGroups
+        .find((g) => g.name === vs.group)
+        ?.members.some((m) => m.type === 'fwmark');
+      if (
+        (vs.fwmark !== undefined || groupHasFwmark) &&
+        rs.forwardingMethod !== 'NAT' &&
+        rs.port !== 0 &&
+        rs.port !== vs.port
+      ) {
+        sink.warning(
+          rp('port'),
+          `${rname}: fwmark service real server has port ${rs.port} specified - port ${vs.fwmark !== undefined ? 'cleared' : 'will be ignored'}`,
+        );
+        if (vs.fwmark !== undefined) rs.port = 0;
       }
       if (
         vs.address !== undefined &&

@@ -71,18 +71,25 @@ function build(lines: LexedLine[], sink: CollectingSink, opts: TreeOptions, useI
   // The statement a following '{' (on the next line) may open.
   let canOpen: ConfNode | undefined;
 
+  /**
+   * Pops blocks that were never closed, one error each, shown where the '}' is missing: before the
+   * first statement inside the block that is indented no deeper than the block's keyword, else where
+   * the problem showed (a new top-level block, a '}' lined up with an outer block), else the opener.
+   */
   const closeUnclosed = (downTo: number, at: Position | undefined, why: string) => {
     while (stack.length - 1 > downTo) {
       const frame = stack.pop()!;
-      if (frame.node) {
-        const where = at ? `${at.file === frame.node.pos.file ? '' : `${at.file}:`}line ${at.line}` : '';
-        sink.error(
-          frame.node.pos,
-          `missing '}' to close ${describe(frame.node)}`,
-          why.replace('%s', where),
-          true,
-        );
-      }
+      const node = frame.node;
+      if (!node) continue;
+      const outdented = frame.children.find((c) => c.pos.line > node.pos.line && c.pos.col <= frame.indent);
+      const where = outdented?.pos ?? at ?? node.pos;
+      const opened = `${where.file === node.pos.file ? '' : `${node.pos.file}:`}line ${node.pos.line}`;
+      sink.error(
+        where,
+        `missing '}' to close ${describe(node)} (opened at ${opened})`,
+        outdented ? "the '}' belongs before this line" : why,
+        true,
+      );
     }
   };
 
@@ -98,11 +105,7 @@ function build(lines: LexedLine[], sink: CollectingSink, opts: TreeOptions, useI
         const node: ConfNode = { keyword: t.text, pos: t.pos, args: toks.slice(i + 1, j) as WordToken[] };
         if (stack.length > 1 && opts.topLevelBlocks.has(node.keyword)) {
           // e.g. `vrrp_instance B` inside `vrrp_instance A`: A lost its '}'.
-          closeUnclosed(
-            0,
-            node.pos,
-            `'${node.keyword}' at %s starts a new top-level block while this one is open`,
-          );
+          closeUnclosed(0, node.pos, `'${node.keyword}' starts a new top-level block here`);
         }
         top().children.push(node);
         canOpen = node;
@@ -135,7 +138,7 @@ function build(lines: LexedLine[], sink: CollectingSink, opts: TreeOptions, useI
         if (innermost.node && innermost.indent !== t.pos.col) {
           for (let k = stack.length - 2; k >= 1; k--) {
             if (stack[k].indent === t.pos.col && stack[k].node) {
-              closeUnclosed(k, t.pos, `the '}' at %s lines up with an outer block`);
+              closeUnclosed(k, t.pos, "this '}' lines up with an outer block");
               break;
             }
           }

@@ -11,6 +11,25 @@ import type { WordToken } from './tree.js';
 export class PositionIndex {
   private readonly fields = new WeakMap<object, Map<string, Position>>();
   private readonly objects = new WeakMap<object, Position>();
+  private readonly ends = new WeakMap<object, Position>();
+
+  setObjectEnd(obj: object, pos: Position): void {
+    this.ends.set(obj, pos);
+  }
+
+  /** The closing brace of the block that built the object at `path`, else its start. */
+  locateEnd(root: unknown, path: readonly PropertyKey[]): Position | undefined {
+    let cur: unknown = root;
+    for (const key of path) {
+      if (cur === null || typeof cur !== 'object') break;
+      cur = (cur as Record<string, unknown>)[key as string];
+    }
+    if (cur !== null && typeof cur === 'object') {
+      const end = this.ends.get(cur);
+      if (end) return end;
+    }
+    return this.locate(root, path);
+  }
 
   setObject(obj: object, pos: Position): void {
     this.objects.set(obj, pos);

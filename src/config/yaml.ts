@@ -6,8 +6,8 @@
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, stringify } from 'yaml';
 import { DiagnosticSink, type Position } from './diagnostics.js';
 import type { ParseOptions, ParseResult } from './keepalived.js';
-import { type HaloConfig, type HaloConfigInput, HaloConfigSchema } from './model.js';
-import { validateModel } from './normalise.js';
+import type { HaloConfig, HaloConfigInput } from './model.js';
+import { type LocateMode, validateModel } from './normalise.js';
 import { checkHost, checkSemantics } from './semantic.js';
 
 type Obj = Record<string, unknown>;
@@ -36,7 +36,7 @@ export function parseYamlText(text: string, file: string, opts: ParseOptions = {
   const input = structuredClone(raw) as HaloConfigInput;
 
   /** The node (or key) for a path, falling back to the deepest node that exists. */
-  const locate = (path: readonly PropertyKey[], preferKey = false): Position => {
+  const locate = (path: readonly PropertyKey[], mode: LocateMode = 'value'): Position => {
     let node: unknown = doc.contents;
     let best = (node as Node | null)?.range?.[0] ?? 0;
     for (const key of path) {
@@ -52,7 +52,7 @@ export function parseYamlText(text: string, file: string, opts: ParseOptions = {
       } else break;
     }
     // A bad value is shown at the value, an unknown or misplaced key at the key.
-    if (!preferKey && isScalar(node) && node.range) best = node.range[0];
+    if (mode === 'value' && isScalar(node) && node.range) best = node.range[0];
     return toPos(best);
   };
   const nameOf = (path: readonly PropertyKey[]) => String(path.at(-1) ?? '');

@@ -106,10 +106,10 @@ describe('keyword mistakes', () => {
 
   it('a missing required setting', () => {
     refused('vrrp_instance A {\n  interface eth0\n  virtual_ipaddress {\n    10.0.0.1\n  }\n}\n', [
-      "e.conf:1:1: error: vrrp_instance A: missing required 'virtual_router_id'",
+      "e.conf:6:1: error: vrrp_instance A: missing required 'virtual_router_id'",
     ]);
     refused('vrrp_script s {\n  interval 2\n}\n', [
-      "e.conf:1:1: error: vrrp_script s: missing required 'script'",
+      "e.conf:3:1: error: vrrp_script s: missing required 'script'",
     ]);
   });
 });
@@ -117,7 +117,8 @@ describe('keyword mistakes', () => {
 describe('braces', () => {
   it('a missing } is reported on the block that is not closed, where the next block starts', () => {
     refused(`vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 1\n\n${VI('', 'VI_2', 2)}`, [
-      "e.conf:1:1: error: missing '}' to close 'vrrp_instance VI_1' ('vrrp_instance' at line 5 starts a new top-level block while this one is open)",
+      'e.conf:1:1: warning: (VI_1) has no virtual_ipaddress',
+      "e.conf:5:1: error: missing '}' to close 'vrrp_instance VI_1' (opened at line 1) ('vrrp_instance' starts a new top-level block here)",
     ]);
   });
 
@@ -125,7 +126,7 @@ describe('braces', () => {
     refused(
       'vrrp_instance VI_1 {\n    interface eth0\n    virtual_ipaddress {\n        10.0.0.1\n    virtual_router_id 5\n}\n',
       [
-        "e.conf:3:5: error: missing '}' to close 'virtual_ipaddress' (the '}' at line 6 lines up with an outer block)",
+        "e.conf:5:5: error: missing '}' to close 'virtual_ipaddress' (opened at line 3) (the '}' belongs before this line)",
         "e.conf:5:5: error: 'virtual_router_id' inside an address list (is a '}' missing above this line?)",
       ],
     );
@@ -133,7 +134,7 @@ describe('braces', () => {
 
   it('a missing } at the end of the file', () => {
     refused('global_defs {\n  router_id A\n', [
-      "e.conf:1:1: error: missing '}' to close 'global_defs' (the file ends while this block is open)",
+      "e.conf:1:1: error: missing '}' to close 'global_defs' (opened at line 1) (the file ends while this block is open)",
     ]);
   });
 
@@ -180,9 +181,16 @@ describe('values out of range and bad values', () => {
     refused(VI('    virtual_ipaddress {\n        fd00::1\n    }'), [
       'e.conf:8:9: error: (VI_1) virtual IP fd00::1 is IPv6 but the instance is IPv4 (put other-family addresses in virtual_ipaddress_excluded or in a separate instance)',
     ]);
-    refused(
+    // IPv6 instances default to VRRPv3; an explicit version 2 runs (as keepalived does) with a warning.
+    accepted(
       'vrrp_instance A {\n  interface eth0\n  virtual_router_id 1\n  virtual_ipaddress {\n    fd00::1\n  }\n}\n',
-      ["e.conf:1:1: error: (A) VRRP version 2 does not support IPv6 (use 'version 3')"],
+      [],
+    );
+    accepted(
+      'vrrp_instance A {\n  interface eth0\n  virtual_router_id 1\n  version 2\n  virtual_ipaddress {\n    fd00::1\n  }\n}\n',
+      [
+        "e.conf:4:11: warning: (A) VRRP version 2 over IPv6 is not defined by any RFC (use 'version 3' to interoperate)",
+      ],
     );
     refused(VI('    unicast_src_ip 10.0.0.2\n    unicast_peer {\n        fd00::2\n    }'), [
       'e.conf:9:9: error: (VI_1) fd00::2 is IPv6 but the instance is IPv4',
@@ -214,8 +222,8 @@ describe('values out of range and bad values', () => {
     refused(
       'virtual_server 10.0.0.1 80 {\n  real_server 10.0.0.2 80 {\n    HTTP_GET {\n      connect_timeout 0\n    }\n  }\n  protocol TCP\n  lb_algo wlc\n}\n',
       [
-        "e.conf:3:5: error: HTTP_GET needs at least one 'url' block",
         'e.conf:4:23: error: connect_timeout: 0 s is outside the range [0.001, 4294967295] s',
+        "e.conf:5:5: error: HTTP_GET needs at least one 'url' block",
       ],
     );
   });

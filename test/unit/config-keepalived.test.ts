@@ -243,8 +243,8 @@ vrrp_instance VI_1 {
   }
   virtual_routes {
     src 10.0.0.1 to 192.0.2.0/24 via 10.0.0.254 dev eth0 table 100 metric 5
-    blackhole 198.51.100.0/24
-    default via 10.0.0.254
+    blackhole 198.51.100.0/24 dev eth0
+    default via 10.0.0.254 no_track
   }
   unicast_src_ip 10.0.0.11
   unicast_peer {
@@ -328,8 +328,8 @@ vrrp_instance VI_1 {
           noTrack: false,
           source: undefined,
         },
-        { destination: '198.51.100.0/24', type: 'blackhole', noTrack: false, source: undefined },
-        { destination: 'default', via: '10.0.0.254', type: 'unicast', noTrack: false, source: undefined },
+        { destination: '198.51.100.0/24', type: 'blackhole', dev: 'eth0', noTrack: false, source: undefined },
+        { destination: 'default', via: '10.0.0.254', type: 'unicast', noTrack: true, source: undefined },
       ],
     );
     assert.equal(vi.unicastSrcIp, '10.0.0.11');
@@ -599,9 +599,9 @@ describe('checkers: options, defaults and inheritance (virtual_server -> real_se
     assert.equal(ck.logAllFailures, true);
   });
 
-  it('HTTP_GET: delay_before_retry 3 s, url with digest and status codes, nb_get_retry synonym', () => {
+  it('HTTP_GET: delay_before_retry 3 s, url with digest and status codes', () => {
     const ck = one(
-      'HTTP_GET {\n url {\n  path /health\n  digest 0123456789ABCDEF0123456789abcdef\n  status_code 200-204 301\n }\n url {\n  path /\n }\n nb_get_retry 2\n http_protocol 1.1\n virtualhost example.com\n}',
+      'HTTP_GET {\n url {\n  path /health\n  digest 0123456789ABCDEF0123456789abcdef\n  status_code 200-204 301\n }\n url {\n  path /\n }\n retry 2\n http_protocol 1.1\n virtualhost example.com\n}',
     );
     assert.equal(ck.type, 'HTTP_GET');
     if (ck.type !== 'HTTP_GET') return;
@@ -625,6 +625,18 @@ describe('checkers: options, defaults and inheritance (virtual_server -> real_se
         { path: '/', statusCodes: [{ from: 200, to: 299 }], regexNoMatch: false, source: undefined },
       ],
     );
+  });
+
+  it('nb_get_retry still sets retry, with a deprecation warning', () => {
+    const r = parseKeepalivedText(
+      VS('real_server 10.0.1.1 80 {\nHTTP_GET {\n url {\n  path /\n }\n nb_get_retry 4\n}\n}'),
+      'k.conf',
+      { host: anyHost },
+    );
+    assert.deepEqual(r.diagnostics.map(formatDiagnostic), [
+      "k.conf:9:2: warning: 'nb_get_retry' is deprecated (keepalived still reads it) (use 'retry')",
+    ]);
+    assert.equal(r.config?.virtualServers[0].realServers[0].checkers[0].retry, 4);
   });
 
   it('SSL_GET with enable_sni', () => {
