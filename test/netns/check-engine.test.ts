@@ -40,11 +40,12 @@ function plan(realServers: PlanRealServer[]) {
   return { virtualServers: [{ key: 'vs', omega: false, realServers }] };
 }
 
-const tcp = (host: string, port: number): CheckTarget => ({
+/** Timeouts: 300 ms where a test waits for one to expire, 1 s where success is expected (loaded CI hosts). */
+const tcp = (host: string, port: number, connectTimeoutMs = 1000): CheckTarget => ({
   type: 'TCP_CHECK',
   host,
   port,
-  connectTimeoutMs: 300,
+  connectTimeoutMs,
 });
 
 function http(
@@ -56,7 +57,7 @@ function http(
     type: 'HTTP_GET',
     host: SRV4,
     port: 80,
-    connectTimeoutMs: 300,
+    connectTimeoutMs: 1000,
     httpProtocol: '1.0',
     urls: [{ path, statusCodes: [{ from: 200, to: 299 }], ...urlOver }],
     ...over,
@@ -105,8 +106,8 @@ describe('health checks against real servers', { skip: !enabled && 'needs root a
         rs('open', tcp(SRV4, 8080)),
         rs('open6', tcp(SRV6, 8080)),
         rs('refused', tcp(SRV4, 9)),
-        rs('dropped', tcp(SRV4, 81)),
-        rs('flip', tcp(SRV4, 8081)),
+        rs('dropped', tcp(SRV4, 81, 300)),
+        rs('flip', tcp(SRV4, 8081, 300)),
         rs('bound', { ...tcp(SRV4, 8080), bindTo: CHK4 } as CheckTarget),
         rs('bad-bind', { ...tcp(SRV4, 8080), bindTo: '10.80.0.77' } as CheckTarget),
       ]),
@@ -169,7 +170,7 @@ describe('health checks against real servers', { skip: !enabled && 'needs root a
     const events = await runPlan(
       lab,
       cl,
-      plan([rs('open', tcp(SRV4, 8080)), rs('refused', tcp(SRV4, 9)), rs('dropped', tcp(SRV4, 81))]),
+      plan([rs('open', tcp(SRV4, 8080)), rs('refused', tcp(SRV4, 9)), rs('dropped', tcp(SRV4, 81, 300))]),
       1500,
       { HALO_TCP_CHECK_NET: '1' },
     ).done;
@@ -193,7 +194,7 @@ describe('health checks against real servers', { skip: !enabled && 'needs root a
         rs('status-list', http('/missing', {}, { statusCodes: [{ from: 404, to: 404 }] })),
         rs('wrong-status', http('/missing')),
         rs('wrong-digest', http('/ok', {}, { digest: '0123456789abcdef0123456789abcdef' })),
-        rs('slow', http('/slow')),
+        rs('slow', http('/slow', { connectTimeoutMs: 300 })),
         rs('flip', http('/flip')),
         rs('vhost', http('/host', { virtualhost: 'www.halo.test' })),
         rs('ssl', ssl('/ok', { httpProtocol: '1.0C' })),
@@ -249,7 +250,8 @@ describe('health checks against real servers', { skip: !enabled && 'needs root a
       'n=$(cat "$1" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$1"; [ $n -le 1 ]',
     );
     const misc = (command: string, over: Record<string, unknown> = {}): CheckTarget =>
-      ({ type: 'MISC_CHECK', command, timeoutMs: 300, dynamic: false, ...over }) as CheckTarget;
+      // A generous timeout: forking a shell can take a while on a loaded test host.
+      ({ type: 'MISC_CHECK', command, timeoutMs: 3000, dynamic: false, ...over }) as CheckTarget;
     const pidFile = join(cl.dir, 'hang.pid');
     const events = await runPlan(
       lab,
@@ -259,12 +261,15 @@ describe('health checks against real servers', { skip: !enabled && 'needs root a
         rs('fail', misc(bad)),
         rs('dynamic', misc(five, { dynamic: true }), {}, 1),
         rs('static5', misc(five)),
-        rs('hang', misc(`${hang} '${pidFile}'`), { delayLoopMs: 5000 }),
+        rs('hang', misc(`${hang} '${pidFile}'`, { timeoutMs: 300 }), { delayLoopMs: 5000 }),
         rs('flip', misc(`${flip} ${join(cl.dir, 'flip.count')}`)),
       ]),
       2600,
     ).done;
-    assert.ok(attempts(events, 'ok').every((a) => a.ok && a.reason === 'script exit 0'));
+    assert.ok(
+      attempts(events, 'ok').every((a) => a.ok && a.reason === 'script exit 0'),
+      JSON.stringify(attempts(events, 'ok')),
+    );
     assert.deepEqual(serverStates(events, 'fail').at(-1), { up: false, reason: 'script exit 1' });
     assert.deepEqual(serverStates(events, 'static5').at(-1), { up: false, reason: 'script exit 5' });
     assert.deepEqual(serverStates(events, 'dynamic'), [{ up: true, reason: 'initial state' }]);
