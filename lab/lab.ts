@@ -13,7 +13,16 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -84,6 +93,8 @@ interface Observation {
 }
 
 class Lab {
+  /** Scales timeouts and polling for slow hosts (the VM runs under qemu TCG, ~10x slower). */
+  constructor(readonly slow = 1) {}
   readonly net = new LabNet();
   readonly dir = mkdtempSync(join(tmpdir(), 'halolab-'));
   readonly startedAt = Date.now();
@@ -91,6 +102,8 @@ class Lab {
   readonly webs: Web[] = [];
   clientNs = '';
   mode: Mode = 'vrrp-only';
+  /** The halo config both directors run (a slowed-down copy on slow hosts). */
+  config = CONFIG;
   private probe: ChildProcess | undefined;
   private lastProbe: ProbeResult | null = null;
   private prev: Observation | undefined;
@@ -112,6 +125,12 @@ class Lab {
 
   async setup(mode: Mode, probeIntervalMs: number): Promise<void> {
     this.mode = mode;
+    if (this.slow > 1) {
+      // Under qemu TCG a 0.2 s advert interval is not kept (timers fire late, a backup declares the master
+      // dead between two late adverts): use keepalived's default 1 s there.
+      this.config = join(this.dir, 'lab-director.conf');
+      writeFileSync(this.config, readFileSync(CONFIG, 'utf8').replace(/advert_int\s+0\.2\b/, 'advert_int 1'));
+    }
     await this.net.addBridge();
     for (const [i, id] of ['d1', 'd2'].entries()) {
       const name = `director${i + 1}`;
@@ -194,7 +213,7 @@ class Lab {
 
   startDirector(d: Director): void {
     const fd = openSync(d.log, 'a');
-    const args = [HALO_MAIN, 'run', '-f', CONFIG, '--config-id', d.id, '--log-format', 'pretty']
+    const args = [HALO_MAIN, 'run', '-f', this.config, '--config-id', d.id, '--log-format', 'pretty']
       .concat(['--run-dir', d.runDir])
       .concat(this.modeArgs());
     const child = this.net.spawn(d.ns, process.execPath, args, { stdio: ['ignore', fd, fd] });
@@ -236,7 +255,7 @@ class Lab {
   private async status(d: Director): Promise<StatusDocument | null> {
     if (!d.child && !existsSync(d.socket)) return null;
     try {
-      return await controlRequest(d.socket, 'status', { timeoutMs: 700 });
+      return await controlRequest(d.socket, 'status', { timeoutMs: 700 * this.slow });
     } catch {
       return null;
     }
@@ -350,7 +369,7 @@ class Lab {
     const [d1, d2] = this.directors;
     const web2 = this.webs[1];
     const haloCmd = (d: Director) =>
-      `ip netns exec ${d.ns} node ${HALO_MAIN} run -f ${CONFIG} --config-id ${d.id} --log-format pretty --run-dir ${d.runDir} ${this.modeArgs().join(' ')}`.trimEnd();
+      `ip netns exec ${d.ns} node ${HALO_MAIN} run -f ${this.config} --config-id ${d.id} --log-format pretty --run-dir ${d.runDir} ${this.modeArgs().join(' ')}`.trimEnd();
     return [
       'Try (from another terminal, as root):',
       `  kill the master:        kill -9 ${d1.child?.pid ?? '?'}   (halo on director1; director2: kill -9 ${d2.child?.pid ?? '?'})`,
@@ -470,7 +489,7 @@ async function waitUntil(
     const obs = await lab.observe();
     if (pred(obs)) return obs;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting until ${what}`);
-    await sleep(100);
+    await sleep(100 * lab.slow);
   }
 }
 
@@ -533,7 +552,7 @@ async function demo(lab: Lab, print: (s: string) => void, slow: number): Promise
   obs = await waitUntil(lab, `${other.name} is MASTER`, 15_000 * slow, (o) => lab.master(o) === other);
   const takeoverMs = obs.at - killedAt;
   print(
-    `${other.name} is MASTER: takeover ${(takeoverMs / 1000).toFixed(2)} s after the kill (advert_int 0.2 s; VRRPv3 master-down interval ~0.7 s)`,
+    `${other.name} is MASTER: takeover ${(takeoverMs / 1000).toFixed(2)} s after the kill (${lab.slow > 1 ? 'advert_int 1 s: master-down interval ~3.6 s' : 'advert_int 0.2 s: VRRPv3 master-down interval ~0.7 s'})`,
   );
   const clientSince = Date.now();
   obs = await waitUntil(
@@ -736,7 +755,7 @@ export async function main(argv: string[]): Promise<number> {
       '  -> IPVS runs in dry-run: halo shows the table it would program; `npm run lab -- --vm` for the real thing',
     );
 
-  const lab = new Lab();
+  const lab = new Lab(slow);
   let stopRequested: () => void = () => undefined;
   const stopped = new Promise<void>((r) => {
     stopRequested = r;
@@ -760,7 +779,7 @@ export async function main(argv: string[]): Promise<number> {
   let code = 1;
   try {
     print(`setting up namespaces ${lab.net.nsName('*')} ...`);
-    await lab.setup(mode, demoMode ? 250 : 1000);
+    await lab.setup(mode, demoMode ? 250 * slow : 1000);
     print(
       `halo logs: ${lab.directors.map((d) => d.log).join('  ')}${flags.has('--keep-logs') ? '' : ' (removed on exit; --keep-logs keeps them)'}`,
     );
