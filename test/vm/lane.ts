@@ -75,7 +75,7 @@ async function main(): Promise<number> {
     const kernelNoise = r.kernelLog
       .split('\n')
       .filter(
-        (l) => l.trim() && !/^halo-vm: (modules loaded|ready)$/.test(l) && !/reboot: Power down/.test(l),
+        (l) => l.trim() && !/^halo-vm: (modules loaded|ready|script exited with \d+)$/.test(l) && !/reboot: Power down/.test(l),
       );
     if (kernelNoise.length) log(`kernel console:\n${kernelNoise.join('\n')}`);
     log(

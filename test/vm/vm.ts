@@ -307,11 +307,13 @@ mkdir -p /host /result
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 hostroot /host || die "mount hostroot"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 result /result || die "mount result"
 # Guest-side deadline: powers off even if the host process died and could not kill qemu.
-deadline=$(cat /result/deadline 2>/dev/null || echo 600)
+deadline=$(cat /result/deadline 2>/dev/null)
+case "$deadline" in ''|*[!0-9]*) say "bad deadline '$deadline', using 600"; deadline=600 ;; esac
 ( sleep "$deadline"; say "guest deadline of $deadline s reached"; echo o > /proc/sysrq-trigger ) &
 # The working directory (the checkout) may live under a directory that gets a fresh
 # tmpfs below (a CI clone in /tmp): hold it with a bind mount and put it back on top.
 keep=$(cat /result/cwd)
+[ -n "$keep" ] || die "no cwd in /result/cwd"
 mkdir -p /keep
 [ "$keep" != / ] && { mount -o bind "/host$keep" /keep || die "bind $keep"; }
 mount -t proc proc /host/proc || die "mount proc"
@@ -328,7 +330,9 @@ ip link set lo up
 say "ready"
 echo ready > /result/ready
 chroot /host /bin/sh /tmp/.halo-vm/script.sh < /dev/null > /result/output 2>&1
-echo $? > /result/exit
+status=$?
+echo "$status" > /result/exit || say "cannot write the exit code"
+say "script exited with $status"
 sync
 umount /host/tmp/.halo-vm /result 2>/dev/null
 poweroff -f
@@ -697,6 +701,8 @@ export async function runInVm(script: string, opts: RunInVmOptions = {}): Promis
   const timeoutMs = opts.timeoutMs ?? 300_000;
   const cwd = resolvePath(opts.cwd ?? process.cwd());
   const resultDir = await mkdtemp(join(tmpdir(), 'halo-vm-'));
+  // Kept for diagnosis when the VM itself fails (not when the script merely exits non-zero).
+  let failed = true;
   try {
     const env: Record<string, string> = {
       PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
@@ -768,11 +774,20 @@ export async function runInVm(script: string, opts: RunInVmOptions = {}): Promis
     const readyAt = await stat(join(resultDir, 'ready')).catch(() => undefined);
     if (readyAt) bootMs = Math.max(0, readyAt.mtimeMs - t0);
     const exitText = await readFile(join(resultDir, 'exit'), 'utf8').catch(() => undefined);
-    if (exitText === undefined) throw new VmRunError('guest powered off without an exit code', consoleTail);
     const output = await readFile(join(resultDir, 'output'), 'utf8').catch(() => '');
-    return { exitCode: Number.parseInt(exitText.trim(), 10), output, bootMs, totalMs, kernelLog };
+    const exitCode = Number.parseInt(exitText ?? '', 10);
+    if (!Number.isInteger(exitCode)) {
+      const outputTail = output.split('\n').slice(-15).join('\n');
+      throw new VmRunError(
+        `guest powered off without an exit code (${JSON.stringify(exitText)}) after ${totalMs} ms; ` +
+          `script output (tail):\n${outputTail}`,
+        consoleTail,
+      );
+    }
+    failed = false;
+    return { exitCode, output, bootMs, totalMs, kernelLog };
   } finally {
-    if (!process.env.HALO_VM_KEEP) await rm(resultDir, { recursive: true, force: true });
-    else opts.log?.(`kept ${resultDir}`);
+    if (!process.env.HALO_VM_KEEP && !failed) await rm(resultDir, { recursive: true, force: true });
+    else opts.log?.(`kept ${resultDir} (console.log, output, script.sh)`);
   }
 }
