@@ -168,9 +168,10 @@ function convert(a: Args): number {
     process.stderr.write(`halo config convert: ${file} is already YAML\n`);
     return 1;
   }
+  const idNote = a.configId ? ` for config id '${a.configId}'` : '';
   const yaml = configToYaml(
     result.input,
-    `halo configuration converted from ${file} by 'halo config convert'`,
+    `halo configuration converted from ${file}${idNote} by 'halo config convert'.\nJSON Schema: schema/halo-config.schema.json in the halo package.`,
   );
   // Self-check: the YAML must read back to the same model, or converting would change behaviour.
   const back = parseYamlText(yaml, a.out ?? 'converted.yaml', { hostChecks: 'off' });
