@@ -358,8 +358,12 @@ describe('IPVS reconciler in the kernel', { skip }, () => {
     const sock = createSocket('udp4');
     await new Promise<void>((res, rej) => sock.send('x', 9000, '10.77.0.100', (e) => (e ? rej(e) : res())));
     sock.close();
-    const statsBefore = await client.dumpTable();
-    const connsBefore = statsBefore[0].dests[0].stats?.conns ?? 0n;
+    // Counters reach the dump when the kernel's estimator folds the per-CPU stats (every 2 s): poll briefly.
+    let connsBefore = 0n;
+    for (let i = 0; i < 40 && connsBefore === 0n; i++) {
+      connsBefore = (await client.dumpTable())[0].dests[0].stats?.conns ?? 0n;
+      if (connsBefore === 0n) await new Promise((res) => setTimeout(res, 250));
+    }
     backend.log = [];
     const added = makeDest({ address: '10.77.0.6', port: 9000, weight: 3 });
     const rep = await r.setDesired({
