@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createLogger, parseLogFormat, parseLogLevel } from '../daemon/log.js';
+import { createLvsPart } from '../daemon/lvs.js';
 import { HaloMetrics, MetricsServer, parseMetricsAddress } from '../daemon/metrics.js';
 import { PATH_FLAGS_HELP, parsePathArgs } from '../daemon/paths.js';
 import { ConfigRejected, Supervisor } from '../daemon/supervisor.js';
@@ -23,6 +24,10 @@ VIPs removed), SIGUSR1 writes the data dump, SIGUSR2 the stats.
   --log-format FORMAT   json (default, for journald) or pretty
   --log-level LEVEL     trace, debug, info (default), warn, error
   --metrics HOST:PORT   serve Prometheus metrics on this address (opt-in; use loopback)
+  --ipvs MODE           kernel (default: program IPVS over generic netlink) or dry-run
+                        (no kernel IPVS needed: log what would be programmed)
+  -I, --dont-release-ipvs  leave halo's IPVS services in the kernel at stop
+  -V, --dont-release-vrrp  leave the VIPs in place at stop (priority 0 is still sent)
 
 ${PATH_FLAGS_HELP}`;
 
@@ -38,6 +43,9 @@ export async function run(argv: string[]): Promise<number> {
       'log-format': { type: 'string', default: 'json' },
       'log-level': { type: 'string', default: 'info' },
       metrics: { type: 'string' },
+      ipvs: { type: 'string', default: 'kernel' },
+      'dont-release-ipvs': { type: 'boolean', short: 'I', default: false },
+      'dont-release-vrrp': { type: 'boolean', short: 'V', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -49,6 +57,10 @@ export async function run(argv: string[]): Promise<number> {
   const level = parseLogLevel(values['log-level']);
   if (!format || !level) {
     process.stderr.write(`halo run: bad --log-format or --log-level\n${HELP}\n`);
+    return 2;
+  }
+  if (values.ipvs !== 'kernel' && values.ipvs !== 'dry-run') {
+    process.stderr.write(`halo run: --ipvs takes kernel or dry-run\n`);
     return 2;
   }
   if (values['vrrp-only'] && values['check-only']) {
@@ -67,7 +79,10 @@ export async function run(argv: string[]): Promise<number> {
     logger,
     metrics,
     vrrp: !values['check-only'],
-    lvs: values['vrrp-only'] ? undefined : await lvsFactory(),
+    keepVipsOnStop: values['dont-release-vrrp'],
+    lvs: values['vrrp-only']
+      ? undefined
+      : createLvsPart({ logger, metrics, ipvs: values.ipvs, keepIpvsOnStop: values['dont-release-ipvs'] }),
   });
   try {
     await supervisor.start();
@@ -91,14 +106,4 @@ export async function run(argv: string[]): Promise<number> {
   await supervisor.stopped;
   await metricsServer?.close();
   return 0;
-}
-
-/** The checker + IPVS part, loaded only when asked for (VRRP-only hosts need no IPVS code). */
-async function lvsFactory() {
-  try {
-    const mod = (await import('../daemon/lvs.js')) as typeof import('../daemon/lvs.js');
-    return mod.createLvsPart;
-  } catch {
-    return undefined;
-  }
 }

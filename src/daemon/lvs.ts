@@ -1,10 +1,352 @@
 /**
- * The checker + IPVS reconciler part of the daemon (wired in by run-cmd).
+ * The checker + IPVS part of the daemon: health checks feed a health map, the
+ * pure computeDesired() turns config + health into the table halo wants, and
+ * the reconciler makes the kernel equal to it (and repairs drift).
+ *
+ * Health is keyed by (virtual server, real server) identity, so it survives a
+ * reload: a real server that was down stays down until its checker says
+ * otherwise, and an unchanged real server keeps its kernel entry.
+ *
+ * IPVS backends: 'kernel' (generic netlink) or 'dry-run' (an in-memory table,
+ * every operation logged), for hosts without ip_vs (the lab, a laptop).
  */
-import type { HaloConfig } from '../config/model.js';
+import { CheckEngine } from '../check/engine.js';
+import { planFromConfig, realServerKey, virtualServerKey } from '../check/from-config.js';
+import type { ServerStateAction, WeightAction } from '../check/scheduler.js';
+import { runScript } from '../check/script-runner.js';
+import type { HaloConfig, RealServer, VirtualServer } from '../config/model.js';
+import { type IpvsBackend, IpvsClient } from '../ipvs/client.js';
+import {
+  computeDesired,
+  type DesiredResult,
+  healthKey,
+  type QuorumAction,
+  type RealServerHealth,
+  type VirtualServerState,
+  virtualServerId,
+} from '../ipvs/desired.js';
+import { describeOp, type IpvsOp } from '../ipvs/diff.js';
+import { MemoryKernel } from '../ipvs/memory-kernel.js';
+import { Reconciler } from '../ipvs/reconciler.js';
+import type { HaloLogger, IpvsOp as LogIpvsOp } from './log.js';
+import type { HaloMetrics } from './metrics.js';
+import type { RealServerStatus, VirtualServerStatus } from './status.js';
 import type { LvsPart } from './supervisor.js';
 
-export function createLvsPart(config: HaloConfig): LvsPart | undefined {
-  if (config.virtualServers.length === 0) return undefined;
-  throw new Error('virtual_server support (checks + IPVS) is not wired into halo run yet; use --vrrp-only');
+export type IpvsMode = 'kernel' | 'dry-run';
+
+export interface LvsOptions {
+  logger: HaloLogger;
+  metrics?: HaloMetrics;
+  ipvs: IpvsMode;
+  /** Drift-check period (ms). */
+  reconcileIntervalMs?: number;
+  /** Leave halo's IPVS services in the kernel at stop (keepalived -I, --dont-release-ipvs). */
+  keepIpvsOnStop?: boolean;
+}
+
+interface ServerInfo {
+  vs: VirtualServer;
+  rs: RealServer;
+  since: number;
+  lastCheck: { checker: string; ok: boolean; reason: string; at: number } | null;
+}
+
+/** The IPVS backend for a mode; a host without ip_vs gets a clear message. */
+export async function openIpvsBackend(mode: IpvsMode): Promise<IpvsBackend & { close?(): void }> {
+  if (mode === 'dry-run') return new MemoryKernel();
+  try {
+    return await IpvsClient.open();
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      `IPVS is not available in this kernel (${why}): load it with 'modprobe ip_vs', run with --vrrp-only, or use --ipvs dry-run to see what halo would program`,
+    );
+  }
+}
+
+export class Lvs implements LvsPart {
+  private config!: HaloConfig;
+  private engine: CheckEngine | undefined;
+  private planText = '';
+  private backend!: IpvsBackend & { close?(): void };
+  private reconciler!: Reconciler;
+  private readonly health = new Map<string, RealServerHealth>();
+  private vsState = new Map<string, VirtualServerState>();
+  private desired: DesiredResult | undefined;
+  /** check engine keys "VS/RS" -> the real server they check. */
+  private servers = new Map<string, ServerInfo>();
+  private lastSyncAt: number | null = null;
+  private driftRepairs = 0;
+  private lastError: string | null = null;
+  private stopping = false;
+
+  constructor(private readonly opts: LvsOptions) {}
+
+  async start(config: HaloConfig): Promise<void> {
+    this.config = config;
+    this.backend = await openIpvsBackend(this.opts.ipvs);
+    this.reconciler = new Reconciler({
+      backend: this.backend,
+      intervalMs: this.opts.reconcileIntervalMs ?? 5000,
+    });
+    this.reconciler.on('pass', (r) => {
+      this.lastSyncAt = Date.now();
+      this.lastError = r.error ? r.error.message : r.failures.length ? r.failures[0].error.message : null;
+      for (const op of r.ops) this.logOp(op, r.drift);
+      for (const f of r.failures) this.opts.logger.ipvsError({ op: opKind(f.op), err: f.error });
+      if (r.error) this.opts.logger.ipvsError({ op: 'sync', err: r.error });
+    });
+    this.reconciler.on('drift', (d) => {
+      this.driftRepairs++;
+      this.opts.metrics?.ipvsDriftRepaired();
+      this.opts.logger.pino.warn(
+        { event: 'ipvs.drift', repaired: d.repaired.length, failures: d.failures },
+        `IPVS table changed behind halo's back: ${d.repaired.length} operation(s) repaired it`,
+      );
+    });
+    this.indexServers(config);
+    this.startChecks(config);
+    await this.publish();
+    this.reconciler.start();
+  }
+
+  /** A new config: unchanged checkers keep running; the kernel gets only the difference. */
+  async reload(config: HaloConfig): Promise<void> {
+    this.config = config;
+    this.indexServers(config);
+    const plan = planText(config);
+    if (plan !== this.planText) {
+      await this.engine?.stop();
+      this.startChecks(config);
+    }
+    await this.publish();
+  }
+
+  /**
+   * Stop checking; then remove the services halo owns (keepalived's default) or leave them to keep
+   * forwarding while halo restarts (--dont-release-ipvs). Servers are not reported down one by one:
+   * stopping is not a health event.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.engine?.stop();
+    if (this.reconciler) {
+      this.reconciler.stop();
+      if (!this.opts.keepIpvsOnStop) await this.reconciler.setDesired({ services: [] });
+    }
+    this.backend?.close?.();
+  }
+
+  vrrpStateChanged(): void {
+    // ha_suspend (checks follow VRRP state) is not implemented yet: checks always run.
+  }
+
+  status(): { virtualServers: VirtualServerStatus[]; ipvs: StatusIpvs } {
+    const byVs = new Map<string, RealServerStatus[]>();
+    const inKernel = new Map(
+      (this.desired?.status ?? []).map((s) => [`${s.virtualServer}|${s.realServer}`, s]),
+    );
+    for (const info of this.servers.values()) {
+      const key = healthKey(info.vs, info.rs);
+      const h = this.health.get(key);
+      const k = inKernel.get(key);
+      const list = byVs.get(virtualServerId(info.vs)) ?? [];
+      list.push({
+        address: info.rs.address,
+        port: info.rs.port,
+        up: h ? h.alive : info.rs.checkers.every((c) => !c.alpha),
+        weight: info.rs.weight,
+        ...(k?.inKernel ? { effectiveWeight: k.weight } : {}),
+        lastCheck: info.lastCheck
+          ? { ...info.lastCheck, at: new Date(info.lastCheck.at).toISOString() }
+          : null,
+        since: new Date(info.since).toISOString(),
+      });
+      byVs.set(virtualServerId(info.vs), list);
+    }
+    const virtualServers = this.config.virtualServers.map((vs) => ({
+      name: vsName(vs),
+      ...(vs.address ? { address: vs.address, port: vs.port } : {}),
+      protocol: vs.protocol,
+      ...(vs.fwmark ? { fwmark: vs.fwmark } : {}),
+      ...(vs.group ? { group: vs.group } : {}),
+      scheduler: vs.scheduler,
+      forwarding: vs.forwardingMethod,
+      quorumUp: this.vsState.get(virtualServerId(vs))?.quorumUp ?? true,
+      realServers: byVs.get(virtualServerId(vs)) ?? [],
+    }));
+    const table = this.desired?.table.services ?? [];
+    return {
+      virtualServers,
+      ipvs: {
+        services: table.length,
+        destinations: table.reduce((n, s) => n + s.dests.length, 0),
+        lastSyncAt: this.lastSyncAt ? new Date(this.lastSyncAt).toISOString() : null,
+        driftRepairs: this.driftRepairs,
+        lastError: this.lastError,
+      },
+    };
+  }
+
+  /* ---------------------------------------------------------------- internals */
+
+  private indexServers(config: HaloConfig): void {
+    const next = new Map<string, ServerInfo>();
+    for (const vs of config.virtualServers) {
+      for (const rs of vs.realServers) {
+        const key = `${virtualServerKey(vs)}/${realServerKey(vs, rs)}`;
+        const prev = this.servers.get(key);
+        next.set(key, { vs, rs, since: prev?.since ?? Date.now(), lastCheck: prev?.lastCheck ?? null });
+      }
+    }
+    this.servers = next;
+  }
+
+  private startChecks(config: HaloConfig): void {
+    const { plan, problems } = planFromConfig(config);
+    for (const p of problems)
+      this.opts.logger.pino.warn({ event: 'check.plan_problem', checker: p.checkerId }, p.message);
+    this.planText = planText(config);
+    const engine = new CheckEngine(plan);
+    engine.on('server', (a: ServerStateAction) => this.onServer(a));
+    engine.on('weight', (a: WeightAction) => this.onWeight(a));
+    engine.on(
+      'attempt',
+      (a: { checkerId: string; result: { ok: boolean; reason: string }; durationMs: number }) => {
+        const info = this.servers.get(a.checkerId.replace(/#\d+$/, ''));
+        if (info)
+          info.lastCheck = { checker: a.checkerId, ok: a.result.ok, reason: a.result.reason, at: Date.now() };
+      },
+    );
+    this.engine = engine;
+    engine.start();
+  }
+
+  private onServer(a: ServerStateAction): void {
+    if (this.stopping) return;
+    const info = this.servers.get(`${a.vs}/${a.rs}`);
+    if (!info) return;
+    const key = healthKey(info.vs, info.rs);
+    const prev = this.health.get(key);
+    // The engine announces every server's initial state at start (and after a reload restart): a
+    // server we already know keeps its state until a real check result changes it.
+    if (a.reason.startsWith('initial state') && prev) return;
+    if (prev && prev.alive === a.up) return;
+    this.health.set(key, { alive: a.up, dynamicWeight: prev?.dynamicWeight });
+    info.since = Date.now();
+    const checker =
+      info.rs.checkers[Number(/#(\d+)$/.exec(a.checkerId ?? '')?.[1] ?? 0)]?.type ?? 'TCP_CHECK';
+    const fields = {
+      virtualServer: vsName(info.vs),
+      realServer: `[${info.rs.address}]:${info.vs.protocol.toLowerCase()}:${info.rs.port}`,
+      checker,
+      reason: a.reason,
+    };
+    if (a.up) this.opts.logger.checkServerUp(fields);
+    else this.opts.logger.checkServerDown(fields);
+    this.opts.metrics?.setRealServerUp(vsName(info.vs), `${info.rs.address}:${info.rs.port}`, a.up);
+    const script = a.up ? info.rs.notifyUp : info.rs.notifyDown;
+    if (script && a.notify) void this.runHook(script, 'other');
+    void this.publish();
+  }
+
+  private onWeight(a: WeightAction): void {
+    if (this.stopping) return;
+    const info = this.servers.get(`${a.vs}/${a.rs}`);
+    if (!info) return;
+    const key = healthKey(info.vs, info.rs);
+    const prev = this.health.get(key) ?? { alive: true };
+    this.health.set(key, { ...prev, dynamicWeight: a.weight });
+    void this.publish();
+  }
+
+  /** Recompute the desired table and hand it to the reconciler. */
+  private async publish(): Promise<void> {
+    const result = computeDesired(
+      { virtualServers: this.config.virtualServers, virtualServerGroups: this.config.virtualServerGroups },
+      this.health,
+      this.vsState,
+    );
+    this.desired = result;
+    this.vsState = result.state;
+    for (const a of result.actions) this.onQuorum(a);
+    await this.reconciler.setDesired(result.table);
+  }
+
+  private onQuorum(a: QuorumAction): void {
+    this.opts.logger.pino.warn(
+      {
+        event: a.kind === 'quorum-up' ? 'check.quorum_up' : 'check.quorum_down',
+        virtualServer: a.virtualServer,
+        weightSum: a.weightSum,
+        threshold: a.threshold,
+      },
+      `${a.kind === 'quorum-up' ? 'Gained' : 'Lost'} quorum ${a.weightSum}${a.kind === 'quorum-up' ? '>=' : '<'}${a.threshold} for VS ${a.virtualServer}`,
+    );
+    if (a.script) void this.runHook(a.script, 'quorum');
+  }
+
+  private async runHook(script: string, purpose: 'quorum' | 'other'): Promise<void> {
+    const su = this.config.global.scriptUser;
+    const r = await runScript(script, { timeoutMs: 30_000, user: su?.user, group: su?.group });
+    this.opts.logger.scriptExit({
+      script,
+      purpose,
+      exitCode: r.exitCode,
+      signal: r.signal,
+      timedOut: r.timedOut,
+      durationMs: Math.round(r.durationMs),
+    });
+  }
+
+  private logOp(op: IpvsOp, drift: boolean): void {
+    const kind = opKind(op);
+    this.opts.metrics?.ipvsOperation(kind);
+    const s = op.service;
+    const service = s.fwmark
+      ? { fwmark: s.fwmark }
+      : { address: s.address, port: s.port, protocol: s.protocol };
+    const dest =
+      'dest' in op ? { address: op.dest.address, port: op.dest.port, protocol: s.protocol } : undefined;
+    const weight = 'dest' in op && 'weight' in op.dest ? op.dest.weight : undefined;
+    if (drift) this.opts.logger.ipvsDriftRepaired({ op: kind, service, dest, weight, drift: describeOp(op) });
+    else this.opts.logger.ipvsChange({ op: kind, service, dest, weight });
+  }
+}
+
+type StatusIpvs = {
+  services: number;
+  destinations: number;
+  lastSyncAt: string | null;
+  driftRepairs: number;
+  lastError: string | null;
+};
+
+const OP_NAMES: Record<IpvsOp['kind'], LogIpvsOp> = {
+  'add-service': 'add-service',
+  'edit-service': 'update-service',
+  'delete-service': 'remove-service',
+  'add-dest': 'add-dest',
+  'edit-dest': 'update-dest',
+  'delete-dest': 'remove-dest',
+};
+
+function opKind(op: IpvsOp): LogIpvsOp {
+  return OP_NAMES[op.kind];
+}
+
+function vsName(vs: VirtualServer): string {
+  if (vs.group) return `[${vs.group}]`;
+  if (vs.fwmark) return `FWM ${vs.fwmark}`;
+  return `[${vs.address}]:${vs.protocol.toLowerCase()}:${vs.port}`;
+}
+
+/** What the checkers do, for "did the check plan change" on reload (sources ignored). */
+function planText(config: HaloConfig): string {
+  return JSON.stringify(planFromConfig(config).plan, (k, v) => (k === 'source' ? undefined : v));
+}
+
+export function createLvsPart(opts: LvsOptions): (config: HaloConfig) => LvsPart | undefined {
+  return (config) => (config.virtualServers.length ? new Lvs(opts) : undefined);
 }

@@ -42,6 +42,8 @@ export interface SupervisorOptions {
   logger: HaloLogger;
   metrics?: HaloMetrics;
   vrrp: boolean;
+  /** keepalived -V: leave the VIPs configured at stop. */
+  keepVipsOnStop?: boolean;
   lvs?: (config: HaloConfig) => LvsPart | undefined;
 }
 
@@ -93,6 +95,7 @@ export class Supervisor {
 
     if (this.opts.vrrp && this.config.vrrpInstances.length > 0) {
       this.vrrp = new VrrpHost(this.config, {
+        keepVipsOnStop: this.opts.keepVipsOnStop,
         onEvent: (ev) => this.onVrrpEvent(ev),
         onCrash: (err) => log.daemonError({ context: 'vrrp', err }),
       });

@@ -114,10 +114,13 @@ const NOTIFY_TIMEOUT_MS = 30_000;
 export interface VrrpEngineOptions {
   /** Monotonic clock in ms (tests may pass a fake one). */
   now?: () => number;
+  /** keepalived -V: at stop, send priority 0 but leave the VIPs configured. */
+  keepVipsOnStop?: boolean;
 }
 
 export class VrrpEngine {
   private readonly now: () => number;
+  private readonly keepVipsOnStop: boolean;
   private units: Unit[] = [];
   private readonly unitOf = new Map<string, Unit>();
   private readonly instances = new Map<string, VrrpInstance>();
@@ -146,6 +149,7 @@ export class VrrpEngine {
     opts: VrrpEngineOptions = {},
   ) {
     this.now = opts.now ?? (() => performance.now());
+    this.keepVipsOnStop = opts.keepVipsOnStop ?? false;
   }
 
   /** Resolve host facts, open sockets, start tracking, then start every instance. */
@@ -339,9 +343,12 @@ export class VrrpEngine {
         case 'send-advert':
           this.sendAdvert(inst, a.packets, a.source);
           break;
-        case 'add-vips':
         case 'remove-vips':
-          this.changeVips(inst, a.type === 'add-vips' ? 'add' : 'remove', a.addresses);
+          if (this.stopping && this.keepVipsOnStop) break;
+          this.changeVips(inst, 'remove', a.addresses);
+          break;
+        case 'add-vips':
+          this.changeVips(inst, 'add', a.addresses);
           break;
         case 'send-garp':
           this.announce(inst, a.addresses, a.count);

@@ -12,6 +12,8 @@ export interface VrrpHostOptions {
   /** The worker died unexpectedly (it is restarted after `restartDelayMs`). */
   onCrash(err: Error): void;
   restartDelayMs?: number;
+  /** Leave the VIPs configured at stop (keepalived -V). */
+  keepVipsOnStop?: boolean;
 }
 
 type WorkerMessage =

@@ -16,9 +16,10 @@ export type VrrpWorkerRequest = { type: 'stop' } | { type: 'status'; id: number 
 const port = parentPort;
 if (!port) throw new Error('vrrp-worker must run in a worker thread');
 
-const engine = new VrrpEngine((workerData as { config: HaloConfig }).config, (event) =>
-  port.postMessage({ type: 'event', event }),
-);
+const data = workerData as { config: HaloConfig; keepVipsOnStop: boolean };
+const engine = new VrrpEngine(data.config, (event) => port.postMessage({ type: 'event', event }), {
+  keepVipsOnStop: data.keepVipsOnStop,
+});
 
 port.on('message', (m: VrrpWorkerRequest) => {
   if (m.type === 'status') port.postMessage({ type: 'status', id: m.id, instances: engine.status() });
