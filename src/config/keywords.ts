@@ -106,11 +106,12 @@ function stringKw(field: string, dflt?: string): Keyword {
   };
 }
 
-function ipKw(field: string, what: string): Keyword {
+function ipKw(field: string, what: string, dflt?: string): Keyword {
   return {
     status: 'implemented',
     args: [1, 1],
     yaml: field,
+    default: dflt,
     handle: (cx, n, t) => set(cx, t, field, cx.values.ip(n.args[0], what), argPos(n)),
   };
 }
@@ -318,8 +319,8 @@ export const GLOBAL_DEFS: BlockTable = {
     default_interface: stringKw('defaultInterface'),
     dynamic_interfaces: flagKw('dynamicInterfaces'),
     vrrp_version: intKw('vrrpVersion', 2, 3, 'vrrp_version', '2'),
-    vrrp_mcast_group4: ipKw('vrrpMcastGroup4', 'vrrp_mcast_group4'),
-    vrrp_mcast_group6: ipKw('vrrpMcastGroup6', 'vrrp_mcast_group6'),
+    vrrp_mcast_group4: ipKw('vrrpMcastGroup4', 'vrrp_mcast_group4', '224.0.0.18'),
+    vrrp_mcast_group6: ipKw('vrrpMcastGroup6', 'vrrp_mcast_group6', 'ff02::12'),
     vrrp_strict: flagKw('vrrpStrict'),
     vrrp_skip_check_adv_addr: flagKw('vrrpSkipCheckAdvAddr'),
     vrrp_check_unicast_src: flagKw('vrrpCheckUnicastSrc'),
@@ -928,8 +929,8 @@ export const VRRP_INSTANCE: BlockTable = {
       handle: (cx, n, t) =>
         set(cx, t, 'state', cx.values.oneOf(n.args[0], ['MASTER', 'BACKUP'], 'state'), argPos(n)),
     },
-    interface: stringKw('interface'),
-    virtual_router_id: intKw('virtualRouterId', 1, 255, 'virtual_router_id'),
+    interface: stringKw('interface', 'global default_interface'),
+    virtual_router_id: intKw('virtualRouterId', 1, 255, 'virtual_router_id', 'required'),
     priority: intKw('priority', 1, 255, 'priority', '100'),
     advert_int: {
       status: 'implemented',
