@@ -344,7 +344,7 @@ describe('IPVS reconciler in the kernel', { skip }, () => {
     assert.ok(drifts.length >= 2);
   });
 
-  it('reload without flaps: unchanged destinations keep their kernel entry and connections', async (t) => {
+  it('reload without flaps: unchanged destinations keep their kernel entry and connections', async () => {
     await ipvsadm('-C');
     spawnSync('ip', ['link', 'add', 'hvipvs0', 'type', 'dummy']);
     spawnSync('ip', ['link', 'set', 'hvipvs0', 'up']);
@@ -379,16 +379,12 @@ describe('IPVS reconciler in the kernel', { skip }, () => {
     const kept = after[0].dests.find((d) => d.address === keep.address);
     assert.ok(kept, 'the unchanged destination is still there');
     assert.equal(kept.stats?.conns, connsBefore, 'its counters were not reset');
-    if (connsBefore === 0n)
-      t.diagnostic(
-        'the local datagram created no IPVS connection here; only the op log and counters were checked',
-      );
-    else
-      assert.match(
-        await ipvsadm('-Ln'),
-        /-> 10\.77\.0\.5:9000\s+Masq\s+1\s+0\s+1/,
-        'its connection entry is still there',
-      );
+    assert.ok(connsBefore >= 1n, 'the datagram to the VIP was scheduled by IPVS');
+    assert.match(
+      await ipvsadm('-Ln'),
+      /-> 10\.77\.0\.5:9000\s+Masq\s+1\s+0\s+1/,
+      'its connection entry is still there',
+    );
     spawnSync('ip', ['link', 'del', 'hvipvs0']);
   });
 
