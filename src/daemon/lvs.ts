@@ -117,7 +117,10 @@ export class Lvs implements LvsPart {
     this.indexServers(config);
     const plan = planText(config);
     if (plan !== this.planText) {
-      await this.engine?.stop();
+      // The old engine's shutdown reports every server down ("shutting down"): that is not health.
+      const old = this.engine;
+      old?.removeAllListeners();
+      await old?.stop();
       this.startChecks(config);
     }
     await this.publish();
@@ -205,6 +208,15 @@ export class Lvs implements LvsPart {
 
   private startChecks(config: HaloConfig): void {
     const { plan, problems } = planFromConfig(config);
+    // Carry health across a reload: a server we know is down starts down (alpha: down until a check
+    // succeeds), one we know is up starts up, whatever the config's alpha says for a fresh start.
+    for (const vs of plan.virtualServers) {
+      for (const rs of vs.realServers) {
+        const info = this.servers.get(`${vs.key}/${rs.key}`);
+        const h = info && this.health.get(healthKey(info.vs, info.rs));
+        if (h) for (const c of rs.checkers) c.timing = { ...c.timing, alpha: !h.alive };
+      }
+    }
     for (const p of problems)
       this.opts.logger.pino.warn({ event: 'check.plan_problem', checker: p.checkerId }, p.message);
     this.planText = planText(config);
