@@ -18,6 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { prepareVm, runInVm, VmRunError, VmUnavailableError } from './vm.js';
 
 const log = (msg: string) => process.stderr.write(`[test:vm] ${msg}\n`);
+/** Console lines the lane's own init prints on every boot. */
+const LANE_CONSOLE_LINE = /^halo-vm: (modules loaded|ready|script exited with \d+)$|reboot: Power down/;
 const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 async function main(): Promise<number> {
@@ -60,35 +62,32 @@ async function main(): Promise<number> {
     `booting; running ${files.length} test file(s) inside ` +
       `(timeout ${fileTimeoutMs / 1000} s per file, ${timeoutMs / 1000} s overall)`,
   );
-  try {
-    const r = await runInVm(
-      `exec node --test --test-concurrency=1 --test-timeout=${fileTimeoutMs} --test-reporter=spec ${files.map(shq).join(' ')}`,
-      {
+  const script = `exec node --test --test-concurrency=1 --test-timeout=${fileTimeoutMs} --test-reporter=spec ${files.map(shq).join(' ')}`;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const r = await runInVm(script, {
         cwd: checkout,
         timeoutMs,
         memoryMb: Number(process.env.HALO_VM_MEMORY_MB) || 1536,
         onOutput: (chunk) => process.stdout.write(chunk),
         log,
-      },
-    );
-    // Kernel errors/warnings (a WARN from a bad netlink request, say) are worth seeing even when tests pass.
-    const kernelNoise = r.kernelLog
-      .split('\n')
-      .filter(
-        (l) => l.trim() && !/^halo-vm: (modules loaded|ready|script exited with \d+)$/.test(l) && !/reboot: Power down/.test(l),
+      });
+      // Kernel errors/warnings (a WARN from a bad netlink request, say) are worth seeing even when tests pass.
+      const kernelNoise = r.kernelLog.split('\n').filter((l) => l.trim() && !LANE_CONSOLE_LINE.test(l));
+      if (kernelNoise.length) log(`kernel console:\n${kernelNoise.join('\n')}`);
+      log(
+        `exit ${r.exitCode}; boot ${(r.bootMs / 1000).toFixed(1)} s, VM ${(r.totalMs / 1000).toFixed(1)} s, ` +
+          `lane ${((Date.now() - started) / 1000).toFixed(1)} s`,
       );
-    if (kernelNoise.length) log(`kernel console:\n${kernelNoise.join('\n')}`);
-    log(
-      `exit ${r.exitCode}; boot ${(r.bootMs / 1000).toFixed(1)} s, VM ${(r.totalMs / 1000).toFixed(1)} s, ` +
-        `lane ${((Date.now() - started) / 1000).toFixed(1)} s`,
-    );
-    return r.exitCode;
-  } catch (err) {
-    if (err instanceof VmRunError) {
+      return r.exitCode;
+    } catch (err) {
+      if (!(err instanceof VmRunError)) throw err;
       log(`FAIL: ${err.message}`);
-      return 1;
+      // One more boot for a VM that stopped without a result (infrastructure, not a test verdict: a
+      // test that crashes the kernel does so again). Never after a timeout: that would double the cost.
+      if (err.kind === 'timeout' || attempt >= 2) return 1;
+      log('the VM itself failed; booting once more');
     }
-    throw err;
   }
 }
 

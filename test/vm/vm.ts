@@ -18,7 +18,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import {
   copyFile,
   mkdir,
@@ -49,6 +49,8 @@ export class VmRunError extends Error {
   constructor(
     message: string,
     readonly consoleTail: string,
+    /** timeout: qemu killed at the host deadline; qemu: qemu failed; no-exit-code: the guest stopped early. */
+    readonly kind: 'timeout' | 'qemu' | 'no-exit-code',
   ) {
     super(`${message}\n--- kernel console (tail) ---\n${consoleTail}`);
   }
@@ -665,9 +667,11 @@ class AppendedText {
 }
 
 const live = new Set<ChildProcess>();
+const liveDirs = new Set<string>();
 let exitHookInstalled = false;
-function trackChild(child: ChildProcess): void {
+function trackChild(child: ChildProcess, resultDir: string): void {
   live.add(child);
+  liveDirs.add(resultDir);
   child.once('exit', () => live.delete(child));
   if (!exitHookInstalled) {
     exitHookInstalled = true;
@@ -675,6 +679,7 @@ function trackChild(child: ChildProcess): void {
     // usual termination signals (re-raised after killing qemu so the default action still happens).
     const killAll = () => {
       for (const c of live) c.kill('SIGKILL');
+      if (!process.env.HALO_VM_KEEP) for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
     };
     process.once('exit', killAll);
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
@@ -740,7 +745,7 @@ export async function runInVm(script: string, opts: RunInVmOptions = {}): Promis
       }),
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    trackChild(child);
+    trackChild(child, resultDir);
     let qemuStderr = '';
     child.stderr!.on('data', (d: Buffer) => {
       qemuStderr += d.toString();
@@ -764,11 +769,14 @@ export async function runInVm(script: string, opts: RunInVmOptions = {}): Promis
       .then((s) => s.replace(/\r/g, ''))
       .catch(() => '(no console log)');
     const consoleTail = kernelLog.split('\n').slice(-40).join('\n');
-    if (timedOut) throw new VmRunError(`VM timed out after ${timeoutMs} ms (qemu killed)`, consoleTail);
+    if (timedOut) {
+      throw new VmRunError(`VM timed out after ${timeoutMs} ms (qemu killed)`, consoleTail, 'timeout');
+    }
     if (status.code !== 0) {
       throw new VmRunError(
         `qemu exited with ${status.code ?? status.signal}: ${qemuStderr.trim()}`,
         consoleTail,
+        'qemu',
       );
     }
     const readyAt = await stat(join(resultDir, 'ready')).catch(() => undefined);
@@ -782,12 +790,18 @@ export async function runInVm(script: string, opts: RunInVmOptions = {}): Promis
         `guest powered off without an exit code (${JSON.stringify(exitText)}) after ${totalMs} ms; ` +
           `script output (tail):\n${outputTail}`,
         consoleTail,
+        'no-exit-code',
       );
     }
     failed = false;
     return { exitCode, output, bootMs, totalMs, kernelLog };
+  } catch (err) {
+    if (err instanceof VmRunError)
+      err.message += `\n(files kept in ${resultDir}: console.log, output, script.sh)`;
+    throw err;
   } finally {
+    liveDirs.delete(resultDir);
     if (!process.env.HALO_VM_KEEP && !failed) await rm(resultDir, { recursive: true, force: true });
-    else opts.log?.(`kept ${resultDir} (console.log, output, script.sh)`);
+    else opts.log?.(`kept ${resultDir}`);
   }
 }
