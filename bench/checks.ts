@@ -297,27 +297,23 @@ async function main(): Promise<void> {
     console.log('');
     for (const [k, v] of rows) console.log(`  ${k.padEnd(32)} ${v}`);
     // The kernel's share: the same connects from a minimal C loop, 10 s at the measured TCP rate.
-    const tcpRate = Math.max(1, Math.round((stats.attempts / wallS) * (TCP / (TCP + HTTP))));
-    const base = await lab.exec(chk.ns, join(dir, 'baseline'), [
-      String(ADDRESSES),
-      String(PORT_BASE),
-      String(PORTS),
-      String(tcpRate),
-      '10',
-    ]);
-    const b = JSON.parse(base.stdout) as {
-      ok: number;
-      fail: number;
-      wall: number;
-      userMs: number;
-      sysMs: number;
-    };
-    const perConnect = ((b.userMs + b.sysMs) * 1000) / Math.max(1, b.ok + b.fail);
-    console.log(
-      `  ${'C epoll connect baseline'.padEnd(32)} ${perConnect.toFixed(1)} µs per connect ` +
-        `(user ${((b.userMs * 1000) / Math.max(1, b.ok)).toFixed(1)}, sys ${((b.sysMs * 1000) / Math.max(1, b.ok)).toFixed(1)}; ` +
-        `${b.ok} ok, ${b.fail} failed at ${tcpRate}/s)`,
-    );
+    if (TCP > 0) {
+      const tcpRate = Math.max(1, Math.round((stats.attempts / wallS) * (TCP / (TCP + HTTP))));
+      const base = await lab.exec(chk.ns, join(dir, 'baseline'), [
+        String(ADDRESSES),
+        String(PORT_BASE),
+        String(PORTS),
+        String(tcpRate),
+        '10',
+      ]);
+      const b = JSON.parse(base.stdout) as { ok: number; fail: number; userMs: number; sysMs: number };
+      const n = Math.max(1, b.ok + b.fail);
+      console.log(
+        `  ${'C epoll connect baseline'.padEnd(32)} ${(((b.userMs + b.sysMs) * 1000) / n).toFixed(1)} µs per connect ` +
+          `(user ${((b.userMs * 1000) / n).toFixed(1)}, sys ${((b.sysMs * 1000) / n).toFixed(1)}; ` +
+          `${b.ok} ok, ${b.fail} failed at ${tcpRate}/s)`,
+      );
+    }
     const load = await sh('cat', ['/proc/loadavg']);
     console.log(`  ${'host load average'.padEnd(32)} ${load.stdout.trim()} (2 shared cores)`);
     console.log(
