@@ -552,7 +552,7 @@ export const TRACK_FILE: BlockTable = {
 /* ------------------------------------------------------------------ tracking value blocks */
 
 /** Lines "NAME [weight N [reverse|noreverse]]" of track_interface / track_script / track_file. */
-function trackBlock(field: string, what: string, weightRequiredForReverse = true): Keyword {
+function trackBlock(field: string, what: string): Keyword {
   return {
     status: 'implemented',
     block: 'required',
@@ -601,7 +601,6 @@ function trackBlock(field: string, what: string, weightRequiredForReverse = true
           ref.weight ??= 0;
           ref.weightReverse ??= false;
         }
-        void weightRequiredForReverse;
         list.push(ref);
       }
       cx.positions.set(t, field, n.pos);
