@@ -687,8 +687,8 @@ async function runInVmMode(): Promise<number> {
   const vm = await import('../test/vm/vm.js');
   process.stdout.write('booting the IPVS VM (Debian kernel under qemu; the first run downloads it) ...\n');
   try {
-    const r = await vm.runInVm(`cd ${REPO_ROOT} && node dist/lab/lab.js --demo --slow 4`, {
-      timeoutMs: 600_000,
+    const r = await vm.runInVm(`cd ${REPO_ROOT} && node dist/lab/lab.js --demo --slow 8`, {
+      timeoutMs: 900_000,
       cwd: REPO_ROOT,
       onOutput: (chunk) => process.stdout.write(chunk),
       log: (msg) => process.stderr.write(`vm: ${msg}\n`),
@@ -775,6 +775,15 @@ export async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
+  // Whatever goes wrong, do not leave namespaces and daemons behind.
+  const onCrash = (err: unknown) => {
+    process.stderr.write(
+      `lab: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    void cleanup().finally(() => process.exit(1));
+  };
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
 
   let code = 1;
   try {

@@ -34,7 +34,9 @@ function runLab(args: string[], timeoutMs: number): Promise<{ code: number | nul
 
 const labNamespaces = async () => (await listNamespaces()).filter((n) => n.startsWith(LAB_PREFIX));
 
-test('lab --demo: director2 takes over from a killed director1, director1 preempts back, nothing left', async (t) => {
+test('lab --demo: director2 takes over from a killed director1, director1 preempts back, nothing left', {
+  timeout: 150_000,
+}, async (t) => {
   if (!(await canUseNetns())) return t.skip('needs root and iproute2');
   const before = new Set(await labNamespaces());
   const { code, output } = await runLab(['--demo'], 120_000);
