@@ -160,6 +160,9 @@ export function applyInheritance(input: Obj): Obj {
         inherit(ck, 'delayBeforeRetryMs', rs.delayBeforeRetryMs ?? d.delayBeforeRetryMs);
         inherit(ck, 'warmupMs', rs.warmupMs ?? ckDelayLoop);
         inherit(ck, 'alpha', rs.alpha);
+        // The Host: header: url > checker > real_server > virtual_server virtualhost (keepalived's order).
+        if (ck.type === 'HTTP_GET' || ck.type === 'SSL_GET')
+          inherit(ck, 'virtualhost', rs.virtualhost ?? vs.virtualhost);
         // misc_timeout 0/unset: keepalived uses the virtual server's delay loop.
         if (ck.type === 'MISC_CHECK' && !ck.miscTimeoutMs) ck.miscTimeoutMs = vsDelayLoop;
       }

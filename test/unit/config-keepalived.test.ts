@@ -639,6 +639,17 @@ describe('checkers: options, defaults and inheritance (virtual_server -> real_se
     assert.equal(r.config?.virtualServers[0].realServers[0].checkers[0].retry, 4);
   });
 
+  it('HTTP_GET virtualhost comes from the real server, else the virtual server', () => {
+    const fromVs = one('HTTP_GET {\n url {\n  path /\n }\n}', 'virtualhost vs.example');
+    const fromRs = one(
+      'HTTP_GET {\n url {\n  path /\n }\n}',
+      'virtualhost vs.example',
+      'virtualhost rs.example',
+    );
+    assert.equal(fromVs.type === 'HTTP_GET' && fromVs.virtualhost, 'vs.example');
+    assert.equal(fromRs.type === 'HTTP_GET' && fromRs.virtualhost, 'rs.example');
+  });
+
   it('SSL_GET with enable_sni', () => {
     const ck = one('SSL_GET {\n url {\n  path /\n }\n enable_sni\n}');
     assert.equal(ck.type, 'SSL_GET');
