@@ -109,8 +109,8 @@ export class VrrpLab {
     this.client = await this.lab.addHost('client', [`${this.clientAddress}/${this.prefix}`]);
   }
 
-  /** Start a VRRP daemon on director i with the given config text. */
-  start(kind: DaemonKind, i: number, config: string): Daemon {
+  /** Start a VRRP daemon on director i with the given config text (halo: --vrrp-only unless extra args). */
+  start(kind: DaemonKind, i: number, config: string, haloArgs?: string[]): Daemon {
     const host = this.directors[i];
     const n = this.daemonCount++;
     const conf = join(this.dir, `${kind}-d${i + 1}-${n}.conf`);
@@ -125,7 +125,7 @@ export class VrrpLab {
           ]
         : [
             process.execPath,
-            [HALO_MAIN, 'run', '--vrrp-only', '-f', conf, '--log-format', 'json']
+            [HALO_MAIN, 'run', ...(haloArgs ?? ['--vrrp-only']), '-f', conf, '--log-format', 'json']
               .concat(['--socket', join(this.dir, `h${n}.sock`), '--pid-file', join(this.dir, `h${n}.pid`)])
               .concat(['--config-id', `d${i + 1}`]),
           ];
