@@ -94,11 +94,7 @@ export class Supervisor {
     log.daemonStart({ version: HALO_VERSION, configFile: this.opts.configFile });
 
     if (this.opts.vrrp && this.config.vrrpInstances.length > 0) {
-      this.vrrp = new VrrpHost(this.config, {
-        keepVipsOnStop: this.opts.keepVipsOnStop,
-        onEvent: (ev) => this.onVrrpEvent(ev),
-        onCrash: (err) => log.daemonError({ context: 'vrrp', err }),
-      });
+      this.vrrp = this.newVrrpHost(this.config);
       await this.vrrp.start();
     }
     this.lvs = this.opts.lvs?.(this.config);
@@ -111,6 +107,14 @@ export class Supervisor {
     });
     await this.control.listen();
     this.installSignals();
+  }
+
+  private newVrrpHost(config: HaloConfig): VrrpHost {
+    return new VrrpHost(config, {
+      keepVipsOnStop: this.opts.keepVipsOnStop,
+      onEvent: (ev) => this.onVrrpEvent(ev),
+      onCrash: (err) => this.opts.logger.daemonError({ context: 'vrrp', err }),
+    });
   }
 
   private controlHandlers(): ControlHandlers {
@@ -152,7 +156,23 @@ export class Supervisor {
         this.opts.metrics?.configReload('rejected');
         return { applied: false, errors };
       }
-      if (this.vrrp) await this.vrrp.reload(next);
+      if (this.vrrp) {
+        const r = await this.vrrp.reload(next);
+        if (typeof r === 'object') {
+          log.pino.info(
+            { event: 'vrrp.reloaded', ...r },
+            `VRRP reload: ${r.kept.length} instance(s) kept, ${r.stopped.length} stopped, ${r.started.length} started`,
+          );
+        } else if (r === 'restarted') {
+          log.pino.warn(
+            { event: 'vrrp.reloaded', restarted: true },
+            'VRRP reload: global VRRP settings changed, engine restarted',
+          );
+        }
+      } else if (this.opts.vrrp && next.vrrpInstances.length > 0) {
+        this.vrrp = this.newVrrpHost(next);
+        await this.vrrp.start();
+      }
       await this.lvs?.reload(next);
       this.config = next;
       this.configLoadedAt = new Date();

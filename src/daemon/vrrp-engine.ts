@@ -144,7 +144,7 @@ export class VrrpEngine {
   unknownVridPackets = 0;
 
   constructor(
-    private readonly config: HaloConfig,
+    private config: HaloConfig,
     private readonly sink: (ev: VrrpEngineEvent) => void,
     opts: VrrpEngineOptions = {},
   ) {
@@ -154,16 +154,65 @@ export class VrrpEngine {
 
   /** Resolve host facts, open sockets, start tracking, then start every instance. */
   async start(): Promise<void> {
-    const cfg = this.config;
     this.links = new LinkWatcher();
     this.links.on('error', (err) =>
       this.sink({ kind: 'log', level: 'error', message: `netlink: ${err.message}` }),
     );
     await this.links.ready;
     this.links.on('change', () => this.retrackAll());
+    const names = await this.addInstances(this.config.vrrpInstances, this.config.syncGroups);
+    await this.startTrackFiles();
+    this.startTrackScripts();
+    this.startInstances(names);
+  }
 
+  /**
+   * Apply a new config as a diff: instances whose settings (and sync group)
+   * did not change keep their state, timers and VIPs untouched; removed and
+   * changed ones are stopped (priority 0, VIPs removed), added and changed
+   * ones start. Returns undefined when the change is global (global_defs,
+   * vrrp_script, vrrp_track_file): the caller then restarts the engine.
+   */
+  async reload(
+    next: HaloConfig,
+  ): Promise<{ kept: string[]; stopped: string[]; started: string[] } | undefined> {
+    const shared = (c: HaloConfig) =>
+      stableText({ global: c.global, vrrpScripts: c.vrrpScripts, trackFiles: c.trackFiles });
+    if (shared(next) !== shared(this.config)) return undefined;
+    const groupOf = (c: HaloConfig, n: string) => c.syncGroups.find((g) => g.group.includes(n));
+    const text = (c: HaloConfig, n: string) => {
+      const inst = c.vrrpInstances.find((i) => i.name === n);
+      const g = groupOf(c, n);
+      // A sync group member's fate is its whole group's: the group is compared with its members.
+      const members = g ? g.group.map((m) => c.vrrpInstances.find((i) => i.name === m)) : [inst];
+      return inst ? stableText({ members, g }) : undefined;
+    };
+    const oldNames = this.config.vrrpInstances.map((i) => i.name);
+    const newNames = next.vrrpInstances.map((i) => i.name);
+    const kept = newNames.filter((n) => oldNames.includes(n) && text(this.config, n) === text(next, n));
+    const stopped = oldNames.filter((n) => !kept.includes(n));
+    const started = newNames.filter((n) => !kept.includes(n));
+
+    for (const n of stopped) {
+      if (this.stateOf(n).state !== 'STOP') this.deliver(n, { type: 'stop' });
+    }
+    await Promise.allSettled(stopped.map((n) => this.chains.get(n)));
+    for (const n of stopped) this.forget(n);
+    this.config = next;
+    for (const n of kept) this.instances.set(n, next.vrrpInstances.find((i) => i.name === n)!);
+    const names = await this.addInstances(
+      next.vrrpInstances.filter((i) => started.includes(i.name)),
+      next.syncGroups.filter((g) => g.group.some((m) => started.includes(m))),
+    );
+    this.startInstances(names);
+    return { kept, stopped, started };
+  }
+
+  /** Create the core state, tracking, socket and dispatch entries of these instances. */
+  private async addInstances(insts: VrrpInstance[], groups: HaloConfig['syncGroups']): Promise<string[]> {
+    const cfg = this.config;
     const states = new Map<string, VrrpInstanceState>();
-    for (const inst of cfg.vrrpInstances) {
+    for (const inst of insts) {
       this.instances.set(inst.name, inst);
       const primary = await primaryAddress(inst.interface, inst.family);
       if (!primary && !inst.unicastSrcIp && !inst.mcastSrcIp) {
@@ -177,19 +226,9 @@ export class VrrpEngine {
       this.tracking.set(inst.name, t.config);
       this.openSocket(inst, states.get(inst.name)!);
     }
-    for (const entry of this.sockets.values()) {
-      const on = cfg.vrrpInstances.filter((i) => i.interface === entry.ifname && i.family === entry.family);
-      entry.dispatcher = new VrrpDispatcher(
-        on.map((i) => ({
-          name: i.name,
-          family: i.family,
-          vrid: i.virtualRouterId,
-          unicastPeers: i.unicastPeers.map((p) => p.address),
-        })),
-      );
-    }
+    this.rebuildDispatchers();
     const grouped = new Set<string>();
-    for (const g of cfg.syncGroups) {
+    for (const g of groups) {
       const members = g.group.map((n) => states.get(n)!).filter(Boolean);
       const unit: Unit = {
         kind: 'group',
@@ -208,17 +247,47 @@ export class VrrpEngine {
       this.units.push(unit);
       this.unitOf.set(name, unit);
     }
+    return [...states.keys()];
+  }
 
-    await this.startTrackFiles();
-    this.startTrackScripts();
-
-    for (const inst of cfg.vrrpInstances) {
-      const t = this.evaluate(inst.name);
-      this.lastTracking.set(inst.name, { effectivePriority: t.effectivePriority, fault: t.fault });
-      this.since.set(inst.name, { at: Date.now(), reason: 'startup' });
-      this.deliver(inst.name, { type: 'start', tracking: t });
+  /** Deliver `start` (with the current tracking) to these instances. */
+  private startInstances(names: string[]): void {
+    for (const name of names) {
+      const t = this.evaluate(name);
+      this.lastTracking.set(name, { effectivePriority: t.effectivePriority, fault: t.fault });
+      this.since.set(name, { at: Date.now(), reason: 'startup' });
+      this.deliver(name, { type: 'start', tracking: t });
     }
     this.rearm();
+  }
+
+  /** Drop a stopped instance (and its sync group unit) from every table. */
+  private forget(name: string): void {
+    const unit = this.unitOf.get(name);
+    if (unit) this.units = this.units.filter((u) => u !== unit);
+    this.unitOf.delete(name);
+    this.instances.delete(name);
+    this.tracking.delete(name);
+    this.lastTracking.delete(name);
+    this.since.delete(name);
+    this.chains.delete(name);
+    this.rebuildDispatchers();
+  }
+
+  private rebuildDispatchers(): void {
+    for (const entry of this.sockets.values()) {
+      const on = [...this.instances.values()].filter(
+        (i) => i.interface === entry.ifname && i.family === entry.family,
+      );
+      entry.dispatcher = new VrrpDispatcher(
+        on.map((i) => ({
+          name: i.name,
+          family: i.family,
+          vrid: i.virtualRouterId,
+          unicastPeers: i.unicastPeers.map((p) => p.address),
+        })),
+      );
+    }
   }
 
   /** Graceful stop: priority 0 adverts, VIPs removed, notify STOP; waits for all of it. */
@@ -724,6 +793,11 @@ export class VrrpEngine {
       }
     }
   }
+}
+
+/** JSON without source positions: equal text = equal settings. */
+function stableText(v: unknown): string {
+  return JSON.stringify(v, (k, x) => (k === 'source' ? undefined : x));
 }
 
 function socketKey(inst: VrrpInstance): string {

@@ -21,13 +21,21 @@ type WorkerMessage =
   | { type: 'started' }
   | { type: 'start-failed'; error: string }
   | { type: 'stopped' }
-  | { type: 'status'; id: number; instances: InstanceStatus[] };
+  | { type: 'status'; id: number; instances: InstanceStatus[] }
+  | { type: 'reloaded'; id: number; result?: ReloadDiff; error?: string };
+
+export interface ReloadDiff {
+  kept: string[];
+  stopped: string[];
+  started: string[];
+}
 
 export class VrrpHost {
   private worker: Worker | undefined;
   private stopping = false;
   private nextId = 1;
   private readonly waiting = new Map<number, (s: InstanceStatus[]) => void>();
+  private readonly reloads = new Map<number, (m: { result?: ReloadDiff; error?: string }) => void>();
   private lastStatus: InstanceStatus[] = [];
   restarts = 0;
 
@@ -57,6 +65,10 @@ export class VrrpHost {
             reject(new Error(m.error));
             void worker.terminate();
             break;
+          case 'reloaded':
+            this.reloads.get(m.id)?.(m);
+            this.reloads.delete(m.id);
+            break;
           case 'status': {
             this.lastStatus = m.instances;
             this.waiting.get(m.id)?.(m.instances);
@@ -74,6 +86,8 @@ export class VrrpHost {
         this.worker = undefined;
         for (const r of this.waiting.values()) r(this.lastStatus);
         this.waiting.clear();
+        for (const r of this.reloads.values()) r({ error: 'VRRP engine exited' });
+        this.reloads.clear();
         if (started && !this.stopping) {
           this.opts.onCrash(new Error(`VRRP engine exited with code ${code}`));
           this.restarts++;
@@ -116,17 +130,29 @@ export class VrrpHost {
   }
 
   /**
-   * A new config: the engine is restarted only when the VRRP part changed, so a
-   * reload that touches only virtual servers leaves every VRRP state alone.
+   * A new config, applied as a diff inside the engine: instances that did not
+   * change keep their state (no transition, no VIP flap); only added, removed
+   * or changed instances stop or start. A change to global_defs, vrrp_script
+   * or vrrp_track_file restarts the engine.
    */
-  async reload(config: HaloConfig): Promise<'unchanged' | 'restarted'> {
+  async reload(config: HaloConfig): Promise<'unchanged' | ReloadDiff | 'restarted'> {
     if (vrrpPart(config) === vrrpPart(this.config)) {
       this.config = config;
       return 'unchanged';
     }
+    const w = this.worker;
+    const reply = w
+      ? await new Promise<{ result?: ReloadDiff; error?: string }>((resolve) => {
+          const id = this.nextId++;
+          this.reloads.set(id, resolve);
+          w.postMessage({ type: 'reload', id, config });
+        })
+      : {};
+    if (reply.error) throw new Error(`VRRP reload failed: ${reply.error}`);
+    this.config = config;
+    if (reply.result) return reply.result;
     await this.stop();
     this.stopping = false;
-    this.config = config;
     await this.start();
     return 'restarted';
   }

@@ -1,0 +1,58 @@
+/**
+ * SIGHUP applies a VRRP config change as a diff: an instance whose settings
+ * did not change keeps its state and its VIP (no transition, no flap); the
+ * changed one restarts with its new VIPs; an unchanged file changes nothing.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { canUseNetns, waitFor } from '../helpers/netns.js';
+import { VrrpLab, vrrpConfig } from '../helpers/vrrp-lab.js';
+
+const enabled = await canUseNetns();
+if (!enabled && process.env.CI) throw new Error('CI must run the netns lane as root');
+
+function config(vip2: string): string {
+  const common = { version: 3 as const, advertInt: 0.1, priority: 150 };
+  return vrrpConfig([
+    { ...common, name: 'VI_1', vrid: 51, vips: ['10.77.0.100/24'] },
+    { ...common, name: 'VI_2', vrid: 52, vips: [`${vip2}/24`] },
+  ]);
+}
+
+const count = (out: string, re: RegExp) => (out.match(re) ?? []).length;
+
+describe('VRRP reload', { skip: enabled ? false : 'needs root' }, () => {
+  it('keeps unchanged instances, restarts the changed one', async () => {
+    const lab = new VrrpLab(4);
+    try {
+      await lab.setup(1);
+      const d = lab.start('halo', 0, config('10.77.0.101'));
+      await waitFor(() => count(d.output(), /Entering MASTER STATE/g) === 2, 15000);
+      await waitFor(async () => (await lab.addresses(0)).includes('10.77.0.101'), 5000);
+      const conf = readdirSync(lab.dir).find((f) => f.startsWith('halo-d1'))!;
+
+      // Same file again: nothing happens.
+      d.child.kill('SIGHUP');
+      await waitFor(() => count(d.output(), /"event":"config.reloaded"/g) === 1, 10000);
+
+      // VI_2's VIP changes: VI_2 stops (VIP removed) and starts again; VI_1 is untouched.
+      const before = d.output().length;
+      writeFileSync(join(lab.dir, conf), config('10.77.0.102'));
+      d.child.kill('SIGHUP');
+      await waitFor(() => count(d.output(), /"event":"config.reloaded"/g) === 2, 10000);
+      await waitFor(async () => (await lab.addresses(0)).includes('10.77.0.102'), 10000);
+      const addrs = await lab.addresses(0);
+      assert.ok(addrs.includes('10.77.0.100'), 'VI_1 kept its VIP');
+      assert.ok(!addrs.includes('10.77.0.101'), "VI_2's old VIP was removed");
+      const after = d.output().slice(before);
+      assert.match(after, /1 instance\(s\) kept, 1 stopped, 1 started/);
+      assert.doesNotMatch(after, /\(VI_1\) Entering/, 'VI_1 made no transition');
+      assert.match(after, /\(VI_2\) Entering MASTER STATE/);
+      assert.equal(count(d.output(), /\(VI_1\) Entering MASTER STATE/g), 1);
+    } finally {
+      await lab.cleanup();
+    }
+  });
+});
