@@ -144,9 +144,15 @@ describe('halo run (checks + dry-run IPVS) in a namespace', { skip: enabled ? fa
       // web2 comes back: its checker brings it back into the table (carried down state is not sticky).
       mark = lines.length;
       const web2b = server('10.66.0.22');
-      await waitFor(() => ops(mark).some((l) => l.op === 'add-dest' && l.dest?.includes('10.66.0.22')), 10000);
+      await waitFor(
+        () => ops(mark).some((l) => l.op === 'add-dest' && l.dest?.includes('10.66.0.22')),
+        10000,
+      );
       await lab.kill(web2b);
-      await waitFor(() => ops(mark).some((l) => l.op === 'remove-dest' && l.dest?.includes('10.66.0.22')), 10000);
+      await waitFor(
+        () => ops(mark).some((l) => l.op === 'remove-dest' && l.dest?.includes('10.66.0.22')),
+        10000,
+      );
 
       // A broken config is refused; the running one stays.
       mark = lines.length;
