@@ -349,7 +349,8 @@ export const GLOBAL_DEFS: BlockTable = {
       yaml: 'lvsFlushOnStop',
       default: 'off',
       handle: (cx, n, t) => {
-        if (n.args.length === 0) return set(cx, t, 'lvsFlushOnStop', 'vs', n.pos);
+        // keepalived 2.2.7: the bare keyword flushes the whole IPVS table (LVS_FLUSH_FULL); VS only halo's.
+        if (n.args.length === 0) return set(cx, t, 'lvsFlushOnStop', 'full', n.pos);
         const v = n.args[0].text === 'VS' ? 'vs' : n.args[0].text === 'RS' ? 'rs' : undefined;
         if (v) return set(cx, t, 'lvsFlushOnStop', v, argPos(n));
         cx.values.oneOf(n.args[0], ['VS', 'RS'], 'lvs_flush_on_stop');
@@ -381,6 +382,44 @@ export const GLOBAL_DEFS: BlockTable = {
         set(cx, t, 'lvsTimeouts', out, argPos(n));
       },
     },
+    lvs_sync_daemon: {
+      status: 'implemented',
+      args: [1, 13],
+      yaml: 'lvsSyncDaemon',
+      handle: (cx, n, t) => {
+        // keepalived 2.2.7 requires the VRRP instance; halo makes it optional so that a checker-only
+        // director (halo run --check-only, no VRRP) can still run the sync daemon, as master.
+        const d: Obj = { interface: n.args[0].text };
+        const options = ['id', 'maxlen', 'port', 'ttl', 'group'];
+        let i = 1;
+        if (n.args[1] && !options.includes(n.args[1].text) && !/^\d/.test(n.args[1].text)) {
+          d.instance = n.args[1].text;
+          i = 2;
+        }
+        // keepalived still reads a bare number after the instance as the sync id (the form before 'id').
+        if (n.args[i] && /^\d/.test(n.args[i].text)) {
+          d.syncId = cx.values.int(n.args[i], 0, 255, 'lvs_sync_daemon id');
+          i++;
+        }
+        for (; i < n.args.length; i += 2) {
+          const key = n.args[i];
+          const val = n.args[i + 1];
+          if (!options.includes(key.text))
+            return cx.sink.error(
+              key.pos,
+              `lvs_sync_daemon: unknown option '${key.text}'`,
+              didYouMean(key.text, options),
+            );
+          if (!val) return cx.sink.error(key.pos, `lvs_sync_daemon: '${key.text}' needs a value`);
+          if (key.text === 'id') d.syncId = cx.values.int(val, 0, 255, 'lvs_sync_daemon id');
+          else if (key.text === 'maxlen') d.maxLen = cx.values.int(val, 1, 65507, 'lvs_sync_daemon maxlen');
+          else if (key.text === 'port') d.port = cx.values.int(val, 1, 65535, 'lvs_sync_daemon port');
+          else if (key.text === 'ttl') d.ttl = cx.values.int(val, 1, 255, 'lvs_sync_daemon ttl');
+          else d.group = cx.values.ip(val, 'lvs_sync_daemon group');
+        }
+        set(cx, t, 'lvsSyncDaemon', d, argPos(n));
+      },
+    },
     notify_fifo: fifoKw('notifyFifo', 'path'),
     notify_fifo_script: fifoKw('notifyFifo', 'script'),
     vrrp_notify_fifo: fifoKw('vrrpNotifyFifo', 'path'),
@@ -402,7 +441,6 @@ export const GLOBAL_DEFS: BlockTable = {
     min_auto_priority_delay: notImplemented(),
     no_email_faults: notImplemented(),
     disable_local_igmp: notImplemented(),
-    lvs_sync_daemon: notImplemented(),
     vrrp_min_garp: notImplemented(),
     vrrp_garp_extra_if: notImplemented(),
     vrrp_iptables: notImplemented(),

@@ -66,9 +66,29 @@ export const GlobalDefsSchema = z
     vrrpDownTimerAdverts: z.number().int().min(1).max(100).default(3),
     vrrpStartupDelayMs: durationMs.default(0),
     lvsFlush: z.boolean().default(false),
-    lvsFlushOnStop: z.enum(['off', 'vs', 'rs']).default('off'),
+    /**
+     * At stop: off (remove halo's services, the default), full (bare lvs_flush_on_stop: flush the whole
+     * table), vs (remove halo's services only, as keepalived's VS), rs (remove halo's real servers only).
+     */
+    lvsFlushOnStop: z.enum(['off', 'full', 'vs', 'rs']).default('off'),
     lvsTimeouts: z
       .object({ tcpMs: durationMs.optional(), tcpFinMs: durationMs.optional(), udpMs: durationMs.optional() })
+      .optional(),
+    /**
+     * lvs_sync_daemon INTERFACE [VRRP_INSTANCE] [id N] [maxlen N] [port N] [ttl N] [group IP]: the kernel's
+     * IPVS connection sync daemon, master or backup following `instance` (always master without one).
+     */
+    lvsSyncDaemon: z
+      .object({
+        interface: z.string().min(1),
+        instance: z.string().min(1).optional(),
+        syncId: z.number().int().min(0).max(255).default(0),
+        maxLen: z.number().int().min(1).max(65507).optional(),
+        port: z.number().int().min(1).max(65535).optional(),
+        ttl: z.number().int().min(1).max(255).optional(),
+        group: z.string().optional(),
+      })
+      .strict()
       .optional(),
     notifyFifo: z.object({ path: z.string(), script: script.optional() }).optional(),
     vrrpNotifyFifo: z.object({ path: z.string(), script: script.optional() }).optional(),
