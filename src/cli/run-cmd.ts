@@ -82,7 +82,13 @@ export async function run(argv: string[]): Promise<number> {
     keepVipsOnStop: values['dont-release-vrrp'],
     lvs: values['vrrp-only']
       ? undefined
-      : createLvsPart({ logger, metrics, ipvs: values.ipvs, keepIpvsOnStop: values['dont-release-ipvs'] }),
+      : createLvsPart({
+          logger,
+          metrics,
+          ipvs: values.ipvs,
+          keepIpvsOnStop: values['dont-release-ipvs'],
+          vrrp: !values['check-only'],
+        }),
   });
   try {
     await supervisor.start();

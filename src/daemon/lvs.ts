@@ -9,12 +9,16 @@
  *
  * IPVS backends: 'kernel' (generic netlink) or 'dry-run' (an in-memory table,
  * every operation logged), for hosts without ip_vs (the lab, a laptop).
+ *
+ * Global kernel settings from global_defs: lvs_flush (flush the whole table
+ * at start), lvs_timeouts, lvs_sync_daemon (master/backup following a VRRP
+ * instance) and lvs_flush_on_stop. In dry-run mode these are only logged.
  */
 import { CheckEngine } from '../check/engine.js';
 import { planFromConfig, realServerKey, virtualServerKey } from '../check/from-config.js';
 import type { ServerStateAction, WeightAction } from '../check/scheduler.js';
 import { runScript } from '../check/script-runner.js';
-import type { HaloConfig, RealServer, VirtualServer } from '../config/model.js';
+import type { GlobalDefs, HaloConfig, RealServer, VirtualServer } from '../config/model.js';
 import { type IpvsBackend, IpvsClient } from '../ipvs/client.js';
 import {
   computeDesired,
@@ -22,12 +26,15 @@ import {
   healthKey,
   type QuorumAction,
   type RealServerHealth,
+  timeoutsFromConfig,
   type VirtualServerState,
   virtualServerId,
 } from '../ipvs/desired.js';
 import { describeOp, type IpvsOp } from '../ipvs/diff.js';
 import { MemoryKernel } from '../ipvs/memory-kernel.js';
+import { KernelError } from '../ipvs/netlink.js';
 import { Reconciler } from '../ipvs/reconciler.js';
+import type { SyncDaemon, SyncState } from '../ipvs/types.js';
 import type { HaloLogger, IpvsOp as LogIpvsOp } from './log.js';
 import type { HaloMetrics } from './metrics.js';
 import type { RealServerStatus, VirtualServerStatus } from './status.js';
@@ -43,6 +50,11 @@ export interface LvsOptions {
   reconcileIntervalMs?: number;
   /** Leave halo's IPVS services in the kernel at stop (keepalived -I, --dont-release-ipvs). */
   keepIpvsOnStop?: boolean;
+  /**
+   * VRRP runs in this daemon (not --check-only): an lvs_sync_daemon that names a VRRP instance starts as
+   * backup and follows that instance. Without VRRP it runs as master.
+   */
+  vrrp?: boolean;
 }
 
 interface ServerInfo {
@@ -80,6 +92,11 @@ export class Lvs implements LvsPart {
   private driftRepairs = 0;
   private lastError: string | null = null;
   private stopping = false;
+  /** The sync daemon halo runs now (state + the config it was started with). */
+  private syncDaemon: { state: SyncState; config: string } | undefined;
+  /** Last VRRP state of the instance the sync daemon follows. */
+  private followedState: SyncState = 'backup';
+  private syncChain: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: LvsOptions) {}
 
@@ -105,15 +122,23 @@ export class Lvs implements LvsPart {
         `IPVS table changed behind halo's back: ${d.repaired.length} operation(s) repaired it`,
       );
     });
+    // keepalived lvs_flush: whatever a previous run (or anyone) left is removed before halo programs.
+    if (config.global.lvsFlush)
+      await this.kernelCall('flush', 'flushed the IPVS table (lvs_flush)', (c) => c.flush());
+    await this.applyTimeouts(config.global);
     this.indexServers(config);
     this.startChecks(config);
     await this.publish();
     this.reconciler.start();
+    await this.applySyncDaemon(config.global);
   }
 
   /** A new config: unchanged checkers keep running; the kernel gets only the difference. */
   async reload(config: HaloConfig): Promise<void> {
+    const before = this.config.global;
     this.config = config;
+    if (JSON.stringify(before.lvsTimeouts) !== JSON.stringify(config.global.lvsTimeouts))
+      await this.applyTimeouts(config.global);
     this.indexServers(config);
     const plan = planText(config);
     if (plan !== this.planText) {
@@ -124,6 +149,7 @@ export class Lvs implements LvsPart {
       this.startChecks(config);
     }
     await this.publish();
+    await this.applySyncDaemon(config.global);
   }
 
   /**
@@ -134,15 +160,34 @@ export class Lvs implements LvsPart {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.engine?.stop();
+    await this.syncChain;
+    await this.stopSyncDaemon();
     if (this.reconciler) {
       this.reconciler.stop();
-      if (!this.opts.keepIpvsOnStop) await this.reconciler.setDesired({ services: [] });
+      // -I wins over lvs_flush_on_stop: the point of -I is to keep forwarding while halo restarts.
+      const flushOnStop = this.config.global.lvsFlushOnStop;
+      if (this.opts.keepIpvsOnStop) {
+        // leave the table as it is
+      } else if (flushOnStop === 'full') {
+        await this.kernelCall('flush', 'flushed the IPVS table (lvs_flush_on_stop)', (c) => c.flush());
+      } else if (flushOnStop === 'rs') {
+        // Only halo's real servers go; its virtual services stay (without destinations).
+        const services = (this.desired?.table.services ?? []).map((s) => ({ service: s.service, dests: [] }));
+        await this.reconciler.setDesired({ services });
+      } else {
+        await this.reconciler.setDesired({ services: [] });
+      }
     }
     this.backend?.close?.();
   }
 
-  vrrpStateChanged(): void {
+  /** VRRP state changes: the sync daemon follows its instance (master when MASTER, backup otherwise). */
+  vrrpStateChanged(instance: string, state: string): void {
     // ha_suspend (checks follow VRRP state) is not implemented yet: checks always run.
+    const sync = this.config?.global.lvsSyncDaemon;
+    if (!sync?.instance || sync.instance !== instance || this.stopping) return;
+    this.followedState = state.toUpperCase() === 'MASTER' ? 'master' : 'backup';
+    void this.applySyncDaemon(this.config.global);
   }
 
   status(): { virtualServers: VirtualServerStatus[]; ipvs: StatusIpvs } {
@@ -193,6 +238,110 @@ export class Lvs implements LvsPart {
   }
 
   /* ---------------------------------------------------------------- internals */
+
+  /**
+   * A kernel-wide IPVS call (flush, timeouts, sync daemon): done and logged with the kernel backend, only
+   * logged in dry-run. Failures are logged, never thrown: they must not stop the daemon.
+   */
+  private async kernelCall(
+    op: string,
+    msg: string,
+    fn: (client: IpvsClient) => Promise<void>,
+    fields: Record<string, unknown> = {},
+  ): Promise<boolean> {
+    const log = this.opts.logger.pino;
+    if (!(this.backend instanceof IpvsClient)) {
+      if (op === 'flush' && this.backend instanceof MemoryKernel) this.backend.flush();
+      log.info({ event: 'ipvs.global', op, dryRun: true, ...fields }, `dry-run: ${msg}`);
+      return true;
+    }
+    try {
+      await fn(this.backend);
+      log.info({ event: 'ipvs.global', op, ...fields }, msg);
+      return true;
+    } catch (err) {
+      this.lastError = err instanceof Error ? err.message : String(err);
+      this.opts.logger.ipvsError({ op: 'sync', err });
+      log.error(
+        { event: 'ipvs.global_failed', op, ...fields, err: this.lastError },
+        `${op} failed: ${this.lastError}`,
+      );
+      return false;
+    }
+  }
+
+  private async applyTimeouts(global: GlobalDefs): Promise<void> {
+    const t = timeoutsFromConfig(global.lvsTimeouts);
+    if (!t) return;
+    await this.kernelCall(
+      'timeouts',
+      `IPVS timeouts set (tcp ${t.tcp} tcpfin ${t.tcpFin} udp ${t.udp}; 0 = unchanged)`,
+      (c) => c.setTimeouts(t),
+      { timeouts: t },
+    );
+  }
+
+  /** Starts, switches or stops the sync daemon so that it matches the config and the followed VRRP state. */
+  private applySyncDaemon(global: GlobalDefs): Promise<void> {
+    // Serialised: a VRRP transition may arrive while a start or reload is still talking to the kernel.
+    this.syncChain = this.syncChain.then(() => this.syncDaemonNow(global));
+    return this.syncChain;
+  }
+
+  private async syncDaemonNow(global: GlobalDefs): Promise<void> {
+    if (this.stopping) return;
+    const sync = global.lvsSyncDaemon;
+    if (!sync) {
+      if (this.syncDaemon) await this.stopSyncDaemon();
+      return;
+    }
+    // keepalived 2.2.7 starts the sync daemon as backup and switches with the named instance; halo does
+    // too when VRRP runs here. Without VRRP (--check-only) or without an instance there is nothing to
+    // follow: this director is the one forwarding, so it syncs as master.
+    const state: SyncState = sync.instance && this.opts.vrrp !== false ? this.followedState : 'master';
+    const config = JSON.stringify(sync);
+    if (this.syncDaemon?.state === state && this.syncDaemon.config === config) return;
+    if (this.syncDaemon) await this.stopSyncDaemon();
+    const d: SyncDaemon = {
+      state,
+      mcastIfname: sync.interface,
+      syncId: sync.syncId,
+      ...(sync.maxLen !== undefined ? { syncMaxLen: sync.maxLen } : {}),
+      ...(sync.group !== undefined ? { mcastGroup: sync.group } : {}),
+      ...(sync.port !== undefined ? { mcastPort: sync.port } : {}),
+      ...(sync.ttl !== undefined ? { mcastTtl: sync.ttl } : {}),
+    };
+    const fields = { state, interface: sync.interface, syncId: sync.syncId };
+    const ok = await this.kernelCall(
+      'start-sync-daemon',
+      `IPVS sync daemon started as ${state} on ${sync.interface} (syncid ${sync.syncId})`,
+      async (c) => {
+        try {
+          await c.startDaemon(d);
+        } catch (e) {
+          // A daemon in this state is already running (left by an earlier run with -I, or ipvsadm):
+          // replace it so that it uses this config.
+          if (!(e instanceof KernelError && e.code === 'EEXIST')) throw e;
+          await c.stopDaemon(state);
+          await c.startDaemon(d);
+        }
+      },
+      fields,
+    );
+    if (ok) this.syncDaemon = { state, config };
+  }
+
+  private async stopSyncDaemon(): Promise<void> {
+    const running = this.syncDaemon;
+    if (!running) return;
+    this.syncDaemon = undefined;
+    await this.kernelCall(
+      'stop-sync-daemon',
+      `IPVS sync daemon (${running.state}) stopped`,
+      (c) => c.stopDaemon(running.state),
+      { state: running.state },
+    );
+  }
 
   private indexServers(config: HaloConfig): void {
     const next = new Map<string, ServerInfo>();
