@@ -524,10 +524,22 @@ async function startDirectors(lab: Lab, print: (s: string) => void, timeoutMs: n
 async function demo(lab: Lab, print: (s: string) => void, slow: number): Promise<number> {
   const [d1, d2] = lab.directors;
   print('== 1. waiting for the directors to elect a master');
-  let obs = await waitUntil(lab, 'one director is MASTER and the other BACKUP', 30_000 * slow, (o) => {
-    const states = o.directors.map((v) => v.state).sort();
-    return states[0] === 'BACKUP' && states[1] === 'MASTER';
-  });
+  // Settled means the higher priority won: a director that starts first may be MASTER for a moment
+  // until the other one's first advert preempts it.
+  let obs = await waitUntil(
+    lab,
+    'the higher-priority director is MASTER and the other BACKUP',
+    30_000 * slow,
+    (o) => {
+      const states = o.directors.map((v) => v.state).sort();
+      const m = o.directors.find((v) => v.state === 'MASTER');
+      return (
+        states[0] === 'BACKUP' &&
+        states[1] === 'MASTER' &&
+        o.directors.every((v) => (v.priority ?? 0) <= (m?.priority ?? 0))
+      );
+    },
+  );
   const first = lab.master(obs)!;
   const other = first === d1 ? d2 : d1;
   print(`${first.name} is MASTER (priority ${obs.directors[lab.directors.indexOf(first)].priority})`);
@@ -679,7 +691,10 @@ async function live(lab: Lab, tty: boolean, stopped: Promise<void>): Promise<num
     }
     for (let i = 0; i < 10 && !done; i++) await sleep(100);
   }
-  if (tty) process.stdin.setRawMode(false);
+  if (tty) {
+    process.stdin.setRawMode(false);
+    process.stdin.pause(); // else the open terminal keeps the process alive after cleanup
+  }
   return 0;
 }
 
@@ -712,7 +727,7 @@ a client (10.88.0.50) probes the VIP every second.
   (none)      live view; with a terminal, keys k (kill -9 the master), r (restart), w (toggle web2), q
   --demo      scripted: kill the master, time the takeover, restart it, see it preempt; exit 0 or 1
   --vm        the scripted demo inside the IPVS VM (test/vm; real kernel IPVS, shows ipvsadm -Ln)
-  --cleanup   remove namespaces left by a crashed lab (named halolab-*) and exit
+  --cleanup   remove namespaces left by a crashed lab (halolab-<pid>-*, lab pid gone) and exit
   --keep-logs keep the temp dir with the halo logs on exit
   --slow N    multiply the demo's timeouts by N (slow machines, the VM)`;
 
@@ -738,8 +753,15 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   if (flags.has('--cleanup')) {
-    const removed = await removeLeftovers();
-    print(removed.length ? `removed ${removed.join(' ')}` : 'nothing to clean up (no halolab-* namespaces)');
+    const { removed, inUse } = await removeLeftovers();
+    print(
+      removed.length
+        ? `removed ${removed.join(' ')}`
+        : 'nothing to clean up (no leftover halolab-* namespaces)',
+    );
+    if (inUse.length) {
+      print(`left alone (their lab is still running, stop it with q or Ctrl-C): ${inUse.join(' ')}`);
+    }
     return 0;
   }
   if (flags.has('--vm')) return runInVmMode();

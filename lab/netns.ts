@@ -1,7 +1,8 @@
 /**
  * The lab's own small namespace toolkit (the lab is a product feature and runs from the built tree, so it
- * does not lean on test/helpers). Every namespace is named `halolab-<tag>-<host>`: the tag keeps concurrent
- * labs apart, the prefix lets `--cleanup` find what a crashed lab left behind and nothing else.
+ * does not lean on test/helpers). Every namespace is named `halolab-<pid>-<rand>-<host>`: the prefix lets
+ * `--cleanup` find what a crashed lab left behind and nothing else, the lab's PID lets it leave alone the
+ * namespaces of a lab that is still running (someone else's demo, a test run next door).
  *
  * Veth pairs are created directly inside their namespaces (`ip link add ... netns A type veth peer ... netns
  * B`), so a crash never leaves an interface in the host's own namespace.
@@ -46,15 +47,42 @@ async function removeNamespace(ns: string): Promise<void> {
   await sh('ip', ['netns', 'del', ns], { allowFail: true });
 }
 
-/** Removes namespaces a previous (crashed) lab left behind; only names with the lab's own prefix. */
-export async function removeLeftovers(): Promise<string[]> {
-  const leftovers = (await listNamespaces()).filter((n) => n.startsWith(LAB_PREFIX));
-  for (const ns of leftovers) await removeNamespace(ns);
-  return leftovers;
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The PID of the lab that made a namespace, from its name (undefined when the name is not a lab's). */
+export function labPidOf(ns: string): number | undefined {
+  const m = /^halolab-(\d+)-/.exec(ns);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Removes namespaces crashed labs left behind: only names with the lab's own prefix, and only when the lab
+ * that made them is gone. Returns what was removed and what was kept because its lab still runs.
+ */
+export async function removeLeftovers(): Promise<{ removed: string[]; inUse: string[] }> {
+  const ours = (await listNamespaces()).filter((n) => n.startsWith(LAB_PREFIX));
+  const removed: string[] = [];
+  const inUse: string[] = [];
+  for (const ns of ours) {
+    const pid = labPidOf(ns);
+    if (pid !== undefined && pid !== process.pid && processAlive(pid)) inUse.push(ns);
+    else {
+      await removeNamespace(ns);
+      removed.push(ns);
+    }
+  }
+  return { removed, inUse };
 }
 
 export class LabNet {
-  readonly tag = randomBytes(3).toString('hex');
+  readonly tag = `${process.pid}-${randomBytes(2).toString('hex')}`;
   private readonly namespaces: string[] = [];
   private readonly children = new Set<ChildProcess>();
   private bridgeNs: string | undefined;

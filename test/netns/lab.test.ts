@@ -4,7 +4,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LAB_PREFIX, listNamespaces } from '../../lab/netns.js';
@@ -51,22 +51,32 @@ test('lab --demo: director2 takes over from a killed director1, director1 preemp
   assert.deepEqual(left, [], 'the lab removed its namespaces');
 });
 
-test('lab --cleanup removes only halolab-* namespaces', async (t) => {
+/** A PID that belonged to a process which has exited (as a crashed lab's would). */
+async function deadPid(): Promise<number> {
+  const child = spawn('true');
+  await new Promise((r) => child.once('exit', r));
+  return child.pid!;
+}
+
+test("lab --cleanup removes a crashed lab's namespaces, not a running lab's, not other names", async (t) => {
   if (!(await canUseNetns())) return t.skip('needs root and iproute2');
-  const { execFileSync } = await import('node:child_process');
-  const leftover = `${LAB_PREFIX}deadbe-web1`;
+  // A lab that is "still running": its PID is alive (this test process; --cleanup runs as a child).
+  const crashed = `${LAB_PREFIX}${await deadPid()}-dead-web1`;
+  const running = `${LAB_PREFIX}${process.pid}-live-web1`;
   const unrelated = `halolabx-keep-${process.pid}`;
-  execFileSync('ip', ['netns', 'add', leftover]);
-  execFileSync('ip', ['netns', 'add', unrelated]);
+  const made = [crashed, running, unrelated];
+  for (const ns of made) execFileSync('ip', ['netns', 'add', ns]);
   try {
     const { code, output } = await runLab(['--cleanup'], 30_000);
     assert.equal(code, 0, output);
-    assert.match(output, new RegExp(`removed .*${leftover}`));
+    assert.match(output, new RegExp(`removed .*${crashed}`));
+    assert.match(output, new RegExp(`left alone .*${running}`));
     const names = await listNamespaces();
-    assert.ok(!names.includes(leftover), 'leftover removed');
-    assert.ok(names.includes(unrelated), 'a namespace without the exact prefix is left alone');
+    assert.ok(!names.includes(crashed), "the crashed lab's namespace is removed");
+    assert.ok(names.includes(running), "a running lab's namespace is left alone");
+    assert.ok(names.includes(unrelated), 'a name without the exact prefix is left alone');
   } finally {
-    execFileSync('ip', ['netns', 'del', unrelated]);
-    if ((await listNamespaces()).includes(leftover)) execFileSync('ip', ['netns', 'del', leftover]);
+    const names = await listNamespaces();
+    for (const ns of made) if (names.includes(ns)) execFileSync('ip', ['netns', 'del', ns]);
   }
 });
