@@ -4,15 +4,10 @@
  * normalised config model onto these; tests and benchmarks build them directly.
  */
 
-export type CheckerType =
-  | 'TCP_CHECK'
-  | 'HTTP_GET'
-  | 'SSL_GET'
-  | 'MISC_CHECK'
-  | 'PING_CHECK'
-  | 'UDP_CHECK'
-  | 'DNS_CHECK'
-  | 'SMTP_CHECK';
+import type { CHECKER_TYPES } from '../config/model.js';
+
+/** The checker kinds, as the config model names them (one list for the whole project). */
+export type CheckerType = (typeof CHECKER_TYPES)[number];
 
 /** What one check attempt reports. `weight` only for MISC_CHECK with misc_dynamic. */
 export interface CheckResult {
