@@ -437,6 +437,9 @@ async function prerequisiteProblems(): Promise<string[]> {
       problems.push(`network namespaces are not usable here: ${(err as Error).message}`);
     }
   }
+  if (!(await commandExists('ping'))) {
+    problems.push("'ping' is missing (the lab's client pings the VIP): apt-get install iputils-ping");
+  }
   for (const f of [HALO_MAIN, PROBE_MAIN]) {
     if (!existsSync(f)) problems.push(`${f} is missing: build first (npm run build)`);
   }
