@@ -15,7 +15,7 @@
 import { type FSWatcher, watch as fsWatch } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { runScript } from '../check/script-runner.js';
+import { checkScriptSecurity, resolveUserGroup, runScript } from '../check/script-runner.js';
 import type { HaloConfig, VirtualIp, VrrpInstance, VrrpScript } from '../config/model.js';
 import { sendGratuitousArp, sendUnsolicitedNa } from '../net/announce.js';
 import { type AddressScope, addAddress, LinkWatcher, listAddresses, removeAddress } from '../net/link.js';
@@ -131,6 +131,7 @@ export class VrrpEngine {
   private readonly scriptStatus = new Map<string, ScriptTrackerState>();
   private readonly fileValues = new Map<string, number>();
   private readonly scriptTimers = new Set<NodeJS.Timeout>();
+  private readonly scriptVerdicts = new Map<string, Promise<boolean>>();
   private readonly fileWatchers: FSWatcher[] = [];
   private readonly pending = new Set<Promise<unknown>>();
   /** Per-instance chains: VIP changes, then the announcements that depend on them, in order. */
@@ -589,6 +590,7 @@ export class VrrpEngine {
       if (fifo) await writeFile(fifo.path, `${type} "${name}" ${state} ${priority}\n`, { flag: 'a' });
       for (const r of runs) {
         const script = this.config.global.scriptUser;
+        if (!(await this.scriptAllowed(r.cmd, script?.user, script?.group))) continue;
         const res = await runScript(r.cmd, {
           timeoutMs: NOTIFY_TIMEOUT_MS,
           args: r.args,
@@ -713,10 +715,12 @@ export class VrrpEngine {
       if (!used.has(script.name)) continue;
       const params = { name: script.name, rise: script.rise, fall: script.fall, initFail: script.initFail };
       this.scriptStatus.set(script.name, initialScriptTracker(params));
-      const runOnce = async () => {
-        if (this.stopping) return;
+      /** One run; false when the script is refused and must not be scheduled again. */
+      const runOnce = async (): Promise<boolean> => {
+        if (this.stopping) return false;
         const res = await this.runTrackScript(script);
-        if (this.stopping) return;
+        if (!res) return false;
+        if (this.stopping) return false;
         const r = recordScriptResult(params, this.scriptStatus.get(script.name)!, res);
         this.scriptStatus.set(script.name, r.state);
         if (r.changed) {
@@ -729,15 +733,25 @@ export class VrrpEngine {
           });
           this.retrackAll();
         }
+        return true;
       };
       const loop = () => {
         const started = this.now();
         this.track(
-          runOnce().finally(() => {
-            if (this.stopping) return;
-            const t = setTimeout(loop, Math.max(0, script.intervalMs - (this.now() - started)));
-            this.scriptTimers.add(t);
-          }),
+          runOnce()
+            .catch((err: unknown) => {
+              this.sink({
+                kind: 'log',
+                level: 'warn',
+                message: `VRRP_Script(${script.name}): ${String(err)}`,
+              });
+              return true;
+            })
+            .then((again) => {
+              if (!again || this.stopping) return;
+              const t = setTimeout(loop, Math.max(0, script.intervalMs - (this.now() - started)));
+              this.scriptTimers.add(t);
+            }),
         );
       };
       loop();
@@ -746,6 +760,10 @@ export class VrrpEngine {
 
   private async runTrackScript(script: VrrpScript) {
     const su = this.config.global.scriptUser;
+    if (!(await this.scriptAllowed(script.script, script.user ?? su?.user, script.group ?? su?.group))) {
+      // keepalived disables an insecure track script: it never reports a result (stays 'init').
+      return undefined;
+    }
     const res = await runScript(script.script, {
       timeoutMs: script.timeoutMs,
       user: script.user ?? su?.user,
@@ -754,6 +772,36 @@ export class VrrpEngine {
     if (res.error)
       this.sink({ kind: 'log', level: 'warn', message: `VRRP_Script(${script.name}): ${res.error}` });
     return res;
+  }
+
+  /**
+   * enable_script_security: a script that runs as root but could be modified
+   * by a non-root user (its file or a directory on its path) is refused, as
+   * keepalived does. Decided once per command and user.
+   */
+  private scriptAllowed(cmd: string, user?: string, group?: string): Promise<boolean> {
+    if (!this.config.global.enableScriptSecurity) return Promise.resolve(true);
+    const key = `${user ?? ''}:${group ?? ''}:${cmd}`;
+    let verdict = this.scriptVerdicts.get(key);
+    if (!verdict) {
+      verdict = (async () => {
+        const ids = user ? await resolveUserGroup(user, group) : undefined;
+        const r = await checkScriptSecurity(cmd, { enforce: true, uid: ids?.uid, gid: ids?.gid });
+        if (!r.ok) {
+          this.sink({
+            kind: 'log',
+            level: 'warn',
+            message: `SECURITY VIOLATION - refusing to run ${cmd}: ${r.problems.join('; ')}`,
+          });
+        }
+        return r.ok;
+      })().catch((err: unknown) => {
+        this.sink({ kind: 'log', level: 'warn', message: `cannot run ${cmd}: ${(err as Error).message}` });
+        return false;
+      });
+      this.scriptVerdicts.set(key, verdict);
+    }
+    return verdict;
   }
 
   /** vrrp_track_file: the file's integer value, re-read whenever inotify says it changed. */
