@@ -1,27 +1,43 @@
 /**
- * `halo ipvs list [-f CONFIG] [--json] [--plain]`
+ * `halo ipvs list [-f CONFIG] [--socket PATH] [--json] [--plain]`
  *
- * Shows the kernel's IPVS table in `ipvsadm -Ln` layout. With a config (-f), each service is marked as owned
+ * Shows the kernel's IPVS table in `ipvsadm -Ln` layout. With a config, each service is marked as owned
  * by halo (it is in the config) or foreign, and each real server says why it is in or out of the kernel
- * (from the desired state; without a running daemon's health results, real servers are shown in their
- * start-up state: up unless `alpha`). Annotations follow "  # " at the end of lines; --plain omits them.
- * Exit codes: 0 ok, 1 kernel/config error, 2 usage.
+ * (from the desired state). When a daemon answers on its control socket, its health results (up/down and
+ * the last check's reason) are used, and its config file when -f is not given; otherwise real servers are
+ * shown in their start-up state (up unless `alpha`). Annotations follow "  # " at the end of lines; --plain
+ * omits them. Exit codes: 0 ok, 1 kernel/config error, 2 usage.
  */
+import type { HaloConfig } from '../config/model.js';
+import { controlRequest } from '../daemon/control.js';
+import { defaultPaths } from '../daemon/paths.js';
+import type { StatusDocument } from '../daemon/status.js';
 import { IpvsClient } from '../ipvs/client.js';
-import { computeDesired, type DesiredResult } from '../ipvs/desired.js';
+import {
+  computeDesired,
+  type DesiredResult,
+  healthKey,
+  type RealServerHealth,
+  realServerId,
+  type VirtualServerState,
+  virtualServerId,
+} from '../ipvs/desired.js';
 import { renderIpvsadm } from '../ipvs/render.js';
 import { destKeyString, type KernelService, serviceKeyString } from '../ipvs/types.js';
 
-const USAGE = `usage: halo ipvs list [-f CONFIG] [--json] [--plain]
+const USAGE = `usage: halo ipvs list [-f CONFIG] [--socket PATH] [--json] [--plain]
 
 Shows the kernel IPVS table like 'ipvsadm -Ln', plus which services halo owns and why each real
-server is in or out.
-  -f, --config FILE  the halo/keepalived config whose services halo owns
+server is in or out (from the running daemon's health checks when it answers).
+  -f, --config FILE  the halo/keepalived config whose services halo owns (default: the running
+                     daemon's config)
+  --socket PATH      the daemon's control socket (default ${defaultPaths().controlSocket})
   --json             machine-readable output
   --plain            exactly the ipvsadm -Ln layout, no annotations`;
 
 interface ListOptions {
   config?: string;
+  socket?: string;
   json: boolean;
   plain: boolean;
 }
@@ -38,6 +54,9 @@ function parseArgs(argv: string[]): ListOptions | 'help' | string {
     else if (a === '-f' || a === '--config') {
       o.config = rest[++i];
       if (!o.config) return `${a} needs a file`;
+    } else if (a === '--socket') {
+      o.socket = rest[++i];
+      if (!o.socket) return `${a} needs a path`;
     } else if (a === '--help' || a === '-h') return 'help';
     else return `unknown option '${a}'`;
   }
@@ -57,14 +76,30 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
 
+  // A running daemon knows the real health; without one (or when it does not answer) start-up health it is.
+  const socket = o.socket ?? defaultPaths().controlSocket;
+  const daemon = await controlRequest(socket, 'status', { timeoutMs: 2000 }).catch(() => undefined);
+  const configFile = o.config ?? daemon?.daemon.configFile;
   let desired: DesiredResult | undefined;
-  if (o.config) {
+  let source: HealthSource | undefined;
+  if (configFile) {
     const { loadConfig, formatDiagnostic } = await import('../config/index.js');
-    const { config, diagnostics } = await loadConfig(o.config, { hostChecks: 'off' });
+    const { config, diagnostics } = await loadConfig(configFile, { hostChecks: 'off' });
     for (const d of diagnostics) if (d.severity === 'error') process.stderr.write(`${formatDiagnostic(d)}\n`);
     if (!config) return 1;
     try {
-      desired = computeDesired(config, new Map());
+      if (daemon) {
+        const h = healthFromDaemon(config, daemon);
+        desired = computeDesired(config, h.health, h.vsState);
+        desired.status = desired.status.map((s) => {
+          const why = h.reasons.get(`${s.virtualServer}|${s.realServer}`);
+          return why ? { ...s, reason: `${s.reason} (${why})` } : s;
+        });
+        source = { from: 'daemon', socket, pid: daemon.daemon.pid, configFile };
+      } else {
+        desired = computeDesired(config, new Map());
+        source = { from: 'config', configFile };
+      }
     } catch (e) {
       process.stderr.write(`halo ipvs: ${(e as Error).message}\n`);
       return 1;
@@ -82,8 +117,8 @@ export async function run(argv: string[]): Promise<number> {
     const [info, table] = await Promise.all([client.getInfo(), client.dumpTable()]);
     process.stdout.write(
       o.json
-        ? `${JSON.stringify(listDocument(info, table, desired), bigintJson, 2)}\n`
-        : renderList(info, table, desired, o.plain),
+        ? `${JSON.stringify({ ...listDocument(info, table, desired), healthSource: source }, bigintJson, 2)}\n`
+        : `${o.plain || source?.from !== 'daemon' ? '' : `${describeSource(source)}\n`}${renderList(info, table, desired, o.plain)}`,
     );
     return 0;
   } catch (e) {
@@ -92,6 +127,61 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     client.close();
   }
+}
+
+type HealthSource =
+  | { from: 'daemon'; socket: string; pid: number; configFile: string }
+  | { from: 'config'; configFile: string };
+
+function describeSource(s: HealthSource): string {
+  return s.from === 'daemon'
+    ? `# halo: health from the running daemon (pid ${s.pid}, ${s.socket}); config ${s.configFile}`
+    : `# halo: no daemon answered: real servers in their start-up state from ${s.configFile}`;
+}
+
+/**
+ * The daemon's view as computeDesired() input: up/down per (virtual server, real server), quorum state,
+ * and the last check's words as the reason. Matched by addresses and ports, not by display names.
+ */
+export function healthFromDaemon(
+  config: Pick<HaloConfig, 'virtualServers'>,
+  doc: Pick<StatusDocument, 'virtualServers'>,
+): {
+  health: Map<string, RealServerHealth>;
+  vsState: Map<string, VirtualServerState>;
+  reasons: Map<string, string>;
+} {
+  const health = new Map<string, RealServerHealth>();
+  const vsState = new Map<string, VirtualServerState>();
+  const reasons = new Map<string, string>();
+  for (const vs of config.virtualServers) {
+    const st = doc.virtualServers.find(
+      (d) =>
+        d.protocol === vs.protocol &&
+        (vs.group
+          ? d.group === vs.group
+          : vs.fwmark
+            ? d.fwmark === vs.fwmark
+            : d.address === vs.address && d.port === vs.port),
+    );
+    if (!st) continue;
+    if (st.quorumUp !== undefined) vsState.set(virtualServerId(vs), { quorumUp: st.quorumUp });
+    for (const rs of vs.realServers) {
+      const r = st.realServers.find((x) => x.address === rs.address && x.port === rs.port);
+      if (!r) continue;
+      const dynamic = r.up && r.effectiveWeight !== undefined && r.effectiveWeight !== rs.weight;
+      health.set(healthKey(vs, rs), {
+        alive: r.up,
+        ...(dynamic ? { dynamicWeight: r.effectiveWeight } : {}),
+      });
+      if (r.lastCheck)
+        reasons.set(
+          `${virtualServerId(vs)}|${realServerId(rs)}`,
+          `daemon: ${r.lastCheck.ok ? 'last check ok' : `last check failed: ${r.lastCheck.reason}`}`,
+        );
+    }
+  }
+  return { health, vsState, reasons };
 }
 
 export function listDocument(

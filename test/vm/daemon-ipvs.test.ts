@@ -102,6 +102,48 @@ async function waitFor<T>(what: string, fn: () => Promise<T> | T, timeoutMs: num
   }
 }
 
+interface HaloProcess {
+  proc: ChildProcess;
+  lines: LogLine[];
+  exited: Promise<number | null>;
+  /** stderr and the last log lines, for failure messages */
+  why(): string;
+}
+
+function startHalo(conf: string, dir: string): HaloProcess {
+  const proc = spawn(
+    process.execPath,
+    [HALO_MAIN, 'run', '--check-only', '--ipvs', 'kernel', '-f', conf, '--run-dir', dir],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const lines: LogLine[] = [];
+  let stderr = '';
+  let buf = '';
+  proc.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  proc.stdout?.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl = buf.indexOf('\n');
+    while (nl >= 0) {
+      try {
+        lines.push(JSON.parse(buf.slice(0, nl)) as LogLine);
+      } catch {
+        // not a log line
+      }
+      buf = buf.slice(nl + 1);
+      nl = buf.indexOf('\n');
+    }
+  });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const why = () =>
+    `halo stderr: ${stderr.slice(-2000)}\nlog tail: ${lines
+      .slice(-10)
+      .map((l) => l.msg)
+      .join(' | ')}`;
+  return { proc, lines, exited, why };
+}
+
 function httpServer(address: string): Promise<Server> {
   const s = createServer((_q, r) => r.end('hello'));
   return new Promise((resolve, reject) => {
@@ -149,31 +191,9 @@ describe('halo run --check-only --ipvs kernel (VM)', { skip }, () => {
       await ipvsadm('-a', '-t', FOREIGN, '-r', '10.77.9.10:8080', '-m', '-w', '4');
 
       writeFileSync(conf, config(3));
-      halo = spawn(
-        process.execPath,
-        [HALO_MAIN, 'run', '--check-only', '--ipvs', 'kernel', '-f', conf, '--run-dir', dir],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      const lines: LogLine[] = [];
-      let stderr = '';
-      let buf = '';
-      halo.stderr?.on('data', (d: Buffer) => {
-        stderr += d.toString();
-      });
-      halo.stdout?.on('data', (d: Buffer) => {
-        buf += d.toString();
-        let nl = buf.indexOf('\n');
-        while (nl >= 0) {
-          try {
-            lines.push(JSON.parse(buf.slice(0, nl)) as LogLine);
-          } catch {
-            // not a log line
-          }
-          buf = buf.slice(nl + 1);
-          nl = buf.indexOf('\n');
-        }
-      });
-      const exited = new Promise<number | null>((r) => halo?.once('exit', (code) => r(code)));
+      const h = startHalo(conf, dir);
+      halo = h.proc;
+      const { lines, exited, why } = h;
       const events = (since: number, name: string) => lines.slice(since).filter((l) => l.event === name);
       const status = async () =>
         JSON.parse(
@@ -185,12 +205,6 @@ describe('halo run --check-only --ipvs kernel (VM)', { skip }, () => {
           }[];
           ipvs: { driftRepairs: number };
         };
-      const why = () =>
-        `halo stderr: ${stderr.slice(-2000)}\nlog tail: ${lines
-          .slice(-10)
-          .map((l) => l.msg)
-          .join(' | ')}`;
-
       // (a) Both real servers pass their checks and are in the kernel with the configured weights.
       await waitFor(
         'both real servers in the kernel',
@@ -292,6 +306,22 @@ describe('halo run --check-only --ipvs kernel (VM)', { skip }, () => {
       assert.equal(byAddr.get(RS2)?.up, false);
       assert.ok(st.ipvs.driftRepairs >= 1, 'status counts the drift repair');
       took('status checked');
+      // halo ipvs list takes health (and the config file) from the daemon, not start-up health from -f.
+      const list = JSON.parse(
+        (await execFileP(process.execPath, [HALO_MAIN, 'ipvs', 'list', '--json', '--socket', sock])).stdout,
+      ) as {
+        healthSource?: { from: string };
+        services: { key: string; owned?: boolean }[];
+        realServers?: { realServer: string; inKernel: boolean; reason: string }[];
+      };
+      assert.equal(list.healthSource?.from, 'daemon');
+      assert.equal(list.services.find((x) => x.key.includes(VIP))?.owned, true);
+      assert.equal(list.services.find((x) => x.key.includes('10.77.9.9'))?.owned, false);
+      const rs2 = list.realServers?.find((r) => r.realServer.startsWith(RS2));
+      assert.equal(rs2?.inKernel, false, JSON.stringify(list.realServers));
+      assert.match(rs2?.reason ?? '', /checker failed \(daemon: last check failed: /);
+      assert.equal(list.realServers?.find((r) => r.realServer.startsWith(RS1))?.inKernel, true);
+      took('ipvs list checked');
 
       // (f) SIGTERM: halo's service leaves the kernel, the foreign one stays, the sync daemon stops.
       halo.kill('SIGTERM');
@@ -304,6 +334,67 @@ describe('halo run --check-only --ipvs kernel (VM)', { skip }, () => {
     } finally {
       halo?.kill('SIGKILL');
       for (const s of servers.values()) if (s.listening) await closeServer(s);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('lvs_flush at start, lvs_flush_on_stop RS, a sync daemon naming a VRRP instance', {
+    timeout: 300_000,
+  }, async () => {
+    const dir = mkdtempSync('/tmp/halo-daemon-flush-');
+    const conf = join(dir, 'keepalived.conf');
+    const service = `${VIP}:80`;
+    let halo: HaloProcess | undefined;
+    const server = await httpServer(RS1);
+    try {
+      await ipvsadm('-C');
+      // Left over from "an earlier run": lvs_flush removes it before halo programs anything.
+      await ipvsadm('-A', '-t', FOREIGN, '-s', 'rr');
+      writeFileSync(
+        conf,
+        `global_defs {
+  lvs_flush
+  lvs_flush_on_stop RS
+  lvs_sync_daemon ${LINK} VI_1 id 4
+}
+virtual_server ${VIP} 80 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  real_server ${RS1} 80 {
+    weight 7
+    TCP_CHECK {
+      connect_timeout 2
+    }
+  }
+}
+`,
+      );
+      halo = startHalo(conf, dir);
+      const h = halo;
+      await waitFor('RS1 in the kernel', async () => (await kernelDests(service))?.size === 1, 240_000).catch(
+        (e) => assert.fail(`${e}\n${h.why()}`),
+      );
+      assert.equal(await kernelDests(FOREIGN), undefined, 'lvs_flush removed what was there before');
+      assert.match(await ipvsadm('-Sn'), new RegExp(`-r ${RS1.replace(/\./g, '\\.')}:80 -g -w 7`));
+      // No VRRP with --check-only: nothing to follow, so master even though an instance is named.
+      assert.match(
+        await ipvsadm('-L', '--daemon'),
+        new RegExp(`master sync daemon \\(mcast=${LINK}, syncid=4`),
+      );
+      // Added while halo runs: lvs_flush_on_stop RS removes only halo's real servers.
+      await ipvsadm('-A', '-t', FOREIGN, '-s', 'rr');
+      await ipvsadm('-a', '-t', FOREIGN, '-r', '10.77.9.10:8080', '-m', '-w', '4');
+      halo.proc.kill('SIGTERM');
+      assert.equal(await halo.exited, 0, halo.why());
+      halo = undefined;
+      assert.deepEqual(await kernelDests(service), new Map(), "halo's service stays, without real servers");
+      assert.deepEqual(await kernelDests(FOREIGN), new Map([['10.77.9.10:8080', 4]]));
+      assert.doesNotMatch(await ipvsadm('-L', '--daemon'), /sync daemon/);
+    } finally {
+      halo?.proc.kill('SIGKILL');
+      await closeServer(server);
       rmSync(dir, { recursive: true, force: true });
     }
   });
