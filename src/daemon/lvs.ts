@@ -14,7 +14,7 @@
  * at start), lvs_timeouts, lvs_sync_daemon (master/backup following a VRRP
  * instance) and lvs_flush_on_stop. In dry-run mode these are only logged.
  */
-import { CheckEngine } from '../check/engine.js';
+import { type AttemptEvent, CheckEngine } from '../check/engine.js';
 import { planFromConfig, realServerKey, virtualServerKey } from '../check/from-config.js';
 import type { ServerStateAction, WeightAction } from '../check/scheduler.js';
 import { runScript } from '../check/script-runner.js';
@@ -372,14 +372,24 @@ export class Lvs implements LvsPart {
     const engine = new CheckEngine(plan);
     engine.on('server', (a: ServerStateAction) => this.onServer(a));
     engine.on('weight', (a: WeightAction) => this.onWeight(a));
-    engine.on(
-      'attempt',
-      (a: { checkerId: string; result: { ok: boolean; reason: string }; durationMs: number }) => {
-        const info = this.servers.get(a.checkerId.replace(/#\d+$/, ''));
-        if (info)
-          info.lastCheck = { checker: a.checkerId, ok: a.result.ok, reason: a.result.reason, at: Date.now() };
-      },
-    );
+    engine.on('attempt', (a: AttemptEvent) => {
+      const info = this.servers.get(a.checkerId.replace(/#\d+$/, ''));
+      if (!info) return;
+      info.lastCheck = { checker: a.checkerId, ok: a.result.ok, reason: a.result.reason, at: Date.now() };
+      const checker = info.rs.checkers[Number(/#(\d+)$/.exec(a.checkerId)?.[1] ?? 0)]?.type ?? 'TCP_CHECK';
+      const result = a.result.ok
+        ? 'success'
+        : /timeout|timed out/i.test(a.result.reason)
+          ? 'timeout'
+          : 'failure';
+      this.opts.metrics?.checkResult(
+        vsName(info.vs),
+        `${info.rs.address}:${info.rs.port}`,
+        checker,
+        result,
+        a.durationMs / 1000,
+      );
+    });
     this.engine = engine;
     engine.start();
   }

@@ -63,6 +63,7 @@ export class Supervisor {
   private configLoadedAt = new Date();
   private lastReloadError: string | undefined;
   private stopping: Promise<void> | undefined;
+  private advertTimer: NodeJS.Timeout | undefined;
   private reloading: Promise<unknown> = Promise.resolve();
   readonly stopped: Promise<void>;
   private resolveStopped!: () => void;
@@ -107,6 +108,27 @@ export class Supervisor {
     });
     await this.control.listen();
     this.installSignals();
+    if (this.opts.metrics) this.startAdvertCounters(this.opts.metrics);
+  }
+
+  /**
+   * Advert counters live in the VRRP thread (incrementing a metric per advert there would cost the
+   * thread that must never wait); the main thread folds their growth into the metrics every 5 s.
+   */
+  private startAdvertCounters(m: HaloMetrics): void {
+    const last = new Map<string, { sent: number; received: number }>();
+    this.advertTimer = setInterval(async () => {
+      for (const i of this.vrrp ? await this.vrrp.status() : []) {
+        const prev = last.get(i.name) ?? { sent: 0, received: 0 };
+        const sent = i.stats.advertsSent;
+        const received = i.stats.advertsReceived;
+        // A restarted instance starts counting again from 0.
+        if (sent >= prev.sent) m.advertSent(i.name, sent - prev.sent);
+        if (received >= prev.received) m.advertReceived(i.name, received - prev.received);
+        last.set(i.name, { sent, received });
+      }
+    }, 5000);
+    this.advertTimer.unref();
   }
 
   private newVrrpHost(config: HaloConfig): VrrpHost {
@@ -196,6 +218,7 @@ export class Supervisor {
       this.stopping = (async () => {
         const log = this.opts.logger;
         log.daemonStop({ reason });
+        if (this.advertTimer) clearInterval(this.advertTimer);
         // VRRP first: the backup takes over one skew time after our priority 0 advert, so every
         // millisecond spent before sending it is a millisecond of outage.
         await this.vrrp?.stop();

@@ -162,6 +162,7 @@ export class VrrpEngine {
     await this.links.ready;
     this.links.on('change', () => this.retrackAll());
     const names = await this.addInstances(this.config.vrrpInstances, this.config.syncGroups);
+    await this.removeLeftoverVips(names);
     await this.startTrackFiles();
     this.startTrackScripts();
     this.startInstances(names);
@@ -249,6 +250,36 @@ export class VrrpEngine {
       this.unitOf.set(name, unit);
     }
     return [...states.keys()];
+  }
+
+  /**
+   * A VIP still configured from before (halo was killed, or crashed) would be
+   * held by two directors while this one sits in BACKUP: remove it before the
+   * instance starts. An address owner (priority 255) goes MASTER at once and
+   * keeps it.
+   */
+  private async removeLeftoverVips(names: string[]): Promise<void> {
+    for (const name of names) {
+      const inst = this.instances.get(name)!;
+      if (this.stateOf(name).wantState === 'MASTER' && inst.priority === 255) continue;
+      const byIf = new Map<string, VirtualIp[]>();
+      for (const v of instanceAddresses(inst)) {
+        const ifname = v.dev ?? inst.interface;
+        byIf.set(ifname, [...(byIf.get(ifname) ?? []), v]);
+      }
+      for (const [ifname, vips] of byIf) {
+        const present = new Set((await listAddresses(ifname).catch(() => [])).map((a) => a.address));
+        const stale = vips.filter((v) => present.has(v.address));
+        if (!stale.length) continue;
+        this.sink({
+          kind: 'log',
+          level: 'warn',
+          instance: name,
+          message: `(${name}) removing leftover VIPs ${stale.map((v) => v.address).join(' ')} from ${ifname} before start`,
+        });
+        for (const v of stale) await removeAddress(ifname, addressSpec(v));
+      }
+    }
   }
 
   /** Deliver `start` (with the current tracking) to these instances. */

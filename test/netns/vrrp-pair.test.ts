@@ -64,6 +64,11 @@ describe('halo VRRP pair in namespaces', { skip, concurrency: false }, () => {
       // The old master comes back: higher priority, preempt (default): it takes the VIP back.
       await lab.lab.setLink(lab.directors[0], true);
       const d1b = lab.start('halo', 0, vrrpConfig([{ ...base, priority: 150 }]));
+      // The crash left the VIP configured on d1: the restarted halo removes it before starting in
+      // BACKUP, so the VIP is never held by two live directors.
+      await d1b.waitForOutput(/removing leftover VIPs 10\.77\.0\.100 from eth0/, 15000);
+      await d1b.waitForOutput(/Entering BACKUP STATE/, 15000);
+      assert.deepEqual(await lab.holders(vip), [1], 'only the current master holds the VIP');
       await d1b.waitForOutput(/Entering MASTER STATE/, 15000);
       await d2.waitForOutput(
         /Master received advert from 10\.77\.0\.11 with higher priority 150, ours 100/,
