@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -161,6 +161,25 @@ describe('halo run (checks + dry-run IPVS) in a namespace', { skip: enabled ? fa
       await waitFor(() => lines.slice(mark).some((l) => l.event === 'config.reload_rejected'), 10000);
       assert.ok((await status()).daemon.lastReloadError, 'status shows the rejected reload');
       assert.equal(ops(mark).length, 0, 'a rejected reload changes nothing');
+
+      // SIGUSR1 / SIGUSR2: the data and stats dumps (text and JSON), as keepalived writes them.
+      halo.kill('SIGUSR1');
+      halo.kill('SIGUSR2');
+      await waitFor(
+        () =>
+          ['halo.data', 'halo.data.json', 'halo.stats', 'halo.stats.json'].every((f) =>
+            existsSync(join(dir, f)),
+          ),
+        5000,
+      );
+      const data = JSON.parse(readFileSync(join(dir, 'halo.data.json'), 'utf8')) as {
+        virtualServers: { realServers: { address: string }[] }[];
+      };
+      assert.deepEqual(data.virtualServers[0].realServers.map((r) => r.address).sort(), [
+        '10.66.0.21',
+        '10.66.0.22',
+      ]);
+      assert.match(readFileSync(join(dir, 'halo.data'), 'utf8'), /10\.66\.0\.21/);
 
       // SIGTERM: halo's services are released.
       mark = lines.length;
