@@ -7,10 +7,9 @@
  * [min_reply_length, max_reply_length] (default 0..255) and its first bytes
  * must match the pattern (bits set in the mask are ignored).
  */
-import { createSocket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
 import type { CheckResult, UdpTarget } from '../types.js';
-import { aborted, describeError, formatMs } from './common.js';
+import { formatMs } from './common.js';
+import { udpExchange } from './udp-exchange.js';
 
 /** keepalived sends UDP_BUFSIZE (32) filler bytes when no payload is configured. */
 const DEFAULT_PAYLOAD = Buffer.from('keepalived-halo udp check 0123\n'.padEnd(32, '.'));
@@ -30,44 +29,18 @@ export function udpReplyMatches(reply: Buffer, target: UdpTarget): string | unde
 }
 
 export function checkUdp(target: UdpTarget, signal: AbortSignal): Promise<CheckResult> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve(aborted());
-      return;
-    }
-    const socket = createSocket({ type: isIPv6(target.host) ? 'udp6' : 'udp4' });
-    let done = false;
-    let timer: NodeJS.Timeout | undefined;
-    const finish = (r: CheckResult) => {
-      if (done) return;
-      done = true;
-      if (timer) clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      socket.close();
-      resolve(r);
-    };
-    const onAbort = () => finish(aborted());
-    signal.addEventListener('abort', onAbort, { once: true });
-    socket.on('error', (err) => finish({ ok: false, reason: describeError(err) }));
-    socket.on('message', (msg) => {
-      if (!target.requireReply) return finish({ ok: true, reason: 'reply received' });
+  return udpExchange(
+    target,
+    target.payload ?? DEFAULT_PAYLOAD,
+    signal,
+    (msg) => {
+      if (!target.requireReply) return { ok: true, reason: 'reply received' };
       const problem = udpReplyMatches(msg, target);
-      finish(problem ? { ok: false, reason: problem } : { ok: true, reason: 'expected reply received' });
-    });
-    const go = () => {
-      socket.connect(target.port, target.host, () => {
-        socket.send(target.payload ?? DEFAULT_PAYLOAD, (err) => {
-          if (err) return finish({ ok: false, reason: describeError(err) });
-          timer = setTimeout(() => {
-            if (target.requireReply)
-              finish({ ok: false, reason: `no reply within ${formatMs(target.connectTimeoutMs)}` });
-            else finish({ ok: true, reason: `no ICMP error within ${formatMs(target.connectTimeoutMs)}` });
-          }, target.connectTimeoutMs);
-        });
-      });
-    };
-    if (target.bindTo !== undefined || target.bindPort !== undefined) {
-      socket.bind({ address: target.bindTo, port: target.bindPort ?? 0 }, go);
-    } else go();
-  });
+      return problem ? { ok: false, reason: problem } : { ok: true, reason: 'expected reply received' };
+    },
+    () =>
+      target.requireReply
+        ? { ok: false, reason: `no reply within ${formatMs(target.connectTimeoutMs)}` }
+        : { ok: true, reason: `no ICMP error within ${formatMs(target.connectTimeoutMs)}` },
+  );
 }
