@@ -64,6 +64,7 @@ export class Supervisor {
   private lastReloadError: string | undefined;
   private stopping: Promise<void> | undefined;
   private advertTimer: NodeJS.Timeout | undefined;
+  private started = false;
   private reloading: Promise<unknown> = Promise.resolve();
   readonly stopped: Promise<void>;
   private resolveStopped!: () => void;
@@ -93,6 +94,7 @@ export class Supervisor {
     this.config = await this.load();
     this.pidFile = await acquirePidFile(this.opts.paths.pidFile);
     log.daemonStart({ version: HALO_VERSION, configFile: this.opts.configFile });
+    this.started = true;
 
     if (this.opts.vrrp && this.config.vrrpInstances.length > 0) {
       this.vrrp = this.newVrrpHost(this.config);
@@ -217,7 +219,8 @@ export class Supervisor {
     if (!this.stopping) {
       this.stopping = (async () => {
         const log = this.opts.logger;
-        log.daemonStop({ reason });
+        // A start refused before anything ran (bad config, pid file held) has nothing to stop.
+        if (this.started) log.daemonStop({ reason });
         if (this.advertTimer) clearInterval(this.advertTimer);
         // VRRP first: the backup takes over one skew time after our priority 0 advert, so every
         // millisecond spent before sending it is a millisecond of outage.
@@ -225,7 +228,7 @@ export class Supervisor {
         await this.control?.close();
         await this.lvs?.stop();
         await this.pidFile?.release();
-        log.daemonStopped({ version: HALO_VERSION });
+        if (this.started) log.daemonStopped({ version: HALO_VERSION });
         log.close();
         this.resolveStopped();
       })();
