@@ -1,0 +1,52 @@
+/**
+ * `halo run` refuses a config with errors before it touches the system
+ * (keepalived would start anyway, with defaults in place of the bad values),
+ * printing the same FILE:LINE:COL diagnostics as `halo config check`.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { HALO_MAIN } from '../helpers/vrrp-lab.js';
+
+test('halo run refuses an invalid config with located diagnostics and creates nothing', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'halo-run-'));
+  try {
+    const conf = join(dir, 'bad.conf');
+    writeFileSync(
+      conf,
+      [
+        'vrrp_instance VI_1 {',
+        '  interface eth0',
+        '  virtual_router_id 51',
+        '  priority 300',
+        '  unicasti_src_ip 10.0.0.1',
+        '  virtual_ipaddress {',
+        '    10.0.0.100/24',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const run = join(dir, 'run');
+    const r = spawnSync(process.execPath, [HALO_MAIN, 'run', '-f', conf, '--run-dir', run], {
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /refusing to start with an invalid config/);
+    assert.match(
+      r.stderr,
+      new RegExp(`${conf}:4:12: error: priority: 300 is outside the range \\[1, 255\\]`),
+    );
+    assert.match(
+      r.stderr,
+      /bad\.conf:5:3: error: unknown keyword 'unicasti_src_ip'.*did you mean 'unicast_src_ip'/,
+    );
+    assert.ok(!existsSync(join(run, 'halo.pid')), 'no pid file');
+    assert.ok(!existsSync(join(run, 'halo.sock')), 'no control socket');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
