@@ -18,7 +18,9 @@ import { type AttemptEvent, CheckEngine } from '../check/engine.js';
 import { planFromConfig, realServerKey, virtualServerKey } from '../check/from-config.js';
 import type { ServerStateAction, WeightAction } from '../check/scheduler.js';
 import { runScript } from '../check/script-runner.js';
+import type { CheckerType, CheckPlan } from '../check/types.js';
 import type { GlobalDefs, HaloConfig, RealServer, VirtualServer } from '../config/model.js';
+import { withoutSources } from '../config/yaml.js';
 import { type IpvsBackend, IpvsClient } from '../ipvs/client.js';
 import {
   computeDesired,
@@ -35,7 +37,7 @@ import { MemoryKernel } from '../ipvs/memory-kernel.js';
 import { KernelError } from '../ipvs/netlink.js';
 import { Reconciler } from '../ipvs/reconciler.js';
 import type { SyncDaemon, SyncState } from '../ipvs/types.js';
-import type { HaloLogger, IpvsOp as LogIpvsOp } from './log.js';
+import { formatService, type HaloLogger, type IpvsOp as LogIpvsOp, type Protocol } from './log.js';
 import type { HaloMetrics } from './metrics.js';
 import type { RealServerStatus, VirtualServerStatus } from './status.js';
 import type { LvsPart } from './supervisor.js';
@@ -127,7 +129,7 @@ export class Lvs implements LvsPart {
       await this.kernelCall('flush', 'flushed the IPVS table (lvs_flush)', (c) => c.flush());
     await this.applyTimeouts(config.global);
     this.indexServers(config);
-    this.startChecks(config);
+    this.startChecks(planFromConfig(config));
     await this.publish();
     this.reconciler.start();
     await this.applySyncDaemon(config.global);
@@ -140,13 +142,13 @@ export class Lvs implements LvsPart {
     if (JSON.stringify(before.lvsTimeouts) !== JSON.stringify(config.global.lvsTimeouts))
       await this.applyTimeouts(config.global);
     this.indexServers(config);
-    const plan = planText(config);
-    if (plan !== this.planText) {
+    const built = planFromConfig(config);
+    if (planText(built.plan) !== this.planText) {
       // The old engine's shutdown reports every server down ("shutting down"): that is not health.
       const old = this.engine;
       old?.removeAllListeners();
       await old?.stop();
-      this.startChecks(config);
+      this.startChecks(built);
     }
     await this.publish();
     await this.applySyncDaemon(config.global);
@@ -355,8 +357,9 @@ export class Lvs implements LvsPart {
     this.servers = next;
   }
 
-  private startChecks(config: HaloConfig): void {
-    const { plan, problems } = planFromConfig(config);
+  private startChecks({ plan, problems }: ReturnType<typeof planFromConfig>): void {
+    // Compared on reload; taken before the health seeding below changes the plan.
+    this.planText = planText(plan);
     // Carry health across a reload: a server we know is down starts down (alpha: down until a check
     // succeeds), one we know is up starts up, whatever the config's alpha says for a fresh start.
     for (const vs of plan.virtualServers) {
@@ -368,7 +371,6 @@ export class Lvs implements LvsPart {
     }
     for (const p of problems)
       this.opts.logger.pino.warn({ event: 'check.plan_problem', checker: p.checkerId }, p.message);
-    this.planText = planText(config);
     const engine = new CheckEngine(plan);
     engine.on('server', (a: ServerStateAction) => this.onServer(a));
     engine.on('weight', (a: WeightAction) => this.onWeight(a));
@@ -376,7 +378,7 @@ export class Lvs implements LvsPart {
       const info = this.servers.get(a.checkerId.replace(/#\d+$/, ''));
       if (!info) return;
       info.lastCheck = { checker: a.checkerId, ok: a.result.ok, reason: a.result.reason, at: Date.now() };
-      const checker = info.rs.checkers[Number(/#(\d+)$/.exec(a.checkerId)?.[1] ?? 0)]?.type ?? 'TCP_CHECK';
+      const checker = checkerTypeOf(info, a.checkerId);
       const result = a.result.ok
         ? 'success'
         : /timeout|timed out/i.test(a.result.reason)
@@ -406,11 +408,14 @@ export class Lvs implements LvsPart {
     if (prev && prev.alive === a.up) return;
     this.health.set(key, { alive: a.up, dynamicWeight: prev?.dynamicWeight });
     info.since = Date.now();
-    const checker =
-      info.rs.checkers[Number(/#(\d+)$/.exec(a.checkerId ?? '')?.[1] ?? 0)]?.type ?? 'TCP_CHECK';
+    const checker = checkerTypeOf(info, a.checkerId);
     const fields = {
       virtualServer: vsName(info.vs),
-      realServer: `[${info.rs.address}]:${info.vs.protocol.toLowerCase()}:${info.rs.port}`,
+      realServer: formatService({
+        address: info.rs.address,
+        port: info.rs.port,
+        protocol: info.vs.protocol.toLowerCase() as Protocol,
+      }),
       checker,
       reason: a.reason,
     };
@@ -507,15 +512,22 @@ function opKind(op: IpvsOp): LogIpvsOp {
   return OP_NAMES[op.kind];
 }
 
+/** keepalived's spelling of a virtual server ("[10.0.0.1]:tcp:80", "FWM 1", "[group]"), as logs use it. */
 function vsName(vs: VirtualServer): string {
-  if (vs.group) return `[${vs.group}]`;
-  if (vs.fwmark) return `FWM ${vs.fwmark}`;
-  return `[${vs.address}]:${vs.protocol.toLowerCase()}:${vs.port}`;
+  const protocol = vs.protocol.toLowerCase() as Protocol;
+  if (vs.group) return formatService({ group: vs.group });
+  if (vs.fwmark) return formatService({ fwmark: vs.fwmark });
+  return formatService({ address: vs.address ?? '', port: vs.port, protocol });
+}
+
+/** The config type of the checker an engine checker id ("VS/RS#i") names. */
+function checkerTypeOf(info: ServerInfo, checkerId: string | undefined): CheckerType {
+  return info.rs.checkers[Number(/#(\d+)$/.exec(checkerId ?? '')?.[1] ?? 0)]?.type ?? 'TCP_CHECK';
 }
 
 /** What the checkers do, for "did the check plan change" on reload (sources ignored). */
-function planText(config: HaloConfig): string {
-  return JSON.stringify(planFromConfig(config).plan, (k, v) => (k === 'source' ? undefined : v));
+function planText(plan: CheckPlan): string {
+  return JSON.stringify(withoutSources(plan));
 }
 
 export function createLvsPart(opts: LvsOptions): (config: HaloConfig) => LvsPart | undefined {

@@ -17,6 +17,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { checkScriptSecurity, resolveUserGroup, runScript } from '../check/script-runner.js';
 import type { HaloConfig, VirtualIp, VrrpInstance, VrrpScript } from '../config/model.js';
+import { withoutSources } from '../config/yaml.js';
 import { sendGratuitousArp, sendUnsolicitedNa } from '../net/announce.js';
 import { type AddressScope, addAddress, LinkWatcher, listAddresses, removeAddress } from '../net/link.js';
 import { RawSocket } from '../net/raw-socket.js';
@@ -262,12 +263,7 @@ export class VrrpEngine {
     for (const name of names) {
       const inst = this.instances.get(name)!;
       if (this.stateOf(name).wantState === 'MASTER' && inst.priority === 255) continue;
-      const byIf = new Map<string, VirtualIp[]>();
-      for (const v of instanceAddresses(inst)) {
-        const ifname = v.dev ?? inst.interface;
-        byIf.set(ifname, [...(byIf.get(ifname) ?? []), v]);
-      }
-      for (const [ifname, vips] of byIf) {
+      for (const [ifname, vips] of vipsByInterface(inst, instanceAddresses(inst))) {
         const present = new Set((await listAddresses(ifname).catch(() => [])).map((a) => a.address));
         const stale = vips.filter((v) => present.has(v.address));
         if (!stale.length) continue;
@@ -560,12 +556,10 @@ export class VrrpEngine {
   }
 
   private announce(inst: VrrpInstance, addresses: string[], count: number): void {
-    const specs = instanceAddresses(inst).filter((v) => addresses.includes(v.address));
-    const byIf = new Map<string, VirtualIp[]>();
-    for (const v of specs) {
-      const ifname = v.dev ?? inst.interface;
-      byIf.set(ifname, [...(byIf.get(ifname) ?? []), v]);
-    }
+    const byIf = vipsByInterface(
+      inst,
+      instanceAddresses(inst).filter((v) => addresses.includes(v.address)),
+    );
     for (const [ifname, vips] of byIf) {
       this.sink({
         kind: 'log',
@@ -876,7 +870,17 @@ export class VrrpEngine {
 
 /** JSON without source positions: equal text = equal settings. */
 function stableText(v: unknown): string {
-  return JSON.stringify(v, (k, x) => (k === 'source' ? undefined : x));
+  return JSON.stringify(withoutSources(v));
+}
+
+/** VIPs grouped by the interface they live on (their `dev`, else the instance's interface). */
+function vipsByInterface(inst: VrrpInstance, vips: VirtualIp[]): Map<string, VirtualIp[]> {
+  const byIf = new Map<string, VirtualIp[]>();
+  for (const v of vips) {
+    const ifname = v.dev ?? inst.interface;
+    byIf.set(ifname, [...(byIf.get(ifname) ?? []), v]);
+  }
+  return byIf;
 }
 
 function socketKey(inst: VrrpInstance): string {

@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { HaloConfig } from '../config/model.js';
+import { withoutSources } from '../config/yaml.js';
 import type { InstanceStatus, VrrpEngineEvent } from './vrrp-engine.js';
 
 export interface VrrpHostOptions {
@@ -161,7 +162,5 @@ export class VrrpHost {
 /** The VRRP-relevant part of a config, without source positions, for change detection. */
 function vrrpPart(c: HaloConfig): string {
   const { global, vrrpScripts, trackFiles, vrrpInstances, syncGroups } = c;
-  return JSON.stringify({ global, vrrpScripts, trackFiles, vrrpInstances, syncGroups }, (k, v) =>
-    k === 'source' ? undefined : v,
-  );
+  return JSON.stringify(withoutSources({ global, vrrpScripts, trackFiles, vrrpInstances, syncGroups }));
 }
