@@ -16,6 +16,7 @@
  * port is also slow under TCG (~70 KB/s measured). The host streams the output
  * file live by reading what has been appended since the last look.
  */
+
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
@@ -35,6 +36,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { promisify } from 'node:util';
+import { SCHEDULERS } from '../../src/config/model.js';
 
 const execFileP = promisify(execFile);
 
@@ -93,24 +95,6 @@ export interface RunInVmResult {
   /** Kernel console (quiet: errors, warnings and the lane's own halo-vm: lines). */
   kernelLog: string;
 }
-
-/** IPVS schedulers to load when the kernel ships them (twos appeared in 6.2). */
-const SCHEDULERS = [
-  'rr',
-  'wrr',
-  'lc',
-  'wlc',
-  'lblc',
-  'lblcr',
-  'dh',
-  'sh',
-  'sed',
-  'nq',
-  'fo',
-  'ovf',
-  'mh',
-  'twos',
-];
 
 /**
  * Modules loaded first, in this order. crc32c_generic goes before everything:
@@ -439,6 +423,7 @@ async function populateCache(kernelPkg: string, dir: string, log: (m: string) =>
         .filter(Boolean)
         .map((l) => modName(l.split('/').pop()!)),
     );
+    // Every scheduler halo's config accepts, where this kernel ships it (twos appeared in 6.2).
     const schedulers = SCHEDULERS.filter((s) => available.has(`ip_vs_${s}`));
     const order = await resolveLoadOrder(
       [
