@@ -18,7 +18,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { CheckPlan, PlanRealServer } from '../src/check/types.js';
+import type { CheckPlan, PlanChecker, PlanRealServer, PlanVirtualServer } from '../src/check/types.js';
+import {
+  type CheckerId,
+  checkerKey,
+  type RealServerId,
+  realServerKey,
+  type VirtualServerId,
+  virtualServerKey,
+} from '../src/plan/ids.js';
 import { canUseNetns, NetnsLab, sh, waitFor } from '../test/helpers/netns.js';
 
 const { values } = parseArgs({
@@ -138,53 +146,61 @@ function addr(i: number): string {
   return `10.81.1.${1 + (i % ADDRESSES)}`;
 }
 
+/** One real server with one checker, keyed by its typed identity. */
+function realServer(
+  vs: VirtualServerId,
+  address: string,
+  port: number,
+  checker: Omit<PlanChecker, 'key' | 'id'>,
+): PlanRealServer {
+  const id: RealServerId = { vs, address, port };
+  const cid: CheckerId = { rs: id, index: 0 };
+  return { key: realServerKey(id), id, weight: 1, checkers: [{ ...checker, key: checkerKey(cid), id: cid }] };
+}
+
+function virtualServer(id: VirtualServerId, realServers: PlanRealServer[]): PlanVirtualServer {
+  return { key: virtualServerKey(id), id, omega: false, realServers };
+}
+
 function buildPlan(): CheckPlan {
   const timing = { delayLoopMs: 1000, delayBeforeRetryMs: 1000, retry: 1, warmupMs: 1000, alpha: false };
+  const tcpVs: VirtualServerId = { kind: 'group', family: 4, protocol: 'tcp', group: 'tcp' };
+  const httpVs: VirtualServerId = { kind: 'group', family: 4, protocol: 'tcp', group: 'http' };
   const tcpServers: PlanRealServer[] = [];
   for (let i = 0; i < TCP; i++) {
     const host = addr(i);
     const port = PORT_BASE + Math.floor(i / ADDRESSES);
-    tcpServers.push({
-      key: `${host}:${port}`,
-      weight: 1,
-      checkers: [
-        { id: `tcp${i}`, timing, target: { type: 'TCP_CHECK', host, port, connectTimeoutMs: 1000 } },
-      ],
-    });
+    tcpServers.push(
+      realServer(tcpVs, host, port, {
+        timing,
+        target: { type: 'TCP_CHECK', host, port, connectTimeoutMs: 1000 },
+      }),
+    );
   }
   const httpServers: PlanRealServer[] = [];
   for (let i = 0; i < HTTP; i++) {
-    httpServers.push({
-      key: `h${i}`,
-      weight: 1,
-      checkers: [
-        {
-          id: `http${i}`,
-          timing: { ...timing, delayBeforeRetryMs: 3000 },
-          target: {
-            type: 'HTTP_GET',
-            host: addr(i),
-            port: 80,
-            connectTimeoutMs: 1000,
-            httpProtocol: '1.0',
-            urls: [
-              {
-                path: '/health',
-                statusCodes: [{ from: 200, to: 299 }],
-                digest: 'eff5bc1ef8ec9d03e640fc4370f5eacd',
-              },
-            ],
-          },
+    httpServers.push(
+      // Several HTTP servers share an address: the port (unused by the checker) keeps their ids apart.
+      realServer(httpVs, addr(i), 10_000 + i, {
+        timing: { ...timing, delayBeforeRetryMs: 3000 },
+        target: {
+          type: 'HTTP_GET',
+          host: addr(i),
+          port: 80,
+          connectTimeoutMs: 1000,
+          httpProtocol: '1.0',
+          urls: [
+            {
+              path: '/health',
+              statusCodes: [{ from: 200, to: 299 }],
+              digest: 'eff5bc1ef8ec9d03e640fc4370f5eacd',
+            },
+          ],
         },
-      ],
-    });
+      }),
+    );
   }
-  return {
-    virtualServers: [
-      { key: 'tcp', omega: false, realServers: tcpServers },
-      { key: 'http', omega: false, realServers: httpServers },
-    ],
-  };
+  return { virtualServers: [virtualServer(tcpVs, tcpServers), virtualServer(httpVs, httpServers)] };
 }
 
 interface Sample {

@@ -109,7 +109,7 @@ export class CheckEngine extends EventEmitter {
     super();
     this.scheduler = CheckScheduler.fromPlan(plan, opts);
     for (const vs of plan.virtualServers) {
-      for (const rs of vs.realServers) for (const c of rs.checkers) this.targets.set(c.id, c);
+      for (const rs of vs.realServers) for (const c of rs.checkers) this.targets.set(c.key, c);
     }
     this.now = opts.now ?? (() => performance.now());
     this.run = opts.runCheck ?? defaultRunCheck;

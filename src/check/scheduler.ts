@@ -118,6 +118,8 @@ export interface ServerStateAction {
   vs: string;
   rs: string;
   up: boolean;
+  /** What caused it: the start-up announcement, a check result, or the scheduler stopping. */
+  cause: 'initial' | 'check' | 'shutdown';
   reason: string;
   /** Checker whose result caused the change (undefined at start / stop). */
   checkerId?: string;
@@ -337,7 +339,7 @@ export class CheckScheduler {
           key: rs.key,
           weight: rs.weight,
           checkers: rs.checkers.map((c) => ({
-            id: c.id,
+            id: c.key,
             type: c.target.type,
             timing: c.timing,
             urlCount: c.target.type === 'HTTP_GET' || c.target.type === 'SSL_GET' ? c.target.urls.length : 0,
@@ -369,6 +371,7 @@ export class CheckScheduler {
         vs: s.vs,
         rs: s.rs,
         up: s.alive,
+        cause: 'initial',
         reason: s.alive ? 'initial state' : 'initial state (alpha: down until checks succeed)',
         notify: true,
       });
@@ -427,6 +430,7 @@ export class CheckScheduler {
         vs: s.vs,
         rs: s.rs,
         up: false,
+        cause: 'shutdown',
         reason: 'shutting down',
         notify: s.omega,
       });
@@ -635,6 +639,7 @@ export class CheckScheduler {
         vs: s.vs,
         rs: s.rs,
         up: alive,
+        cause: 'check',
         reason,
         checkerId: c.spec.id,
         notify: true,

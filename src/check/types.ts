@@ -1,10 +1,19 @@
 /**
  * Plain data the health-check engine works on: what to check (targets) and
- * when (timing), independent of the config syntax. `from-config.ts` maps the
- * normalised config model onto these; tests and benchmarks build them directly.
+ * when (timing), independent of the config syntax. src/plan/check.ts builds
+ * the plan from the normalised config model; tests and benchmarks build it
+ * directly.
  */
 
 import type { CHECKER_TYPES } from '../config/model.js';
+import type {
+  CheckerId,
+  CheckerKey,
+  RealServerId,
+  RealServerKey,
+  VirtualServerId,
+  VirtualServerKey,
+} from '../plan/ids.js';
 
 /** The checker kinds, as the config model names them (one list for the whole project). */
 export type CheckerType = (typeof CHECKER_TYPES)[number];
@@ -13,6 +22,8 @@ export type CheckerType = (typeof CHECKER_TYPES)[number];
 export interface CheckResult {
   ok: boolean;
   reason: string;
+  /** The attempt failed because a timeout ran out (metrics count these apart from other failures). */
+  timedOut?: boolean;
   weight?: number;
 }
 
@@ -127,8 +138,9 @@ export interface CheckTiming {
 }
 
 export interface PlanChecker {
-  /** Unique across the plan; e.g. "10.0.0.1:80/10.0.1.5:80#0". */
-  id: string;
+  /** Unique across the plan (an opaque map key: never parsed). */
+  key: CheckerKey;
+  id: CheckerId;
   timing: CheckTiming;
   target: CheckTarget;
   /** HTTP_GET/SSL_GET fast_recovery: a down checker re-checks at once after a success. */
@@ -136,15 +148,17 @@ export interface PlanChecker {
 }
 
 export interface PlanRealServer {
-  /** Unique within its virtual server, e.g. "10.0.1.5:80". */
-  key: string;
+  /** Unique across the plan (an opaque map key: never parsed). */
+  key: RealServerKey;
+  id: RealServerId;
   /** Configured weight (keepalived iweight); misc_dynamic results override it. */
   weight: number;
   checkers: PlanChecker[];
 }
 
 export interface PlanVirtualServer {
-  key: string;
+  key: VirtualServerKey;
+  id: VirtualServerId;
   /** omega: run the down notifications for alive real servers when halo stops. */
   omega: boolean;
   realServers: PlanRealServer[];

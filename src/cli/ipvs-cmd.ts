@@ -8,7 +8,6 @@
  * shown in their start-up state (up unless `alpha`). Annotations follow "  # " at the end of lines; --plain
  * omits them. Exit codes: 0 ok, 1 kernel/config error, 2 usage.
  */
-import type { HaloConfig } from '../config/model.js';
 import { controlRequest } from '../daemon/control.js';
 import { defaultPaths } from '../daemon/paths.js';
 import type { StatusDocument } from '../daemon/status.js';
@@ -16,14 +15,14 @@ import { IpvsClient } from '../ipvs/client.js';
 import {
   computeDesired,
   type DesiredResult,
-  healthKey,
   type RealServerHealth,
-  realServerId,
+  type RealServerStatus,
   type VirtualServerState,
-  virtualServerId,
 } from '../ipvs/desired.js';
 import { renderIpvsadm } from '../ipvs/render.js';
 import { destKeyString, type KernelService, serviceKeyString } from '../ipvs/types.js';
+import type { RealServerKey, VirtualServerKey } from '../plan/ids.js';
+import { buildIpvsPlan, type IpvsVirtualServerPlan } from '../plan/ipvs.js';
 
 const USAGE = `usage: halo ipvs list [-f CONFIG] [--socket PATH] [--json] [--plain]
 
@@ -88,16 +87,17 @@ export async function run(argv: string[]): Promise<number> {
     for (const d of diagnostics) if (d.severity === 'error') process.stderr.write(`${formatDiagnostic(d)}\n`);
     if (!config) return 1;
     try {
+      const plan = buildIpvsPlan(config).virtualServers;
       if (daemon) {
-        const h = healthFromDaemon(config, daemon);
-        desired = computeDesired(config, h.health, h.vsState);
+        const h = healthFromDaemon(plan, daemon);
+        desired = computeDesired(plan, h.health, h.vsState);
         desired.status = desired.status.map((s) => {
-          const why = h.reasons.get(`${s.virtualServer}|${s.realServer}`);
+          const why = s.realServer && h.reasons.get(s.realServer);
           return why ? { ...s, reason: `${s.reason} (${why})` } : s;
         });
         source = { from: 'daemon', socket, pid: daemon.daemon.pid, configFile };
       } else {
-        desired = computeDesired(config, new Map());
+        desired = computeDesired(plan, new Map());
         source = { from: 'config', configFile };
       }
     } catch (e) {
@@ -140,43 +140,40 @@ function describeSource(s: HealthSource): string {
 }
 
 /**
- * The daemon's view as computeDesired() input: up/down per (virtual server, real server), quorum state,
- * and the last check's words as the reason. Matched by addresses and ports, not by display names.
+ * The daemon's view as computeDesired() input: up/down per real server, quorum state, and the last
+ * check's words as the reason. Matched to the plan by typed identity (protocol, addresses and ports
+ * from the status document), not by display names.
  */
 export function healthFromDaemon(
-  config: Pick<HaloConfig, 'virtualServers'>,
+  plan: readonly IpvsVirtualServerPlan[],
   doc: Pick<StatusDocument, 'virtualServers'>,
 ): {
-  health: Map<string, RealServerHealth>;
-  vsState: Map<string, VirtualServerState>;
-  reasons: Map<string, string>;
+  health: Map<RealServerKey, RealServerHealth>;
+  vsState: Map<VirtualServerKey, VirtualServerState>;
+  reasons: Map<RealServerKey, string>;
 } {
-  const health = new Map<string, RealServerHealth>();
-  const vsState = new Map<string, VirtualServerState>();
-  const reasons = new Map<string, string>();
-  for (const vs of config.virtualServers) {
-    const st = doc.virtualServers.find(
-      (d) =>
-        d.protocol === vs.protocol &&
-        (vs.group
-          ? d.group === vs.group
-          : vs.fwmark
-            ? d.fwmark === vs.fwmark
-            : d.address === vs.address && d.port === vs.port),
+  const health = new Map<RealServerKey, RealServerHealth>();
+  const vsState = new Map<VirtualServerKey, VirtualServerState>();
+  const reasons = new Map<RealServerKey, string>();
+  for (const vs of plan) {
+    const id = vs.id;
+    const st = doc.virtualServers.find((d) =>
+      id.kind === 'group'
+        ? d.group === id.group && d.protocol.toLowerCase() === id.protocol
+        : id.kind === 'fwmark'
+          ? d.fwmark === id.fwmark
+          : d.address === id.address && d.port === id.port && d.protocol.toLowerCase() === id.protocol,
     );
     if (!st) continue;
-    if (st.quorumUp !== undefined) vsState.set(virtualServerId(vs), { quorumUp: st.quorumUp });
+    if (st.quorumUp !== undefined) vsState.set(vs.key, { quorumUp: st.quorumUp });
     for (const rs of vs.realServers) {
       const r = st.realServers.find((x) => x.address === rs.address && x.port === rs.port);
       if (!r) continue;
       const dynamic = r.up && r.effectiveWeight !== undefined && r.effectiveWeight !== rs.weight;
-      health.set(healthKey(vs, rs), {
-        alive: r.up,
-        ...(dynamic ? { dynamicWeight: r.effectiveWeight } : {}),
-      });
+      health.set(rs.key, { alive: r.up, ...(dynamic ? { dynamicWeight: r.effectiveWeight } : {}) });
       if (r.lastCheck)
         reasons.set(
-          `${virtualServerId(vs)}|${realServerId(rs)}`,
+          rs.key,
           `daemon: ${r.lastCheck.ok ? 'last check ok' : `last check failed: ${r.lastCheck.reason}`}`,
         );
     }
@@ -184,17 +181,24 @@ export function healthFromDaemon(
   return { health, vsState, reasons };
 }
 
+/** A status entry for people and JSON: names instead of opaque keys. */
+function describeStatus(desired: DesiredResult, s: RealServerStatus) {
+  const vs = [...desired.serviceOwner.values()].find((v) => v.key === s.virtualServer);
+  return {
+    virtualServer: vs?.name ?? '?',
+    realServer: s.endpoint,
+    sorry: s.realServer === undefined,
+    inKernel: s.inKernel,
+    weight: s.weight,
+    reason: s.reason,
+  };
+}
+
 export function listDocument(
   info: { version: number; connTableSize: number },
   table: KernelService[],
   desired?: DesiredResult,
 ) {
-  const statusByVs = new Map<string, NonNullable<DesiredResult>['status']>();
-  for (const s of desired?.status ?? []) {
-    const l = statusByVs.get(s.virtualServer) ?? [];
-    l.push(s);
-    statusByVs.set(s.virtualServer, l);
-  }
   return {
     info,
     services: table.map((ks) => ({
@@ -203,7 +207,7 @@ export function listDocument(
       owned: desired ? desired.owned.has(serviceKeyString(ks.service)) : undefined,
       dests: ks.dests,
     })),
-    realServers: desired?.status,
+    realServers: desired?.status.map((s) => describeStatus(desired, s)),
     missingServices: desired
       ? [...desired.owned].filter((k) => !table.some((ks) => serviceKeyString(ks.service) === k))
       : undefined,
@@ -218,14 +222,17 @@ export function renderList(
 ): string {
   if (plain || !desired) return renderIpvsadm(info, table);
   const want = new Map(desired.table.services.map((s) => [serviceKeyString(s.service), s]));
-  // Reasons are per (virtual server, real server); one virtual server can map to several services (groups).
+  // Reasons are per (virtual server, endpoint); one virtual server can map to several services (groups).
+  // A real server's reason wins over the sorry server's when both are the same endpoint.
   const reasons = new Map<string, string>();
-  for (const s of desired.status)
-    reasons.set(`${s.virtualServer}|${s.realServer}`, `${s.inKernel ? 'in' : 'out'}: ${s.reason}`);
+  for (const s of [...desired.status].sort(
+    (a, b) => Number(a.realServer !== undefined) - Number(b.realServer !== undefined),
+  ))
+    reasons.set(`${s.virtualServer}|${s.endpoint}`, `${s.inKernel ? 'in' : 'out'}: ${s.reason}`);
   let text = renderIpvsadm(info, table, {
     service: (s) => {
-      const vsId = desired.serviceOwner.get(serviceKeyString(s));
-      return vsId ? `halo: owned (virtual server ${vsId})` : 'not halo';
+      const vs = desired.serviceOwner.get(serviceKeyString(s));
+      return vs ? `halo: owned (virtual server ${vs.name})` : 'not halo';
     },
     dest: (s, d) => {
       const key = serviceKeyString(s);
@@ -233,23 +240,20 @@ export function renderList(
       if (!w) return undefined;
       const wd = w.dests.find((x) => destKeyString(x) === destKeyString(d));
       if (!wd) return 'halo: not in config (will be removed)';
-      const vsId = desired.serviceOwner.get(key);
-      const r =
-        reasons.get(`${vsId}|${destKeyString(d)}`) ??
-        reasons.get(`${vsId}|sorry ${destKeyString(d)}`) ??
-        'in';
+      const vs = desired.serviceOwner.get(key);
+      const r = reasons.get(`${vs?.key}|${destKeyString(d)}`) ?? 'in';
       return wd.weight !== d.weight || wd.forward !== d.forward
         ? `halo: ${r}; drift: should be ${wd.forward} weight ${wd.weight}`
         : `halo: ${r}`;
     },
     extra: (s) => {
       const key = serviceKeyString(s);
-      const vsId = desired.serviceOwner.get(key);
+      const vs = desired.serviceOwner.get(key);
       const w = want.get(key);
       const lines: string[] = [];
       for (const st of desired.status) {
-        if (st.virtualServer !== vsId) continue;
-        const addr = st.realServer.replace(/^sorry /, '');
+        if (st.virtualServer !== vs?.key) continue;
+        const addr = st.endpoint;
         if (st.inKernel) {
           if (!w?.dests.some((d) => destKeyString(d) === addr)) continue;
           if (

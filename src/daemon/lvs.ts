@@ -15,29 +15,32 @@
  * instance) and lvs_flush_on_stop. In dry-run mode these are only logged.
  */
 import { type AttemptEvent, CheckEngine } from '../check/engine.js';
-import { planFromConfig, realServerKey, virtualServerKey } from '../check/from-config.js';
 import type { ServerStateAction, WeightAction } from '../check/scheduler.js';
 import { runScript } from '../check/script-runner.js';
 import type { CheckerType, CheckPlan } from '../check/types.js';
-import type { GlobalDefs, HaloConfig, RealServer, VirtualServer } from '../config/model.js';
-import { withoutSources } from '../config/yaml.js';
 import { type IpvsBackend, IpvsClient } from '../ipvs/client.js';
 import {
   computeDesired,
   type DesiredResult,
-  healthKey,
   type QuorumAction,
   type RealServerHealth,
-  timeoutsFromConfig,
   type VirtualServerState,
-  virtualServerId,
 } from '../ipvs/desired.js';
 import { describeOp, type IpvsOp } from '../ipvs/diff.js';
 import { MemoryKernel } from '../ipvs/memory-kernel.js';
 import { KernelError } from '../ipvs/netlink.js';
 import { Reconciler } from '../ipvs/reconciler.js';
 import type { SyncDaemon, SyncState } from '../ipvs/types.js';
-import { formatService, type HaloLogger, type IpvsOp as LogIpvsOp, type Protocol } from './log.js';
+import { describeProblem, type PlanProblem } from '../plan/check.js';
+import {
+  type CheckerKey,
+  describeRealServer,
+  type RealServerKey,
+  realServerEndpoint,
+  type VirtualServerKey,
+} from '../plan/ids.js';
+import type { IpvsPlan, IpvsRealServerPlan, IpvsVirtualServerPlan } from '../plan/ipvs.js';
+import type { HaloLogger, IpvsOp as LogIpvsOp } from './log.js';
 import type { HaloMetrics } from './metrics.js';
 import type { RealServerStatus, VirtualServerStatus } from './status.js';
 import type { LvsPart } from './supervisor.js';
@@ -59,9 +62,15 @@ export interface LvsOptions {
   vrrp?: boolean;
 }
 
+/** What the checks + IPVS part reads: the checker plan and the IPVS plan (src/plan/). */
+export interface LvsPlans {
+  readonly check: { readonly plan: CheckPlan; readonly problems: readonly PlanProblem[] };
+  readonly ipvs: IpvsPlan;
+}
+
 interface ServerInfo {
-  vs: VirtualServer;
-  rs: RealServer;
+  vs: IpvsVirtualServerPlan;
+  rs: IpvsRealServerPlan;
   since: number;
   lastCheck: { checker: string; ok: boolean; reason: string; at: number } | null;
 }
@@ -80,16 +89,17 @@ export async function openIpvsBackend(mode: IpvsMode): Promise<IpvsBackend & { c
 }
 
 export class Lvs implements LvsPart {
-  private config!: HaloConfig;
+  private plans!: LvsPlans;
   private engine: CheckEngine | undefined;
   private planText = '';
   private backend!: IpvsBackend & { close?(): void };
   private reconciler!: Reconciler;
-  private readonly health = new Map<string, RealServerHealth>();
-  private vsState = new Map<string, VirtualServerState>();
+  private readonly health = new Map<RealServerKey, RealServerHealth>();
+  private vsState = new Map<VirtualServerKey, VirtualServerState>();
   private desired: DesiredResult | undefined;
-  /** check engine keys "VS/RS" -> the real server they check. */
-  private servers = new Map<string, ServerInfo>();
+  private servers = new Map<RealServerKey, ServerInfo>();
+  /** The config type of every checker, for metrics labels. */
+  private checkerTypes = new Map<CheckerKey, CheckerType>();
   private lastSyncAt: number | null = null;
   private driftRepairs = 0;
   private lastError: string | null = null;
@@ -102,8 +112,8 @@ export class Lvs implements LvsPart {
 
   constructor(private readonly opts: LvsOptions) {}
 
-  async start(config: HaloConfig): Promise<void> {
-    this.config = config;
+  async start(plans: LvsPlans): Promise<void> {
+    this.plans = plans;
     this.backend = await openIpvsBackend(this.opts.ipvs);
     this.reconciler = new Reconciler({
       backend: this.backend,
@@ -125,33 +135,32 @@ export class Lvs implements LvsPart {
       );
     });
     // keepalived lvs_flush: whatever a previous run (or anyone) left is removed before halo programs.
-    if (config.global.lvsFlush)
+    if (plans.ipvs.flushAtStart)
       await this.kernelCall('flush', 'flushed the IPVS table (lvs_flush)', (c) => c.flush());
-    await this.applyTimeouts(config.global);
-    this.indexServers(config);
-    this.startChecks(planFromConfig(config));
+    await this.applyTimeouts(plans.ipvs);
+    this.indexServers(plans);
+    this.startChecks(plans.check);
     await this.publish();
     this.reconciler.start();
-    await this.applySyncDaemon(config.global);
+    await this.applySyncDaemon(plans.ipvs);
   }
 
-  /** A new config: unchanged checkers keep running; the kernel gets only the difference. */
-  async reload(config: HaloConfig): Promise<void> {
-    const before = this.config.global;
-    this.config = config;
-    if (JSON.stringify(before.lvsTimeouts) !== JSON.stringify(config.global.lvsTimeouts))
-      await this.applyTimeouts(config.global);
-    this.indexServers(config);
-    const built = planFromConfig(config);
-    if (planText(built.plan) !== this.planText) {
+  /** New plans: unchanged checkers keep running; the kernel gets only the difference. */
+  async reload(plans: LvsPlans): Promise<void> {
+    const before = this.plans.ipvs;
+    this.plans = plans;
+    if (JSON.stringify(before.timeouts) !== JSON.stringify(plans.ipvs.timeouts))
+      await this.applyTimeouts(plans.ipvs);
+    this.indexServers(plans);
+    if (planText(plans.check.plan) !== this.planText) {
       // The old engine's shutdown reports every server down ("shutting down"): that is not health.
       const old = this.engine;
       old?.removeAllListeners();
       await old?.stop();
-      this.startChecks(built);
+      this.startChecks(plans.check);
     }
     await this.publish();
-    await this.applySyncDaemon(config.global);
+    await this.applySyncDaemon(plans.ipvs);
   }
 
   /**
@@ -167,7 +176,7 @@ export class Lvs implements LvsPart {
     if (this.reconciler) {
       this.reconciler.stop();
       // -I wins over lvs_flush_on_stop: the point of -I is to keep forwarding while halo restarts.
-      const flushOnStop = this.config.global.lvsFlushOnStop;
+      const flushOnStop = this.plans.ipvs.flushOnStop;
       if (this.opts.keepIpvsOnStop) {
         // leave the table as it is
       } else if (flushOnStop === 'full') {
@@ -186,26 +195,25 @@ export class Lvs implements LvsPart {
   /** VRRP state changes: the sync daemon follows its instance (master when MASTER, backup otherwise). */
   vrrpStateChanged(instance: string, state: string): void {
     // ha_suspend (checks follow VRRP state) is not implemented yet: checks always run.
-    const sync = this.config?.global.lvsSyncDaemon;
+    const sync = this.plans?.ipvs.syncDaemon;
     if (!sync?.instance || sync.instance !== instance || this.stopping) return;
     this.followedState = state.toUpperCase() === 'MASTER' ? 'master' : 'backup';
-    void this.applySyncDaemon(this.config.global);
+    void this.applySyncDaemon(this.plans.ipvs);
   }
 
   status(): { virtualServers: VirtualServerStatus[]; ipvs: StatusIpvs } {
-    const byVs = new Map<string, RealServerStatus[]>();
+    const byVs = new Map<VirtualServerKey, RealServerStatus[]>();
     const inKernel = new Map(
-      (this.desired?.status ?? []).map((s) => [`${s.virtualServer}|${s.realServer}`, s]),
+      (this.desired?.status ?? []).filter((s) => s.realServer !== undefined).map((s) => [s.realServer, s]),
     );
     for (const info of this.servers.values()) {
-      const key = healthKey(info.vs, info.rs);
-      const h = this.health.get(key);
-      const k = inKernel.get(key);
-      const list = byVs.get(virtualServerId(info.vs)) ?? [];
+      const h = this.health.get(info.rs.key);
+      const k = inKernel.get(info.rs.key);
+      const list = byVs.get(info.vs.key) ?? [];
       list.push({
         address: info.rs.address,
         port: info.rs.port,
-        up: h ? h.alive : info.rs.checkers.every((c) => !c.alpha),
+        up: h ? h.alive : !info.rs.checked || info.rs.startsAlive,
         weight: info.rs.weight,
         ...(k?.inKernel ? { effectiveWeight: k.weight } : {}),
         lastCheck: info.lastCheck
@@ -213,19 +221,22 @@ export class Lvs implements LvsPart {
           : null,
         since: new Date(info.since).toISOString(),
       });
-      byVs.set(virtualServerId(info.vs), list);
+      byVs.set(info.vs.key, list);
     }
-    const virtualServers = this.config.virtualServers.map((vs) => ({
-      name: vsName(vs),
-      ...(vs.address ? { address: vs.address, port: vs.port } : {}),
-      protocol: vs.protocol,
-      ...(vs.fwmark ? { fwmark: vs.fwmark } : {}),
-      ...(vs.group ? { group: vs.group } : {}),
-      scheduler: vs.scheduler,
-      forwarding: vs.forwardingMethod,
-      quorumUp: this.vsState.get(virtualServerId(vs))?.quorumUp ?? true,
-      realServers: byVs.get(virtualServerId(vs)) ?? [],
-    }));
+    const virtualServers = this.plans.ipvs.virtualServers.map((vs) => {
+      const id = vs.id;
+      return {
+        name: vs.name,
+        ...(id.kind === 'address' ? { address: id.address, port: id.port } : {}),
+        protocol: id.kind === 'fwmark' ? 'TCP' : id.protocol.toUpperCase(),
+        ...(id.kind === 'fwmark' ? { fwmark: id.fwmark } : {}),
+        ...(id.kind === 'group' ? { group: id.group } : {}),
+        scheduler: vs.scheduler,
+        forwarding: vs.forwarding,
+        quorumUp: this.vsState.get(vs.key)?.quorumUp ?? true,
+        realServers: byVs.get(vs.key) ?? [],
+      };
+    });
     const table = this.desired?.table.services ?? [];
     return {
       virtualServers,
@@ -272,8 +283,8 @@ export class Lvs implements LvsPart {
     }
   }
 
-  private async applyTimeouts(global: GlobalDefs): Promise<void> {
-    const t = timeoutsFromConfig(global.lvsTimeouts);
+  private async applyTimeouts(ipvs: IpvsPlan): Promise<void> {
+    const t = ipvs.timeouts;
     if (!t) return;
     await this.kernelCall(
       'timeouts',
@@ -284,15 +295,15 @@ export class Lvs implements LvsPart {
   }
 
   /** Starts, switches or stops the sync daemon so that it matches the config and the followed VRRP state. */
-  private applySyncDaemon(global: GlobalDefs): Promise<void> {
+  private applySyncDaemon(ipvs: IpvsPlan): Promise<void> {
     // Serialised: a VRRP transition may arrive while a start or reload is still talking to the kernel.
-    this.syncChain = this.syncChain.then(() => this.syncDaemonNow(global));
+    this.syncChain = this.syncChain.then(() => this.syncDaemonNow(ipvs));
     return this.syncChain;
   }
 
-  private async syncDaemonNow(global: GlobalDefs): Promise<void> {
+  private async syncDaemonNow(ipvs: IpvsPlan): Promise<void> {
     if (this.stopping) return;
-    const sync = global.lvsSyncDaemon;
+    const sync = ipvs.syncDaemon;
     if (!sync) {
       if (this.syncDaemon) await this.stopSyncDaemon();
       return;
@@ -345,49 +356,54 @@ export class Lvs implements LvsPart {
     );
   }
 
-  private indexServers(config: HaloConfig): void {
-    const next = new Map<string, ServerInfo>();
-    for (const vs of config.virtualServers) {
+  private indexServers(plans: LvsPlans): void {
+    const next = new Map<RealServerKey, ServerInfo>();
+    for (const vs of plans.ipvs.virtualServers) {
       for (const rs of vs.realServers) {
-        const key = `${virtualServerKey(vs)}/${realServerKey(vs, rs)}`;
-        const prev = this.servers.get(key);
-        next.set(key, { vs, rs, since: prev?.since ?? Date.now(), lastCheck: prev?.lastCheck ?? null });
+        const prev = this.servers.get(rs.key);
+        next.set(rs.key, { vs, rs, since: prev?.since ?? Date.now(), lastCheck: prev?.lastCheck ?? null });
       }
     }
     this.servers = next;
+    this.checkerTypes = new Map(
+      plans.check.plan.virtualServers.flatMap((vs) =>
+        vs.realServers.flatMap((rs) => rs.checkers.map((c) => [c.key, c.target.type] as const)),
+      ),
+    );
   }
 
-  private startChecks({ plan, problems }: ReturnType<typeof planFromConfig>): void {
+  private startChecks({ plan, problems }: LvsPlans['check']): void {
     // Compared on reload; taken before the health seeding below changes the plan.
     this.planText = planText(plan);
     // Carry health across a reload: a server we know is down starts down (alpha: down until a check
     // succeeds), one we know is up starts up, whatever the config's alpha says for a fresh start.
-    for (const vs of plan.virtualServers) {
-      for (const rs of vs.realServers) {
-        const info = this.servers.get(`${vs.key}/${rs.key}`);
-        const h = info && this.health.get(healthKey(info.vs, info.rs));
-        if (h) for (const c of rs.checkers) c.timing = { ...c.timing, alpha: !h.alive };
-      }
-    }
-    for (const p of problems)
-      this.opts.logger.pino.warn({ event: 'check.plan_problem', checker: p.checkerId }, p.message);
-    const engine = new CheckEngine(plan);
+    const seeded: CheckPlan = {
+      virtualServers: plan.virtualServers.map((vs) => ({
+        ...vs,
+        realServers: vs.realServers.map((rs) => {
+          const h = this.health.get(rs.key);
+          if (!h) return rs;
+          return {
+            ...rs,
+            checkers: rs.checkers.map((c) => ({ ...c, timing: { ...c.timing, alpha: !h.alive } })),
+          };
+        }),
+      })),
+    };
+    for (const p of problems) this.opts.logger.pino.warn({ event: 'check.plan_problem' }, describeProblem(p));
+    const engine = new CheckEngine(seeded);
     engine.on('server', (a: ServerStateAction) => this.onServer(a));
     engine.on('weight', (a: WeightAction) => this.onWeight(a));
     engine.on('attempt', (a: AttemptEvent) => {
-      const info = this.servers.get(a.checkerId.replace(/#\d+$/, ''));
-      if (!info) return;
-      info.lastCheck = { checker: a.checkerId, ok: a.result.ok, reason: a.result.reason, at: Date.now() };
-      const checker = checkerTypeOf(info, a.checkerId);
-      const result = a.result.ok
-        ? 'success'
-        : /timeout|timed out/i.test(a.result.reason)
-          ? 'timeout'
-          : 'failure';
+      const checker = this.checkerOf(a.checkerId);
+      if (!checker) return;
+      const { info, type } = checker;
+      info.lastCheck = { checker: type, ok: a.result.ok, reason: a.result.reason, at: Date.now() };
+      const result = a.result.ok ? 'success' : a.result.timedOut ? 'timeout' : 'failure';
       this.opts.metrics?.checkResult(
-        vsName(info.vs),
-        `${info.rs.address}:${info.rs.port}`,
-        checker,
+        info.vs.name,
+        realServerEndpoint(info.rs.id),
+        type,
         result,
         a.durationMs / 1000,
       );
@@ -396,32 +412,39 @@ export class Lvs implements LvsPart {
     engine.start();
   }
 
+  /** The real server and config type of a checker, by its plan key. */
+  private checkerOf(key: string): { info: ServerInfo; type: CheckerType } | undefined {
+    for (const vs of this.plans.check.plan.virtualServers)
+      for (const rs of vs.realServers)
+        for (const c of rs.checkers) {
+          if (c.key !== key) continue;
+          const info = this.servers.get(rs.key);
+          return info ? { info, type: c.target.type } : undefined;
+        }
+    return undefined;
+  }
+
   private onServer(a: ServerStateAction): void {
     if (this.stopping) return;
-    const info = this.servers.get(`${a.vs}/${a.rs}`);
+    const info = this.servers.get(a.rs as RealServerKey);
     if (!info) return;
-    const key = healthKey(info.vs, info.rs);
+    const key = info.rs.key;
     const prev = this.health.get(key);
     // The engine announces every server's initial state at start (and after a reload restart): a
     // server we already know keeps its state until a real check result changes it.
-    if (a.reason.startsWith('initial state') && prev) return;
+    if (a.cause === 'initial' && prev) return;
     if (prev && prev.alive === a.up) return;
     this.health.set(key, { alive: a.up, dynamicWeight: prev?.dynamicWeight });
     info.since = Date.now();
-    const checker = checkerTypeOf(info, a.checkerId);
     const fields = {
-      virtualServer: vsName(info.vs),
-      realServer: formatService({
-        address: info.rs.address,
-        port: info.rs.port,
-        protocol: info.vs.protocol.toLowerCase() as Protocol,
-      }),
-      checker,
+      virtualServer: info.vs.name,
+      realServer: describeRealServer(info.rs.id),
+      checker: a.checkerId ? (this.checkerTypes.get(a.checkerId as CheckerKey) ?? 'TCP_CHECK') : 'TCP_CHECK',
       reason: a.reason,
     };
     if (a.up) this.opts.logger.checkServerUp(fields);
     else this.opts.logger.checkServerDown(fields);
-    this.opts.metrics?.setRealServerUp(vsName(info.vs), `${info.rs.address}:${info.rs.port}`, a.up);
+    this.opts.metrics?.setRealServerUp(info.vs.name, realServerEndpoint(info.rs.id), a.up);
     const script = a.up ? info.rs.notifyUp : info.rs.notifyDown;
     if (script && a.notify) void this.runHook(script, 'other');
     void this.publish();
@@ -429,21 +452,16 @@ export class Lvs implements LvsPart {
 
   private onWeight(a: WeightAction): void {
     if (this.stopping) return;
-    const info = this.servers.get(`${a.vs}/${a.rs}`);
+    const info = this.servers.get(a.rs as RealServerKey);
     if (!info) return;
-    const key = healthKey(info.vs, info.rs);
-    const prev = this.health.get(key) ?? { alive: true };
-    this.health.set(key, { ...prev, dynamicWeight: a.weight });
+    const prev = this.health.get(info.rs.key) ?? { alive: true };
+    this.health.set(info.rs.key, { ...prev, dynamicWeight: a.weight });
     void this.publish();
   }
 
   /** Recompute the desired table and hand it to the reconciler. */
   private async publish(): Promise<void> {
-    const result = computeDesired(
-      { virtualServers: this.config.virtualServers, virtualServerGroups: this.config.virtualServerGroups },
-      this.health,
-      this.vsState,
-    );
+    const result = computeDesired(this.plans.ipvs.virtualServers, this.health, this.vsState);
     this.desired = result;
     this.vsState = result.state;
     for (const a of result.actions) this.onQuorum(a);
@@ -454,17 +472,17 @@ export class Lvs implements LvsPart {
     this.opts.logger.pino.warn(
       {
         event: a.kind === 'quorum-up' ? 'check.quorum_up' : 'check.quorum_down',
-        virtualServer: a.virtualServer,
+        virtualServer: a.virtualServer.name,
         weightSum: a.weightSum,
         threshold: a.threshold,
       },
-      `${a.kind === 'quorum-up' ? 'Gained' : 'Lost'} quorum ${a.weightSum}${a.kind === 'quorum-up' ? '>=' : '<'}${a.threshold} for VS ${a.virtualServer}`,
+      `${a.kind === 'quorum-up' ? 'Gained' : 'Lost'} quorum ${a.weightSum}${a.kind === 'quorum-up' ? '>=' : '<'}${a.threshold} for VS ${a.virtualServer.name}`,
     );
     if (a.script) void this.runHook(a.script, 'quorum');
   }
 
   private async runHook(script: string, purpose: 'quorum' | 'other'): Promise<void> {
-    const su = this.config.global.scriptUser;
+    const su = this.plans.ipvs.scriptUser;
     const r = await runScript(script, { timeoutMs: 30_000, user: su?.user, group: su?.group });
     this.opts.logger.scriptExit({
       script,
@@ -512,24 +530,11 @@ function opKind(op: IpvsOp): LogIpvsOp {
   return OP_NAMES[op.kind];
 }
 
-/** keepalived's spelling of a virtual server ("[10.0.0.1]:tcp:80", "FWM 1", "[group]"), as logs use it. */
-function vsName(vs: VirtualServer): string {
-  const protocol = vs.protocol.toLowerCase() as Protocol;
-  if (vs.group) return formatService({ group: vs.group });
-  if (vs.fwmark) return formatService({ fwmark: vs.fwmark });
-  return formatService({ address: vs.address ?? '', port: vs.port, protocol });
-}
-
-/** The config type of the checker an engine checker id ("VS/RS#i") names. */
-function checkerTypeOf(info: ServerInfo, checkerId: string | undefined): CheckerType {
-  return info.rs.checkers[Number(/#(\d+)$/.exec(checkerId ?? '')?.[1] ?? 0)]?.type ?? 'TCP_CHECK';
-}
-
-/** What the checkers do, for "did the check plan change" on reload (sources ignored). */
+/** What the checkers do, for "did the check plan change" on reload. */
 function planText(plan: CheckPlan): string {
-  return JSON.stringify(withoutSources(plan));
+  return JSON.stringify(plan);
 }
 
-export function createLvsPart(opts: LvsOptions): (config: HaloConfig) => LvsPart | undefined {
-  return (config) => (config.virtualServers.length ? new Lvs(opts) : undefined);
+export function createLvsPart(opts: LvsOptions): (plans: LvsPlans) => LvsPart | undefined {
+  return (plans) => (plans.ipvs.virtualServers.length ? new Lvs(opts) : undefined);
 }

@@ -64,6 +64,10 @@ export const InstanceStatusSchema = z.object({
   since: z.string(),
   lastTransitionReason: z.string(),
   syncGroup: z.string().optional(),
+  /** A peer advertises another VIP list than ours (config drift between the pair; its adverts still count). */
+  peerDrift: z
+    .object({ peer: z.string(), theirs: z.array(z.string()), ours: z.array(z.string()) })
+    .optional(),
 });
 
 export const IpvsSummarySchema = z.object({

@@ -8,8 +8,11 @@
  */
 import { createRequire } from 'node:module';
 import { type Diagnostic, formatDiagnostic, type HaloConfig, loadConfig } from '../config/index.js';
+import { buildPlans, type Plans } from '../plan/index.js';
+import type { VrrpReloadReport } from '../plan/vrrp-diff.js';
 import { type ControlHandlers, ControlServer } from './control.js';
 import type { HaloLogger } from './log.js';
+import type { LvsPlans } from './lvs.js';
 import type { HaloMetrics } from './metrics.js';
 import { acquirePidFile, type HaloPaths, type PidFileHandle } from './paths.js';
 import {
@@ -27,8 +30,8 @@ export const HALO_VERSION = (createRequire(import.meta.url)('../../../package.js
 
 /** A part of the daemon that checks and programs IPVS (plugged in by run-cmd). */
 export interface LvsPart {
-  start(config: HaloConfig): Promise<void>;
-  reload(config: HaloConfig): Promise<void>;
+  start(plans: LvsPlans): Promise<void>;
+  reload(plans: LvsPlans): Promise<void>;
   stop(): Promise<void>;
   status(): Pick<StatusDocument, 'virtualServers' | 'ipvs'>;
   /** VRRP state changes, for ha_suspend. */
@@ -44,7 +47,7 @@ export interface SupervisorOptions {
   vrrp: boolean;
   /** keepalived -V: leave the VIPs configured at stop. */
   keepVipsOnStop?: boolean;
-  lvs?: (config: HaloConfig) => LvsPart | undefined;
+  lvs?: (plans: LvsPlans) => LvsPart | undefined;
 }
 
 export class ConfigRejected extends Error {
@@ -54,7 +57,7 @@ export class ConfigRejected extends Error {
 }
 
 export class Supervisor {
-  private config!: HaloConfig;
+  private plans!: Plans;
   private vrrp: VrrpHost | undefined;
   private lvs: LvsPart | undefined;
   private control: ControlServer | undefined;
@@ -91,17 +94,17 @@ export class Supervisor {
 
   async start(): Promise<void> {
     const log = this.opts.logger;
-    this.config = await this.load();
+    this.plans = buildPlans(await this.load());
     this.pidFile = await acquirePidFile(this.opts.paths.pidFile);
     log.daemonStart({ version: HALO_VERSION, configFile: this.opts.configFile });
     this.started = true;
 
-    if (this.opts.vrrp && this.config.vrrpInstances.length > 0) {
-      this.vrrp = this.newVrrpHost(this.config);
+    if (this.opts.vrrp && this.plans.vrrp.instances.length > 0) {
+      this.vrrp = this.newVrrpHost(this.plans);
       await this.vrrp.start();
     }
-    this.lvs = this.opts.lvs?.(this.config);
-    await this.lvs?.start(this.config);
+    this.lvs = this.opts.lvs?.(this.plans);
+    await this.lvs?.start(this.plans);
 
     this.control = new ControlServer({
       path: this.opts.paths.controlSocket,
@@ -133,9 +136,9 @@ export class Supervisor {
     this.advertTimer.unref();
   }
 
-  private newVrrpHost(config: HaloConfig): VrrpHost {
-    return new VrrpHost(config, {
-      keepVipsOnStop: this.opts.keepVipsOnStop,
+  private newVrrpHost(plans: Plans): VrrpHost {
+    return new VrrpHost(plans.vrrp, {
+      keepVipsOnStop: this.opts.keepVipsOnStop ?? false,
       onEvent: (ev) => this.onVrrpEvent(ev),
       onCrash: (err) => this.opts.logger.daemonError({ context: 'vrrp', err }),
     });
@@ -170,9 +173,9 @@ export class Supervisor {
       const log = this.opts.logger;
       const started = performance.now();
       log.configReloadStarted({ configFile: this.opts.configFile });
-      let next: HaloConfig;
+      let next: Plans;
       try {
-        next = await this.load();
+        next = buildPlans(await this.load());
       } catch (err) {
         const errors = err instanceof ConfigRejected ? err.diagnostics.map(formatDiagnostic) : [String(err)];
         this.lastReloadError = errors.join('\n');
@@ -181,31 +184,20 @@ export class Supervisor {
         return { applied: false, errors };
       }
       if (this.vrrp) {
-        const r = await this.vrrp.reload(next);
-        if (typeof r === 'object') {
-          log.pino.info(
-            { event: 'vrrp.reloaded', ...r },
-            `VRRP reload: ${r.kept.length} instance(s) kept, ${r.stopped.length} stopped, ${r.started.length} started`,
-          );
-        } else if (r === 'restarted') {
-          log.pino.warn(
-            { event: 'vrrp.reloaded', restarted: true },
-            'VRRP reload: global VRRP settings changed, engine restarted',
-          );
-        }
-      } else if (this.opts.vrrp && next.vrrpInstances.length > 0) {
+        this.logVrrpReload(await this.vrrp.reload(next.vrrp));
+      } else if (this.opts.vrrp && next.vrrp.instances.length > 0) {
         this.vrrp = this.newVrrpHost(next);
         await this.vrrp.start();
       }
       await this.lvs?.reload(next);
-      this.config = next;
+      this.plans = next;
       this.configLoadedAt = new Date();
       this.lastReloadError = undefined;
       log.configReloaded({
         configFile: this.opts.configFile,
         durationMs: Math.round(performance.now() - started),
-        instances: next.vrrpInstances.length,
-        virtualServers: next.virtualServers.length,
+        instances: next.vrrp.instances.length,
+        virtualServers: next.ipvs.virtualServers.length,
       });
       this.opts.metrics?.configReload('applied');
       return { applied: true, errors: [] };
@@ -213,6 +205,42 @@ export class Supervisor {
     const p = this.reloading.then(run, run);
     this.reloading = p.catch(() => undefined);
     return p;
+  }
+
+  /** One line per instance that the reload touched, with what changed and (for a restart) why. */
+  private logVrrpReload(r: VrrpReloadReport): void {
+    const log = this.opts.logger.pino;
+    const count = (k: string) => r.instances.filter((c) => c.kind === k).length;
+    for (const c of r.instances) {
+      if (c.kind === 'kept') continue;
+      const level = c.kind === 'restarted' ? 'warn' : 'info';
+      const why = c.restartReason ? ` because ${c.restartReason}` : '';
+      const what = c.changes.length ? `: ${c.changes.join('; ')}` : '';
+      log[level](
+        {
+          event: 'vrrp.reload_instance',
+          instance: c.name,
+          action: c.kind,
+          changes: c.changes,
+          reason: c.restartReason,
+        },
+        `(${c.name}) ${c.kind}${why}${what}`,
+      );
+    }
+    log.info(
+      {
+        event: 'vrrp.reloaded',
+        kept: count('kept'),
+        updated: count('updated'),
+        restarted: count('restarted'),
+        added: count('added'),
+        removed: count('removed'),
+        scripts: r.scripts,
+        trackFiles: r.trackFiles,
+        engine: r.engine,
+      },
+      `VRRP reload: ${count('kept')} kept, ${count('updated')} updated in place, ${count('restarted')} restarted, ${count('added')} added, ${count('removed')} removed`,
+    );
   }
 
   stop(reason: string): Promise<void> {
@@ -305,7 +333,7 @@ export class Supervisor {
         configLoadedAt: this.configLoadedAt.toISOString(),
         ...(this.lastReloadError ? { lastReloadError: this.lastReloadError } : {}),
       },
-      instances: instances.map((i) => toStatusInstance(i, this.config)),
+      instances: instances.map((i) => toStatusInstance(i, this.plans)),
       virtualServers: lvs?.virtualServers ?? [],
       ipvs: lvs?.ipvs ?? null,
     };
@@ -340,8 +368,8 @@ export class Supervisor {
   }
 }
 
-function toStatusInstance(i: InstanceStatus, config: HaloConfig): StatusInstance {
-  const group = config.syncGroups.find((g) => g.group.includes(i.name));
+function toStatusInstance(i: InstanceStatus, plans: Plans): StatusInstance {
+  const group = plans.vrrp.syncGroups.find((g) => g.members.includes(i.name));
   return {
     name: i.name,
     state: i.state,
@@ -354,5 +382,6 @@ function toStatusInstance(i: InstanceStatus, config: HaloConfig): StatusInstance
     since: new Date(i.since).toISOString(),
     lastTransitionReason: i.lastTransitionReason,
     ...(group ? { syncGroup: group.name } : {}),
+    ...(i.peerDrift ? { peerDrift: i.peerDrift } : {}),
   };
 }

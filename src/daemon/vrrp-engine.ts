@@ -3,6 +3,11 @@
  * packets, timer expiries and tracking changes, and carries out the actions the
  * core returns (adverts, VIPs, gratuitous ARP / NA, notify scripts).
  *
+ * It reads nothing but its plan (src/plan/vrrp.ts); a reload hands it a new plan
+ * and it applies the difference (src/plan/vrrp-diff.ts): unchanged instances are
+ * not touched, in-place changes reach the core as a `reconfigure` event without a
+ * state change, and only identity changes restart an instance.
+ *
  * It is meant to run alone in a worker thread (vrrp-worker.ts) so that neither
  * the health checker nor the garbage collector of the main thread can delay an
  * advert; nothing here blocks: sockets are non-blocking, netlink and scripts are
@@ -12,15 +17,12 @@
  * Everything it has to say goes to one `sink` as structured events; the thread
  * that owns the logger turns them into log lines and metrics.
  */
-import { type FSWatcher, watch as fsWatch } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
-import { checkScriptSecurity, resolveUserGroup, runScript } from '../check/script-runner.js';
-import type { HaloConfig, VirtualIp, VrrpInstance, VrrpScript } from '../config/model.js';
-import { withoutSources } from '../config/yaml.js';
 import { sendGratuitousArp, sendUnsolicitedNa } from '../net/announce.js';
 import { type AddressScope, addAddress, LinkWatcher, listAddresses, removeAddress } from '../net/link.js';
-import { RawSocket } from '../net/raw-socket.js';
+import { RawSocket, type ReceivedPacket } from '../net/raw-socket.js';
+import type { InstanceName } from '../plan/ids.js';
+import type { VipPlan, VrrpInstancePlan, VrrpPlan } from '../plan/vrrp.js';
+import { diffVrrpPlans, type VrrpReloadReport } from '../plan/vrrp-diff.js';
 import { IPPROTO_VRRP } from '../vrrp/codec.js';
 import { VrrpDispatcher } from '../vrrp/dispatch.js';
 import {
@@ -31,6 +33,7 @@ import {
   step,
   type VrrpAction,
   type VrrpEvent,
+  type VrrpInstanceParams,
   type VrrpInstanceState,
   type VrrpStateName,
   type VrrpStats,
@@ -43,14 +46,11 @@ import {
   stepSyncGroupTimers,
   syncGroupNextDeadline,
 } from '../vrrp/sync-group.js';
-import {
-  evaluateTracking,
-  initialScriptTracker,
-  recordScriptResult,
-  type ScriptTrackerState,
-  type TrackingConfig,
-} from '../vrrp/tracking.js';
-import { instanceAddresses, instanceParams, trackingConfigOf } from './vrrp-config.js';
+import { evaluateTracking } from '../vrrp/tracking.js';
+import { ScriptGate } from './script-gate.js';
+import { Notifier, type NotifierSettings } from './vrrp-notify.js';
+import type { VrrpRunOptions } from './vrrp-protocol.js';
+import { type TrackerHost, TrackFiles, TrackScripts } from './vrrp-trackers.js';
 
 export type VrrpEngineEvent =
   | {
@@ -68,6 +68,8 @@ export type VrrpEngineEvent =
   | { kind: 'vips'; instance: string; action: 'add' | 'remove'; vips: string[] }
   | { kind: 'garp'; instance: string; interface: string; addresses: string[] }
   | { kind: 'priority'; instance: string; from: number; to: number }
+  | { kind: 'peer-drift'; instance: string; peer: string; theirs: string[]; ours: string[] }
+  | { kind: 'peer-drift-cleared'; instance: string; peer: string }
   | { kind: 'script-state'; script: string; ok: boolean; exitCode: number | null; message: string }
   | {
       kind: 'script-exit';
@@ -92,6 +94,8 @@ export interface InstanceStatus {
   since: number;
   lastTransitionReason: string;
   faultReasons: string[];
+  /** A peer whose adverts carry another address list than ours (config drift between the pair). */
+  peerDrift: { peer: string; theirs: string[]; ours: string[] } | null;
   stats: VrrpStats;
 }
 
@@ -101,43 +105,47 @@ type Unit =
 
 type InstanceAction = VrrpAction & { instance: string };
 
+/** What the engine keeps per running instance besides the core's state. */
+interface Runtime {
+  plan: VrrpInstancePlan;
+  /** The address our adverts come from (configured, else the interface's primary address). */
+  source: string;
+  /** VIPs this engine has added and not removed since (address -> how it was added). */
+  installed: Map<string, VipPlan>;
+  since: { at: number; reason: string };
+  lastTracking: { effectivePriority: number; fault: boolean } | undefined;
+  peerDrift: InstanceStatus['peerDrift'];
+  /** VIP changes, then the announcements that depend on them, in order. */
+  chain: Promise<void>;
+}
+
 interface SocketEntry {
   socket: RawSocket;
   ifname: string;
   family: 4 | 6;
+  /** Multicast groups this socket has joined. */
+  groups: Set<string>;
   /** Routes a packet received on this socket to one of the instances that share it. */
   dispatcher?: VrrpDispatcher;
 }
 
-/** Notify scripts get a generous default timeout; keepalived has none, a hung script must not pile up. */
-const NOTIFY_TIMEOUT_MS = 30_000;
-
-export interface VrrpEngineOptions {
+export interface VrrpEngineOptions extends Partial<VrrpRunOptions> {
   /** Monotonic clock in ms (tests may pass a fake one). */
   now?: () => number;
-  /** keepalived -V: at stop, send priority 0 but leave the VIPs configured. */
-  keepVipsOnStop?: boolean;
 }
 
 export class VrrpEngine {
   private readonly now: () => number;
   private readonly keepVipsOnStop: boolean;
   private units: Unit[] = [];
-  private readonly unitOf = new Map<string, Unit>();
-  private readonly instances = new Map<string, VrrpInstance>();
-  private readonly tracking = new Map<string, TrackingConfig>();
-  private readonly lastTracking = new Map<string, { effectivePriority: number; fault: boolean }>();
+  private readonly unitOf = new Map<InstanceName, Unit>();
+  private readonly runtimes = new Map<InstanceName, Runtime>();
   private readonly sockets = new Map<string, SocketEntry>();
-  private readonly since = new Map<string, { at: number; reason: string }>();
-  private readonly scriptStatus = new Map<string, ScriptTrackerState>();
-  private readonly fileValues = new Map<string, number>();
-  private readonly scriptTimers = new Set<NodeJS.Timeout>();
-  private readonly scriptVerdicts = new Map<string, Promise<boolean>>();
-  private readonly fileWatchers: FSWatcher[] = [];
   private readonly pending = new Set<Promise<unknown>>();
-  /** Per-instance chains: VIP changes, then the announcements that depend on them, in order. */
-  private readonly chains = new Map<string, Promise<void>>();
-  private readonly notifyChains = new Map<string, Promise<void>>();
+  private readonly scripts: TrackScripts;
+  private readonly files: TrackFiles;
+  private readonly notifier: Notifier;
+  private gate: ScriptGate;
   private links: LinkWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerAt: number | undefined;
@@ -146,12 +154,29 @@ export class VrrpEngine {
   unknownVridPackets = 0;
 
   constructor(
-    private config: HaloConfig,
+    private plan: VrrpPlan,
     private readonly sink: (ev: VrrpEngineEvent) => void,
     opts: VrrpEngineOptions = {},
   ) {
     this.now = opts.now ?? (() => performance.now());
     this.keepVipsOnStop = opts.keepVipsOnStop ?? false;
+    this.gate = this.newGate(plan);
+    const host: TrackerHost = {
+      now: this.now,
+      gate: () => this.gate,
+      onChange: () => this.retrackAll(),
+      onScriptState: (script, ok, exitCode, message) =>
+        this.sink({ kind: 'script-state', script, ok, exitCode, message }),
+      onScriptExit: (script, r) => this.scriptExit(script, 'vrrp_script', r),
+      warn: (message) => this.sink({ kind: 'log', level: 'warn', message }),
+      track: (p) => this.track(p),
+    };
+    this.scripts = new TrackScripts(host);
+    this.files = new TrackFiles(host);
+    this.notifier = new Notifier(this.notifierSettings(plan), {
+      onScriptExit: (script, r) => this.scriptExit(script, 'notify', r),
+      track: (p) => this.track(p),
+    });
   }
 
   /** Resolve host facts, open sockets, start tracking, then start every instance. */
@@ -162,84 +187,137 @@ export class VrrpEngine {
     );
     await this.links.ready;
     this.links.on('change', () => this.retrackAll());
-    const names = await this.addInstances(this.config.vrrpInstances, this.config.syncGroups);
+    const names = await this.addInstances(this.plan.instances);
     await this.removeLeftoverVips(names);
-    await this.startTrackFiles();
-    this.startTrackScripts();
-    this.startInstances(names);
+    await this.files.apply(this.plan.trackFiles);
+    this.scripts.apply(this.plan.scripts);
+    // vrrp_startup_delay holds every BACKUP timer until the delay has passed (keepalived
+    // vrrp_delayed_start_time); it applies to the engine's start, not to instances a reload adds.
+    const delay = this.plan.startupDelayMs;
+    this.startInstances(names, delay > 0 ? this.now() + delay : undefined);
   }
 
-  /**
-   * Apply a new config as a diff: instances whose settings (and sync group)
-   * did not change keep their state, timers and VIPs untouched; removed and
-   * changed ones are stopped (priority 0, VIPs removed), added and changed
-   * ones start. Returns undefined when the change is global (global_defs,
-   * vrrp_script, vrrp_track_file): the caller then restarts the engine.
-   */
-  async reload(
-    next: HaloConfig,
-  ): Promise<{ kept: string[]; stopped: string[]; started: string[] } | undefined> {
-    const shared = (c: HaloConfig) =>
-      stableText({ global: c.global, vrrpScripts: c.vrrpScripts, trackFiles: c.trackFiles });
-    if (shared(next) !== shared(this.config)) return undefined;
-    const groupOf = (c: HaloConfig, n: string) => c.syncGroups.find((g) => g.group.includes(n));
-    const text = (c: HaloConfig, n: string) => {
-      const inst = c.vrrpInstances.find((i) => i.name === n);
-      const g = groupOf(c, n);
-      // A sync group member's fate is its whole group's: the group is compared with its members.
-      const members = g ? g.group.map((m) => c.vrrpInstances.find((i) => i.name === m)) : [inst];
-      return inst ? stableText({ members, g }) : undefined;
-    };
-    const oldNames = this.config.vrrpInstances.map((i) => i.name);
-    const newNames = next.vrrpInstances.map((i) => i.name);
-    const kept = newNames.filter((n) => oldNames.includes(n) && text(this.config, n) === text(next, n));
-    const stopped = oldNames.filter((n) => !kept.includes(n));
-    const started = newNames.filter((n) => !kept.includes(n));
-
-    for (const n of stopped) {
-      if (this.stateOf(n).state !== 'STOP') this.deliver(n, { type: 'stop' });
+  /** Apply a new plan as a diff; returns what was done (see src/plan/vrrp-diff.ts). */
+  async reload(next: VrrpPlan): Promise<VrrpReloadReport> {
+    const report = diffVrrpPlans(this.plan, next);
+    const byName = new Map(next.instances.map((i) => [i.name, i]));
+    const goes = report.instances.filter((c) => c.kind === 'removed' || c.kind === 'restarted');
+    for (const c of goes) {
+      if (this.stateOf(c.name).state !== 'STOP') this.deliver(c.name, { type: 'stop' });
     }
-    await Promise.allSettled(stopped.map((n) => this.chains.get(n)));
-    for (const n of stopped) this.forget(n);
-    this.config = next;
-    for (const n of kept) this.instances.set(n, next.vrrpInstances.find((i) => i.name === n)!);
-    const names = await this.addInstances(
-      next.vrrpInstances.filter((i) => started.includes(i.name)),
-      next.syncGroups.filter((g) => g.group.some((m) => started.includes(m))),
-    );
-    this.startInstances(names);
-    return { kept, stopped, started };
-  }
+    await Promise.allSettled(goes.map((c) => this.runtimes.get(c.name)?.chain));
+    for (const c of goes) this.forget(c.name);
 
-  /** Create the core state, tracking, socket and dispatch entries of these instances. */
-  private async addInstances(insts: VrrpInstance[], groups: HaloConfig['syncGroups']): Promise<string[]> {
-    const cfg = this.config;
-    const states = new Map<string, VrrpInstanceState>();
-    for (const inst of insts) {
-      this.instances.set(inst.name, inst);
-      const primary = await primaryAddress(inst.interface, inst.family);
-      if (!primary && !inst.unicastSrcIp && !inst.mcastSrcIp) {
-        throw new Error(
-          `(${inst.name}) interface ${inst.interface} has no IPv${inst.family} address to send from`,
-        );
-      }
-      states.set(inst.name, createInstance(instanceParams(cfg, inst, primary ?? '')));
-      const t = trackingConfigOf(cfg, inst);
-      for (const w of t.warnings) this.sink({ kind: 'log', level: 'warn', message: w, instance: inst.name });
-      this.tracking.set(inst.name, t.config);
-      this.openSocket(inst, states.get(inst.name)!);
+    this.plan = next;
+    if (report.engine.includes('enable_script_security')) this.gate = this.newGate(next);
+    this.notifier.update(this.notifierSettings(next));
+    await this.files.apply(next.trackFiles);
+    this.scripts.apply(next.scripts);
+
+    for (const c of report.instances.filter((x) => x.kind === 'updated')) {
+      this.updateInstance(byName.get(c.name) as VrrpInstancePlan);
     }
     this.rebuildDispatchers();
-    const grouped = new Set<string>();
-    for (const g of groups) {
-      const members = g.group.map((n) => states.get(n)!).filter(Boolean);
+    const comes = report.instances
+      .filter((c) => c.kind === 'added' || c.kind === 'restarted')
+      .map((c) => byName.get(c.name) as VrrpInstancePlan);
+    const names = await this.addInstances(comes);
+    this.startInstances(names, undefined);
+    this.retrackAll();
+    return report;
+  }
+
+  /** Graceful stop: priority 0 adverts, VIPs removed, notify STOP; waits for all of it. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const n of this.runtimes.keys()) {
+      if (this.stateOf(n).state !== 'STOP') this.deliver(n, { type: 'stop' });
+    }
+    this.clearTimer();
+    this.scripts.stop();
+    this.files.stop();
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    for (const s of this.sockets.values()) s.socket.close();
+    this.sockets.clear();
+    this.links?.close();
+  }
+
+  status(): InstanceStatus[] {
+    return [...this.runtimes.values()].map((rt) => {
+      const s = this.stateOf(rt.plan.name);
+      return {
+        name: rt.plan.name,
+        state: s.state,
+        interface: rt.plan.interface,
+        virtualRouterId: rt.plan.core.virtualRouterId,
+        priority: rt.plan.core.priority,
+        effectivePriority: s.effectivePriority,
+        masterAddress: s.state === 'MASTER' ? s.params.sourceAddress : (s.masterAddress ?? null),
+        vips: rt.plan.vips.map((v) => v.address),
+        since: rt.since.at,
+        lastTransitionReason: rt.since.reason,
+        faultReasons: s.faultReasons,
+        peerDrift: rt.peerDrift,
+        stats: s.stats,
+      };
+    });
+  }
+
+  /* ---------------------------------------------------------------- instances */
+
+  private newGate(plan: VrrpPlan): ScriptGate {
+    return new ScriptGate(plan.scriptSecurity, (message) =>
+      this.sink({ kind: 'log', level: 'warn', message }),
+    );
+  }
+
+  private notifierSettings(plan: VrrpPlan): NotifierSettings {
+    return { fifo: plan.notifyFifo, scriptUser: plan.scriptUser, gate: this.gate };
+  }
+
+  private params(rt: Pick<Runtime, 'plan' | 'source'>): VrrpInstanceParams {
+    return { ...rt.plan.core, sourceAddress: rt.source };
+  }
+
+  /** Create the core state, socket and dispatch entries of these instances, and their sync groups. */
+  private async addInstances(plans: readonly VrrpInstancePlan[]): Promise<InstanceName[]> {
+    const states = new Map<InstanceName, VrrpInstanceState>();
+    for (const plan of plans) {
+      const source = plan.sourceAddress ?? (await primaryAddress(plan.interface, plan.family));
+      if (!source) {
+        throw new Error(
+          `(${plan.name}) interface ${plan.interface} has no IPv${plan.family} address to send from`,
+        );
+      }
+      const rt: Runtime = {
+        plan,
+        source,
+        installed: new Map(),
+        since: { at: Date.now(), reason: 'startup' },
+        lastTracking: undefined,
+        peerDrift: null,
+        chain: Promise.resolve(),
+      };
+      this.runtimes.set(plan.name, rt);
+      const state = createInstance(this.params(rt));
+      states.set(plan.name, state);
+      for (const note of plan.trackingNotes)
+        this.sink({ kind: 'log', level: 'warn', message: note, instance: plan.name });
+      this.openSocket(plan, state);
+    }
+    this.rebuildDispatchers();
+    const grouped = new Set<InstanceName>();
+    for (const g of this.plan.syncGroups) {
+      if (!g.members.some((m) => states.has(m))) continue;
+      const members = g.members.map((n) => states.get(n)).filter((s): s is VrrpInstanceState => !!s);
       const unit: Unit = {
         kind: 'group',
         name: g.name,
-        group: createSyncGroup({ name: g.name, group: g.group }, members),
+        group: createSyncGroup({ name: g.name, group: [...g.members] }, members),
       };
       this.units.push(unit);
-      for (const n of g.group) {
+      for (const n of g.members) {
         this.unitOf.set(n, unit);
         grouped.add(n);
       }
@@ -259,11 +337,11 @@ export class VrrpEngine {
    * instance starts. An address owner (priority 255) goes MASTER at once and
    * keeps it.
    */
-  private async removeLeftoverVips(names: string[]): Promise<void> {
+  private async removeLeftoverVips(names: InstanceName[]): Promise<void> {
     for (const name of names) {
-      const inst = this.instances.get(name)!;
-      if (this.stateOf(name).wantState === 'MASTER' && inst.priority === 255) continue;
-      for (const [ifname, vips] of vipsByInterface(inst, instanceAddresses(inst))) {
+      const plan = this.runtimes.get(name)?.plan as VrrpInstancePlan;
+      if (this.stateOf(name).wantState === 'MASTER' && plan.core.priority === 255) continue;
+      for (const [ifname, vips] of byInterface(plan.vips)) {
         const present = new Set((await listAddresses(ifname).catch(() => [])).map((a) => a.address));
         const stale = vips.filter((v) => present.has(v.address));
         if (!stale.length) continue;
@@ -279,90 +357,80 @@ export class VrrpEngine {
   }
 
   /** Deliver `start` (with the current tracking) to these instances. */
-  private startInstances(names: string[]): void {
+  private startInstances(names: InstanceName[], delayedStartUntil: number | undefined): void {
     for (const name of names) {
-      const t = this.evaluate(name);
-      this.lastTracking.set(name, { effectivePriority: t.effectivePriority, fault: t.fault });
-      this.since.set(name, { at: Date.now(), reason: 'startup' });
-      this.deliver(name, { type: 'start', tracking: t });
+      const rt = this.runtimes.get(name) as Runtime;
+      const t = this.evaluate(rt.plan);
+      rt.lastTracking = { effectivePriority: t.effectivePriority, fault: t.fault };
+      rt.since = { at: Date.now(), reason: 'startup' };
+      this.deliver(name, { type: 'start', tracking: t, delayedStartUntil });
     }
     this.rearm();
   }
 
+  /** In-place changes: the core takes the new parameters without a state change. */
+  private updateInstance(plan: VrrpInstancePlan): void {
+    const rt = this.runtimes.get(plan.name) as Runtime;
+    const before = rt.plan;
+    rt.plan = plan;
+    // A VIP whose options changed (prefix, label, dev, ...) is re-added with them while we hold it.
+    const now = new Map(plan.vips.map((v) => [v.address, v]));
+    const respec = [...rt.installed.values()].filter((v) => {
+      const n = now.get(v.address);
+      return n !== undefined && JSON.stringify(n) !== JSON.stringify(v);
+    });
+    if (respec.length) {
+      this.inOrder(rt, async () => {
+        for (const old of respec) {
+          await removeAddress(old.interface, addressSpec(old)).catch(() => undefined);
+          const fresh = now.get(old.address) as VipPlan;
+          await addAddress(fresh.interface, addressSpec(fresh));
+          rt.installed.set(fresh.address, fresh);
+        }
+      });
+    }
+    if (before.core.unicastPeers !== plan.core.unicastPeers) this.rebuildDispatchers();
+    this.deliver(plan.name, { type: 'reconfigure', params: this.params(rt) });
+    // The base priority or the tracked objects may have changed: the core hears the new total now.
+    rt.lastTracking = undefined;
+  }
+
   /** Drop a stopped instance (and its sync group unit) from every table. */
-  private forget(name: string): void {
+  private forget(name: InstanceName): void {
     const unit = this.unitOf.get(name);
-    if (unit) this.units = this.units.filter((u) => u !== unit);
+    if (unit) {
+      this.units = this.units.filter((u) => u !== unit);
+      if (unit.kind === 'group') for (const m of unit.group.params.group) this.unitOf.delete(m);
+    }
     this.unitOf.delete(name);
-    this.instances.delete(name);
-    this.tracking.delete(name);
-    this.lastTracking.delete(name);
-    this.since.delete(name);
-    this.chains.delete(name);
+    this.runtimes.delete(name);
     this.rebuildDispatchers();
   }
 
   private rebuildDispatchers(): void {
     for (const entry of this.sockets.values()) {
-      const on = [...this.instances.values()].filter(
-        (i) => i.interface === entry.ifname && i.family === entry.family,
-      );
+      const on = [...this.runtimes.values()]
+        .map((rt) => rt.plan)
+        .filter((p) => p.interface === entry.ifname && p.family === entry.family);
       entry.dispatcher = new VrrpDispatcher(
-        on.map((i) => ({
-          name: i.name,
-          family: i.family,
-          vrid: i.virtualRouterId,
-          unicastPeers: i.unicastPeers.map((p) => p.address),
+        on.map((p) => ({
+          name: p.name,
+          family: p.family,
+          vrid: p.core.virtualRouterId,
+          unicastPeers: (p.core.unicastPeers ?? []).map((u) => u.address),
         })),
       );
     }
   }
 
-  /** Graceful stop: priority 0 adverts, VIPs removed, notify STOP; waits for all of it. */
-  async stop(): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
-    for (const n of this.instances.keys()) {
-      if (this.stateOf(n).state !== 'STOP') this.deliver(n, { type: 'stop' });
-    }
-    this.clearTimer();
-    for (const t of this.scriptTimers) clearTimeout(t);
-    for (const w of this.fileWatchers) w.close();
-    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
-    for (const s of this.sockets.values()) s.socket.close();
-    this.sockets.clear();
-    this.links?.close();
-  }
-
-  status(): InstanceStatus[] {
-    return [...this.instances.values()].map((inst) => {
-      const s = this.stateOf(inst.name);
-      const since = this.since.get(inst.name);
-      return {
-        name: inst.name,
-        state: s.state,
-        interface: inst.interface,
-        virtualRouterId: inst.virtualRouterId,
-        priority: inst.priority,
-        effectivePriority: s.effectivePriority,
-        masterAddress: s.state === 'MASTER' ? s.params.sourceAddress : (s.masterAddress ?? null),
-        vips: instanceAddresses(inst).map((v) => v.address),
-        since: since?.at ?? Date.now(),
-        lastTransitionReason: since?.reason ?? 'startup',
-        faultReasons: s.faultReasons,
-        stats: s.stats,
-      };
-    });
-  }
-
   /* ---------------------------------------------------------------- driving the core */
 
-  private stateOf(name: string): VrrpInstanceState {
-    const u = this.unitOf.get(name)!;
+  private stateOf(name: InstanceName): VrrpInstanceState {
+    const u = this.unitOf.get(name) as Unit;
     return u.kind === 'single' ? u.state : u.group.members[name];
   }
 
-  private deliver(name: string, ev: VrrpEvent): void {
+  private deliver(name: InstanceName, ev: VrrpEvent): void {
     const unit = this.unitOf.get(name);
     if (!unit) return;
     const now = this.now();
@@ -431,31 +499,33 @@ export class VrrpEngine {
     for (const a of actions) {
       if (a.type === 'group-notify') {
         this.sink({ kind: 'log', level: 'info', message: a.message });
-        const g = this.config.syncGroups.find((x) => x.name === a.group);
-        if (g) this.runNotify(`group:${g.name}`, g.notify, 'GROUP', g.name, a.state, 0);
+        const g = this.plan.syncGroups.find((x) => x.name === a.group);
+        if (g) this.notifier.notify('GROUP', g.name, g.notify, a.state, 0);
         continue;
       }
-      const inst = this.instances.get(a.instance)!;
+      const rt = this.runtimes.get(a.instance);
+      if (!rt) continue;
+      const name = rt.plan.name;
       switch (a.type) {
         case 'send-advert':
-          this.sendAdvert(inst, a.packets, a.source);
+          this.sendAdvert(rt, a.packets, a.source);
           break;
         case 'remove-vips':
           if (this.stopping && this.keepVipsOnStop) break;
-          this.changeVips(inst, 'remove', a.addresses);
+          this.changeVips(rt, 'remove', a.addresses);
           break;
         case 'add-vips':
-          this.changeVips(inst, 'add', a.addresses);
+          this.changeVips(rt, 'add', a.addresses);
           break;
         case 'send-garp':
-          this.announce(inst, a.addresses, a.count);
+          this.announce(rt, a.addresses, a.count);
           break;
         case 'transition': {
-          const s = this.stateOf(inst.name);
-          this.since.set(inst.name, { at: Date.now(), reason: a.reason });
+          const s = this.stateOf(name);
+          rt.since = { at: Date.now(), reason: a.reason };
           this.sink({
             kind: 'transition',
-            instance: inst.name,
+            instance: name,
             from: a.from,
             to: a.to,
             reason: a.reason,
@@ -466,30 +536,33 @@ export class VrrpEngine {
           break;
         }
         case 'notify':
-          this.runNotify(inst.name, inst.notify, 'INSTANCE', inst.name, a.state, a.priority);
+          this.notifier.notify('INSTANCE', name, rt.plan.notify, a.state, a.priority);
           break;
         case 'notify-event':
-          if (inst.notify.masterRxLowerPri) {
-            this.runNotify(
-              inst.name,
-              { any: inst.notify.masterRxLowerPri },
-              'INSTANCE',
-              inst.name,
-              'MASTER',
-              0,
-            );
-          }
+          this.notifier.masterRxLowerPri(
+            name,
+            rt.plan.notify.masterRxLowerPri,
+            this.stateOf(name).effectivePriority,
+          );
+          break;
+        case 'peer-drift':
+          rt.peerDrift = { peer: a.peer, theirs: a.theirs, ours: a.ours };
+          this.sink({ kind: 'peer-drift', instance: name, peer: a.peer, theirs: a.theirs, ours: a.ours });
+          break;
+        case 'peer-drift-cleared':
+          rt.peerDrift = null;
+          this.sink({ kind: 'peer-drift-cleared', instance: name, peer: a.peer });
           break;
         case 'log':
           this.sink({
             kind: 'log',
             level: a.level === 'warning' ? 'warn' : 'info',
             message: a.message,
-            instance: inst.name,
+            instance: name,
           });
           break;
         case 'drop':
-          this.sink({ kind: 'drop', instance: inst.name, reason: a.reason, message: a.message });
+          this.sink({ kind: 'drop', instance: name, reason: a.reason, message: a.message });
           break;
       }
     }
@@ -503,23 +576,31 @@ export class VrrpEngine {
     void q.finally(() => this.pending.delete(q));
   }
 
+  private scriptExit(
+    script: string,
+    purpose: 'vrrp_script' | 'notify',
+    r: { exitCode: number | null; signal: string | null; timedOut: boolean; durationMs: number },
+  ): void {
+    this.sink({
+      kind: 'script-exit',
+      script,
+      purpose,
+      exitCode: r.exitCode,
+      signal: r.signal,
+      timedOut: r.timedOut,
+      durationMs: r.durationMs,
+    });
+  }
+
   /** Run `fn` after everything queued before it for this instance (VIPs before their announcements). */
-  private inOrder(instance: string, fn: () => Promise<void>): void {
-    const prev = this.chains.get(instance) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    this.chains.set(
-      instance,
-      next.catch(() => undefined),
-    );
+  private inOrder(rt: Runtime, fn: () => Promise<void>): void {
+    const next = rt.chain.then(fn, fn);
+    rt.chain = next.catch(() => undefined);
     this.track(next);
   }
 
-  private sendAdvert(
-    inst: VrrpInstance,
-    packets: { destination: string; data: Buffer }[],
-    source: string,
-  ): void {
-    const entry = this.sockets.get(socketKey(inst));
+  private sendAdvert(rt: Runtime, packets: { destination: string; data: Buffer }[], source: string): void {
+    const entry = this.sockets.get(socketKey(rt.plan));
     if (!entry) return;
     for (const p of packets) {
       try {
@@ -528,59 +609,71 @@ export class VrrpEngine {
         this.sink({
           kind: 'log',
           level: 'warn',
-          instance: inst.name,
-          message: `(${inst.name}) could not send advert to ${p.destination}: ${(err as Error).message}`,
+          instance: rt.plan.name,
+          message: `(${rt.plan.name}) could not send advert to ${p.destination}: ${(err as Error).message}`,
         });
       }
     }
   }
 
-  private changeVips(inst: VrrpInstance, action: 'add' | 'remove', addresses: string[]): void {
-    const specs = instanceAddresses(inst);
+  private changeVips(rt: Runtime, action: 'add' | 'remove', addresses: string[]): void {
     const wanted = new Set(addresses);
-    const chosen = specs.filter((v) => wanted.has(v.address));
+    // Added with the plan's options; removed with the options they were added with (a reload may have
+    // dropped them from the plan already).
+    const chosen =
+      action === 'add'
+        ? rt.plan.vips.filter((v) => wanted.has(v.address))
+        : addresses
+            .map((a) => rt.installed.get(a) ?? rt.plan.vips.find((v) => v.address === a))
+            .filter(isVip);
+    const name = rt.plan.name;
     this.sink({
       kind: 'log',
       level: 'info',
-      instance: inst.name,
-      message: `(${inst.name}) ${action === 'add' ? 'setting' : 'removing'} VIPs.`,
+      instance: name,
+      message: `(${name}) ${action === 'add' ? 'setting' : 'removing'} VIPs.`,
     });
-    this.sink({ kind: 'vips', instance: inst.name, action, vips: chosen.map((v) => v.address) });
-    this.inOrder(inst.name, async () => {
+    this.sink({ kind: 'vips', instance: name, action, vips: chosen.map((v) => v.address) });
+    this.inOrder(rt, async () => {
       for (const v of chosen) {
         const spec = addressSpec(v);
-        if (action === 'add') await addAddress(v.dev ?? inst.interface, spec);
-        else await removeAddress(v.dev ?? inst.interface, spec);
+        if (action === 'add') {
+          await addAddress(v.interface, spec);
+          rt.installed.set(v.address, v);
+        } else {
+          rt.installed.delete(v.address);
+          await removeAddress(v.interface, spec);
+        }
       }
     });
   }
 
-  private announce(inst: VrrpInstance, addresses: string[], count: number): void {
-    const byIf = vipsByInterface(
-      inst,
-      instanceAddresses(inst).filter((v) => addresses.includes(v.address)),
-    );
+  private announce(rt: Runtime, addresses: string[], count: number): void {
+    const wanted = new Set(addresses);
+    const byIf = byInterface(rt.plan.vips.filter((v) => wanted.has(v.address)));
+    const name = rt.plan.name;
     for (const [ifname, vips] of byIf) {
       this.sink({
         kind: 'log',
         level: 'info',
-        instance: inst.name,
-        message: `(${inst.name}) Sending/queueing gratuitous ARPs on ${ifname} for ${vips.map((v) => v.address).join(' ')}`,
+        instance: name,
+        message: `(${name}) Sending/queueing gratuitous ARPs on ${ifname} for ${vips.map((v) => v.address).join(' ')}`,
       });
       this.sink({
         kind: 'garp',
-        instance: inst.name,
+        instance: name,
         interface: ifname,
         addresses: vips.map((v) => v.address),
       });
     }
-    this.inOrder(inst.name, async () => {
+    const { garpIntervalMs = 0, gnaIntervalMs = 0 } = rt.plan.core;
+    this.inOrder(rt, async () => {
       for (let i = 0; i < count; i++) {
         for (const [ifname, vips] of byIf) {
           for (const v of vips) {
             if (v.family === 4) await sendGratuitousArp(ifname, v.address);
             else await sendUnsolicitedNa(ifname, v.address);
-            const gap = v.family === 4 ? inst.garpIntervalMs : inst.gnaIntervalMs;
+            const gap = v.family === 4 ? garpIntervalMs : gnaIntervalMs;
             if (gap > 0) await sleep(gap);
           }
         }
@@ -588,71 +681,19 @@ export class VrrpEngine {
     });
   }
 
-  /**
-   * notify_master/backup/fault/stop (the command as written), `notify` (with
-   * keepalived's arguments TYPE NAME STATE PRIORITY) and the notify FIFO. Per
-   * instance they run one after the other, so a MASTER script never races the
-   * BACKUP script that follows it.
-   */
-  private runNotify(
-    key: string,
-    notify: VrrpInstance['notify'],
-    type: 'INSTANCE' | 'GROUP',
-    name: string,
-    state: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP',
-    priority: number,
-  ): void {
-    const specific = { MASTER: notify.master, BACKUP: notify.backup, FAULT: notify.fault, STOP: notify.stop }[
-      state
-    ];
-    const runs: { cmd: string; args: string[] }[] = [];
-    if (specific) runs.push({ cmd: specific, args: [] });
-    if (notify.any) runs.push({ cmd: notify.any, args: [type, name, state, String(priority)] });
-    const fifo = this.config.global.vrrpNotifyFifo ?? this.config.global.notifyFifo;
-    if (!runs.length && !fifo) return;
-    const prev = this.notifyChains.get(key) ?? Promise.resolve();
-    const next = prev.then(async () => {
-      if (fifo) await writeFile(fifo.path, `${type} "${name}" ${state} ${priority}\n`, { flag: 'a' });
-      for (const r of runs) {
-        const script = this.config.global.scriptUser;
-        if (!(await this.scriptAllowed(r.cmd, script?.user, script?.group))) continue;
-        const res = await runScript(r.cmd, {
-          timeoutMs: NOTIFY_TIMEOUT_MS,
-          args: r.args,
-          user: script?.user,
-          group: script?.group,
-        });
-        this.sink({
-          kind: 'script-exit',
-          script: r.cmd,
-          purpose: 'notify',
-          exitCode: res.exitCode,
-          signal: res.signal,
-          timedOut: res.timedOut,
-          durationMs: res.durationMs,
-        });
-      }
-    });
-    this.notifyChains.set(
-      key,
-      next.catch(() => undefined),
-    );
-    this.track(next);
-  }
-
   /* ---------------------------------------------------------------- sockets */
 
-  private openSocket(inst: VrrpInstance, state: VrrpInstanceState): void {
-    const key = socketKey(inst);
+  private openSocket(plan: VrrpInstancePlan, state: VrrpInstanceState): void {
+    const key = socketKey(plan);
     let entry = this.sockets.get(key);
     if (!entry) {
-      const socket = RawSocket.open({ family: inst.family, protocol: IPPROTO_VRRP, ifname: inst.interface });
+      const socket = RawSocket.open({ family: plan.family, protocol: IPPROTO_VRRP, ifname: plan.interface });
       // RFC 5798 5.1.1.3 / 5.1.2.3: TTL / hop limit 255; keepalived also marks adverts DSCP CS6 (TOS 0xc0).
       socket.setTtl(255);
       socket.setMulticastTtl(255);
       socket.setTos(0xc0);
       socket.setMulticastLoop(false);
-      entry = { socket, ifname: inst.interface, family: inst.family };
+      entry = { socket, ifname: plan.interface, family: plan.family, groups: new Set() };
       const e = entry;
       socket.onPacket((p) => this.onPacket(e, p));
       socket.onError((err) =>
@@ -661,20 +702,24 @@ export class VrrpEngine {
       this.sockets.set(key, entry);
     }
     if (!isUnicast(state.params)) {
-      try {
-        entry.socket.joinGroup(multicastGroup(state.params), inst.interface);
-      } catch (err) {
-        // Joined already by another instance on this interface.
-        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      const group = multicastGroup(state.params);
+      if (!entry.groups.has(group)) {
+        try {
+          entry.socket.joinGroup(group, plan.interface);
+        } catch (err) {
+          // Joined already (another instance on this interface, or an earlier run of this one).
+          if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+        }
+        entry.groups.add(group);
       }
       entry.socket.setMulticastInterface(
-        inst.interface,
-        inst.family === 4 ? state.params.sourceAddress : undefined,
+        plan.interface,
+        plan.family === 4 ? state.params.sourceAddress : undefined,
       );
     }
   }
 
-  private onPacket(entry: SocketEntry, p: import('../net/raw-socket.js').ReceivedPacket): void {
+  private onPacket(entry: SocketEntry, p: ReceivedPacket): void {
     if (this.stopping) return;
     const routed = entry.dispatcher?.route({ data: p.data, family: entry.family, source: p.source });
     if (routed?.type !== 'instance') {
@@ -698,31 +743,28 @@ export class VrrpEngine {
 
   /* ---------------------------------------------------------------- tracking */
 
-  private evaluate(name: string) {
-    const cfg = this.tracking.get(name)!;
+  private evaluate(plan: VrrpInstancePlan) {
+    const cfg = plan.tracking;
     const interfaces: Record<string, boolean> = {};
     for (const t of cfg.interfaces) interfaces[t.name] = this.links?.isUp(t.name) ?? false;
     const scripts: Record<string, 'init' | 'ok' | 'failed'> = {};
-    for (const t of cfg.scripts) scripts[t.name] = this.scriptStatus.get(t.name)?.status ?? 'init';
+    for (const t of cfg.scripts) scripts[t.name] = this.scripts.status(t.name);
     const files: Record<string, number> = {};
-    for (const t of cfg.files) files[t.name] = this.fileValues.get(t.name) ?? 0;
+    for (const t of cfg.files) files[t.name] = this.files.value(t.name);
     return evaluateTracking(cfg, { interfaces, scripts, files });
   }
 
   private retrackAll(): void {
     if (this.stopping) return;
-    for (const name of this.instances.keys()) {
-      const t = this.evaluate(name);
-      const last = this.lastTracking.get(name);
+    for (const rt of this.runtimes.values()) {
+      const name = rt.plan.name;
+      const t = this.evaluate(rt.plan);
+      const last = rt.lastTracking;
       if (last && last.effectivePriority === t.effectivePriority && last.fault === t.fault) continue;
-      this.lastTracking.set(name, { effectivePriority: t.effectivePriority, fault: t.fault });
-      if (last && last.effectivePriority !== t.effectivePriority) {
-        this.sink({
-          kind: 'priority',
-          instance: name,
-          from: last.effectivePriority,
-          to: t.effectivePriority,
-        });
+      rt.lastTracking = { effectivePriority: t.effectivePriority, fault: t.fault };
+      const current = this.stateOf(name).effectivePriority;
+      if (current !== t.effectivePriority && this.stateOf(name).basePriority !== 255) {
+        this.sink({ kind: 'priority', instance: name, from: current, to: t.effectivePriority });
       }
       this.deliver(name, {
         type: 'track',
@@ -732,166 +774,28 @@ export class VrrpEngine {
       });
     }
   }
-
-  /** vrrp_script: each tracked script runs every `interval`, through the one script runner. */
-  private startTrackScripts(): void {
-    const used = new Set([...this.tracking.values()].flatMap((t) => t.scripts.map((s) => s.name)));
-    for (const script of this.config.vrrpScripts) {
-      if (!used.has(script.name)) continue;
-      const params = { name: script.name, rise: script.rise, fall: script.fall, initFail: script.initFail };
-      this.scriptStatus.set(script.name, initialScriptTracker(params));
-      /** One run; false when the script is refused and must not be scheduled again. */
-      const runOnce = async (): Promise<boolean> => {
-        if (this.stopping) return false;
-        const res = await this.runTrackScript(script);
-        if (!res) return false;
-        if (this.stopping) return false;
-        const r = recordScriptResult(params, this.scriptStatus.get(script.name)!, res);
-        this.scriptStatus.set(script.name, r.state);
-        if (r.changed) {
-          this.sink({
-            kind: 'script-state',
-            script: script.name,
-            ok: r.state.status === 'ok',
-            exitCode: res.exitCode,
-            message: r.message ?? `VRRP_Script(${script.name}) ${r.state.status}`,
-          });
-          this.retrackAll();
-        }
-        return true;
-      };
-      const loop = () => {
-        const started = this.now();
-        this.track(
-          runOnce()
-            .catch((err: unknown) => {
-              this.sink({
-                kind: 'log',
-                level: 'warn',
-                message: `VRRP_Script(${script.name}): ${String(err)}`,
-              });
-              return true;
-            })
-            .then((again) => {
-              if (!again || this.stopping) return;
-              const t = setTimeout(loop, Math.max(0, script.intervalMs - (this.now() - started)));
-              this.scriptTimers.add(t);
-            }),
-        );
-      };
-      loop();
-    }
-  }
-
-  private async runTrackScript(script: VrrpScript) {
-    const su = this.config.global.scriptUser;
-    if (!(await this.scriptAllowed(script.script, script.user ?? su?.user, script.group ?? su?.group))) {
-      // keepalived disables an insecure track script: it never reports a result (stays 'init').
-      return undefined;
-    }
-    const res = await runScript(script.script, {
-      timeoutMs: script.timeoutMs,
-      user: script.user ?? su?.user,
-      group: script.group ?? su?.group,
-    });
-    if (res.error)
-      this.sink({ kind: 'log', level: 'warn', message: `VRRP_Script(${script.name}): ${res.error}` });
-    return res;
-  }
-
-  /**
-   * enable_script_security: a script that runs as root but could be modified
-   * by a non-root user (its file or a directory on its path) is refused, as
-   * keepalived does. Decided once per command and user.
-   */
-  private scriptAllowed(cmd: string, user?: string, group?: string): Promise<boolean> {
-    if (!this.config.global.enableScriptSecurity) return Promise.resolve(true);
-    const key = `${user ?? ''}:${group ?? ''}:${cmd}`;
-    let verdict = this.scriptVerdicts.get(key);
-    if (!verdict) {
-      verdict = (async () => {
-        const ids = user ? await resolveUserGroup(user, group) : undefined;
-        const r = await checkScriptSecurity(cmd, { enforce: true, uid: ids?.uid, gid: ids?.gid });
-        if (!r.ok) {
-          this.sink({
-            kind: 'log',
-            level: 'warn',
-            message: `SECURITY VIOLATION - refusing to run ${cmd}: ${r.problems.join('; ')}`,
-          });
-        }
-        return r.ok;
-      })().catch((err: unknown) => {
-        this.sink({ kind: 'log', level: 'warn', message: `cannot run ${cmd}: ${(err as Error).message}` });
-        return false;
-      });
-      this.scriptVerdicts.set(key, verdict);
-    }
-    return verdict;
-  }
-
-  /** vrrp_track_file: the file's integer value, re-read whenever inotify says it changed. */
-  private async startTrackFiles(): Promise<void> {
-    const used = new Set([...this.tracking.values()].flatMap((t) => t.files.map((f) => f.name)));
-    for (const tf of this.config.trackFiles) {
-      if (!used.has(tf.name)) continue;
-      if (tf.initFile) {
-        const exists = await readFile(tf.file).then(
-          () => true,
-          () => false,
-        );
-        if (!exists || tf.initFile.overwrite) await writeFile(tf.file, `${tf.initFile.value}\n`);
-      }
-      const read = async () => {
-        const text = await readFile(tf.file, 'utf8').catch(() => '');
-        // keepalived reads the first integer; an unreadable or empty file counts as 0.
-        const value = Number.parseInt(text.trim(), 10);
-        const v = Number.isNaN(value) ? 0 : value;
-        if (this.fileValues.get(tf.name) !== v) {
-          this.fileValues.set(tf.name, v);
-          this.retrackAll();
-        }
-      };
-      await read();
-      try {
-        const w = fsWatch(dirname(tf.file), (_ev, file) => {
-          if (file === null || file === basename(tf.file)) this.track(read());
-        });
-        this.fileWatchers.push(w);
-      } catch (err) {
-        this.sink({
-          kind: 'log',
-          level: 'warn',
-          message: `track_file ${tf.name}: cannot watch ${tf.file}: ${(err as Error).message}`,
-        });
-      }
-    }
-  }
 }
 
-/** JSON without source positions: equal text = equal settings. */
-function stableText(v: unknown): string {
-  return JSON.stringify(withoutSources(v));
+function isVip(v: VipPlan | undefined): v is VipPlan {
+  return v !== undefined;
 }
 
-/** VIPs grouped by the interface they live on (their `dev`, else the instance's interface). */
-function vipsByInterface(inst: VrrpInstance, vips: VirtualIp[]): Map<string, VirtualIp[]> {
-  const byIf = new Map<string, VirtualIp[]>();
-  for (const v of vips) {
-    const ifname = v.dev ?? inst.interface;
-    byIf.set(ifname, [...(byIf.get(ifname) ?? []), v]);
-  }
+/** VIPs grouped by the interface they live on. */
+function byInterface(vips: readonly VipPlan[]): Map<string, VipPlan[]> {
+  const byIf = new Map<string, VipPlan[]>();
+  for (const v of vips) byIf.set(v.interface, [...(byIf.get(v.interface) ?? []), v]);
   return byIf;
 }
 
-function socketKey(inst: VrrpInstance): string {
-  return `${inst.interface}/${inst.family}`;
+function socketKey(plan: VrrpInstancePlan): string {
+  return `${plan.interface}/${plan.family}`;
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function addressSpec(v: VirtualIp) {
+function addressSpec(v: VipPlan) {
   const scope: AddressScope | undefined = v.scope === 'nowhere' ? 255 : v.scope;
   return {
     address: v.address,

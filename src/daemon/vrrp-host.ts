@@ -1,34 +1,25 @@
 /**
- * The main thread's handle on the VRRP engine worker: start it, ask it for
- * status, stop it gracefully, and restart it if it dies (a part that dies is
- * restarted and logged; the VIPs it held are re-evaluated by the new engine).
+ * The main thread's handle on the VRRP engine worker: start it with a plan,
+ * ask it for status, hand it new plans, stop it gracefully, and restart it if
+ * it dies (a part that dies is restarted and logged; the VIPs it held are
+ * re-evaluated by the new engine). Messages follow vrrp-protocol.ts.
  */
 import { Worker } from 'node:worker_threads';
-import type { HaloConfig } from '../config/model.js';
-import { withoutSources } from '../config/yaml.js';
+import type { VrrpPlan } from '../plan/vrrp.js';
+import { diffVrrpPlans, type VrrpReloadReport, vrrpPlansEqual } from '../plan/vrrp-diff.js';
 import type { InstanceStatus, VrrpEngineEvent } from './vrrp-engine.js';
+import type {
+  VrrpRunOptions,
+  VrrpWorkerData,
+  VrrpWorkerMessage,
+  VrrpWorkerRequest,
+} from './vrrp-protocol.js';
 
-export interface VrrpHostOptions {
+export interface VrrpHostOptions extends VrrpRunOptions {
   onEvent(ev: VrrpEngineEvent): void;
   /** The worker died unexpectedly (it is restarted after `restartDelayMs`). */
   onCrash(err: Error): void;
   restartDelayMs?: number;
-  /** Leave the VIPs configured at stop (keepalived -V). */
-  keepVipsOnStop?: boolean;
-}
-
-type WorkerMessage =
-  | { type: 'event'; event: VrrpEngineEvent }
-  | { type: 'started' }
-  | { type: 'start-failed'; error: string }
-  | { type: 'stopped' }
-  | { type: 'status'; id: number; instances: InstanceStatus[] }
-  | { type: 'reloaded'; id: number; result?: ReloadDiff; error?: string };
-
-export interface ReloadDiff {
-  kept: string[];
-  stopped: string[];
-  started: string[];
 }
 
 export class VrrpHost {
@@ -36,24 +27,26 @@ export class VrrpHost {
   private stopping = false;
   private nextId = 1;
   private readonly waiting = new Map<number, (s: InstanceStatus[]) => void>();
-  private readonly reloads = new Map<number, (m: { result?: ReloadDiff; error?: string }) => void>();
+  private readonly reloads = new Map<number, (m: { report?: VrrpReloadReport; error?: string }) => void>();
   private lastStatus: InstanceStatus[] = [];
   restarts = 0;
 
   constructor(
-    private config: HaloConfig,
+    private plan: VrrpPlan,
     private readonly opts: VrrpHostOptions,
   ) {}
 
   /** Resolves once every instance has started; rejects with the engine's reason if it could not. */
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(new URL('./vrrp-worker.js', import.meta.url), {
-        workerData: { config: this.config },
-      });
+      const workerData: VrrpWorkerData = {
+        plan: this.plan,
+        options: { keepVipsOnStop: this.opts.keepVipsOnStop },
+      };
+      const worker = new Worker(new URL('./vrrp-worker.js', import.meta.url), { workerData });
       this.worker = worker;
       let started = false;
-      worker.on('message', (m: WorkerMessage) => {
+      worker.on('message', (m: VrrpWorkerMessage) => {
         switch (m.type) {
           case 'event':
             this.opts.onEvent(m.event);
@@ -70,12 +63,13 @@ export class VrrpHost {
             this.reloads.get(m.id)?.(m);
             this.reloads.delete(m.id);
             break;
-          case 'status': {
+          case 'status':
             this.lastStatus = m.instances;
             this.waiting.get(m.id)?.(m.instances);
             this.waiting.delete(m.id);
             break;
-          }
+          case 'stopped':
+            break;
         }
       });
       worker.on('error', (err) => {
@@ -100,10 +94,13 @@ export class VrrpHost {
     });
   }
 
+  private post(m: VrrpWorkerRequest): void {
+    this.worker?.postMessage(m);
+  }
+
   /** Current instance states (the last known ones if the worker does not answer within 1 s). */
   status(): Promise<InstanceStatus[]> {
-    const w = this.worker;
-    if (!w) return Promise.resolve(this.lastStatus);
+    if (!this.worker) return Promise.resolve(this.lastStatus);
     const id = this.nextId++;
     return new Promise((resolve) => {
       const t = setTimeout(() => {
@@ -114,7 +111,7 @@ export class VrrpHost {
         clearTimeout(t);
         resolve(s);
       });
-      w.postMessage({ type: 'status', id });
+      this.post({ type: 'status', id });
     });
   }
 
@@ -124,43 +121,27 @@ export class VrrpHost {
     const w = this.worker;
     if (!w) return;
     const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
-    w.postMessage({ type: 'stop' });
+    this.post({ type: 'stop' });
     const timer = setTimeout(() => void w.terminate(), timeoutMs);
     await exited;
     clearTimeout(timer);
   }
 
   /**
-   * A new config, applied as a diff inside the engine: instances that did not
-   * change keep their state (no transition, no VIP flap); only added, removed
-   * or changed instances stop or start. A change to global_defs, vrrp_script
-   * or vrrp_track_file restarts the engine.
+   * A new plan, applied as a diff inside the engine (see src/plan/vrrp-diff.ts). Resolves with what the
+   * engine did; with no worker running (it died and waits for its restart) the plan is only stored, and
+   * the report says what the restarted engine will run.
    */
-  async reload(config: HaloConfig): Promise<'unchanged' | ReloadDiff | 'restarted'> {
-    if (vrrpPart(config) === vrrpPart(this.config)) {
-      this.config = config;
-      return 'unchanged';
-    }
-    const w = this.worker;
-    const reply = w
-      ? await new Promise<{ result?: ReloadDiff; error?: string }>((resolve) => {
-          const id = this.nextId++;
-          this.reloads.set(id, resolve);
-          w.postMessage({ type: 'reload', id, config });
-        })
-      : {};
-    if (reply.error) throw new Error(`VRRP reload failed: ${reply.error}`);
-    this.config = config;
-    if (reply.result) return reply.result;
-    await this.stop();
-    this.stopping = false;
-    await this.start();
-    return 'restarted';
+  async reload(plan: VrrpPlan): Promise<VrrpReloadReport> {
+    const before = this.plan;
+    this.plan = plan;
+    if (vrrpPlansEqual(before, plan) || !this.worker) return diffVrrpPlans(before, plan);
+    const id = this.nextId++;
+    const reply = await new Promise<{ report?: VrrpReloadReport; error?: string }>((resolve) => {
+      this.reloads.set(id, resolve);
+      this.post({ type: 'reload', id, plan });
+    });
+    if (reply.error || !reply.report) throw new Error(`VRRP reload failed: ${reply.error ?? 'no report'}`);
+    return reply.report;
   }
-}
-
-/** The VRRP-relevant part of a config, without source positions, for change detection. */
-function vrrpPart(c: HaloConfig): string {
-  const { global, vrrpScripts, trackFiles, vrrpInstances, syncGroups } = c;
-  return JSON.stringify(withoutSources({ global, vrrpScripts, trackFiles, vrrpInstances, syncGroups }));
 }

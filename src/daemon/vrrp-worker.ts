@@ -3,50 +3,43 @@
  * and event loop: a busy checker, a slow reconcile or a garbage collection in
  * the main thread cannot delay an advert or a master-down timer.
  *
- * Messages in:  { type: 'stop' } | { type: 'status'; id } | { type: 'reload'; id; config }
- * Messages out: { type: 'event'; event } | { type: 'started' } | { type: 'start-failed'; error }
- *               | { type: 'stopped' } | { type: 'status'; id; instances }
- *               | { type: 'reloaded'; id; result?: { kept; stopped; started }; error? }
+ * It speaks the protocol in vrrp-protocol.ts, and loads only what the engine
+ * needs (no config parser, no YAML, no zod): it receives a plan, not a config.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { HaloConfig } from '../config/model.js';
 import { VrrpEngine } from './vrrp-engine.js';
-
-export type VrrpWorkerRequest =
-  | { type: 'stop' }
-  | { type: 'status'; id: number }
-  | { type: 'reload'; id: number; config: HaloConfig };
+import type { VrrpWorkerData, VrrpWorkerMessage, VrrpWorkerRequest } from './vrrp-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('vrrp-worker must run in a worker thread');
+const send = (m: VrrpWorkerMessage) => port.postMessage(m);
 
-const data = workerData as { config: HaloConfig; keepVipsOnStop: boolean };
-const engine = new VrrpEngine(data.config, (event) => port.postMessage({ type: 'event', event }), {
-  keepVipsOnStop: data.keepVipsOnStop,
-});
+const data = workerData as VrrpWorkerData;
+const engine = new VrrpEngine(data.plan, (event) => send({ type: 'event', event }), data.options);
+
+const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 port.on('message', (m: VrrpWorkerRequest) => {
-  if (m.type === 'status') port.postMessage({ type: 'status', id: m.id, instances: engine.status() });
-  else if (m.type === 'reload') {
-    engine.reload(m.config).then(
-      (result) => port.postMessage({ type: 'reloaded', id: m.id, result }),
-      (err: unknown) =>
-        port.postMessage({
-          type: 'reloaded',
-          id: m.id,
-          error: err instanceof Error ? err.message : String(err),
-        }),
-    );
-  } else if (m.type === 'stop') {
-    void engine.stop().then(() => {
-      port.postMessage({ type: 'stopped' });
-      port.close();
-    });
+  switch (m.type) {
+    case 'status':
+      send({ type: 'status', id: m.id, instances: engine.status() });
+      break;
+    case 'reload':
+      engine.reload(m.plan).then(
+        (report) => send({ type: 'reloaded', id: m.id, report }),
+        (err: unknown) => send({ type: 'reloaded', id: m.id, error: errorText(err) }),
+      );
+      break;
+    case 'stop':
+      void engine.stop().then(() => {
+        send({ type: 'stopped' });
+        port.close();
+      });
+      break;
   }
 });
 
 engine.start().then(
-  () => port.postMessage({ type: 'started' }),
-  (err: unknown) =>
-    port.postMessage({ type: 'start-failed', error: err instanceof Error ? err.message : String(err) }),
+  () => send({ type: 'started' }),
+  (err: unknown) => send({ type: 'start-failed', error: errorText(err) }),
 );

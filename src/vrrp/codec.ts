@@ -389,6 +389,12 @@ export interface AdvertExpectations extends ChecksumOptions {
   virtualAddresses: readonly string[];
   /** keepalived's check_vip_addr: false when skip_check_adv_addr and the advert comes from the known master. */
   checkAddresses: boolean;
+  /**
+   * What an address list that differs from ours does (when checkAddresses): 'drop' the advert (keepalived
+   * 2.2.7, and halo in strict mode), or 'report' it and let the advert count for the election (RFC 5798
+   * makes the check a MAY; halo's default, so a rolling VIP change across a pair never splits the brain).
+   */
+  addressMismatch?: 'drop' | 'report';
   /** Unicast instance (has unicast peers). */
   unicast: boolean;
   unicastPeers: readonly { address: string; minTtl?: number; maxTtl?: number }[];
@@ -396,7 +402,10 @@ export interface AdvertExpectations extends ChecksumOptions {
   checkUnicastSrc: boolean;
 }
 
-export type ValidateResult = DecodeResult;
+/** A valid advert; `addressDrift` when its address list differs from ours and the mismatch is reported, not dropped. */
+export type ValidateResult =
+  | (Extract<DecodeResult, { ok: true }> & { addressDrift?: { theirs: string[]; ours: string[] } })
+  | Extract<DecodeResult, { ok: false }>;
 
 /**
  * Full receive check of one packet for one instance, in keepalived's vrrp_check_packet() order.
@@ -464,7 +473,8 @@ export function validateAdvert(pkt: ReceivedAdvertPacket, exp: AdvertExpectation
     return drop('type', `Invalid packet type. ${a.type} and expect ${VRRP_TYPE_ADVERT}`);
   }
   if (a.vrid !== exp.vrid) return drop('vrid', `VRID ${a.vrid} is not ours (${exp.vrid})`);
-  if (exp.checkAddresses && a.addresses.length !== exp.virtualAddresses.length) {
+  const reportMismatch = exp.addressMismatch === 'report';
+  if (exp.checkAddresses && !reportMismatch && a.addresses.length !== exp.virtualAddresses.length) {
     return drop(
       'address-count',
       `received an unexpected ip number count ${a.addresses.length}, expected ${exp.virtualAddresses.length}!`,
@@ -492,9 +502,14 @@ export function validateAdvert(pkt: ReceivedAdvertPacket, exp: AdvertExpectation
       `Expected ${exp.unicast ? 'un' : 'mult'}icast packet but received ${exp.unicast ? 'mult' : 'un'}icast packet`,
     );
   }
+  let addressDrift: { theirs: string[]; ours: string[] } | undefined;
   if (exp.checkAddresses) {
     const got = new Set(a.addresses);
-    for (const vip of exp.virtualAddresses) {
+    if (reportMismatch) {
+      const same = got.size === exp.virtualAddresses.length && exp.virtualAddresses.every((v) => got.has(v));
+      if (!same) addressDrift = { theirs: [...a.addresses], ours: [...exp.virtualAddresses] };
+    }
+    for (const vip of reportMismatch ? [] : exp.virtualAddresses) {
       if (!got.has(vip)) {
         return drop(
           'address-list',
@@ -518,5 +533,5 @@ export function validateAdvert(pkt: ReceivedAdvertPacket, exp: AdvertExpectation
       }
     }
   }
-  return dec;
+  return addressDrift ? { ...dec, addressDrift } : dec;
 }

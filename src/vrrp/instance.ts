@@ -116,6 +116,13 @@ export interface VrrpInstanceParams {
   lowerPrioNoAdvert?: boolean;
   higherPrioSendAdvert?: boolean;
   downTimerAdverts?: number;
+  /**
+   * vrrp_strict / strict_mode: an advert whose address list differs from ours is dropped (RFC 3768/5798
+   * and keepalived 2.2.7). Without it halo lets such an advert count for the election and reports the
+   * drift once per change (RFC 5798 6.4.2 makes the check a MAY), so a rolling VIP change across a pair
+   * cannot make both sides MASTER.
+   */
+  strictMode?: boolean;
   /** v3/IPv4: checksum without the pseudo-header: RFC 9568, Cisco/Juniper, keepalived >= 2.2.8 `v3_checksum_as_v2`. */
   v3ChecksumAsV2?: boolean;
   /**
@@ -149,7 +156,7 @@ export interface VrrpStats {
 }
 
 export interface VrrpInstanceState {
-  readonly params: VrrpInstanceParams;
+  params: VrrpInstanceParams;
   state: VrrpStateName;
   /** keepalived's wantstate: the state this instance would be in disregarding its sync group. */
   wantState: 'MASTER' | 'BACKUP' | 'FAULT';
@@ -177,6 +184,8 @@ export interface VrrpInstanceState {
   oldUnicastChecksum: boolean;
   /** vrrp_startup_delay: until then, BACKUP timers count from this time (keepalived vrrp_delayed_start_time). */
   delayedStartUntil?: number;
+  /** The last peer advert whose address list differed from ours (reported once per change). */
+  peerDrift?: { peer: string; theirs: string[] };
   stats: VrrpStats;
 }
 
@@ -192,6 +201,13 @@ export type VrrpEvent =
   | { type: 'packet'; packet: ReceivedAdvertPacket }
   | ({ type: 'track' } & TrackingUpdate)
   | { type: 'stop' }
+  /**
+   * A reload changed settings that apply in place (priority, VIPs, advert interval, preemption, peers,
+   * garp settings, ...): no state change; a MASTER adds / removes the VIPs that came / went, announces the
+   * new ones and advertises the new list at once. The shell sends a `track` event next with the new
+   * base priority. Identity changes (VRID, family, version, mode) are a restart, not this.
+   */
+  | { type: 'reconfigure'; params: VrrpInstanceParams }
   /** Sync-group internal (sync-group.ts): keepalived's vrrp_sync_master / _backup / _fault on this member. */
   | { type: 'sync-master' }
   | { type: 'sync-backup' }
@@ -239,7 +255,11 @@ export type VrrpAction =
   | { type: 'notify'; state: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP'; priority: number }
   | { type: 'notify-event'; event: 'master-rx-lower-pri' }
   | { type: 'log'; level: 'info' | 'warning'; message: string }
-  | { type: 'drop'; reason: DropReason; message: string };
+  | { type: 'drop'; reason: DropReason; message: string }
+  /** A peer advertises another address list than ours (reported once per change; not in strict mode). */
+  | { type: 'peer-drift'; peer: string; theirs: string[]; ours: string[] }
+  /** The peer's address list matches ours again. */
+  | { type: 'peer-drift-cleared'; peer: string };
 
 export interface StepOptions {
   /** Sync group: may this member become MASTER now (keepalived vrrp_sync_can_goto_master)? Default true. */
@@ -326,7 +346,8 @@ function fmtDelay(ms: number): string {
 
 /* ------------------------------------------------------------------ construction */
 
-export function createInstance(params: VrrpInstanceParams): VrrpInstanceState {
+/** Canonical addresses and keepalived's config-time rules applied to the parameters. */
+function prepareParams(params: VrrpInstanceParams): VrrpInstanceParams {
   if (params.family !== 4 && params.family !== 6) throw new Error(`(${params.name}) bad family`);
   const canon = (a: string) => {
     const c = canonicalIp(a, params.family);
@@ -344,6 +365,12 @@ export function createInstance(params: VrrpInstanceParams): VrrpInstanceState {
   // and nopreempt with priority 255.
   if (want === 'MASTER' || p.priority === PRIORITY_OWNER) p.preempt = true;
   if (want === 'MASTER' || !p.preempt) p.preemptDelayMs = 0;
+  return p;
+}
+
+export function createInstance(params: VrrpInstanceParams): VrrpInstanceState {
+  const p = prepareParams(params);
+  const want = configuredWantState(p);
   return {
     params: p,
     state: 'INIT',
@@ -363,6 +390,7 @@ export function createInstance(params: VrrpInstanceParams): VrrpInstanceState {
     masterAddress: undefined,
     masterPriority: undefined,
     delayedStartUntil: undefined,
+    peerDrift: undefined,
     vipsSet: false,
     oldUnicastChecksum: p.unicastChecksumCompat === 'always',
     stats: {
@@ -402,6 +430,7 @@ export function expectationsOf(s: VrrpInstanceState, checkAddresses: boolean): A
     checkUnicastSrc: p.checkUnicastSrc ?? false,
     v3ChecksumAsV2: p.v3ChecksumAsV2,
     pseudoHeaderDestination: s.oldUnicastChecksum ? VRRP_MULTICAST_V4 : undefined,
+    addressMismatch: p.strictMode ? 'drop' : 'report',
   };
 }
 
@@ -477,6 +506,9 @@ export function step(
       break;
     case 'stop':
       onStop(c);
+      break;
+    case 'reconfigure':
+      onReconfigure(c, ev.params);
       break;
     case 'sync-master':
       if (c.s.state !== 'MASTER' && c.s.state !== 'STOP' && c.s.state !== 'INIT' && !c.s.trackFault) {
@@ -769,10 +801,30 @@ function validate(c: Ctx, pkt: ReceivedAdvertPacket, checkAddresses: boolean): V
     dropPacket(c, res.reason, res.message);
     return undefined;
   }
+  trackPeerDrift(c, canonicalIp(pkt.source, s.params.family) ?? pkt.source, res.addressDrift);
   const st = c.stats();
   st.advertsReceived++;
   if (res.advert.priority === 0) st.priorityZeroReceived++;
   return res.advert;
+}
+
+/** Reports a peer's differing address list once per change, and when it matches ours again. */
+function trackPeerDrift(c: Ctx, peer: string, drift: { theirs: string[]; ours: string[] } | undefined) {
+  const s = c.s;
+  if (drift) {
+    const known = s.peerDrift;
+    if (known && known.peer === peer && known.theirs.join(' ') === drift.theirs.join(' ')) return;
+    s.peerDrift = { peer, theirs: drift.theirs };
+    c.log(
+      `peer ${peer} advertises ${drift.theirs.length} VIP(s) [${drift.theirs.join(' ')}], we have ${drift.ours.length} [${drift.ours.join(' ')}]: config drift between peers, advert accepted`,
+      'warning',
+    );
+    c.actions.push({ type: 'peer-drift', peer, theirs: drift.theirs, ours: drift.ours });
+  } else if (s.peerDrift && s.peerDrift.peer === peer) {
+    s.peerDrift = undefined;
+    c.log(`peer ${peer} advertises the same VIPs as we do again`);
+    c.actions.push({ type: 'peer-drift-cleared', peer });
+  }
 }
 
 function onPacket(c: Ctx, pkt: ReceivedAdvertPacket) {
@@ -953,6 +1005,55 @@ function tryUp(c: Ctx) {
     return;
   }
   leaveFaultToBackup(c, 'fault-recovered');
+}
+
+/** See the 'reconfigure' event. */
+function onReconfigure(c: Ctx, params: VrrpInstanceParams) {
+  const s = c.s;
+  if (s.state === 'STOP') return;
+  const old = s.params;
+  const p = prepareParams(params);
+  s.params = p;
+  // The effective priority follows with the shell's next `track` event (tracking is computed from the base).
+  s.basePriority = p.priority === old.priority ? s.basePriority : p.priority;
+  if (p.advertIntervalMs !== old.advertIntervalMs) {
+    if (s.state === 'MASTER') {
+      s.masterAdverIntMs = p.advertIntervalMs;
+      if (s.timerAt !== undefined) s.timerAt = Math.min(s.timerAt, c.now + p.advertIntervalMs);
+    } else if (p.version === 2) {
+      // v2 has one interval for everyone; v3 backups keep the interval the master advertises.
+      s.masterAdverIntMs = p.advertIntervalMs;
+    }
+    s.msDownTimerMs = masterDownOf(s);
+  }
+  const before = allVips(old);
+  const after = allVips(p);
+  const added = after.filter((a) => !before.includes(a));
+  const removed = before.filter((a) => !after.includes(a));
+  // Our list changed: a peer's differing list is news again.
+  if (added.length || removed.length) s.peerDrift = undefined;
+  if (s.vipsSet && (added.length || removed.length)) {
+    if (removed.length) {
+      c.log(`removing VIPs ${removed.join(' ')} (reload).`);
+      c.actions.push({ type: 'remove-vips', addresses: removed });
+    }
+    if (added.length) {
+      c.log(`setting VIPs ${added.join(' ')} (reload).`);
+      c.actions.push({ type: 'add-vips', addresses: added });
+      const rep = opt(p, 'garpMasterRepeat');
+      c.actions.push({
+        type: 'send-garp',
+        addresses: added,
+        count: rep,
+        reason: 'master',
+        arpIntervalMs: p.garpIntervalMs ?? 0,
+        naIntervalMs: p.gnaIntervalMs ?? 0,
+      });
+    }
+    // The backup learns the new list now rather than one interval later.
+    sendAdvert(c, s.effectivePriority);
+    s.timerAt = c.now + p.advertIntervalMs;
+  }
 }
 
 function onStop(c: Ctx) {

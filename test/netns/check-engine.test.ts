@@ -9,6 +9,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CheckTarget, CheckTiming, PlanRealServer } from '../../src/check/types.js';
+import { testCheckerKey, testRealServer, testVirtualServer } from '../helpers/check-plan.js';
 import { canUseNetns, NetnsLab, waitFor } from '../helpers/netns.js';
 import {
   attempts,
@@ -33,11 +34,11 @@ function timing(over: Partial<CheckTiming> = {}): CheckTiming {
 }
 
 function rs(key: string, target: CheckTarget, t: Partial<CheckTiming> = {}, weight = 1): PlanRealServer {
-  return { key, weight, checkers: [{ id: key, timing: timing(t), target }] };
+  return testRealServer(key, [{ key: testCheckerKey(key), timing: timing(t), target }], weight);
 }
 
 function plan(realServers: PlanRealServer[]) {
-  return { virtualServers: [{ key: 'vs', omega: false, realServers }] };
+  return { virtualServers: [testVirtualServer('vs', realServers)] };
 }
 
 /** Timeouts: 300 ms where a test waits for one to expire, 1 s where success is expected (loaded CI hosts). */

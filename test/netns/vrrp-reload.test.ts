@@ -1,7 +1,8 @@
 /**
  * SIGHUP applies a VRRP config change as a diff: an instance whose settings
- * did not change keeps its state and its VIP (no transition, no flap); the
- * changed one restarts with its new VIPs; an unchanged file changes nothing.
+ * did not change keeps its state and its VIP (no transition, no flap); a VIP
+ * change is applied in place on the live master (no transition either); an
+ * unchanged file changes nothing.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
@@ -24,7 +25,7 @@ function config(vip2: string): string {
 const count = (out: string, re: RegExp) => (out.match(re) ?? []).length;
 
 describe('VRRP reload', { skip: enabled ? false : 'needs root' }, () => {
-  it('keeps unchanged instances, restarts the changed one', async () => {
+  it('keeps unchanged instances, swaps a VIP on a live master in place', async () => {
     const lab = new VrrpLab(4);
     try {
       await lab.setup(1);
@@ -37,7 +38,7 @@ describe('VRRP reload', { skip: enabled ? false : 'needs root' }, () => {
       d.child.kill('SIGHUP');
       await waitFor(() => count(d.output(), /"event":"config.reloaded"/g) === 1, 10000);
 
-      // VI_2's VIP changes: VI_2 stops (VIP removed) and starts again; VI_1 is untouched.
+      // VI_2's VIP changes: the new one is added and the old one removed, in place; VI_1 is untouched.
       const before = d.output().length;
       writeFileSync(join(lab.dir, conf), config('10.77.0.102'));
       d.child.kill('SIGHUP');
@@ -47,10 +48,11 @@ describe('VRRP reload', { skip: enabled ? false : 'needs root' }, () => {
       assert.ok(addrs.includes('10.77.0.100'), 'VI_1 kept its VIP');
       assert.ok(!addrs.includes('10.77.0.101'), "VI_2's old VIP was removed");
       const after = d.output().slice(before);
-      assert.match(after, /1 instance\(s\) kept, 1 stopped, 1 started/);
-      assert.doesNotMatch(after, /\(VI_1\) Entering/, 'VI_1 made no transition');
-      assert.match(after, /\(VI_2\) Entering MASTER STATE/);
+      assert.match(after, /VRRP reload: 1 kept, 1 updated in place, 0 restarted/);
+      assert.match(after, /\(VI_2\) updated: VIPs \+10\.77\.0\.102\/24; VIPs -10\.77\.0\.101\/24/);
+      assert.doesNotMatch(after, /Entering/, 'no instance made a transition');
       assert.equal(count(d.output(), /\(VI_1\) Entering MASTER STATE/g), 1);
+      assert.equal(count(d.output(), /\(VI_2\) Entering MASTER STATE/g), 1);
     } finally {
       await lab.cleanup();
     }

@@ -9,27 +9,26 @@ import type { RunCheck } from '../../src/check/checkers/index.js';
 import { type AttemptEvent, CheckEngine } from '../../src/check/engine.js';
 import type { ServerStateAction } from '../../src/check/scheduler.js';
 import type { CheckPlan, CheckResult } from '../../src/check/types.js';
+import { testCheckerKey, testRealServer, testVirtualServer } from '../helpers/check-plan.js';
 
 const flush = () => new Promise<void>((r) => setImmediate(r));
 
 function plan(ids: string[]): CheckPlan {
   return {
     virtualServers: [
-      {
-        key: 'vs',
-        omega: true,
-        realServers: ids.map((id) => ({
-          key: id,
-          weight: 1,
-          checkers: [
+      testVirtualServer(
+        'vs',
+        ids.map((id) =>
+          testRealServer(id, [
             {
-              id,
+              key: testCheckerKey(id),
               timing: { delayLoopMs: 1000, delayBeforeRetryMs: 500, retry: 1, warmupMs: 0, alpha: false },
               target: { type: 'TCP_CHECK', host: '192.0.2.1', port: 80, connectTimeoutMs: 100 },
             },
-          ],
-        })),
-      },
+          ]),
+        ),
+        true,
+      ),
     ],
   };
 }
@@ -87,6 +86,7 @@ describe('CheckEngine', () => {
     assert.deepEqual(calls, ['1000:a', '1000:b', '2000:a', '2000:b', '2500:b']);
     assert.deepEqual(servers.at(-1), {
       type: 'server-state-changed',
+      cause: 'check',
       vs: 'vs',
       rs: 'b',
       up: false,
@@ -132,6 +132,7 @@ describe('CheckEngine', () => {
     await flush();
     assert.deepEqual(servers.at(-1), {
       type: 'server-state-changed',
+      cause: 'check',
       vs: 'vs',
       rs: 'boom',
       up: false,

@@ -7,18 +7,30 @@ import {
   type VirtualServer,
   type VirtualServerGroup,
 } from '../../src/config/model.js';
-import {
-  computeDesired,
-  expandRange,
-  healthKey,
-  type RealServerHealth,
-  timeoutsFromConfig,
-  type VirtualServerState,
-  virtualServerId,
-} from '../../src/ipvs/desired.js';
+import { computeDesired, type RealServerHealth, type VirtualServerState } from '../../src/ipvs/desired.js';
 import { diff } from '../../src/ipvs/diff.js';
 import { MemoryKernel } from '../../src/ipvs/memory-kernel.js';
 import { SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2 } from '../../src/ipvs/types.js';
+import {
+  type RealServerKey,
+  realServerKey,
+  type VirtualServerKey,
+  virtualServerKey,
+} from '../../src/plan/ids.js';
+import {
+  buildIpvsVirtualServerPlan,
+  expandRange,
+  realServerIdOf,
+  timeoutsFromConfig,
+  virtualServerIdOf,
+} from '../../src/plan/ipvs.js';
+
+/** The IPVS plan of these virtual servers. */
+function plan(vss: VirtualServer[], groups: VirtualServerGroup[] = []) {
+  return vss.map((v) => buildIpvsVirtualServerPlan(v, groups));
+}
+
+const virtualServerId = (v: VirtualServer): VirtualServerKey => virtualServerKey(virtualServerIdOf(v));
 
 const inherited = {
   connectTimeoutMs: 5000,
@@ -64,11 +76,14 @@ function vs(opts: Record<string, unknown>): VirtualServer {
 const up: RealServerHealth = { alive: true };
 const down: RealServerHealth = { alive: false };
 
-function healthOf(v: VirtualServer, m: Record<string, RealServerHealth>): Map<string, RealServerHealth> {
-  const out = new Map<string, RealServerHealth>();
+function healthOf(
+  v: VirtualServer,
+  m: Record<string, RealServerHealth>,
+): Map<RealServerKey, RealServerHealth> {
+  const out = new Map<RealServerKey, RealServerHealth>();
   for (const r of v.realServers) {
     const h = m[r.address];
-    if (h) out.set(healthKey(v, r as RealServer), h);
+    if (h) out.set(realServerKey(realServerIdOf(virtualServerIdOf(v), r as RealServer)), h);
   }
   return out;
 }
@@ -87,7 +102,7 @@ describe('desired state: services', () => {
       forwardingMethod: 'DR',
       realServers: [rs('192.168.0.1', { forwardingMethod: 'DR', port: 0, checkers: [] })],
     });
-    const r = computeDesired({ virtualServers: [v], virtualServerGroups: [] }, new Map());
+    const r = computeDesired(plan([v]), new Map());
     const s = r.table.services[0].service;
     assert.equal(s.protocol, 'udp');
     assert.equal(s.scheduler, 'sh');
@@ -115,7 +130,7 @@ describe('desired state: services', () => {
       group: 'web',
       realServers: [rs('192.168.0.1', { port: 443, checkers: [] })],
     });
-    const r = computeDesired({ virtualServers: [v], virtualServerGroups: groups }, new Map());
+    const r = computeDesired(plan([v], groups), new Map());
     assert.deepEqual([...r.owned].sort(), [
       'fwm:4:7',
       'tcp:10.0.0.1:443',
@@ -146,12 +161,12 @@ describe('desired state: checker results', () => {
       rs('192.168.0.3', { alpha: true }),
     ],
   });
-  const input = { virtualServers: [v], virtualServerGroups: [] };
+  const input = plan([v]);
 
   it('before any check: up unless alpha', () => {
     const r = computeDesired(input, new Map());
     assert.deepEqual(destsOf(r), { '192.168.0.1': 1, '192.168.0.2': 1 });
-    assert.match(r.status.find((s) => s.realServer.startsWith('192.168.0.3'))!.reason, /alpha/);
+    assert.match(r.status.find((s) => s.endpoint.startsWith('192.168.0.3'))!.reason, /alpha/);
   });
 
   it('failed server removed; with inhibit_on_failure kept at weight 0', () => {
@@ -171,7 +186,7 @@ describe('desired state: checker results', () => {
     const health = healthOf(v, { '192.168.0.1': down });
     const reloaded = vs({ scheduler: 'rr', realServers: [rs('192.168.0.4'), rs('192.168.0.1')] });
     assert.equal(virtualServerId(reloaded), virtualServerId(v));
-    const r = computeDesired({ virtualServers: [reloaded], virtualServerGroups: [] }, health);
+    const r = computeDesired(plan([reloaded]), health);
     assert.deepEqual(destsOf(r), { '192.168.0.4': 1 });
   });
 });
@@ -189,10 +204,13 @@ describe('desired state: quorum, hysteresis, sorry server', () => {
       rs('192.168.0.3', { weight: 1 }),
     ],
   });
-  const input = { virtualServers: [v], virtualServerGroups: [] };
+  const input = plan([v]);
   const id = virtualServerId(v);
 
-  function step(prev: Map<string, VirtualServerState> | undefined, h: Record<string, RealServerHealth>) {
+  function step(
+    prev: Map<VirtualServerKey, VirtualServerState> | undefined,
+    h: Record<string, RealServerHealth>,
+  ) {
     return computeDesired(input, healthOf(v, h), prev);
   }
 
@@ -237,13 +255,13 @@ describe('desired state: quorum, hysteresis, sorry server', () => {
 
   it('sorry_server_inhibit keeps the sorry server at weight 0 while quorum is up', () => {
     const vi = vs({ ...v, sorryServer: { address: '192.168.9.9', port: 80, inhibit: true } });
-    const r = computeDesired({ virtualServers: [vi], virtualServerGroups: [] }, new Map());
+    const r = computeDesired(plan([vi]), new Map());
     assert.equal(destsOf(r)['192.168.9.9'], 0);
   });
 
   it('without a sorry server, losing quorum only runs quorum_down', () => {
     const vn = vs({ ...v, sorryServer: undefined });
-    const i2 = { virtualServers: [vn], virtualServerGroups: [] };
+    const i2 = plan([vn]);
     const r0 = computeDesired(i2, new Map());
     const r1 = computeDesired(i2, healthOf(vn, { '192.168.0.1': down, '192.168.0.2': down }), r0.state);
     assert.deepEqual(
@@ -258,7 +276,7 @@ describe('desired state: quorum, hysteresis, sorry server', () => {
       fc.property(
         fc.array(fc.subarray(['192.168.0.1', '192.168.0.2', '192.168.0.3']), { maxLength: 20 }),
         (downs) => {
-          let prev: Map<string, VirtualServerState> | undefined;
+          let prev: Map<VirtualServerKey, VirtualServerState> | undefined;
           for (const d of downs) {
             const h = Object.fromEntries(d.map((a) => [a, down]));
             const r = step(prev, h);
@@ -283,7 +301,7 @@ describe('desired state: quorum, hysteresis, sorry server', () => {
     const kernel = new MemoryKernel();
     for (const op of diff(r0.table, kernel.table(), r0.owned)) kernel.apply1(op);
     const reloaded = vs({ ...v, scheduler: 'wrr', realServers: [...v.realServers, rs('192.168.0.4')] });
-    const r1 = computeDesired({ virtualServers: [reloaded], virtualServerGroups: [] }, new Map(), r0.state);
+    const r1 = computeDesired(plan([reloaded]), new Map(), r0.state);
     const ops = diff(r1.table, kernel.table(), r0.owned);
     assert.deepEqual(
       ops.map((o) => o.kind),

@@ -9,6 +9,7 @@ import { parseKeepalivedText } from '../../src/config/keepalived.js';
 import type { HostProbe } from '../../src/config/semantic.js';
 import type { VirtualServerStatus } from '../../src/daemon/status.js';
 import { computeDesired } from '../../src/ipvs/desired.js';
+import { buildIpvsPlan } from '../../src/plan/ipvs.js';
 
 const anyHost: HostProbe = {
   interfaceExists: () => true,
@@ -56,6 +57,8 @@ function rsStatus(address: string, port: number, up: boolean, weight: number, re
 describe('halo ipvs list: health from the daemon', () => {
   const config = parseKeepalivedText(CONF, 'k.conf', { host: anyHost }).config;
   assert.ok(config);
+  const plan = buildIpvsPlan(config).virtualServers;
+  const [web, tls] = plan;
   const doc: { virtualServers: VirtualServerStatus[] } = {
     virtualServers: [
       {
@@ -84,27 +87,24 @@ describe('halo ipvs list: health from the daemon', () => {
   };
 
   it('puts down servers out of the desired table with the daemon reason', () => {
-    const h = healthFromDaemon(config, doc);
-    const desired = computeDesired(config, h.health, h.vsState);
-    const inKernel = desired.status.map((s) => [s.virtualServer, s.realServer, s.inKernel]);
+    const h = healthFromDaemon(plan, doc);
+    const desired = computeDesired(plan, h.health, h.vsState);
+    const inKernel = desired.status.map((s) => [s.virtualServer, s.endpoint, s.inKernel]);
     assert.deepEqual(inKernel, [
-      ['tcp:10.0.0.100:80', '10.0.1.1:80', true],
-      ['tcp:10.0.0.100:80', '10.0.1.2:80', false],
-      ['tcp:10.0.0.100:443', '10.0.1.1:443', false],
+      [web.key, '10.0.1.1:80', true],
+      [web.key, '10.0.1.2:80', false],
+      [tls.key, '10.0.1.1:443', false],
     ]);
-    assert.equal(
-      h.reasons.get('tcp:10.0.0.100:80|10.0.1.2:80'),
-      'daemon: last check failed: connection refused',
-    );
-    assert.equal(h.reasons.get('tcp:10.0.0.100:80|10.0.1.1:80'), 'daemon: last check ok');
+    assert.equal(h.reasons.get(web.realServers[1].key), 'daemon: last check failed: connection refused');
+    assert.equal(h.reasons.get(web.realServers[0].key), 'daemon: last check ok');
     const table = listDocument({ version: 0x10201, connTableSize: 4096 }, [], desired);
     assert.deepEqual(table.missingServices?.sort(), ['tcp:10.0.0.100:443', 'tcp:10.0.0.100:80']);
   });
 
   it('without a daemon entry a server keeps its start-up health', () => {
-    const h = healthFromDaemon(config, { virtualServers: [] });
+    const h = healthFromDaemon(plan, { virtualServers: [] });
     assert.equal(h.health.size, 0);
-    const desired = computeDesired(config, h.health, h.vsState);
+    const desired = computeDesired(plan, h.health, h.vsState);
     assert.ok(desired.status.every((s) => s.inKernel));
   });
 });

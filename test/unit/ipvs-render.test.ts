@@ -3,10 +3,11 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { renderList } from '../../src/cli/ipvs-cmd.js';
 import { NormalisedVirtualServerSchema } from '../../src/config/model.js';
-import { computeDesired, healthKey } from '../../src/ipvs/desired.js';
+import { computeDesired } from '../../src/ipvs/desired.js';
 import { MemoryKernel } from '../../src/ipvs/memory-kernel.js';
 import { renderIpvsadm } from '../../src/ipvs/render.js';
 import { makeDest, makeService } from '../../src/ipvs/types.js';
+import { buildIpvsVirtualServerPlan } from '../../src/plan/ipvs.js';
 
 const FIXTURES = new URL('../../../test/fixtures/ipvs/', import.meta.url);
 const info = { version: 0x010201, connTableSize: 4096 };
@@ -102,13 +103,18 @@ describe('halo ipvs list annotations', () => {
     realServers: [rs('192.168.0.1'), rs('192.168.0.2')],
   });
 
+  const plan = [buildIpvsVirtualServerPlan(vs, [])];
+
   it('marks owned and foreign services and says why each real server is in or out', async () => {
-    const health = new Map([[healthKey(vs, vs.realServers[1]), { alive: false }]]);
-    const desired = computeDesired({ virtualServers: [vs], virtualServerGroups: [] }, health);
+    const health = new Map([[plan[0].realServers[1].key, { alive: false }]]);
+    const desired = computeDesired(plan, health);
     const kernel = new MemoryKernel(desired.table);
     kernel.apply1({ kind: 'add-service', service: makeService({ address: '10.9.9.9', port: 80 }) });
     const text = renderList(info, await kernel.dumpTable(), desired, false);
-    assert.match(text, /^TCP {2}10\.0\.0\.1:80 rr {2}# halo: owned \(virtual server tcp:10\.0\.0\.1:80\)$/m);
+    assert.match(
+      text,
+      /^TCP {2}10\.0\.0\.1:80 rr {2}# halo: owned \(virtual server \[10\.0\.0\.1\]:tcp:80\)$/m,
+    );
     assert.match(text, /^TCP {2}10\.9\.9\.9:80 wlc {2}# not halo$/m);
     assert.match(
       text,
@@ -120,7 +126,7 @@ describe('halo ipvs list annotations', () => {
   });
 
   it('flags drift: a missing destination and a wrong weight', async () => {
-    const desired = computeDesired({ virtualServers: [vs], virtualServerGroups: [] }, new Map());
+    const desired = computeDesired(plan, new Map());
     const kernel = new MemoryKernel(desired.table);
     const key = desired.table.services[0].service;
     kernel.apply1({

@@ -40,6 +40,11 @@ export function fail(reason: string): CheckResult {
   return { ok: false, reason };
 }
 
+/** A failure because a timeout ran out. */
+export function timedOut(reason: string): CheckResult {
+  return { ok: false, reason, timedOut: true };
+}
+
 /** A result for an attempt that was aborted by the engine (stop/reload). */
 export function aborted(): CheckResult {
   return { ok: false, reason: 'aborted' };

@@ -38,6 +38,10 @@ export function checkDns(target: DnsTarget, signal: AbortSignal): Promise<CheckR
       if (r.rcode !== 0) return { ok: false, reason: `DNS rcode ${RCODES[r.rcode] ?? r.rcode}` };
       return { ok: true, reason: 'DNS NOERROR' };
     },
-    () => ({ ok: false, reason: `no DNS response within ${formatMs(target.connectTimeoutMs)}` }),
+    () => ({
+      ok: false,
+      reason: `no DNS response within ${formatMs(target.connectTimeoutMs)}`,
+      timedOut: true,
+    }),
   );
 }

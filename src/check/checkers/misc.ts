@@ -38,7 +38,8 @@ export async function checkMisc(target: MiscTarget, signal: AbortSignal): Promis
   });
   if (signal.aborted) return aborted();
   if (r.error) return { ok: false, reason: `cannot run script: ${r.error}` };
-  if (r.timedOut) return { ok: false, reason: `script timed out after ${formatMs(target.timeoutMs)}` };
+  if (r.timedOut)
+    return { ok: false, reason: `script timed out after ${formatMs(target.timeoutMs)}`, timedOut: true };
   if (r.signal) return { ok: false, reason: `script killed by ${r.signal}` };
   const code = r.exitCode ?? -1;
   if (code === 0) return { ok: true, reason: 'script exit 0' };

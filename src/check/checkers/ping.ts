@@ -96,7 +96,7 @@ class Pinger {
       }
       signal.addEventListener('abort', onAbort, { once: true });
       timer = setTimeout(
-        () => done({ ok: false, reason: `no echo reply within ${formatMs(timeoutMs)}` }),
+        () => done({ ok: false, reason: `no echo reply within ${formatMs(timeoutMs)}`, timedOut: true }),
         timeoutMs,
       );
     });

@@ -44,6 +44,7 @@ export function checkSmtp(target: SmtpTarget, signal: AbortSignal): Promise<Chec
       finish({
         ok: false,
         reason: step === 'connect' ? `connect timeout after ${t}` : `read timeout after ${t} (${step})`,
+        timedOut: true,
       }),
     );
     socket.once('error', (err) => finish({ ok: false, reason: describeError(err) }));

@@ -89,7 +89,12 @@ function checkTcpFast(b: TcpWrapBinding, target: TcpTarget, signal: AbortSignal)
       resolve(r);
     };
     const timer = setTimeout(
-      () => finish({ ok: false, reason: `connect timeout after ${formatMs(target.connectTimeoutMs)}` }),
+      () =>
+        finish({
+          ok: false,
+          reason: `connect timeout after ${formatMs(target.connectTimeoutMs)}`,
+          timedOut: true,
+        }),
       target.connectTimeoutMs,
     );
     const untrack = trackAbort(signal, () => finish(aborted()));
@@ -134,7 +139,12 @@ function checkTcpNet(target: TcpTarget, signal: AbortSignal): Promise<CheckResul
       resolve(r);
     };
     const timer = setTimeout(
-      () => finish({ ok: false, reason: `connect timeout after ${formatMs(target.connectTimeoutMs)}` }),
+      () =>
+        finish({
+          ok: false,
+          reason: `connect timeout after ${formatMs(target.connectTimeoutMs)}`,
+          timedOut: true,
+        }),
       target.connectTimeoutMs,
     );
     const untrack = trackAbort(signal, () => finish(aborted()));

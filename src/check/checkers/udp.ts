@@ -40,7 +40,7 @@ export function checkUdp(target: UdpTarget, signal: AbortSignal): Promise<CheckR
     },
     () =>
       target.requireReply
-        ? { ok: false, reason: `no reply within ${formatMs(target.connectTimeoutMs)}` }
+        ? { ok: false, reason: `no reply within ${formatMs(target.connectTimeoutMs)}`, timedOut: true }
         : { ok: true, reason: `no ICMP error within ${formatMs(target.connectTimeoutMs)}` },
   );
 }

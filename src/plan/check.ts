@@ -1,34 +1,28 @@
 /**
- * Map the normalised config model (src/config/model.ts; inheritance and
- * defaults already applied by the config loader) onto the engine's plan.
+ * The health checker's plan: every checker of every real server with its target and resolved timing,
+ * built by one pure function from the normalised config model (inheritance and defaults are already
+ * applied by the config loader). Virtual servers, real servers and checkers carry their typed identity
+ * (src/plan/ids.ts) and its opaque map key; nothing downstream parses a key.
  *
- * Keys: a virtual server is "ADDR:PORT" ("[v6]:PORT"), "fwmark N" or
- * "group NAME"; a real server "ADDR:PORT"; a checker "VS/RS#i" (its index
- * among the real server's checkers). Checkers that cannot run (a bad hex
- * pattern, an unparsable command line) are left out and reported.
+ * Checkers that cannot run (a bad hex pattern, an unparsable command line) are left out and reported.
  */
+
+import { splitCommandLine } from '../check/script-runner.js';
+import type {
+  CheckPlan,
+  CheckTarget,
+  PlanChecker,
+  PlanRealServer,
+  PlanVirtualServer,
+} from '../check/types.js';
 import type { Checker, HaloConfig, RealServer, VirtualServer } from '../config/model.js';
-import { splitCommandLine } from './script-runner.js';
-import type { CheckPlan, CheckTarget, PlanChecker, PlanRealServer, PlanVirtualServer } from './types.js';
+import { type CheckerId, checkerKey, describeChecker, realServerKey, virtualServerKey } from './ids.js';
+import { realServerIdOf, virtualServerIdOf } from './ipvs.js';
 
 export interface PlanProblem {
-  checkerId: string;
+  checker: CheckerId;
   message: string;
   source?: { file: string; line: number };
-}
-
-function hostPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
-
-export function virtualServerKey(vs: VirtualServer): string {
-  if (vs.fwmark !== undefined) return `fwmark ${vs.fwmark}`;
-  if (vs.group !== undefined) return `group ${vs.group}`;
-  return hostPort(vs.address ?? '?', vs.port);
-}
-
-export function realServerKey(vs: VirtualServer, rs: RealServer): string {
-  return hostPort(rs.address, rs.port || vs.port);
 }
 
 /**
@@ -144,20 +138,21 @@ function buildTarget(cfg: HaloConfig, vs: VirtualServer, rs: RealServer, c: Chec
   }
 }
 
-/** The engine plan for every checked real server in the config. */
-export function planFromConfig(cfg: HaloConfig): { plan: CheckPlan; problems: PlanProblem[] } {
+/** The checker plan for every real server in the config. Pure. */
+export function buildCheckPlan(cfg: HaloConfig): { plan: CheckPlan; problems: PlanProblem[] } {
   const problems: PlanProblem[] = [];
   const virtualServers: PlanVirtualServer[] = [];
   for (const vs of cfg.virtualServers) {
-    const vsKey = virtualServerKey(vs);
+    const vsId = virtualServerIdOf(vs);
     const realServers: PlanRealServer[] = [];
     for (const rs of vs.realServers) {
-      const rsKey = realServerKey(vs, rs);
+      const rsId = realServerIdOf(vsId, rs);
       const checkers: PlanChecker[] = [];
-      rs.checkers.forEach((c, i) => {
-        const id = `${vsKey}/${rsKey}#${i}`;
+      rs.checkers.forEach((c, index) => {
+        const id: CheckerId = { rs: rsId, index };
         try {
           checkers.push({
+            key: checkerKey(id),
             id,
             timing: {
               delayLoopMs: c.delayLoopMs,
@@ -170,12 +165,17 @@ export function planFromConfig(cfg: HaloConfig): { plan: CheckPlan; problems: Pl
             fastRecovery: c.type === 'HTTP_GET' || c.type === 'SSL_GET' ? c.fastRecovery : undefined,
           });
         } catch (err) {
-          problems.push({ checkerId: id, message: (err as Error).message, source: c.source });
+          problems.push({ checker: id, message: (err as Error).message, source: c.source });
         }
       });
-      realServers.push({ key: rsKey, weight: rs.weight, checkers });
+      realServers.push({ key: realServerKey(rsId), id: rsId, weight: rs.weight, checkers });
     }
-    virtualServers.push({ key: vsKey, omega: vs.omega, realServers });
+    virtualServers.push({ key: virtualServerKey(vsId), id: vsId, omega: vs.omega, realServers });
   }
   return { plan: { virtualServers }, problems };
+}
+
+/** A problem as a log line. */
+export function describeProblem(p: PlanProblem): string {
+  return `${describeChecker(p.checker)}: ${p.message}`;
 }

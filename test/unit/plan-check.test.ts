@@ -1,13 +1,14 @@
 /**
- * Config model -> engine plan: keys, inherited timing, targets per checker
- * type, and agreement between the config loader's inheritance and
+ * Config model -> checker plan: typed identities, inherited timing, targets per
+ * checker type, and agreement between the config loader's inheritance and
  * timing.ts (keepalived check_data.c).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseHexPattern, planFromConfig } from '../../src/check/from-config.js';
 import { resolveTiming } from '../../src/check/timing.js';
 import { parseKeepalivedText } from '../../src/config/keepalived.js';
+import { buildCheckPlan, parseHexPattern } from '../../src/plan/check.js';
+import { describeChecker, describeRealServer, describeVirtualServer } from '../../src/plan/ids.js';
 
 const CONF = `
 global_defs {
@@ -63,33 +64,66 @@ virtual_server 10.0.0.10 80 {
 }
 `;
 
-describe('planFromConfig', () => {
+describe('buildCheckPlan', () => {
   const parsed = parseKeepalivedText(CONF, 'test.conf', { hostChecks: 'off' });
   it('parses', () => {
     assert.ok(parsed.config, JSON.stringify(parsed.diagnostics));
   });
-  const { plan, problems } = planFromConfig(parsed.config!);
+  const { plan, problems } = buildCheckPlan(parsed.config!);
 
-  it('keys virtual servers, real servers and checkers', () => {
+  it('names virtual servers, real servers and checkers by typed identity', () => {
     assert.deepEqual(problems, []);
     const vs = plan.virtualServers[0];
-    assert.equal(vs.key, '10.0.0.10:80');
+    assert.deepEqual(vs.id, { kind: 'address', family: 4, protocol: 'tcp', address: '10.0.0.10', port: 80 });
+    assert.equal(describeVirtualServer(vs.id), '[10.0.0.10]:tcp:80');
     assert.equal(vs.omega, true);
     assert.deepEqual(
-      vs.realServers.map((r) => [r.key, r.weight, r.checkers.map((c) => c.id)]),
+      vs.realServers.map((r) => [
+        describeRealServer(r.id),
+        r.weight,
+        r.checkers.map((c) => describeChecker(c.id)),
+      ]),
       [
-        ['10.0.1.1:80', 3, ['10.0.0.10:80/10.0.1.1:80#0', '10.0.0.10:80/10.0.1.1:80#1']],
         [
-          '10.0.1.2:80',
-          1,
-          [
-            '10.0.0.10:80/10.0.1.2:80#0',
-            '10.0.0.10:80/10.0.1.2:80#1',
-            '10.0.0.10:80/10.0.1.2:80#2',
-            '10.0.0.10:80/10.0.1.2:80#3',
-          ],
+          '[10.0.1.1]:tcp:80',
+          3,
+          ['[10.0.0.10]:tcp:80 / [10.0.1.1]:tcp:80 #0', '[10.0.0.10]:tcp:80 / [10.0.1.1]:tcp:80 #1'],
         ],
+        ['[10.0.1.2]:tcp:80', 1, [0, 1, 2, 3].map((i) => `[10.0.0.10]:tcp:80 / [10.0.1.2]:tcp:80 #${i}`)],
       ],
+    );
+    const keys = vs.realServers.flatMap((r) => [r.key, ...r.checkers.map((c) => c.key)]);
+    assert.equal(new Set(keys).size, keys.length, 'keys are unique');
+  });
+
+  it('a TCP and a UDP virtual server on one address and port are two services with their own checkers', () => {
+    const dns = parseKeepalivedText(
+      `virtual_server 10.0.0.53 53 {
+  protocol TCP
+  real_server 10.0.1.1 53 {
+    TCP_CHECK {
+    }
+  }
+}
+virtual_server 10.0.0.53 53 {
+  protocol UDP
+  real_server 10.0.1.1 53 {
+    DNS_CHECK {
+    }
+  }
+}
+`,
+      'dns.conf',
+      { hostChecks: 'off' },
+    );
+    assert.ok(dns.config, JSON.stringify(dns.diagnostics));
+    const built = buildCheckPlan(dns.config);
+    const [tcp, udp] = built.plan.virtualServers;
+    assert.notEqual(tcp.key, udp.key);
+    assert.notEqual(tcp.realServers[0].checkers[0].key, udp.realServers[0].checkers[0].key);
+    assert.deepEqual(
+      [tcp, udp].map((v) => describeVirtualServer(v.id)),
+      ['[10.0.0.53]:tcp:53', '[10.0.0.53]:udp:53'],
     );
   });
 

@@ -1,0 +1,42 @@
+/**
+ * The one message protocol between the supervisor (main thread) and the VRRP engine's worker thread.
+ * Both sides import these types, so a field one side sends and the other does not read is a type error,
+ * not a silent no-op.
+ *
+ * The worker is started with `VrrpWorkerData` (its first plan and the run options), then:
+ *   main -> worker: VrrpWorkerRequest
+ *   worker -> main: VrrpWorkerMessage
+ * Requests with an `id` get exactly one reply carrying the same id.
+ */
+import type { VrrpPlan } from '../plan/vrrp.js';
+import type { VrrpReloadReport } from '../plan/vrrp-diff.js';
+import type { InstanceStatus, VrrpEngineEvent } from './vrrp-engine.js';
+
+/** Command-line options the engine obeys (not part of the config, so not part of the plan). */
+export interface VrrpRunOptions {
+  /** keepalived -V: at stop, send priority 0 but leave the VIPs configured. */
+  readonly keepVipsOnStop: boolean;
+}
+
+export interface VrrpWorkerData {
+  readonly plan: VrrpPlan;
+  readonly options: VrrpRunOptions;
+}
+
+export type VrrpWorkerRequest =
+  | { readonly type: 'stop' }
+  | { readonly type: 'status'; readonly id: number }
+  | { readonly type: 'reload'; readonly id: number; readonly plan: VrrpPlan };
+
+export type VrrpWorkerMessage =
+  | { readonly type: 'event'; readonly event: VrrpEngineEvent }
+  | { readonly type: 'started' }
+  | { readonly type: 'start-failed'; readonly error: string }
+  | { readonly type: 'stopped' }
+  | { readonly type: 'status'; readonly id: number; readonly instances: InstanceStatus[] }
+  | {
+      readonly type: 'reloaded';
+      readonly id: number;
+      readonly report?: VrrpReloadReport;
+      readonly error?: string;
+    };

@@ -1,0 +1,18 @@
+/**
+ * One plan per engine, each built by a pure function from the normalised config model; the engines
+ * read their plan and never the config. A reload is a diff of two plans by typed id.
+ */
+import type { HaloConfig } from '../config/model.js';
+import { buildCheckPlan } from './check.js';
+import { buildIpvsPlan, type IpvsPlan } from './ipvs.js';
+import { buildVrrpPlan, type VrrpPlan } from './vrrp.js';
+
+export interface Plans {
+  readonly vrrp: VrrpPlan;
+  readonly check: ReturnType<typeof buildCheckPlan>;
+  readonly ipvs: IpvsPlan;
+}
+
+export function buildPlans(cfg: HaloConfig): Plans {
+  return { vrrp: buildVrrpPlan(cfg), check: buildCheckPlan(cfg), ipvs: buildIpvsPlan(cfg) };
+}
