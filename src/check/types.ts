@@ -145,6 +145,8 @@ export interface PlanChecker {
   target: CheckTarget;
   /** HTTP_GET/SSL_GET fast_recovery: a down checker re-checks at once after a success. */
   fastRecovery?: boolean;
+  /** log_all_failures (or global checker_log_all_failures): log every failed attempt, not only state changes. */
+  logAllFailures?: boolean;
 }
 
 export interface PlanRealServer {

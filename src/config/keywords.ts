@@ -35,11 +35,22 @@ export interface Keyword {
   block?: 'required' | 'optional';
   /** For obsolete keywords: what to use instead. */
   replacement?: string;
+  /**
+   * Not implemented, and ignoring it would weaken failover (a tracked object that would have moved the
+   * VIP): an error, not a warning, with this explanation.
+   */
+  refused?: string;
   /** Still works but renamed: a warning (an error under --strict) pointing at the new name. */
   deprecated?: string;
   /** The model field or YAML name, for docs. */
   yaml?: string;
   default?: string;
+  /**
+   * Implemented, yet by design nothing at run time changes with it, and why (e.g. keepalived accepts it
+   * on a checker that has no use for it). Every other implemented keyword must change an engine's plan
+   * (test/unit/plan-keyword-effect.test.ts).
+   */
+  noEffect?: string;
   handle?: (cx: BuildContext, node: ConfNode, target: Obj) => void;
 }
 
@@ -70,6 +81,13 @@ function argPos(node: ConfNode, i = 0): Position {
 
 function notImplemented(extra: Partial<Keyword> = {}): Keyword {
   return { status: 'not-implemented', args: [0, Number.POSITIVE_INFINITY], block: 'optional', ...extra };
+}
+
+/** keepalived tracks it to move the VIP; running without it would keep a VIP where it must not stay. */
+function refusedTracker(what: string): Keyword {
+  return notImplemented({
+    refused: `ignoring it would leave the VIP on a director whose ${what} failed; remove it or keep keepalived for this instance`,
+  });
 }
 
 function obsolete(replacement?: string): Keyword {
@@ -177,6 +195,10 @@ function runKeyword(cx: BuildContext, node: ConfNode, table: BlockTable, target:
   const kw = table.keywords[node.keyword];
   if (!kw) {
     unknownKeyword(cx, node, table);
+    return;
+  }
+  if (kw.refused) {
+    cx.sink.error(node.pos, `'${node.keyword}' in ${table.name} is not implemented by halo: ${kw.refused}`);
     return;
   }
   if (kw.status !== 'implemented') {
@@ -1059,7 +1081,15 @@ export const VRRP_INSTANCE: BlockTable = {
     notify_backup: notifyKw('backup'),
     notify_fault: notifyKw('fault'),
     notify_stop: notifyKw('stop'),
-    notify_deleted: notifyKw('deleted'),
+    notify_deleted: {
+      status: 'implemented',
+      args: [0, Number.POSITIVE_INFINITY],
+      yaml: 'notifyDeleted, notify.deleted',
+      handle: (cx, n, t) => {
+        set(cx, t, 'notifyDeleted', true, n.pos);
+        if (n.args.length) notifyKw('deleted').handle?.(cx, n, t);
+      },
+    },
     notify: notifyKw('any'),
     notify_master_rx_lower_pri: notifyKw('masterRxLowerPri'),
     smtp_alert: flagKw('smtpAlert'),
@@ -1077,8 +1107,16 @@ export const VRRP_INSTANCE: BlockTable = {
     garp_lower_prio_repeat: intKw('garpLowerPrioRepeat', 0, 65535, 'garp_lower_prio_repeat', 'global'),
     lower_prio_no_advert: flagKw('lowerPrioNoAdvert', true, 'global'),
     higher_prio_send_advert: flagKw('higherPrioSendAdvert', true, 'global'),
-    accept: flagKw('accept', true, 'on unless strict'),
-    no_accept: flagKw('accept', false, 'on unless strict'),
+    accept: {
+      ...flagKw('accept', true, 'on unless strict'),
+      noEffect:
+        'halo installs no firewall rules, so a MASTER always accepts traffic to its VIPs: accept mode is what runs',
+    },
+    no_accept: {
+      ...flagKw('accept', false, 'on unless strict'),
+      noEffect:
+        'keepalived enforces no_accept with firewall rules; halo installs none and warns that the VIPs accept traffic',
+    },
     strict_mode: flagKw('strictMode', true, 'global vrrp_strict'),
     skip_check_adv_addr: flagKw('skipCheckAdvAddr', true, 'global'),
     check_unicast_src: flagKw('checkUnicastSrc', true, 'global'),
@@ -1095,8 +1133,8 @@ export const VRRP_INSTANCE: BlockTable = {
     old_unicast_checksum: notImplemented(),
     native_ipv6: notImplemented(),
     vrf: notImplemented(),
-    track_process: notImplemented(),
-    track_bfd: notImplemented(),
+    track_process: refusedTracker('tracked process'),
+    track_bfd: refusedTracker('BFD session'),
     mcast_dst_ip: notImplemented(),
     track_src_ip: notImplemented(),
     unicast_ttl: notImplemented(),
@@ -1143,8 +1181,8 @@ export const SYNC_GROUP: BlockTable = {
     notify_stop: notifyKw('stop'),
     notify: notifyKw('any'),
     smtp_alert: flagKw('smtpAlert'),
-    track_process: notImplemented(),
-    track_bfd: notImplemented(),
+    track_process: refusedTracker('tracked process'),
+    track_bfd: refusedTracker('BFD session'),
     sync_group_tracking_weight: notImplemented(),
     notify_priority_changes: notImplemented(),
     global_tracking: obsolete('sync_group_tracking_weight'),
@@ -1153,7 +1191,11 @@ export const SYNC_GROUP: BlockTable = {
 
 /* ------------------------------------------------------------------ LVS: checkers */
 
-const checkerCommon = (connection: boolean): Record<string, Keyword> => ({
+/** keepalived's PING_CHECK takes the connection keywords but sends ICMP: no ports, no bind, no mark. */
+const PING_IGNORES =
+  "keepalived's PING_CHECK accepts it but does not use it (ICMP has no ports; the echo is not bound)";
+
+const checkerCommon = (connection: boolean, ping = false): Record<string, Keyword> => ({
   ...(connection
     ? {
         connect_ip: ipKw('connectIp', 'connect_ip'),
@@ -1161,19 +1203,22 @@ const checkerCommon = (connection: boolean): Record<string, Keyword> => ({
           status: 'implemented',
           args: [1, 1],
           yaml: 'connectPort',
+          ...(ping ? { noEffect: PING_IGNORES } : {}),
           handle: (cx, n, t) =>
             set(cx, t, 'connectPort', cx.values.port(n.args[0], 'connect_port'), argPos(n)),
         },
-        bindto: ipKw('bindTo', 'bindto'),
+        bindto: { ...ipKw('bindTo', 'bindto'), ...(ping ? { noEffect: PING_IGNORES } : {}) },
         bind_port: {
           status: 'implemented',
           args: [1, 1],
           yaml: 'bindPort',
+          ...(ping ? { noEffect: PING_IGNORES } : {}),
           handle: (cx, n, t) => set(cx, t, 'bindPort', cx.values.port(n.args[0], 'bind_port'), argPos(n)),
         },
         bind_if: stringKw('bindIf'),
         connect_timeout: secondsKw('connectTimeoutMs', 'connect_timeout', 'real server', 1),
-        fwmark: intKw('fwmark', 0, 4_294_967_295, 'fwmark'),
+        // keepalived sets SO_MARK on the checker's socket; halo's checkers cannot mark yet.
+        fwmark: notImplemented(),
       }
     : {}),
   retry: intKw('retry', 0, 4_294_967_295, 'retry', 'real server, else 1 (DNS_CHECK 3, MISC_CHECK 0)'),
@@ -1302,7 +1347,7 @@ const CHECKER_TABLES: Record<string, BlockTable> = {
       },
     },
   },
-  PING_CHECK: { name: 'PING_CHECK', keywords: checkerCommon(true) },
+  PING_CHECK: { name: 'PING_CHECK', keywords: checkerCommon(true, true) },
   UDP_CHECK: {
     name: 'UDP_CHECK',
     keywords: {
@@ -1691,7 +1736,7 @@ export const ROOT: BlockTable = {
     static_rules: notImplemented(),
     garp_group: notImplemented(),
     linkbeat_interfaces: notImplemented(),
-    vrrp_track_process: notImplemented(),
+    vrrp_track_process: refusedTracker('tracked process'),
     interface_up_down_delays: notImplemented(),
     SSL: notImplemented(),
     bfd_instance: notImplemented(),

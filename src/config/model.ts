@@ -202,6 +202,7 @@ export const NotifySchema = z
     backup: script.optional(),
     fault: script.optional(),
     stop: script.optional(),
+    /** notify_deleted SCRIPT: run when a reload removes the instance. */
     deleted: script.optional(),
     /** `notify`: called for every transition with TYPE NAME STATE PRIORITY. */
     any: script.optional(),
@@ -242,6 +243,11 @@ export const VrrpInstanceSchema = z
     trackFiles: z.array(TrackRefSchema).default([]),
     dontTrackPrimary: z.boolean().default(false),
     notify: NotifySchema.default({}),
+    /**
+     * notify_deleted: a reload that removes the instance notifies DELETED (and runs notify.deleted);
+     * without it keepalived (and halo) notify FAULT, its old way.
+     */
+    notifyDeleted: z.boolean().default(false),
     smtpAlert: z.boolean().optional(),
     /** Inherited from the global vrrpGarp* settings. */
     garpMasterDelayMs: durationMs.optional(),

@@ -79,23 +79,26 @@ export function applyInheritance(input: Obj): Obj {
   };
 
   for (const vi of objects(input.vrrpInstances)) {
+    inherit(vi, 'strictMode', g.vrrpStrict);
+    // keepalived vrrp_complete_instance(): strict mode changes these defaults (strict-mode.ts reports
+    // explicit settings that disagree).
+    const strict = vi.strictMode === true;
     inherit(vi, 'interface', g.defaultInterface);
     inherit(vi, 'garpMasterDelayMs', g.vrrpGarpMasterDelayMs);
     inherit(vi, 'garpMasterRepeat', g.vrrpGarpMasterRepeat);
     inherit(vi, 'garpMasterRefreshMs', g.vrrpGarpMasterRefreshMs);
     inherit(vi, 'garpMasterRefreshRepeat', g.vrrpGarpMasterRefreshRepeat);
-    inherit(vi, 'garpLowerPrioDelayMs', g.vrrpGarpLowerPrioDelayMs);
-    inherit(vi, 'garpLowerPrioRepeat', g.vrrpGarpLowerPrioRepeat);
+    inherit(vi, 'garpLowerPrioDelayMs', strict ? 0 : g.vrrpGarpLowerPrioDelayMs);
+    inherit(vi, 'garpLowerPrioRepeat', strict ? 0 : g.vrrpGarpLowerPrioRepeat);
     inherit(vi, 'garpIntervalMs', g.vrrpGarpIntervalMs);
     inherit(vi, 'gnaIntervalMs', g.vrrpGnaIntervalMs);
-    inherit(vi, 'lowerPrioNoAdvert', g.vrrpLowerPrioNoAdvert);
-    inherit(vi, 'higherPrioSendAdvert', g.vrrpHigherPrioSendAdvert);
-    inherit(vi, 'strictMode', g.vrrpStrict);
+    inherit(vi, 'lowerPrioNoAdvert', strict ? true : g.vrrpLowerPrioNoAdvert);
+    inherit(vi, 'higherPrioSendAdvert', strict ? false : g.vrrpHigherPrioSendAdvert);
     inherit(vi, 'skipCheckAdvAddr', g.vrrpSkipCheckAdvAddr);
     inherit(vi, 'checkUnicastSrc', g.vrrpCheckUnicastSrc);
     inherit(vi, 'smtpAlert', g.smtpAlert);
-    // keepalived 2.2.7: accept is on unless strict mode is (strict mode forces no_accept).
-    inherit(vi, 'accept', vi.strictMode !== true);
+    // keepalived 2.2.7: accept is on unless strict mode is, except for the address owner.
+    inherit(vi, 'accept', vi.priority === 255 || !strict);
     for (const vip of [...objects(vi.virtualIpaddresses), ...objects(vi.virtualIpaddressesExcluded)]) {
       inherit(vip, 'family', familyOf(vip.address));
       inherit(vip, 'prefixLength', vip.family === 6 ? 128 : 32);

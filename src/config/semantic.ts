@@ -11,11 +11,13 @@ import type { DiagnosticSink } from './diagnostics.js';
 import { didYouMean } from './diagnostics.js';
 import type { HaloConfig } from './model.js';
 import type { Locate } from './normalise.js';
+import { applyStrictMode } from './strict-mode.js';
 
 export type HostChecks = 'warn' | 'error' | 'off';
 
 export function checkSemantics(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
   checkVrrp(config, sink, at);
+  applyStrictMode(config, sink, at);
   checkSyncGroups(config, sink, at);
   checkLvs(config, sink, at);
 }

@@ -656,15 +656,24 @@ export class HaloLogger {
     else msg = `Check on service ${rs} failed${retries}.`;
     this.emit('warn', 'check.server_down', this.checkFields(f), msg);
   }
-  checkAttemptFailed(f: CheckAttemptFailedFields): void {
+  /**
+   * One failed check attempt. Rate-limited like every repeated failure, except with `everyOne`
+   * (log_all_failures / checker_log_all_failures: the operator asked to see each one).
+   */
+  checkAttemptFailed(f: CheckAttemptFailedFields, everyOne = false): void {
     const rs = formatService(f.realServer);
     const fields = { ...this.checkFields(f), attempt: f.attempt };
+    const msg = `${checkerNoun(f.checker)} check of ${rs} failed (attempt ${f.attempt}): ${f.reason}`;
+    if (everyOne) {
+      if (this.pino.isLevelEnabled('info')) this.emit('info', 'check.attempt_failed', fields, msg);
+      return;
+    }
     this.limited(
       'info',
       'check.attempt_failed',
       `${formatService(f.virtualServer)} ${rs} ${f.checker}`,
       fields,
-      `${checkerNoun(f.checker)} check of ${rs} failed (attempt ${f.attempt}): ${f.reason}`,
+      msg,
     );
   }
   private checkFields(f: CheckServerFields): Record<string, unknown> {

@@ -98,8 +98,8 @@ export class Lvs implements LvsPart {
   private vsState = new Map<VirtualServerKey, VirtualServerState>();
   private desired: DesiredResult | undefined;
   private servers = new Map<RealServerKey, ServerInfo>();
-  /** The config type of every checker, for metrics labels. */
-  private checkerTypes = new Map<CheckerKey, CheckerType>();
+  /** The config type of every checker (metrics labels) and whether each of its failures is logged. */
+  private checkers = new Map<CheckerKey, { type: CheckerType; logAllFailures: boolean }>();
   private lastSyncAt: number | null = null;
   private driftRepairs = 0;
   private lastError: string | null = null;
@@ -365,9 +365,13 @@ export class Lvs implements LvsPart {
       }
     }
     this.servers = next;
-    this.checkerTypes = new Map(
+    this.checkers = new Map(
       plans.check.plan.virtualServers.flatMap((vs) =>
-        vs.realServers.flatMap((rs) => rs.checkers.map((c) => [c.key, c.target.type] as const)),
+        vs.realServers.flatMap((rs) =>
+          rs.checkers.map(
+            (c) => [c.key, { type: c.target.type, logAllFailures: c.logAllFailures ?? false }] as const,
+          ),
+        ),
       ),
     );
   }
@@ -399,6 +403,21 @@ export class Lvs implements LvsPart {
       if (!checker) return;
       const { info, type } = checker;
       info.lastCheck = { checker: type, ok: a.result.ok, reason: a.result.reason, at: Date.now() };
+      // keepalived logs a failed attempt while the server is still up (the retries before it goes down);
+      // log_all_failures logs the failures of a server that is already down too, each one.
+      const all = this.checkers.get(a.checkerId as CheckerKey)?.logAllFailures ?? false;
+      if (!a.result.ok && (all || this.health.get(info.rs.key)?.alive !== false)) {
+        this.opts.logger.checkAttemptFailed(
+          {
+            virtualServer: info.vs.name,
+            realServer: describeRealServer(info.rs.id),
+            checker: type,
+            reason: a.result.reason,
+            attempt: a.retry + 1,
+          },
+          all,
+        );
+      }
       const result = a.result.ok ? 'success' : a.result.timedOut ? 'timeout' : 'failure';
       this.opts.metrics?.checkResult(
         info.vs.name,
@@ -439,7 +458,9 @@ export class Lvs implements LvsPart {
     const fields = {
       virtualServer: info.vs.name,
       realServer: describeRealServer(info.rs.id),
-      checker: a.checkerId ? (this.checkerTypes.get(a.checkerId as CheckerKey) ?? 'TCP_CHECK') : 'TCP_CHECK',
+      checker: a.checkerId
+        ? (this.checkers.get(a.checkerId as CheckerKey)?.type ?? 'TCP_CHECK')
+        : 'TCP_CHECK',
       reason: a.reason,
     };
     if (a.up) this.opts.logger.checkServerUp(fields);

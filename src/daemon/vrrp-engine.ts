@@ -203,7 +203,8 @@ export class VrrpEngine {
     const byName = new Map(next.instances.map((i) => [i.name, i]));
     const goes = report.instances.filter((c) => c.kind === 'removed' || c.kind === 'restarted');
     for (const c of goes) {
-      if (this.stateOf(c.name).state !== 'STOP') this.deliver(c.name, { type: 'stop' });
+      if (this.stateOf(c.name).state !== 'STOP')
+        this.deliver(c.name, { type: 'stop', deleted: c.kind === 'removed' });
     }
     await Promise.allSettled(goes.map((c) => this.runtimes.get(c.name)?.chain));
     for (const c of goes) this.forget(c.name);
@@ -536,7 +537,14 @@ export class VrrpEngine {
           break;
         }
         case 'notify':
-          this.notifier.notify('INSTANCE', name, rt.plan.notify, a.state, a.priority);
+          // keepalived's old way for an instance a reload removed is FAULT, unless notify_deleted.
+          this.notifier.notify(
+            'INSTANCE',
+            name,
+            rt.plan.notify,
+            a.state === 'DELETED' && !rt.plan.notifyDeleted ? 'FAULT' : a.state,
+            a.priority,
+          );
           break;
         case 'notify-event':
           this.notifier.masterRxLowerPri(

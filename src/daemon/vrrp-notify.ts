@@ -11,7 +11,7 @@ import type { ScriptGate } from './script-gate.js';
 /** Notify scripts get a generous default timeout; keepalived has none, a hung script must not pile up. */
 const NOTIFY_TIMEOUT_MS = 30_000;
 
-export type NotifyState = 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP';
+export type NotifyState = 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP' | 'DELETED';
 
 export interface NotifierSettings {
   readonly fifo: NotifyFifoPlan | undefined;
@@ -55,9 +55,13 @@ export class Notifier {
     state: NotifyState,
     priority: number,
   ): void {
-    const specific = { MASTER: notify.master, BACKUP: notify.backup, FAULT: notify.fault, STOP: notify.stop }[
-      state
-    ];
+    const specific = {
+      MASTER: notify.master,
+      BACKUP: notify.backup,
+      FAULT: notify.fault,
+      STOP: notify.stop,
+      DELETED: notify.deleted,
+    }[state];
     const runs: { cmd: string; args: string[] }[] = [];
     if (specific) runs.push({ cmd: specific, args: [] });
     if (notify.any) runs.push({ cmd: notify.any, args: [type, name, state, String(priority)] });

@@ -163,6 +163,7 @@ export function buildCheckPlan(cfg: HaloConfig): { plan: CheckPlan; problems: Pl
             },
             target: buildTarget(cfg, vs, rs, c),
             fastRecovery: c.type === 'HTTP_GET' || c.type === 'SSL_GET' ? c.fastRecovery : undefined,
+            logAllFailures: c.logAllFailures || cfg.global.checkerLogAllFailures,
           });
         } catch (err) {
           problems.push({ checker: id, message: (err as Error).message, source: c.source });

@@ -66,6 +66,8 @@ export interface NotifyPlan {
   readonly backup: string | undefined;
   readonly fault: string | undefined;
   readonly stop: string | undefined;
+  /** notify_deleted SCRIPT (only instances). */
+  readonly deleted: string | undefined;
   /** `notify`: called for every state with TYPE NAME STATE PRIORITY. */
   readonly any: string | undefined;
   readonly masterRxLowerPri: string | undefined;
@@ -89,6 +91,8 @@ export interface VrrpInstancePlan {
   /** Config-time tracking notes (keepalived's "ignoring ... due to SYNC group"), logged at start. */
   readonly trackingNotes: readonly string[];
   readonly notify: NotifyPlan;
+  /** notify_deleted: a reload that removes the instance notifies DELETED; else FAULT (keepalived). */
+  readonly notifyDeleted: boolean;
 }
 
 export interface SyncGroupPlan {
@@ -124,6 +128,7 @@ function notifyPlan(n: Notify): NotifyPlan {
     backup: n.backup,
     fault: n.fault,
     stop: n.stop,
+    deleted: n.deleted,
     any: n.any,
     masterRxLowerPri: n.masterRxLowerPri,
   };
@@ -181,7 +186,8 @@ function coreParams(cfg: HaloConfig, inst: VrrpInstance, vips: readonly VipPlan[
     gnaIntervalMs: inst.gnaIntervalMs,
     lowerPrioNoAdvert: inst.lowerPrioNoAdvert,
     higherPrioSendAdvert: inst.higherPrioSendAdvert,
-    downTimerAdverts: g.vrrpDownTimerAdverts,
+    // Strict mode keeps RFC timing: keepalived resets vrrp_down_timer_adverts to 3 for strict instances.
+    downTimerAdverts: inst.strictMode ? 3 : g.vrrpDownTimerAdverts,
     strictMode: inst.strictMode,
     v3ChecksumAsV2: undefined,
     unicastChecksumCompat: undefined,
@@ -231,6 +237,7 @@ export function buildVrrpInstancePlan(cfg: HaloConfig, inst: VrrpInstance): Vrrp
     tracking: tracking.config,
     trackingNotes: tracking.warnings,
     notify: notifyPlan(inst.notify),
+    notifyDeleted: inst.notifyDeleted,
   };
 }
 

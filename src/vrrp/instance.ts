@@ -200,7 +200,8 @@ export type VrrpEvent =
   | { type: 'timer' }
   | { type: 'packet'; packet: ReceivedAdvertPacket }
   | ({ type: 'track' } & TrackingUpdate)
-  | { type: 'stop' }
+  /** Shutting down; `deleted`: a reload removed the instance from the config (notify DELETED, not STOP). */
+  | { type: 'stop'; deleted?: boolean }
   /**
    * A reload changed settings that apply in place (priority, VIPs, advert interval, preemption, peers,
    * garp settings, ...): no state change; a MASTER adds / removes the VIPs that came / went, announces the
@@ -252,7 +253,8 @@ export type VrrpAction =
       naIntervalMs: number;
     }
   | { type: 'transition'; from: VrrpStateName; to: VrrpStateName; reason: TransitionReason; message: string }
-  | { type: 'notify'; state: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP'; priority: number }
+  /** DELETED: the instance was removed from the config by a reload (keepalived VRRP_STATE_DELETED). */
+  | { type: 'notify'; state: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP' | 'DELETED'; priority: number }
   | { type: 'notify-event'; event: 'master-rx-lower-pri' }
   | { type: 'log'; level: 'info' | 'warning'; message: string }
   | { type: 'drop'; reason: DropReason; message: string }
@@ -472,7 +474,7 @@ class Ctx {
     this.s.state = to;
     this.actions.push({ type: 'transition', from, to, reason, message: `${this.n} ${message}` });
   }
-  notify(state: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP') {
+  notify(state: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP' | 'DELETED') {
     this.actions.push({ type: 'notify', state, priority: this.s.effectivePriority });
   }
 }
@@ -505,7 +507,7 @@ export function step(
       onTrack(c, ev);
       break;
     case 'stop':
-      onStop(c);
+      onStop(c, ev.deleted ?? false);
       break;
     case 'reconfigure':
       onReconfigure(c, ev.params);
@@ -1056,15 +1058,15 @@ function onReconfigure(c: Ctx, params: VrrpInstanceParams) {
   }
 }
 
-function onStop(c: Ctx) {
+function onStop(c: Ctx, deleted: boolean) {
   const s = c.s;
   if (s.state === 'STOP') return;
   if (s.state === 'MASTER') {
     // keepalived restore_vrrp_interfaces(): priority 0 so the backup takes over after Skew_Time.
     restoreInterface(c, true);
   }
-  c.transition('STOP', 'shutdown', 'Stopped');
-  c.notify('STOP');
+  c.transition('STOP', 'shutdown', deleted ? 'Stopped (removed from the config)' : 'Stopped');
+  c.notify(deleted ? 'DELETED' : 'STOP');
   s.timerAt = undefined;
   s.garpDelayAt = undefined;
   s.garpRefreshAt = undefined;
