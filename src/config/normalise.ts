@@ -93,7 +93,8 @@ export function applyInheritance(input: Obj): Obj {
     inherit(vi, 'strictMode', g.vrrpStrict);
     inherit(vi, 'skipCheckAdvAddr', g.vrrpSkipCheckAdvAddr);
     inherit(vi, 'checkUnicastSrc', g.vrrpCheckUnicastSrc);
-    inherit(vi, 'smtpAlert', g.smtpAlert);
+    // keepalived 2.2.7 (vrrp.c): instance smtp_alert, else smtp_alert_vrrp, else smtp_alert, else off.
+    inherit(vi, 'smtpAlert', g.smtpAlertVrrp ?? g.smtpAlert ?? false);
     // keepalived 2.2.7: accept is on unless strict mode is (strict mode forces no_accept).
     inherit(vi, 'accept', vi.strictMode !== true);
     for (const vip of [...objects(vi.virtualIpaddresses), ...objects(vi.virtualIpaddressesExcluded)]) {
@@ -122,6 +123,7 @@ export function applyInheritance(input: Obj): Obj {
     resolveRefs(vi, 'trackFiles', files, 1);
   }
   for (const sg of objects(input.syncGroups)) {
+    inherit(sg, 'smtpAlert', g.smtpAlertVrrp ?? g.smtpAlert ?? false);
     resolveRefs(sg, 'trackScripts', scripts, 0);
     resolveRefs(sg, 'trackFiles', files, 1);
   }
@@ -139,7 +141,9 @@ export function applyInheritance(input: Obj): Obj {
     for (const rs of objects(vs.realServers)) {
       inherit(rs, 'forwardingMethod', vsForwarding);
       inherit(rs, 'inhibitOnFailure', vs.inhibitOnFailure ?? false);
-      inherit(rs, 'smtpAlert', vs.smtpAlert ?? g.smtpAlert);
+      // keepalived 2.2.7 (check_data.c): a real server does not inherit the virtual server's smtp_alert;
+      // unset everywhere it is ON ("for backwards compatibility"), unlike every other smtp_alert.
+      inherit(rs, 'smtpAlert', g.smtpAlertChecker ?? g.smtpAlert ?? true);
       inherit(rs, 'connectTimeoutMs', vs.connectTimeoutMs ?? KEEPALIVED_DEFAULTS.connectTimeoutMs);
       inherit(rs, 'delayLoopMs', vsDelayLoop);
       inherit(rs, 'alpha', vs.alpha ?? false);
@@ -173,7 +177,7 @@ export function applyInheritance(input: Obj): Obj {
     inherit(vs, 'retry', KEEPALIVED_DEFAULTS.retry);
     inherit(vs, 'delayBeforeRetryMs', KEEPALIVED_DEFAULTS.delayBeforeRetryMs);
     inherit(vs, 'warmupMs', vsDelayLoop);
-    inherit(vs, 'smtpAlert', g.smtpAlert);
+    inherit(vs, 'smtpAlert', g.smtpAlertChecker ?? g.smtpAlert ?? false);
     if (isObj(vs.sorryServer)) {
       inherit(vs.sorryServer, 'forwardingMethod', vsForwarding);
       if (
