@@ -155,6 +155,28 @@ while IFS= read -r line; do printf '%s\\n' "$line" >> "$out"; done
   });
 });
 
+describe('notify FIFO across a reload', () => {
+  it('closes the old FIFO (removing it) and writes to the new one', async () => {
+    const a = join(dir, 'before-reload.fifo');
+    const b = join(dir, 'after-reload.fifo');
+    const notifier = new Notifier(planOf(`global_defs {\n vrrp_notify_fifo ${a}\n}\n`), {
+      log: () => undefined,
+    });
+    await notifier.start();
+    notifier.notify({ type: 'vrrp-instance', instance: 'VI_1', state: 'BACKUP', priority: 100 });
+    assert.deepEqual(notifier.stats().fifos[a], { written: 1, droppedFull: 0, droppedOther: 0 });
+    await notifier.reload(planOf(`global_defs {\n vrrp_notify_fifo ${b}\n}\n`));
+    await assert.rejects(lstat(a), { code: 'ENOENT' });
+    const rd = openSync(b, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    notifier.notify({ type: 'vrrp-instance', instance: 'VI_1', state: 'MASTER', priority: 100 });
+    const buf = Buffer.alloc(256);
+    assert.equal(buf.subarray(0, readSync(rd, buf)).toString(), 'INSTANCE "VI_1" MASTER 100\n');
+    closeSync(rd);
+    await notifier.stop();
+    await assert.rejects(lstat(b), { code: 'ENOENT' });
+  });
+});
+
 describe('notify FIFO without (or with a vanished) reader', () => {
   it('never blocks: lines wait in the pipe up to its size, the rest are dropped and counted, logged once', async () => {
     const path = join(dir, 'nobody-reads.fifo');

@@ -121,6 +121,12 @@ virtual_server 10.0.0.100 80 {
   return buildAlertPlan(r.config, { hostname: 'unused', username: 'unused' });
 }
 
+/** planFor's config with router_id LVS_B and no smtp_alert on VI_1. */
+function planB(port: number): AlertPlan {
+  const p = planFor(port);
+  return { ...p, routerId: 'LVS_B', instances: new Map([['VI_1', { smtpAlert: false }]]) };
+}
+
 function recordingLog(): { log: AlertLog; lines: { level: string; message: string }[] } {
   const lines: { level: string; message: string }[] = [];
   return { lines, log: (level, message) => lines.push({ level, message }) };
@@ -193,6 +199,29 @@ describe('SMTP alerts against a real SMTP server', () => {
     assert.equal(lines.filter((l) => l.level === 'warn' || l.level === 'error').length, 0);
   });
 
+  it('after a reload mail follows the new plan, and the counts are totals since start', async () => {
+    sink.received.length = 0;
+    const notifier = new Notifier(planFor(sink.port), { log: () => undefined });
+    await notifier.start();
+    notifier.notify({ type: 'vrrp-instance', instance: 'VI_1', state: 'BACKUP', priority: 100 });
+    await notifier.reload(planB(sink.port));
+    notifier.notify({ type: 'vrrp-instance', instance: 'VI_1', state: 'MASTER', priority: 100 });
+    notifier.notify({
+      type: 'real-server-removed',
+      virtualServer: { address: '10.0.0.100', port: 80, protocol: 'TCP' },
+      realServer: { address: '10.0.0.21', port: 80 },
+      stopping: false,
+    });
+    await sink.waitFor(2);
+    await notifier.stop(2000);
+    // New plan: router_id LVS_B, and VI_1 without smtp_alert (so MASTER is not mailed).
+    assert.deepEqual(sink.received.map((m) => m.headers.get('subject')).sort(), [
+      '[LVS_A] VRRP Instance VI_1 - Entering BACKUP state',
+      '[LVS_B] Realserver [10.0.0.21]:tcp:80 of virtual server [10.0.0.100]:tcp:80 - DOWN',
+    ]);
+    assert.equal(notifier.stats().mail.sent, 2);
+  });
+
   it('a newline in a name cannot add a header', async () => {
     sink.received.length = 0;
     const plan = planFor(sink.port);
@@ -237,7 +266,7 @@ describe('SMTP alerts when the server is not there', () => {
     await alerts.idle(10_000);
     assert.deepEqual(alerts.stats(), { sent: 0, failed: 3, dropped: 2, queued: 0, sending: 0 });
     assert.ok(
-      lines.some((l) => /failed: .*(timeout|Timeout|no answer)/i.test(l.message)),
+      lines.some((l) => /failed: .*(ETIMEDOUT|timeout|no answer)/i.test(l.message)),
       JSON.stringify(lines),
     );
     await alerts.close();
