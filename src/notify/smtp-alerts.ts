@@ -103,6 +103,8 @@ export class SmtpAlerts {
   private readonly idleWaiters: (() => void)[] = [];
   private active = 0;
   private closed = false;
+  /** The queue overflowed and has not drained since. */
+  private overflowing = false;
   private counts = { sent: 0, failed: 0, dropped: 0 };
 
   constructor(
@@ -134,9 +136,16 @@ export class SmtpAlerts {
     if (this.queue.length >= this.maxQueue) {
       const lost = this.queue.shift();
       this.counts.dropped++;
-      this.log('warn', `SMTP alert queue full (${this.maxQueue}) - dropping alert '${lost?.subject}'`, {
-        dropped: this.counts.dropped,
-      });
+      // Logged once per overflow (a storm of events must not become a storm of log lines).
+      if (!this.overflowing)
+        this.log(
+          'warn',
+          `SMTP alert queue full (${this.maxQueue}) - dropping alert '${safeSubject(lost?.subject ?? '')}'`,
+          {
+            dropped: this.counts.dropped,
+          },
+        );
+      this.overflowing = true;
     }
     this.queue.push(mail);
     this.pump();
@@ -183,7 +192,15 @@ export class SmtpAlerts {
       void this.deliver(mail).finally(() => {
         this.active--;
         if (!this.closed) this.pump();
-        if (this.active === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+        if (this.active === 0 && this.queue.length === 0) {
+          if (this.overflowing) {
+            this.overflowing = false;
+            this.log('info', `SMTP alert queue drained; ${this.counts.dropped} alerts dropped in all`, {
+              dropped: this.counts.dropped,
+            });
+          }
+          for (const w of this.idleWaiters.splice(0)) w();
+        }
       });
     }
   }
@@ -196,7 +213,7 @@ export class SmtpAlerts {
     try {
       await (this.transport as MailTransport).send(mail, abort.signal);
       this.counts.sent++;
-      this.log('info', 'SMTP alert successfully sent.', { subject: mail.subject, server: this.server });
+      this.log('debug', 'SMTP alert successfully sent.', { subject: mail.subject, server: this.server });
     } catch (err) {
       this.counts.failed++;
       const why = abort.signal.aborted ? describeError(abort.signal.reason) : describeError(err);
