@@ -25,6 +25,7 @@ const S_ISGID = 0o2000;
 const S_ISVTX = 0o1000;
 
 export interface RunScriptOptions {
+  /** Kill the process group after this long; Infinity: never (stop it with `signal`). */
   timeoutMs: number;
   user?: string;
   group?: string;
@@ -263,7 +264,8 @@ export async function runScript(
         if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
       }, opts.killGraceMs ?? 2000);
     };
-    const timer = setTimeout(terminate, opts.timeoutMs);
+    // An infinite timeout runs until aborted (the notify FIFO scripts run as long as halo does).
+    const timer = Number.isFinite(opts.timeoutMs) ? setTimeout(terminate, opts.timeoutMs) : undefined;
     const onAbort = () => terminate();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     const finish = (r: Omit<RunScriptResult, 'durationMs' | 'stdout' | 'stderr'>) => {

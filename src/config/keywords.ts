@@ -281,17 +281,22 @@ function didYouMeanSuffix(word: string, table: BlockTable): string {
 
 /* ------------------------------------------------------------------ global_defs */
 
+/**
+ * notify_fifo PATH [user [group]] / notify_fifo_script COMMAND [user [group]] (and the vrrp_ / lvs_ twins):
+ * as keepalived's notify_script_init(), the first word is the whole command line (quote it when it has
+ * arguments) and the next two are the user and group.
+ */
 function fifoKw(field: string, part: 'path' | 'script'): Keyword {
   return {
     status: 'implemented',
-    args: [1, Number.POSITIVE_INFINITY],
+    args: [1, 3],
     yaml: `${field}.${part}`,
     handle: (cx, n, t) => {
       const fifo = ensure(t, field, {}) as Obj;
-      if (part === 'path') {
-        set(cx, fifo, 'path', n.args[0].text, argPos(n));
-        // notify_fifo PATH [username [groupname]]: the owner is not modelled.
-      } else set(cx, fifo, 'script', commandLine(n.args), argPos(n));
+      const [user, group] = part === 'path' ? ['user', 'group'] : ['scriptUser', 'scriptGroup'];
+      set(cx, fifo, part, n.args[0].text, argPos(n));
+      if (n.args[1]) set(cx, fifo, user, n.args[1].text, argPos(n, 1));
+      if (n.args[2]) set(cx, fifo, group, n.args[2].text, argPos(n, 2));
     },
   };
 }
@@ -310,7 +315,7 @@ export const GLOBAL_DEFS: BlockTable = {
         set(cx, t, 'notificationEmail', list, n.pos);
       },
     },
-    notification_email_from: stringKw('notificationEmailFrom', 'keepalived@<host name>'),
+    notification_email_from: stringKw('notificationEmailFrom', '<user running halo>@<host name>'),
     smtp_server: {
       status: 'implemented',
       args: [1, 2],
@@ -321,11 +326,13 @@ export const GLOBAL_DEFS: BlockTable = {
         set(cx, t, 'smtpServer', server, argPos(n));
       },
     },
-    smtp_helo_name: stringKw('smtpHeloName'),
+    smtp_helo_name: stringKw('smtpHeloName', 'host name'),
     smtp_connect_timeout: secondsKw('smtpConnectTimeoutMs', 'smtp_connect_timeout', '30 s', 1),
-    smtp_alert: flagKw('smtpAlert'),
-    smtp_alert_vrrp: notImplemented(),
-    smtp_alert_checker: notImplemented(),
+    smtp_alert: flagKw('smtpAlert', true, 'unset'),
+    smtp_alert_vrrp: flagKw('smtpAlertVrrp', true, 'smtp_alert'),
+    smtp_alert_checker: flagKw('smtpAlertChecker', true, 'smtp_alert'),
+    no_email_faults: { ...flagKw('noEmailFaults'), args: [0, 0] },
+    no_checker_emails: flagKw('noCheckerEmails'),
     enable_script_security: flagKw('enableScriptSecurity'),
     script_user: {
       status: 'implemented',
@@ -461,7 +468,6 @@ export const GLOBAL_DEFS: BlockTable = {
     shutdown_script_timeout: notImplemented(),
     max_auto_priority: notImplemented(),
     min_auto_priority_delay: notImplemented(),
-    no_email_faults: notImplemented(),
     disable_local_igmp: notImplemented(),
     vrrp_min_garp: notImplemented(),
     vrrp_garp_extra_if: notImplemented(),
@@ -511,7 +517,6 @@ export const GLOBAL_DEFS: BlockTable = {
     lvs_netlink_monitor_rcv_bufs: notImplemented(),
     lvs_netlink_monitor_rcv_bufs_force: notImplemented(),
     rs_init_notifies: notImplemented(),
-    no_checker_emails: notImplemented(),
     vrrp_rx_bufs_policy: notImplemented(),
     vrrp_rx_bufs_multiplier: notImplemented(),
     log_unknown_vrids: notImplemented(),
@@ -1092,7 +1097,7 @@ export const VRRP_INSTANCE: BlockTable = {
     },
     notify: notifyKw('any'),
     notify_master_rx_lower_pri: notifyKw('masterRxLowerPri'),
-    smtp_alert: flagKw('smtpAlert'),
+    smtp_alert: flagKw('smtpAlert', true, 'global smtp_alert_vrrp / smtp_alert, else off'),
     garp_master_delay: secondsKw('garpMasterDelayMs', 'garp_master_delay', 'global vrrp_garp_master_delay'),
     garp_master_repeat: intKw('garpMasterRepeat', 1, 65535, 'garp_master_repeat', 'global'),
     garp_master_refresh: secondsKw('garpMasterRefreshMs', 'garp_master_refresh', 'global'),
@@ -1180,7 +1185,7 @@ export const SYNC_GROUP: BlockTable = {
     notify_fault: notifyKw('fault'),
     notify_stop: notifyKw('stop'),
     notify: notifyKw('any'),
-    smtp_alert: flagKw('smtpAlert'),
+    smtp_alert: flagKw('smtpAlert', true, 'global smtp_alert_vrrp / smtp_alert, else off'),
     track_process: refusedTracker('tracked process'),
     track_bfd: refusedTracker('BFD session'),
     sync_group_tracking_weight: notImplemented(),
@@ -1466,7 +1471,6 @@ const inheritedLvsKeywords = (): Record<string, Keyword> => ({
   connect_timeout: secondsKw('connectTimeoutMs', 'connect_timeout', '5 s', 1),
   delay_loop: secondsKw('delayLoopMs', 'delay_loop', '60 s', 1),
   inhibit_on_failure: flagKw('inhibitOnFailure'),
-  smtp_alert: flagKw('smtpAlert'),
   virtualhost: stringKw('virtualhost'),
 });
 
@@ -1474,6 +1478,8 @@ export const REAL_SERVER: BlockTable = {
   name: 'real_server',
   keywords: {
     ...inheritedLvsKeywords(),
+    // keepalived does not inherit it from the virtual server, and it is on unless global_defs says otherwise.
+    smtp_alert: flagKw('smtpAlert', true, 'global smtp_alert_checker / smtp_alert, else on'),
     weight: intKw('weight', 0, 2_147_483_647, 'real_server weight', '1'),
     lvs_method: forwardingKw('forwardingMethod', 'lvs_method'),
     uthreshold: intKw('uthreshold', 0, 4_294_967_295, 'uthreshold'),
@@ -1526,6 +1532,7 @@ export const VIRTUAL_SERVER: BlockTable = {
   name: 'virtual_server',
   keywords: {
     ...inheritedLvsKeywords(),
+    smtp_alert: flagKw('smtpAlert', true, 'global smtp_alert_checker / smtp_alert, else off'),
     ip_family: {
       status: 'implemented',
       args: [1, 1],

@@ -31,17 +31,44 @@ const weight = z.number().int().min(-253).max(253);
 
 export const SmtpServerSchema = z.object({ host: z.string().min(1), port: port.default(25) });
 
+/**
+ * notify_fifo PATH [user [group]] and notify_fifo_script COMMAND [user [group]] (same for vrrp_ and lvs_):
+ * the FIFO is created (mode 0644, owned by user:group) when missing, and the script gets its path as the
+ * last argument.
+ */
+export const NotifyFifoSchema = z
+  .object({
+    path: z.string().min(1),
+    user: z.string().min(1).optional(),
+    group: z.string().min(1).optional(),
+    script: script.optional(),
+    scriptUser: z.string().min(1).optional(),
+    scriptGroup: z.string().min(1).optional(),
+  })
+  .strict();
+export type NotifyFifo = z.infer<typeof NotifyFifoSchema>;
+
 export const GlobalDefsSchema = z
   .object({
     /** router_id; undefined means the host name at run time (keepalived does the same). */
     routerId: z.string().optional(),
     notificationEmail: z.array(z.string()).default([]),
-    /** undefined means keepalived@<local host name> at run time. */
+    /** undefined means <user running halo>@<host name> at run time (keepalived's default). */
     notificationEmailFrom: z.string().optional(),
     smtpServer: SmtpServerSchema.optional(),
     smtpHeloName: z.string().optional(),
     smtpConnectTimeoutMs: durationMs.default(30_000),
-    smtpAlert: z.boolean().default(false),
+    /**
+     * smtp_alert / smtp_alert_vrrp / smtp_alert_checker: the defaults of the per-object smtp_alert flags
+     * (undefined = not written; normalisation resolves them as keepalived 2.2.7 does, see normalise.ts).
+     */
+    smtpAlert: z.boolean().optional(),
+    smtpAlertVrrp: z.boolean().optional(),
+    smtpAlertChecker: z.boolean().optional(),
+    /** no_email_faults: no mail for an instance or sync group entering FAULT. */
+    noEmailFaults: z.boolean().default(false),
+    /** no_checker_emails: checker mails only when the real server itself goes up or down. */
+    noCheckerEmails: z.boolean().default(false),
     enableScriptSecurity: z.boolean().default(false),
     /** script_user; undefined means keepalived_script if that user exists, else root. */
     scriptUser: z.object({ user: z.string().min(1), group: z.string().optional() }).optional(),
@@ -90,9 +117,9 @@ export const GlobalDefsSchema = z
       })
       .strict()
       .optional(),
-    notifyFifo: z.object({ path: z.string(), script: script.optional() }).optional(),
-    vrrpNotifyFifo: z.object({ path: z.string(), script: script.optional() }).optional(),
-    lvsNotifyFifo: z.object({ path: z.string(), script: script.optional() }).optional(),
+    notifyFifo: NotifyFifoSchema.optional(),
+    vrrpNotifyFifo: NotifyFifoSchema.optional(),
+    lvsNotifyFifo: NotifyFifoSchema.optional(),
     checkerLogAllFailures: z.boolean().default(false),
     source,
   })
@@ -278,7 +305,7 @@ export const SyncGroupSchema = z
     name: z.string().min(1),
     group: z.array(z.string().min(1)).min(1),
     notify: NotifySchema.default({}),
-    smtpAlert: z.boolean().default(false),
+    smtpAlert: z.boolean().optional(),
     trackInterfaces: z.array(TrackInterfaceSchema).default([]),
     trackScripts: z.array(TrackRefSchema).default([]),
     trackFiles: z.array(TrackRefSchema).default([]),
@@ -607,7 +634,7 @@ export const NormalisedVrrpInstanceSchema = VrrpInstanceSchema.required({
   trackFiles: z.array(TrackRefSchema.required({ weight: true, weightReverse: true })),
 });
 
-export const NormalisedSyncGroupSchema = SyncGroupSchema.extend({
+export const NormalisedSyncGroupSchema = SyncGroupSchema.required({ smtpAlert: true }).extend({
   trackScripts: z.array(TrackRefSchema.required({ weight: true, weightReverse: true })),
   trackFiles: z.array(TrackRefSchema.required({ weight: true, weightReverse: true })),
 });

@@ -96,7 +96,8 @@ export function applyInheritance(input: Obj): Obj {
     inherit(vi, 'higherPrioSendAdvert', strict ? false : g.vrrpHigherPrioSendAdvert);
     inherit(vi, 'skipCheckAdvAddr', g.vrrpSkipCheckAdvAddr);
     inherit(vi, 'checkUnicastSrc', g.vrrpCheckUnicastSrc);
-    inherit(vi, 'smtpAlert', g.smtpAlert);
+    // keepalived 2.2.7 (vrrp.c): instance smtp_alert, else smtp_alert_vrrp, else smtp_alert, else off.
+    inherit(vi, 'smtpAlert', g.smtpAlertVrrp ?? g.smtpAlert ?? false);
     // keepalived 2.2.7: accept is on unless strict mode is, except for the address owner.
     inherit(vi, 'accept', vi.priority === 255 || !strict);
     for (const vip of [...objects(vi.virtualIpaddresses), ...objects(vi.virtualIpaddressesExcluded)]) {
@@ -125,6 +126,7 @@ export function applyInheritance(input: Obj): Obj {
     resolveRefs(vi, 'trackFiles', files, 1);
   }
   for (const sg of objects(input.syncGroups)) {
+    inherit(sg, 'smtpAlert', g.smtpAlertVrrp ?? g.smtpAlert ?? false);
     resolveRefs(sg, 'trackScripts', scripts, 0);
     resolveRefs(sg, 'trackFiles', files, 1);
   }
@@ -142,7 +144,9 @@ export function applyInheritance(input: Obj): Obj {
     for (const rs of objects(vs.realServers)) {
       inherit(rs, 'forwardingMethod', vsForwarding);
       inherit(rs, 'inhibitOnFailure', vs.inhibitOnFailure ?? false);
-      inherit(rs, 'smtpAlert', vs.smtpAlert ?? g.smtpAlert);
+      // keepalived 2.2.7 (check_data.c): a real server does not inherit the virtual server's smtp_alert;
+      // unset everywhere it is ON ("for backwards compatibility"), unlike every other smtp_alert.
+      inherit(rs, 'smtpAlert', g.smtpAlertChecker ?? g.smtpAlert ?? true);
       inherit(rs, 'connectTimeoutMs', vs.connectTimeoutMs ?? KEEPALIVED_DEFAULTS.connectTimeoutMs);
       inherit(rs, 'delayLoopMs', vsDelayLoop);
       inherit(rs, 'alpha', vs.alpha ?? false);
@@ -176,7 +180,7 @@ export function applyInheritance(input: Obj): Obj {
     inherit(vs, 'retry', KEEPALIVED_DEFAULTS.retry);
     inherit(vs, 'delayBeforeRetryMs', KEEPALIVED_DEFAULTS.delayBeforeRetryMs);
     inherit(vs, 'warmupMs', vsDelayLoop);
-    inherit(vs, 'smtpAlert', g.smtpAlert);
+    inherit(vs, 'smtpAlert', g.smtpAlertChecker ?? g.smtpAlert ?? false);
     if (isObj(vs.sorryServer)) {
       inherit(vs.sorryServer, 'forwardingMethod', vsForwarding);
       if (

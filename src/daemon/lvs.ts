@@ -15,7 +15,7 @@
  * instance) and lvs_flush_on_stop. In dry-run mode these are only logged.
  */
 import { type AttemptEvent, CheckEngine } from '../check/engine.js';
-import type { ServerStateAction, WeightAction } from '../check/scheduler.js';
+import type { CheckerStateAction, ServerStateAction, WeightAction } from '../check/scheduler.js';
 import { runScript } from '../check/script-runner.js';
 import type { CheckerType, CheckPlan } from '../check/types.js';
 import { type IpvsBackend, IpvsClient } from '../ipvs/client.js';
@@ -31,6 +31,7 @@ import { MemoryKernel } from '../ipvs/memory-kernel.js';
 import { KernelError } from '../ipvs/netlink.js';
 import { Reconciler } from '../ipvs/reconciler.js';
 import type { SyncDaemon, SyncState } from '../ipvs/types.js';
+import type { AlertEvent, VirtualServerRef } from '../notify/events.js';
 import { describeProblem, type PlanProblem } from '../plan/check.js';
 import {
   type CheckerKey,
@@ -98,8 +99,10 @@ export class Lvs implements LvsPart {
   private vsState = new Map<VirtualServerKey, VirtualServerState>();
   private desired: DesiredResult | undefined;
   private servers = new Map<RealServerKey, ServerInfo>();
-  /** The config type of every checker (metrics labels) and whether each of its failures is logged. */
-  private checkers = new Map<CheckerKey, { type: CheckerType; logAllFailures: boolean }>();
+  /** Every checker: its config type (metrics labels), its real server, whether each failure is logged. */
+  private checkers = new Map<CheckerKey, { type: CheckerType; rs: RealServerKey; logAllFailures: boolean }>();
+  /** The checkers of each real server. */
+  private checkersOf = new Map<RealServerKey, CheckerKey[]>();
   private lastSyncAt: number | null = null;
   private driftRepairs = 0;
   private lastError: string | null = null;
@@ -110,7 +113,16 @@ export class Lvs implements LvsPart {
   private followedState: SyncState = 'backup';
   private syncChain: Promise<void> = Promise.resolve();
 
-  constructor(private readonly opts: LvsOptions) {}
+  /** Each checker's last state (for mail and FIFO events about the real server it checks). */
+  private readonly checkerUp = new Map<CheckerKey, boolean>();
+  /** Checkers that have reported a state change since start. */
+  private readonly checkerHasRun = new Set<CheckerKey>();
+
+  constructor(
+    private readonly opts: LvsOptions,
+    /** Events for the notify FIFO and smtp_alert mail (src/notify). */
+    private readonly alert: (e: AlertEvent) => void = () => undefined,
+  ) {}
 
   async start(plans: LvsPlans): Promise<void> {
     this.plans = plans;
@@ -151,6 +163,8 @@ export class Lvs implements LvsPart {
     this.plans = plans;
     if (JSON.stringify(before.timeouts) !== JSON.stringify(plans.ipvs.timeouts))
       await this.applyTimeouts(plans.ipvs);
+    const kept = new Set(plans.ipvs.virtualServers.flatMap((vs) => vs.realServers.map((rs) => rs.key)));
+    this.announceRemoved([...this.servers.values()].filter((i) => !kept.has(i.rs.key)), false);
     this.indexServers(plans);
     if (planText(plans.check.plan) !== this.planText) {
       // The old engine's shutdown reports every server down ("shutting down"): that is not health.
@@ -169,6 +183,7 @@ export class Lvs implements LvsPart {
    * stopping is not a health event.
    */
   async stop(): Promise<void> {
+    this.announceRemoved([...this.servers.values()], true);
     this.stopping = true;
     await this.engine?.stop();
     await this.syncChain;
@@ -365,15 +380,16 @@ export class Lvs implements LvsPart {
       }
     }
     this.servers = next;
+    const realServers = plans.check.plan.virtualServers.flatMap((vs) => vs.realServers);
     this.checkers = new Map(
-      plans.check.plan.virtualServers.flatMap((vs) =>
-        vs.realServers.flatMap((rs) =>
-          rs.checkers.map(
-            (c) => [c.key, { type: c.target.type, logAllFailures: c.logAllFailures ?? false }] as const,
-          ),
+      realServers.flatMap((rs) =>
+        rs.checkers.map(
+          (c) =>
+            [c.key, { type: c.target.type, rs: rs.key, logAllFailures: c.logAllFailures ?? false }] as const,
         ),
       ),
     );
+    this.checkersOf = new Map(realServers.map((rs) => [rs.key, rs.checkers.map((c) => c.key)]));
   }
 
   private startChecks({ plan, problems }: LvsPlans['check']): void {
@@ -398,6 +414,7 @@ export class Lvs implements LvsPart {
     const engine = new CheckEngine(seeded);
     engine.on('server', (a: ServerStateAction) => this.onServer(a));
     engine.on('weight', (a: WeightAction) => this.onWeight(a));
+    engine.on('checker', (a: CheckerStateAction) => this.onChecker(a));
     engine.on('attempt', (a: AttemptEvent) => {
       const checker = this.checkerOf(a.checkerId);
       if (!checker) return;
@@ -433,14 +450,9 @@ export class Lvs implements LvsPart {
 
   /** The real server and config type of a checker, by its plan key. */
   private checkerOf(key: string): { info: ServerInfo; type: CheckerType } | undefined {
-    for (const vs of this.plans.check.plan.virtualServers)
-      for (const rs of vs.realServers)
-        for (const c of rs.checkers) {
-          if (c.key !== key) continue;
-          const info = this.servers.get(rs.key);
-          return info ? { info, type: c.target.type } : undefined;
-        }
-    return undefined;
+    const c = this.checkers.get(key as CheckerKey);
+    const info = c && this.servers.get(c.rs);
+    return c && info ? { info, type: c.type } : undefined;
   }
 
   private onServer(a: ServerStateAction): void {
@@ -465,10 +477,57 @@ export class Lvs implements LvsPart {
     };
     if (a.up) this.opts.logger.checkServerUp(fields);
     else this.opts.logger.checkServerDown(fields);
+    this.alert({
+      type: 'real-server',
+      virtualServer: alertRef(info.vs),
+      realServer: { address: info.rs.address, port: info.rs.port },
+      up: a.up,
+    });
     this.opts.metrics?.setRealServerUp(info.vs.name, realServerEndpoint(info.rs.id), a.up);
     const script = a.up ? info.rs.notifyUp : info.rs.notifyDown;
     if (script && a.notify) void this.runHook(script, 'other');
     void this.publish();
+  }
+
+  /** Alive real servers leaving the pool because of a reload or a stop (keepalived mails "Removing ..."). */
+  private announceRemoved(infos: ServerInfo[], stopping: boolean): void {
+    for (const info of infos) {
+      const alive = this.health.get(info.rs.key)?.alive ?? (!info.rs.checked || info.rs.startsAlive);
+      if (!alive) continue;
+      this.alert({
+        type: 'real-server-removed',
+        virtualServer: alertRef(info.vs),
+        realServer: { address: info.rs.address, port: info.rs.port },
+        stopping,
+      });
+    }
+  }
+
+  /** A checker changed state: the mail / FIFO event keepalived sends for it (after the engine's stop, none). */
+  private onChecker(a: CheckerStateAction): void {
+    if (this.stopping) return;
+    const info = this.servers.get(a.rs as RealServerKey);
+    const key = a.checkerId as CheckerKey;
+    const type = this.checkers.get(key)?.type;
+    if (!info || !type) return;
+    const firstRun = !this.checkerHasRun.has(key);
+    this.checkerHasRun.add(key);
+    const realServerWasUp = this.health.get(info.rs.key)?.alive ?? (!info.rs.checked || info.rs.startsAlive);
+    this.checkerUp.set(key, a.up);
+    const siblings = this.checkersOf.get(info.rs.key) ?? [];
+    const realServerUp = siblings.every((k) => this.checkerUp.get(k) ?? realServerWasUp);
+    this.alert({
+      type: 'checker',
+      virtualServer: alertRef(info.vs),
+      realServer: { address: info.rs.address, port: info.rs.port },
+      checker: type,
+      wasUp: !a.up,
+      up: a.up,
+      firstRun,
+      realServerWasUp,
+      realServerUp,
+      ...(type === 'SMTP_CHECK' && !a.up ? { detail: a.reason } : {}),
+    });
   }
 
   private onWeight(a: WeightAction): void {
@@ -499,6 +558,15 @@ export class Lvs implements LvsPart {
       },
       `${a.kind === 'quorum-up' ? 'Gained' : 'Lost'} quorum ${a.weightSum}${a.kind === 'quorum-up' ? '>=' : '<'}${a.threshold} for VS ${a.virtualServer.name}`,
     );
+    this.alert({
+      type: 'quorum',
+      virtualServer: alertRef(a.virtualServer),
+      up: a.kind === 'quorum-up',
+      init: a.init,
+      stopping: false,
+      threshold: a.threshold,
+      weightSum: a.weightSum,
+    });
     if (a.script) void this.runHook(a.script, 'quorum');
   }
 
@@ -556,6 +624,17 @@ function planText(plan: CheckPlan): string {
   return JSON.stringify(plan);
 }
 
-export function createLvsPart(opts: LvsOptions): (plans: LvsPlans) => LvsPart | undefined {
-  return (plans) => (plans.ipvs.virtualServers.length ? new Lvs(opts) : undefined);
+/** A virtual server as src/notify's events name it (keepalived's words). */
+function alertRef(vs: IpvsVirtualServerPlan): VirtualServerRef {
+  const id = vs.id;
+  if (id.kind === 'fwmark') return { fwmark: id.fwmark, protocol: 'TCP' };
+  const protocol = id.protocol.toUpperCase() as 'TCP' | 'UDP' | 'SCTP';
+  if (id.kind === 'group') return { group: id.group, port: 0, protocol };
+  return { address: id.address, port: id.port, protocol };
+}
+
+export function createLvsPart(
+  opts: LvsOptions,
+): (plans: LvsPlans, alert: (e: AlertEvent) => void) => LvsPart | undefined {
+  return (plans, alert) => (plans.ipvs.virtualServers.length ? new Lvs(opts, alert) : undefined);
 }

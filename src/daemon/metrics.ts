@@ -75,6 +75,18 @@ export class HaloMetrics {
     labelNames: ['instance', 'reason'] as const,
     registers: [this.registry],
   });
+  readonly vrrpPeerDrift = new Gauge({
+    name: 'halo_vrrp_peer_drift',
+    help: 'A peer advertises another VIP list than this instance has (config drift between the pair): 1 yes, 0 no',
+    labelNames: ['instance'] as const,
+    registers: [this.registry],
+  });
+  readonly vrrpPeerDriftEvents = new Counter({
+    name: 'halo_vrrp_peer_drift_total',
+    help: 'Times a peer was seen advertising another VIP list than this instance has',
+    labelNames: ['instance'] as const,
+    registers: [this.registry],
+  });
   readonly checkResults = new Counter({
     name: 'halo_check_results_total',
     help: 'Health check attempts by result',
@@ -124,6 +136,11 @@ export class HaloMetrics {
   recordTransition(instance: string, to: VrrpState): void {
     this.vrrpTransitions.inc({ instance, to });
     this.setVrrpState(instance, to);
+  }
+  /** A peer's VIP list started (true) or stopped (false) differing from ours. */
+  peerDrift(instance: string, drifting: boolean): void {
+    this.vrrpPeerDrift.set({ instance }, drifting ? 1 : 0);
+    if (drifting) this.vrrpPeerDriftEvents.inc({ instance });
   }
   advertSent(instance: string, n = 1): void {
     this.vrrpAdvertsSent.inc({ instance }, n);

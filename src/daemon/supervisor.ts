@@ -8,6 +8,7 @@
  */
 import { createRequire } from 'node:module';
 import { type Diagnostic, formatDiagnostic, type HaloConfig, loadConfig } from '../config/index.js';
+import { type AlertEvent, Notifier } from '../notify/index.js';
 import { buildPlans, type Plans } from '../plan/index.js';
 import type { VrrpReloadReport } from '../plan/vrrp-diff.js';
 import { type ControlHandlers, ControlServer } from './control.js';
@@ -47,7 +48,8 @@ export interface SupervisorOptions {
   vrrp: boolean;
   /** keepalived -V: leave the VIPs configured at stop. */
   keepVipsOnStop?: boolean;
-  lvs?: (plans: LvsPlans) => LvsPart | undefined;
+  /** The checks + IPVS part; `alert` takes its events for the notify FIFO and mail. */
+  lvs?: (plans: LvsPlans, alert: (e: AlertEvent) => void) => LvsPart | undefined;
 }
 
 export class ConfigRejected extends Error {
@@ -60,6 +62,8 @@ export class Supervisor {
   private plans!: Plans;
   private vrrp: VrrpHost | undefined;
   private lvs: LvsPart | undefined;
+  /** Notify FIFOs and smtp_alert mail, fed by both parts (one writer per FIFO). */
+  private notifier: Notifier | undefined;
   private control: ControlServer | undefined;
   private pidFile: PidFileHandle | undefined;
   private readonly startedAt = new Date();
@@ -99,11 +103,19 @@ export class Supervisor {
     log.daemonStart({ version: HALO_VERSION, configFile: this.opts.configFile });
     this.started = true;
 
-    if (this.opts.vrrp && this.plans.vrrp.instances.length > 0) {
+    const runsVrrp = this.opts.vrrp && this.plans.vrrp.instances.length > 0;
+    const lvs = this.opts.lvs?.(this.plans, (e) => this.notifier?.notify(e));
+    this.notifier = new Notifier(this.plans.alerts, {
+      log: (level, message, fields) => log.pino[level]({ event: 'notify', ...fields }, message),
+      // A FIFO that only carries the events of a part that does not run here is not opened.
+      sources: new Set([...(runsVrrp ? (['vrrp'] as const) : []), ...(lvs ? (['lvs'] as const) : [])]),
+    });
+    await this.notifier.start();
+    if (runsVrrp) {
       this.vrrp = this.newVrrpHost(this.plans);
       await this.vrrp.start();
     }
-    this.lvs = this.opts.lvs?.(this.plans);
+    this.lvs = lvs;
     await this.lvs?.start(this.plans);
 
     this.control = new ControlServer({
@@ -190,6 +202,7 @@ export class Supervisor {
         await this.vrrp.start();
       }
       await this.lvs?.reload(next);
+      await this.notifier?.reload(next.alerts);
       this.plans = next;
       this.configLoadedAt = new Date();
       this.lastReloadError = undefined;
@@ -255,6 +268,8 @@ export class Supervisor {
         await this.vrrp?.stop();
         await this.control?.close();
         await this.lvs?.stop();
+        // The STOP notifications are queued by now; their mails get a bounded grace.
+        await this.notifier?.stop(5000);
         await this.pidFile?.release();
         if (this.started) log.daemonStopped({ version: HALO_VERSION });
         log.close();
@@ -298,6 +313,29 @@ export class Supervisor {
         break;
       case 'priority':
         log.vrrpPriorityChanged({ instance: ev.instance, from: ev.from, to: ev.to });
+        break;
+      case 'alert':
+        this.notifier?.notify(ev.alert);
+        break;
+      case 'peer-drift':
+        log.pino.warn(
+          {
+            event: 'vrrp.peer_drift',
+            instance: ev.instance,
+            peer: ev.peer,
+            theirs: ev.theirs,
+            ours: ev.ours,
+          },
+          `(${ev.instance}) peer ${ev.peer} advertises ${ev.theirs.length} VIP(s), we have ${ev.ours.length}: config drift between the pair (their ${ev.theirs.join(' ') || 'none'}; ours ${ev.ours.join(' ') || 'none'})`,
+        );
+        m?.peerDrift(ev.instance, true);
+        break;
+      case 'peer-drift-cleared':
+        log.pino.info(
+          { event: 'vrrp.peer_drift_cleared', instance: ev.instance, peer: ev.peer },
+          `(${ev.instance}) peer ${ev.peer} advertises the same VIPs as we do again`,
+        );
+        m?.peerDrift(ev.instance, false);
         break;
       case 'script-state':
         log.vrrpScriptState({ script: ev.script, ok: ev.ok, exitCode: ev.exitCode });

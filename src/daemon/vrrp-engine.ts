@@ -48,7 +48,7 @@ import {
 } from '../vrrp/sync-group.js';
 import { evaluateTracking } from '../vrrp/tracking.js';
 import { ScriptGate } from './script-gate.js';
-import { Notifier, type NotifierSettings } from './vrrp-notify.js';
+import { Notifier, type NotifierSettings, type VrrpAlert } from './vrrp-notify.js';
 import type { VrrpRunOptions } from './vrrp-protocol.js';
 import { type TrackerHost, TrackFiles, TrackScripts } from './vrrp-trackers.js';
 
@@ -70,6 +70,8 @@ export type VrrpEngineEvent =
   | { kind: 'priority'; instance: string; from: number; to: number }
   | { kind: 'peer-drift'; instance: string; peer: string; theirs: string[]; ours: string[] }
   | { kind: 'peer-drift-cleared'; instance: string; peer: string }
+  /** For the notify FIFO and smtp_alert mail, written and sent by the main thread (src/notify). */
+  | { kind: 'alert'; alert: VrrpAlert }
   | { kind: 'script-state'; script: string; ok: boolean; exitCode: number | null; message: string }
   | {
       kind: 'script-exit';
@@ -174,6 +176,7 @@ export class VrrpEngine {
     this.scripts = new TrackScripts(host);
     this.files = new TrackFiles(host);
     this.notifier = new Notifier(this.notifierSettings(plan), {
+      alert: (alert) => this.sink({ kind: 'alert', alert }),
       onScriptExit: (script, r) => this.scriptExit(script, 'notify', r),
       track: (p) => this.track(p),
     });
@@ -274,7 +277,7 @@ export class VrrpEngine {
   }
 
   private notifierSettings(plan: VrrpPlan): NotifierSettings {
-    return { fifo: plan.notifyFifo, scriptUser: plan.scriptUser, gate: this.gate };
+    return { scriptUser: plan.scriptUser, gate: this.gate };
   }
 
   private params(rt: Pick<Runtime, 'plan' | 'source'>): VrrpInstanceParams {

@@ -1,11 +1,14 @@
 /**
- * notify_master / backup / fault / stop (the command as written), `notify` (with keepalived's arguments
- * TYPE NAME STATE PRIORITY) and the notify FIFO, for instances and sync groups. Per instance or group
+ * notify_master / backup / fault / stop / deleted (the command as written) and `notify` (with
+ * keepalived's arguments TYPE NAME STATE PRIORITY), for instances and sync groups. Per instance or group
  * they run one after the other, so a MASTER script never races the BACKUP script that follows it.
+ *
+ * Every notification is also handed to `alert` (the notify FIFO lines and smtp_alert mails, which the
+ * main thread's Notifier writes and sends: src/notify).
  */
-import { writeFile } from 'node:fs/promises';
 import { runScript } from '../check/script-runner.js';
-import type { NotifyFifoPlan, NotifyPlan, ScriptUserPlan } from '../plan/vrrp.js';
+import type { VrrpGroupEvent, VrrpInstanceEvent, VrrpMasterRxLowerPriEvent } from '../notify/events.js';
+import type { NotifyPlan, ScriptUserPlan } from '../plan/vrrp.js';
 import type { ScriptGate } from './script-gate.js';
 
 /** Notify scripts get a generous default timeout; keepalived has none, a hung script must not pile up. */
@@ -13,13 +16,16 @@ const NOTIFY_TIMEOUT_MS = 30_000;
 
 export type NotifyState = 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP' | 'DELETED';
 
+export type VrrpAlert = VrrpInstanceEvent | VrrpGroupEvent | VrrpMasterRxLowerPriEvent;
+
 export interface NotifierSettings {
-  readonly fifo: NotifyFifoPlan | undefined;
   readonly scriptUser: ScriptUserPlan | undefined;
   readonly gate: ScriptGate;
 }
 
 export interface NotifierHost {
+  /** The event for the notify FIFO and mail (the main thread's Notifier). */
+  alert(event: VrrpAlert): void;
   onScriptExit(
     command: string,
     r: { exitCode: number | null; signal: string | null; timedOut: boolean; durationMs: number },
@@ -65,27 +71,25 @@ export class Notifier {
     const runs: { cmd: string; args: string[] }[] = [];
     if (specific) runs.push({ cmd: specific, args: [] });
     if (notify.any) runs.push({ cmd: notify.any, args: [type, name, state, String(priority)] });
-    this.enqueue(`${type}:${name}`, runs, `${type} ${fifoWord(name)} ${state} ${priority}\n`);
+    if (type === 'INSTANCE') this.host.alert({ type: 'vrrp-instance', instance: name, state, priority });
+    else if (state !== 'DELETED') this.host.alert({ type: 'vrrp-group', group: name, state });
+    this.enqueue(`${type}:${name}`, runs);
   }
 
   /**
    * A MASTER heard a lower-priority advert: notify_master_rx_lower_pri runs as written and the FIFO gets
-   * `INSTANCE "VI_1" MASTER_RX_LOWER_PRI 150` (keepalived send_event_notify()).
+   * `INSTANCE "VI_1" MASTER_RX_LOWER_PRI 150` (keepalived send_event_notify(); written by the Notifier).
    */
   masterRxLowerPri(name: string, command: string | undefined, priority: number): void {
-    this.enqueue(
-      `INSTANCE:${name}`,
-      command ? [{ cmd: command, args: [] }] : [],
-      `INSTANCE ${fifoWord(name)} MASTER_RX_LOWER_PRI ${priority}\n`,
-    );
+    this.host.alert({ type: 'vrrp-master-rx-lower-pri', instance: name, priority });
+    this.enqueue(`INSTANCE:${name}`, command ? [{ cmd: command, args: [] }] : []);
   }
 
-  private enqueue(key: string, runs: { cmd: string; args: string[] }[], fifoLine: string | undefined): void {
-    const { fifo, scriptUser, gate } = this.settings;
-    if (!runs.length && !(fifo && fifoLine)) return;
+  private enqueue(key: string, runs: { cmd: string; args: string[] }[]): void {
+    const { scriptUser, gate } = this.settings;
+    if (!runs.length) return;
     const prev = this.chains.get(key) ?? Promise.resolve();
     const next = prev.then(async () => {
-      if (fifo && fifoLine) await writeFile(fifo.path, fifoLine, { flag: 'a' });
       for (const r of runs) {
         if (!(await gate.allowed(r.cmd, scriptUser?.user, scriptUser?.group))) continue;
         const res = await runScript(r.cmd, {

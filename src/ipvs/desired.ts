@@ -40,6 +40,8 @@ export interface VirtualServerState {
 export type QuorumAction = {
   kind: 'quorum-up' | 'quorum-down';
   virtualServer: IpvsVirtualServerPlan;
+  /** The first evaluation of this virtual server (start, or a reload that added it). */
+  init: boolean;
   /** the quorum_up / quorum_down command line, if configured */
   script?: string;
   weightSum: number;
@@ -117,6 +119,7 @@ export function computeDesired(
         actions.push({
           kind: 'quorum-down',
           virtualServer: vs,
+          init: true,
           script: vs.quorumDown,
           weightSum,
           threshold,
@@ -126,12 +129,20 @@ export function computeDesired(
       quorumUp = prev.quorumUp;
       if (!prev.quorumUp && weightSum >= threshold) {
         quorumUp = true;
-        actions.push({ kind: 'quorum-up', virtualServer: vs, script: vs.quorumUp, weightSum, threshold });
+        actions.push({
+          kind: 'quorum-up',
+          virtualServer: vs,
+          init: false,
+          script: vs.quorumUp,
+          weightSum,
+          threshold,
+        });
       } else if (prev.quorumUp && (weightSum === 0 || weightSum < threshold)) {
         quorumUp = false;
         actions.push({
           kind: 'quorum-down',
           virtualServer: vs,
+          init: false,
           script: vs.quorumDown,
           weightSum,
           threshold,

@@ -3,6 +3,7 @@
  * read their plan and never the config. A reload is a diff of two plans by typed id.
  */
 import type { HaloConfig } from '../config/model.js';
+import { type AlertPlan, buildAlertPlan, type LocalHost, localHost } from '../notify/index.js';
 import { buildCheckPlan } from './check.js';
 import { buildIpvsPlan, type IpvsPlan } from './ipvs.js';
 import { buildVrrpPlan, type VrrpPlan } from './vrrp.js';
@@ -11,8 +12,16 @@ export interface Plans {
   readonly vrrp: VrrpPlan;
   readonly check: ReturnType<typeof buildCheckPlan>;
   readonly ipvs: IpvsPlan;
+  /** Mails and notify FIFOs (src/notify), fed by both engines' events. */
+  readonly alerts: AlertPlan;
 }
 
-export function buildPlans(cfg: HaloConfig): Plans {
-  return { vrrp: buildVrrpPlan(cfg), check: buildCheckPlan(cfg), ipvs: buildIpvsPlan(cfg) };
+/** `host` (the host name and user keepalived's mail defaults use) is the one host fact; tests pass it. */
+export function buildPlans(cfg: HaloConfig, host: LocalHost = localHost()): Plans {
+  return {
+    vrrp: buildVrrpPlan(cfg),
+    check: buildCheckPlan(cfg),
+    ipvs: buildIpvsPlan(cfg),
+    alerts: buildAlertPlan(cfg, host),
+  };
 }

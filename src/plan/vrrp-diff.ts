@@ -157,7 +157,6 @@ export function diffVrrpPlans(a: VrrpPlan, b: VrrpPlan): VrrpReloadReport {
   const engine: string[] = [];
   if (json(a.scriptUser) !== json(b.scriptUser)) engine.push('script_user');
   if (a.scriptSecurity !== b.scriptSecurity) engine.push('enable_script_security');
-  if (json(a.notifyFifo) !== json(b.notifyFifo)) engine.push('notify FIFO');
   if (a.startupDelayMs !== b.startupDelayMs) engine.push('vrrp_startup_delay');
   if (json(a.syncGroups) !== json(b.syncGroups)) engine.push('sync groups');
   return {

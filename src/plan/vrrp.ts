@@ -101,11 +101,6 @@ export interface SyncGroupPlan {
   readonly notify: NotifyPlan;
 }
 
-export interface NotifyFifoPlan {
-  readonly path: string;
-  readonly script: string | undefined;
-}
-
 export interface VrrpPlan {
   readonly instances: readonly VrrpInstancePlan[];
   readonly syncGroups: readonly SyncGroupPlan[];
@@ -116,8 +111,6 @@ export interface VrrpPlan {
   readonly scriptUser: ScriptUserPlan | undefined;
   /** enable_script_security: refuse scripts a non-root user could modify. */
   readonly scriptSecurity: boolean;
-  /** vrrp_notify_fifo, else notify_fifo. */
-  readonly notifyFifo: NotifyFifoPlan | undefined;
   /** vrrp_startup_delay: no instance leaves BACKUP before this long after start. */
   readonly startupDelayMs: number;
 }
@@ -248,7 +241,6 @@ export function buildVrrpPlan(cfg: HaloConfig): VrrpPlan {
   const scriptUser = g.scriptUser ? { user: g.scriptUser.user, group: g.scriptUser.group } : undefined;
   const usedScripts = new Set(instances.flatMap((i) => i.tracking.scripts.map((s) => s.name)));
   const usedFiles = new Set(instances.flatMap((i) => i.tracking.files.map((f) => f.name)));
-  const fifo = g.vrrpNotifyFifo ?? g.notifyFifo;
   return {
     instances,
     syncGroups: cfg.syncGroups.map((sg) => ({
@@ -277,7 +269,6 @@ export function buildVrrpPlan(cfg: HaloConfig): VrrpPlan {
       })),
     scriptUser,
     scriptSecurity: g.enableScriptSecurity,
-    notifyFifo: fifo ? { path: fifo.path, script: fifo.script } : undefined,
     startupDelayMs: g.vrrpStartupDelayMs,
   };
 }
