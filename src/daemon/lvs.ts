@@ -164,7 +164,10 @@ export class Lvs implements LvsPart {
     if (JSON.stringify(before.timeouts) !== JSON.stringify(plans.ipvs.timeouts))
       await this.applyTimeouts(plans.ipvs);
     const kept = new Set(plans.ipvs.virtualServers.flatMap((vs) => vs.realServers.map((rs) => rs.key)));
-    this.announceRemoved([...this.servers.values()].filter((i) => !kept.has(i.rs.key)), false);
+    this.announceRemoved(
+      [...this.servers.values()].filter((i) => !kept.has(i.rs.key)),
+      false,
+    );
     this.indexServers(plans);
     if (planText(plans.check.plan) !== this.planText) {
       // The old engine's shutdown reports every server down ("shutting down"): that is not health.

@@ -75,6 +75,7 @@ export interface Advert {
   /** Capture time, epoch milliseconds. */
   atMs: number;
   source: string;
+  destination: string;
   priority: number;
 }
 
@@ -214,10 +215,16 @@ export class VrrpLab {
         buf = buf.slice(nl + 1);
         // 1700000000.123456 IP 10.77.0.11 > 224.0.0.18: VRRPv2, Advertisement, vrid 51, prio 150, ...
         const m =
-          /^(\d+\.\d+) IP6? ([0-9a-f.:]+) > [0-9a-f.:]+: VRRPv\d, Advertisement, vrid \d+, prio (\d+)/.exec(
+          /^(\d+\.\d+) IP6? ([0-9a-f.:]+) > ([0-9a-f.:]+): VRRPv\d, Advertisement, vrid \d+, prio (\d+)/.exec(
             line,
           );
-        if (m) this.adverts.push({ atMs: Number(m[1]) * 1000, source: m[2], priority: Number(m[3]) });
+        if (m)
+          this.adverts.push({
+            atMs: Number(m[1]) * 1000,
+            source: m[2],
+            destination: m[3],
+            priority: Number(m[4]),
+          });
         nl = buf.indexOf('\n');
       }
     });
