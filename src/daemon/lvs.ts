@@ -57,6 +57,8 @@ export interface LvsOptions {
    * backup and follows that instance. Without VRRP it runs as master.
    */
   vrrp?: boolean;
+  /** BGP HOOK (issue 16): called with the whole real server health map after every change. */
+  onHealth?: (health: ReadonlyMap<string, RealServerHealth>) => void;
 }
 
 interface ServerInfo {
@@ -447,6 +449,7 @@ export class Lvs implements LvsPart {
     this.desired = result;
     this.vsState = result.state;
     for (const a of result.actions) this.onQuorum(a);
+    this.opts.onHealth?.(this.health); // BGP HOOK (issue 16)
     await this.reconciler.setDesired(result.table);
   }
 

@@ -35,6 +35,17 @@ export interface LvsPart {
   vrrpStateChanged?(instance: string, state: string): void;
 }
 
+/**
+ * BGP HOOK (issue 16): the BGP part (src/bgp/part.ts BgpPart) as the supervisor sees it. start after the
+ * LVS part, reload with the others, stop BEFORE the LVS part (withdraw, wait, then stop serving).
+ */
+export interface BgpPartHook {
+  start(config: HaloConfig): Promise<void>;
+  reload(config: HaloConfig): Promise<void>;
+  stop(): Promise<void>;
+  status(): NonNullable<StatusDocument['bgp']>;
+}
+
 export interface SupervisorOptions {
   configFile: string;
   configId?: string;
@@ -45,6 +56,8 @@ export interface SupervisorOptions {
   /** keepalived -V: leave the VIPs configured at stop. */
   keepVipsOnStop?: boolean;
   lvs?: (config: HaloConfig) => LvsPart | undefined;
+  /** BGP HOOK (issue 16): the BGP part for a config with a bgp block (undefined: no BGP). */
+  bgp?: (config: HaloConfig) => BgpPartHook | undefined;
 }
 
 export class ConfigRejected extends Error {
@@ -57,6 +70,7 @@ export class Supervisor {
   private config!: HaloConfig;
   private vrrp: VrrpHost | undefined;
   private lvs: LvsPart | undefined;
+  private bgp: BgpPartHook | undefined;
   private control: ControlServer | undefined;
   private pidFile: PidFileHandle | undefined;
   private readonly startedAt = new Date();
@@ -102,6 +116,9 @@ export class Supervisor {
     }
     this.lvs = this.opts.lvs?.(this.config);
     await this.lvs?.start(this.config);
+    // BGP HOOK (issue 16): after the checks and IPVS, so a VIP is announced only once it can be served.
+    this.bgp = this.opts.bgp?.(this.config);
+    await this.bgp?.start(this.config);
 
     this.control = new ControlServer({
       path: this.opts.paths.controlSocket,
@@ -198,6 +215,12 @@ export class Supervisor {
         await this.vrrp.start();
       }
       await this.lvs?.reload(next);
+      // BGP HOOK (issue 16)
+      if (this.bgp) await this.bgp.reload(next);
+      else {
+        this.bgp = this.opts.bgp?.(next);
+        await this.bgp?.start(next);
+      }
       this.config = next;
       this.configLoadedAt = new Date();
       this.lastReloadError = undefined;
@@ -225,6 +248,8 @@ export class Supervisor {
         // VRRP first: the backup takes over one skew time after our priority 0 advert, so every
         // millisecond spent before sending it is a millisecond of outage.
         await this.vrrp?.stop();
+        // BGP HOOK (issue 16): withdraw and wait for the routes to go while IPVS still serves.
+        await this.bgp?.stop();
         await this.control?.close();
         await this.lvs?.stop();
         await this.pidFile?.release();
@@ -308,6 +333,7 @@ export class Supervisor {
       instances: instances.map((i) => toStatusInstance(i, this.config)),
       virtualServers: lvs?.virtualServers ?? [],
       ipvs: lvs?.ipvs ?? null,
+      ...(this.bgp ? { bgp: this.bgp.status() } : {}), // BGP HOOK (issue 16)
     };
   }
 
