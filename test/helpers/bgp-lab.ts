@@ -334,6 +334,13 @@ ${rs}
     if (d.bird) await this.net.kill(d.bird);
   }
 
+  /** Brings a crashed director back: network on, BIRD and halo started again. */
+  async revive(d: Director): Promise<void> {
+    await this.net.exec(d.ns, 'nft', ['delete table inet crash'], { allowFail: true });
+    await this.startSpeaker(d);
+    this.startHalo(d);
+  }
+
   async killSpeaker(d: Director): Promise<void> {
     if (d.bird) await this.net.kill(d.bird);
     d.bird = undefined;
