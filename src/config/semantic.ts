@@ -642,6 +642,15 @@ function checkBgp(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
         `bgp: announce ${a.address}: as_path_prepend needs local_as in the bgp block`,
       );
     }
+    const vrrpOwner = config.vrrpInstances.find((vi) =>
+      vi.virtualIpaddresses.some((v) => canonicalIp(v.address) === canonicalIp(a.address)),
+    );
+    if (vrrpOwner) {
+      sink.warning(
+        p(),
+        `bgp: announce ${a.address}: vrrp_instance ${vrrpOwner.name} also holds this VIP; a VIP should be moved by VRRP or announced over BGP, not both`,
+      );
+    }
     const quorum = a.quorum;
     const hysteresis = a.hysteresis;
     if (quorum !== undefined && hysteresis !== undefined && hysteresis > 0 && hysteresis >= quorum) {

@@ -141,6 +141,24 @@ ${VS('10.0.100.1', 80)}`);
     ]);
   });
 
+  it('warns when a VIP is both announced over BGP and held by a VRRP instance', () => {
+    const { config, lines } = parse(`vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        10.0.100.1/32
+    }
+}
+bgp {
+    announce 10.0.100.1
+}
+${VS('10.0.100.1', 80)}`);
+    assert.ok(config, 'a warning only');
+    assert.deepEqual(lines, [
+      'b.conf:9:5: warning: bgp: announce 10.0.100.1: vrrp_instance VI_1 also holds this VIP; a VIP should be moved by VRRP or announced over BGP, not both',
+    ]);
+  });
+
   it('knows the block only at the top level and says where a keyword belongs', () => {
     const { lines } = parse(`global_defs {\n    local_as 65001\n}\n`);
     assert.deepEqual(lines, [
