@@ -15,9 +15,12 @@
  * health, BFD detection (3 x 100 ms) plus scheduling for a crash.
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { BgpStatus } from '../../src/bgp/status.js';
 import { BgpLab, birdInstalled, VIP } from '../helpers/bgp-lab.js';
-import { canUseNetns, waitFor } from '../helpers/netns.js';
+import { canUseNetns, sh, waitFor } from '../helpers/netns.js';
+import { HALO_MAIN } from '../helpers/vrrp-lab.js';
 
 const root = await canUseNetns();
 const bird = await birdInstalled();
@@ -50,6 +53,26 @@ describe('BGP active-active directors with real BIRD speakers', { skip }, () => 
     assert.ok(
       logs.some((l) => l.event === 'bgp.session' && l.session === 'tor' && l.state === 'Established'),
     );
+  });
+
+  it('halo status shows the speaker, the session and the announced VIP', async () => {
+    const sock = join(lab.directors[0].dir, 'run', 'halo.sock');
+    const out = await sh(process.execPath, [HALO_MAIN, 'status', '--json', '--socket', sock]);
+    const doc = JSON.parse(out.stdout) as { bgp: BgpStatus };
+    assert.equal(doc.bgp.speaker.reachable, true);
+    assert.equal(doc.bgp.speaker.routerId, d1);
+    assert.deepEqual(
+      doc.bgp.sessions.map((s) => [s.name, s.neighborAddress, s.state, s.bfd, s.exportedRoutes]),
+      [['tor', '10.77.0.1', 'Established', 'Up', 1]],
+    );
+    assert.deepEqual(
+      doc.bgp.routes.map((r) => [r.prefix, r.announced, r.inSpeaker, r.reason]),
+      [[`${VIP}/32`, true, true, 'quorum up']],
+    );
+    const text = (await sh(process.execPath, [HALO_MAIN, 'status', '--socket', sock])).stdout;
+    assert.match(text, /BGP: speaker bird at .*bird\.ctl, router id 10\.77\.0\.11/);
+    assert.match(text, /session tor 10\.77\.0\.1 AS65000: Established {2}BFD Up {2}1 route\(s\) exported/);
+    assert.match(text, /10\.77\.100\.100\/32 ANNOUNCED for .*, in speaker: quorum up/);
   });
 
   it('a director whose real servers all fail withdraws; the router drops to two next hops', async () => {
