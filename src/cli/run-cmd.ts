@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BgpPart } from '../bgp/part.js';
+import type { HaloConfig } from '../config/index.js';
 import { createLogger, parseLogFormat, parseLogLevel } from '../daemon/log.js';
 import { createLvsPart } from '../daemon/lvs.js';
 import { HaloMetrics, MetricsServer, parseMetricsAddress } from '../daemon/metrics.js';
@@ -82,6 +83,20 @@ export async function run(argv: string[]): Promise<number> {
   const withBgp = !values['vrrp-only'] && !values['check-only'];
   const bgp = withBgp ? new BgpPart({ logger, metrics }) : undefined;
 
+  const newLvsPart = createLvsPart({
+    logger,
+    metrics,
+    ipvs: values.ipvs,
+    keepIpvsOnStop: values['dont-release-ipvs'],
+    vrrp: !values['check-only'] && !values['bgp-only'],
+    onHealth: bgp ? (health) => bgp.healthChanged(health) : undefined,
+  });
+  const lvsPart = (config: HaloConfig) => {
+    // --bgp-only without a bgp block: refuse before the checker and IPVS start (the LVS part is the first
+    // part the supervisor builds when VRRP does not run).
+    if (values['bgp-only'] && !config.bgp) throw new Error('--bgp-only needs a bgp block in the config');
+    return newLvsPart(config);
+  };
   const supervisor = new Supervisor({
     configFile,
     configId: values['config-id'],
@@ -90,16 +105,7 @@ export async function run(argv: string[]): Promise<number> {
     metrics,
     vrrp: !values['check-only'] && !values['bgp-only'],
     keepVipsOnStop: values['dont-release-vrrp'],
-    lvs: values['vrrp-only']
-      ? undefined
-      : createLvsPart({
-          logger,
-          metrics,
-          ipvs: values.ipvs,
-          keepIpvsOnStop: values['dont-release-ipvs'],
-          vrrp: !values['check-only'] && !values['bgp-only'],
-          onHealth: bgp ? (health) => bgp.healthChanged(health) : undefined,
-        }),
+    lvs: values['vrrp-only'] ? undefined : lvsPart,
     bgp: bgp ? (config) => (config.bgp || values['bgp-only'] ? bgp : undefined) : undefined,
   });
   try {
