@@ -124,15 +124,16 @@ export class BgpPart {
       this.snapshot = undefined;
     }
     this.plan = plan;
+    // New VIPs are added before anything announces them; VIPs that left the config stay until the
+    // routers have had withdraw_delay to forget them.
+    const gone = [...this.vipsAdded.keys()].filter((a) => !plan.announcements.some((x) => x.address === a));
+    await this.syncVips({ keep: gone });
     this.feed({ kind: 'reload' });
     await this.applyNow();
-    // VIPs that left the config go once the routers have had withdraw_delay to forget them.
-    const gone = [...this.vipsAdded.keys()].filter((a) => !plan.announcements.some((x) => x.address === a));
     if (gone.length) {
       const t = setTimeout(() => void this.syncVips(), plan.withdrawDelayMs);
       t.unref();
     }
-    await this.syncVips({ keep: gone });
     if (before.pollIntervalMs !== plan.pollIntervalMs) this.schedulePoll();
   }
 
@@ -212,7 +213,7 @@ export class BgpPart {
       },
       maintenance: this.state.maintenance,
       sessions: snap?.sessions ?? [],
-      routes: (this.plan?.announcements ?? []).map((a) => {
+      routes: (this.running ? this.plan.announcements : []).map((a) => {
         const s = this.state.announcements[a.route.prefix];
         return {
           prefix: a.route.prefix,

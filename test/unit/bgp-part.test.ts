@@ -58,6 +58,16 @@ class MemorySpeaker implements BgpSpeaker {
   async close(): Promise<void> {}
 }
 
+const CONF = (announces: string[]) =>
+  `bgp {
+    local_as 65001
+    router_id 10.0.0.11
+    poll_interval 0.1
+    withdraw_delay 0
+${announces.map((a) => `    announce ${a}`).join('\n')}
+}
+${announces.map((a) => `virtual_server ${a} 80 {\n    lb_algo mh\n    protocol TCP\n    real_server 10.0.0.21 80 {\n    }\n}\n`).join('')}`;
+
 function setup(opts: { speakerUp?: boolean } = {}) {
   const r = parseKeepalivedText(
     `bgp {
@@ -107,6 +117,33 @@ async function until(what: string, cond: () => boolean): Promise<void> {
 }
 
 describe('BgpPart', () => {
+  it('reload: a new VIP is added and announced, a removed one withdrawn then removed, no block = stop', async () => {
+    const { part, speaker, calls, config } = setup();
+    await part.start(config);
+    const two = parseKeepalivedText(CONF(['10.0.100.1', '10.0.100.2']), 'p.conf').config;
+    assert.ok(two);
+    await part.reload(two);
+    assert.deepEqual(speaker.table, ['10.0.100.1/32', '10.0.100.2/32']);
+    assert.equal(calls.at(-1), 'add 10.0.100.2 on lo (speaker has 1 routes)');
+    const one = parseKeepalivedText(CONF(['10.0.100.2']), 'p.conf').config;
+    assert.ok(one);
+    await part.reload(one);
+    assert.deepEqual(speaker.table, ['10.0.100.2/32']);
+    await until('10.0.100.1 removed after withdraw_delay', () =>
+      calls.some((c) => c.startsWith('remove 10.0.100.1')),
+    );
+    assert.equal(calls.at(-1), 'remove 10.0.100.1 from lo (speaker has 1 routes)');
+    const none = parseKeepalivedText(
+      'virtual_server 10.0.100.2 80 {\n lb_algo mh\n protocol TCP\n real_server 10.0.0.21 80 {\n }\n}\n',
+      'p.conf',
+    ).config;
+    assert.ok(none);
+    await part.reload(none);
+    assert.deepEqual(speaker.table, []);
+    assert.equal(calls.at(-1), 'remove 10.0.100.2 from lo (speaker has 0 routes)');
+    assert.deepEqual(part.status().routes, []);
+  });
+
   it('adds the VIP before announcing, and at stop removes it only after the speaker dropped the route', async () => {
     const { part, speaker, calls, config } = setup();
     await part.start(config);
