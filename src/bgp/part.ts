@@ -259,9 +259,11 @@ export class BgpPart {
         this.opts.metrics?.bgpRoute(a.prefix, false, true);
         break;
       case 'quorum':
-        log.pino.warn(
+        // The announce decision's own quorum (the announce block may override the virtual server's).
+        log.pino.info(
           {
-            event: a.up ? 'check.quorum_up' : 'check.quorum_down',
+            event: 'bgp.quorum',
+            up: a.up,
             virtualServer: a.virtualServer,
             prefix: a.prefix,
             weightSum: a.weightSum,
