@@ -287,7 +287,7 @@ export class BgpPart {
   /** Hands the speaker the routes the core wants now (serialised; each run applies the latest state). */
   private applyNow(force = false): Promise<void> {
     const run = async () => {
-      const routes = desiredRoutes(this.plan, this.state);
+      const routes = this.routesToApply();
       const key = routes.map((r) => JSON.stringify(r)).join('|');
       if (!force && key === this.applied) return;
       try {
@@ -308,6 +308,17 @@ export class BgpPart {
     return this.applyChain;
   }
 
+  /**
+   * What the core wants announced, less any VIP halo could not add locally (its add failed and was logged):
+   * a director never announces an address it does not hold.
+   */
+  private routesToApply() {
+    const held = new Set(
+      this.plan.announcements.filter((a) => this.vipsAdded.has(a.address)).map((a) => a.route.prefix),
+    );
+    return desiredRoutes(this.plan, this.state).filter((r) => held.has(r.prefix));
+  }
+
   private schedulePoll(intervalMs = this.plan.pollIntervalMs): void {
     if (this.pollTimer) clearTimeout(this.pollTimer);
     this.pollTimer = setTimeout(async () => {
@@ -317,6 +328,13 @@ export class BgpPart {
   }
 
   private async poll(): Promise<void> {
+    // A VIP that could not be added (interface missing, ...) is tried again; until then it is not announced.
+    if (
+      this.running &&
+      !this.state.stop &&
+      this.plan.announcements.some((a) => !this.vipsAdded.has(a.address))
+    )
+      await this.syncVips({ keep: [...this.vipsAdded.keys()] });
     let snap = await this.speaker.read();
     const prev = this.snapshot;
     this.snapshot = snap;
@@ -324,7 +342,7 @@ export class BgpPart {
     if (!this.pollTimer && !this.state.stop) this.schedulePoll();
     if (snap.reachable) {
       const restarted = prev?.reachable && prev.bootId !== null && snap.bootId !== prev.bootId;
-      const want = desiredRoutes(this.plan, this.state)
+      const want = this.routesToApply()
         .map((r) => r.prefix)
         .sort();
       const has = [...snap.originated].sort();

@@ -153,6 +153,30 @@ describe('BgpPart', () => {
     assert.deepEqual(calls.at(-1), 'remove 10.0.100.1 from lo (speaker has 0 routes)');
   });
 
+  it('never announces a VIP it could not add; tries the add again', async () => {
+    const { speaker, lines, config } = setup();
+    let failures = 2;
+    const vips: VipManager = {
+      add: async () => {
+        if (failures-- > 0) throw new Error('interface lo: no such device');
+      },
+      remove: async () => {},
+    };
+    const p2 = new BgpPart({
+      logger: createLogger({
+        destination: { write: (s: string) => lines.push(JSON.parse(s)) },
+        autoFlush: false,
+      }),
+      speaker: () => speaker,
+      vips,
+    });
+    await p2.start(config);
+    assert.deepEqual(speaker.table, []);
+    assert.ok(lines.some((l) => l.event === 'bgp.error' && /add VIP 10\.0\.100\.1/.test(l.msg)));
+    await until('announced once the VIP is added', () => speaker.table.length === 1);
+    await p2.stop();
+  });
+
   it('drain withdraws and confirms; resume announces again', async () => {
     const { part, speaker, config } = setup();
     await part.start(config);
