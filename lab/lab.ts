@@ -7,6 +7,7 @@
  *   npm run lab -- --demo        scripted: kill the master, time the takeover, restart, preempt back; exit 0/1
  *   npm run lab -- --vm          the scripted demo inside the IPVS VM (real kernel IPVS, ipvsadm -Ln)
  *   npm run lab -- --cleanup     remove namespaces a crashed lab left behind (names halolab-*)
+ *   npm run lab -- --bgp         the BGP lab: active-active directors behind an ECMP router (lab/bgp-lab.ts)
  *
  * The lab adapts to the halo it finds: when `halo run --help` offers `--ipvs`, halo runs its checker and
  * IPVS part (for real when the kernel has ip_vs, `--ipvs dry-run` otherwise); before that, `--vrrp-only`.
@@ -732,10 +733,14 @@ a client (10.88.0.50) probes the VIP every second.
   --vm        the scripted demo inside the IPVS VM (test/vm; real kernel IPVS, shows ipvsadm -Ln)
   --cleanup   remove namespaces left by a crashed lab (halolab-<pid>-*, lab pid gone) and exit
   --keep-logs keep the temp dir with the halo logs on exit
-  --slow N    multiply the demo's timeouts by N (slow machines, the VM)`;
+  --slow N    multiply the demo's timeouts by N (slow machines, the VM)
+  --bgp       the BGP lab instead: three active-active directors announce a VIP over BGP to an
+              ECMP router (npm run lab -- --bgp --help)`;
 
 export async function main(argv: string[]): Promise<number> {
   const flags = new Set(argv);
+  // The BGP lab (issue 16): three active-active directors behind an ECMP router, lab/bgp-lab.ts.
+  if (flags.has('--bgp')) return (await import('./bgp-lab.js')).bgpMain(argv.filter((a) => a !== '--bgp'));
   if (flags.has('--help') || flags.has('-h')) {
     process.stdout.write(`${HELP}\n`);
     return 0;

@@ -3,23 +3,29 @@
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { BgpPart } from '../bgp/part.js';
 import { createLogger, parseLogFormat, parseLogLevel } from '../daemon/log.js';
 import { createLvsPart } from '../daemon/lvs.js';
 import { HaloMetrics, MetricsServer, parseMetricsAddress } from '../daemon/metrics.js';
 import { PATH_FLAGS_HELP, parsePathArgs } from '../daemon/paths.js';
 import { ConfigRejected, Supervisor } from '../daemon/supervisor.js';
+import type { AlertEvent } from '../notify/index.js';
+import type { Plans } from '../plan/index.js';
 import { DEFAULT_CONFIG_PATHS } from './config-cmd.js';
 
-const HELP = `usage: halo run [-f FILE] [--vrrp-only | --check-only] [--config-id ID]
+const HELP = `usage: halo run [-f FILE] [--vrrp-only | --check-only | --bgp-only] [--config-id ID]
                 [--log-format json|pretty] [--log-level LEVEL] [--metrics HOST:PORT] [path options]
 
-Runs halo in the foreground: VRRP (in its own thread), the health checker and
-the IPVS reconciler. SIGHUP reloads, SIGTERM/SIGINT stop (priority 0 adverts,
-VIPs removed), SIGUSR1 writes the data dump, SIGUSR2 the stats.
+Runs halo in the foreground: VRRP (in its own thread), the health checker, the
+IPVS reconciler and, with a bgp block, the BGP announcements. SIGHUP reloads,
+SIGTERM/SIGINT stop (priority 0 adverts, BGP routes withdrawn, VIPs removed),
+SIGUSR1 writes the data dump, SIGUSR2 the stats.
 
   -f, --config FILE     config (default ${DEFAULT_CONFIG_PATHS.join(', then ')})
   --vrrp-only           run VRRP only (no checks, no IPVS)
-  --check-only          run checks + IPVS only (no VRRP)
+  --check-only          run checks + IPVS only (no VRRP, no BGP)
+  --bgp-only            run checks + IPVS + BGP announcements, no VRRP: an active-active
+                        director with no VRRP peer (the config needs a bgp block)
   --config-id ID        for @ID conditional lines (default: short hostname)
   --log-format FORMAT   json (default, for journald) or pretty
   --log-level LEVEL     trace, debug, info (default), warn, error
@@ -39,6 +45,7 @@ export async function run(argv: string[]): Promise<number> {
       config: { type: 'string', short: 'f' },
       'vrrp-only': { type: 'boolean', default: false },
       'check-only': { type: 'boolean', default: false },
+      'bgp-only': { type: 'boolean', default: false },
       'config-id': { type: 'string' },
       'log-format': { type: 'string', default: 'json' },
       'log-level': { type: 'string', default: 'info' },
@@ -63,32 +70,44 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`halo run: --ipvs takes kernel or dry-run\n`);
     return 2;
   }
-  if (values['vrrp-only'] && values['check-only']) {
-    process.stderr.write('halo run: --vrrp-only and --check-only exclude each other\n');
+  const modes = (['vrrp-only', 'check-only', 'bgp-only'] as const).filter((m) => values[m]);
+  if (modes.length > 1) {
+    process.stderr.write(`halo run: --${modes[0]} and --${modes[1]} exclude each other\n`);
     return 2;
   }
   const configFile =
     values.config ?? DEFAULT_CONFIG_PATHS.find((p) => existsSync(p)) ?? DEFAULT_CONFIG_PATHS[0];
   const logger = createLogger({ format, level });
   const metrics = values.metrics ? new HaloMetrics() : undefined;
+  // One BGP part, fed by the checker part's health; it runs when the config has a bgp block, except with
+  // --vrrp-only / --check-only. --bgp-only is checks + IPVS + BGP without VRRP.
+  const withBgp = !values['vrrp-only'] && !values['check-only'];
+  const bgp = withBgp ? new BgpPart({ logger, metrics }) : undefined;
 
+  const newLvsPart = createLvsPart({
+    logger,
+    metrics,
+    ipvs: values.ipvs,
+    keepIpvsOnStop: values['dont-release-ipvs'],
+    vrrp: !values['check-only'] && !values['bgp-only'],
+    onHealth: bgp ? (health) => bgp.healthChanged(health) : undefined,
+  });
+  const lvsPart = (plans: Plans, alert: (e: AlertEvent) => void) => {
+    // --bgp-only without a bgp block: refuse before the checker and IPVS start (the LVS part is the first
+    // part the supervisor builds when VRRP does not run).
+    if (values['bgp-only'] && !plans.bgp) throw new Error('--bgp-only needs a bgp block in the config');
+    return newLvsPart(plans, alert);
+  };
   const supervisor = new Supervisor({
     configFile,
     configId: values['config-id'],
     paths,
     logger,
     metrics,
-    vrrp: !values['check-only'],
+    vrrp: !values['check-only'] && !values['bgp-only'],
     keepVipsOnStop: values['dont-release-vrrp'],
-    lvs: values['vrrp-only']
-      ? undefined
-      : createLvsPart({
-          logger,
-          metrics,
-          ipvs: values.ipvs,
-          keepIpvsOnStop: values['dont-release-ipvs'],
-          vrrp: !values['check-only'],
-        }),
+    lvs: values['vrrp-only'] ? undefined : lvsPart,
+    bgp: bgp ? () => bgp : undefined,
   });
   try {
     await supervisor.start();

@@ -1652,6 +1652,83 @@ export const VIRTUAL_SERVER: BlockTable = {
   },
 };
 
+/* ------------------------------------------------------------------ bgp (halo's own block) */
+
+/** community / large_community: one or more values per line, several lines add up. */
+function communityKw(field: string, pattern: RegExp, what: string, max: number): Keyword {
+  return {
+    status: 'implemented',
+    args: [1, Number.POSITIVE_INFINITY],
+    yaml: field,
+    handle: (cx, n, t) => {
+      const list = ensure(t, field, []) as string[];
+      for (const a of n.args) {
+        if (!pattern.test(a.text) || a.text.split(':').some((x) => Number(x) > max)) {
+          cx.sink.error(a.pos, `${n.keyword}: '${a.text}' is not a ${what}`);
+          continue;
+        }
+        list.push(a.text);
+      }
+      cx.positions.set(t, field, argPos(n));
+    },
+  };
+}
+
+export const BGP_ANNOUNCE: BlockTable = {
+  name: 'announce',
+  keywords: {
+    quorum: intKw('quorum', 1, 4_294_967_295, 'quorum', "each virtual server's own"),
+    hysteresis: intKw('hysteresis', 0, 4_294_967_295, 'hysteresis', "each virtual server's own"),
+    community: communityKw('communities', /^\d{1,5}:\d{1,5}$/, 'community ASN:VALUE (0-65535 each)', 65535),
+    large_community: communityKw(
+      'largeCommunities',
+      /^\d{1,10}:\d{1,10}:\d{1,10}$/,
+      'large community ASN:VALUE1:VALUE2',
+      4_294_967_295,
+    ),
+    med: intKw('med', 0, 4_294_967_295, 'med', 'none'),
+    as_path_prepend: intKw('asPathPrepend', 0, 16, 'as_path_prepend', '0'),
+  },
+};
+
+export const BGP: BlockTable = {
+  name: 'bgp',
+  keywords: {
+    speaker: {
+      status: 'implemented',
+      args: [1, 1],
+      yaml: 'speaker',
+      default: 'bird',
+      noEffect: 'BIRD 2 is the one speaker halo drives today (docs/bgp.md); the keyword names it explicitly',
+      handle: (cx, n, t) => set(cx, t, 'speaker', cx.values.oneOf(n.args[0], ['bird'], 'speaker'), argPos(n)),
+    },
+    control_socket: stringKw('controlSocket', '/run/bird/bird.ctl'),
+    routes_file: stringKw('routesFile', '/run/halo/bird/halo-vips.conf'),
+    protocol_name: stringKw('protocolName', 'halo_vips'),
+    local_as: intKw('localAs', 1, 4_294_967_295, 'local_as'),
+    router_id: ipKw('routerId', 'router_id'),
+    vip_interface: stringKw('vipInterface', 'lo'),
+    announce_delay: secondsKw('announceDelayMs', 'announce_delay', '0'),
+    withdraw_delay: secondsKw('withdrawDelayMs', 'withdraw_delay', '2 s'),
+    withdraw_timeout: secondsKw('withdrawTimeoutMs', 'withdraw_timeout', '10 s', 1),
+    poll_interval: secondsKw('pollIntervalMs', 'poll_interval', '1 s', 100),
+    announce: {
+      status: 'implemented',
+      block: 'optional',
+      args: [1, 1],
+      yaml: 'announce',
+      handle: (cx, n, t) => {
+        const a = childObject(cx, n);
+        const address = cx.values.ip(n.args[0], 'announce');
+        if (!address) return;
+        set(cx, a, 'address', address, argPos(n));
+        runBlock(cx, n.children ?? [], BGP_ANNOUNCE, a);
+        push(t, 'announce', a);
+      },
+    },
+  },
+};
+
 /* ------------------------------------------------------------------ top level */
 
 function namedBlock(field: string, table: BlockTable, nameField = 'name'): Keyword {
@@ -1730,6 +1807,19 @@ export const ROOT: BlockTable = {
         push(cx.config, 'virtualServers', vs);
       },
     },
+    bgp: {
+      status: 'implemented',
+      block: 'required',
+      args: [0, 0],
+      yaml: 'bgp',
+      handle: (cx, n) => {
+        if (cx.config.bgp !== undefined)
+          return cx.sink.error(n.pos, "'bgp' is given twice", 'use one bgp block');
+        const b = childObject(cx, n);
+        cx.config.bgp = b;
+        runBlock(cx, n.children ?? [], BGP, b);
+      },
+    },
     linkbeat_use_polling: notImplemented(),
     net_namespace: notImplemented(),
     net_namespace_ipvs: notImplemented(),
@@ -1805,6 +1895,8 @@ export const ALL_TABLES: BlockTable[] = [
   REAL_SERVER,
   ...Object.values(CHECKER_TABLES),
   URL_BLOCK,
+  BGP,
+  BGP_ANNOUNCE,
 ];
 
 /** Top-level blocks: meeting one nested inside another block means a '}' is missing. */
@@ -1822,4 +1914,5 @@ export const TOP_LEVEL_BLOCKS: ReadonlySet<string> = new Set([
   'static_rules',
   'garp_group',
   'bfd_instance',
+  'bgp',
 ]);

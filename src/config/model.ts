@@ -549,6 +549,77 @@ export const VirtualServerSchema = z
   })
   .strict();
 
+/* ------------------------------------------------------------------ bgp (halo's own, not keepalived's) */
+
+/** A standard community "ASN:VALUE" (two 16-bit numbers). */
+const community = z
+  .string()
+  .regex(/^\d{1,5}:\d{1,5}$/, 'a BGP community is ASN:VALUE, e.g. 65000:100')
+  .refine((c) => c.split(':').every((n) => Number(n) <= 65535), 'each half of a community is 0-65535')
+  .describe('a BGP community ASN:VALUE');
+/** A large community "ASN:VALUE1:VALUE2" (three 32-bit numbers, RFC 8092). */
+const largeCommunity = z
+  .string()
+  .regex(/^\d{1,10}:\d{1,10}:\d{1,10}$/, 'a BGP large community is ASN:VALUE1:VALUE2')
+  .refine((c) => c.split(':').every((n) => Number(n) <= 4_294_967_295), 'each part is 0-4294967295')
+  .describe('a BGP large community ASN:VALUE1:VALUE2');
+const asn = z.number().int().min(1).max(4_294_967_295);
+
+/**
+ * One VIP announced over BGP (`announce ADDRESS { ... }`): its /32 or /128 is announced while every virtual
+ * server on that address (address match or virtual_server_group member) has quorum.
+ */
+export const BgpAnnounceSchema = z
+  .object({
+    address: ipAddress,
+    /** Override of the virtual servers' own quorum / hysteresis, for the announce decision only. */
+    quorum: z.number().int().min(1).optional(),
+    hysteresis: z.number().int().min(0).optional(),
+    communities: z.array(community).default([]),
+    largeCommunities: z.array(largeCommunity).default([]),
+    /** MULTI_EXIT_DISC; lower is preferred by the router (primary/backup sites). */
+    med: z.number().int().min(0).max(4_294_967_295).optional(),
+    /** Extra copies of local_as at the front of the AS path (a backup site announces a longer path). */
+    asPathPrepend: z.number().int().min(0).max(16).default(0),
+    source,
+  })
+  .strict();
+export type BgpAnnounce = z.infer<typeof BgpAnnounceSchema>;
+
+/** The `bgp` block: halo drives an existing BGP speaker (BIRD 2) that talks to the routers. */
+export const BgpSchema = z
+  .object({
+    /** The speaker halo drives; BIRD 2 is the supported one (docs/bgp.md says why). */
+    speaker: z.enum(['bird']).default('bird'),
+    /** The speaker's control socket (BIRD: bird -s PATH). */
+    controlSocket: z.string().min(1).default('/run/bird/bird.ctl'),
+    /** The file halo writes the VIP routes into; the speaker's config includes it. */
+    routesFile: z.string().min(1).default('/run/halo/bird/halo-vips.conf'),
+    /** The name of the speaker protocol holding the routes (BIRD static protocols NAME4 and NAME6). */
+    protocolName: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+      .default('halo_vips'),
+    /** This director's AS: needed for as_path_prepend, and checked against the speaker's sessions. */
+    localAs: asn.optional(),
+    /** The speaker's router id, checked at start (a wrong control socket is caught). */
+    routerId: z.string().optional(),
+    /** Where halo adds the VIPs locally (/32, /128). */
+    vipInterface: z.string().min(1).default('lo'),
+    /** Health must hold this long before a VIP is announced (damps a flapping pool). */
+    announceDelayMs: durationMs.default(0),
+    /** At stop: after the speaker stopped announcing, keep the VIPs this long so the routers converge. */
+    withdrawDelayMs: durationMs.default(2000),
+    /** At stop: give up waiting for the speaker to confirm the withdrawal after this long. */
+    withdrawTimeoutMs: durationMs.min(1).default(10_000),
+    /** How often halo reads the speaker's sessions and routes (restarts are found this way). */
+    pollIntervalMs: durationMs.min(100).default(1000),
+    announce: z.array(BgpAnnounceSchema).default([]),
+    source,
+  })
+  .strict();
+export type Bgp = z.infer<typeof BgpSchema>;
+
 /* ------------------------------------------------------------------ top level */
 
 export const HaloConfigSchema = z
@@ -560,6 +631,7 @@ export const HaloConfigSchema = z
     syncGroups: z.array(SyncGroupSchema).default([]),
     virtualServerGroups: z.array(VirtualServerGroupSchema).default([]),
     virtualServers: z.array(VirtualServerSchema).default([]),
+    bgp: BgpSchema.optional(),
   })
   .strict()
   .describe('halo configuration (the YAML form of keepalived.conf)');
@@ -659,4 +731,5 @@ export type VirtualServer = z.output<typeof NormalisedVirtualServerSchema>;
 export type RealServer = z.output<typeof NormalisedRealServerSchema>;
 export type Checker = z.output<typeof NormalisedCheckerSchema>;
 export type CheckerType = Checker['type'];
+export type BgpConfig = NonNullable<HaloConfig['bgp']>;
 export type ResolvedTrackRef = VrrpInstance['trackScripts'][number];

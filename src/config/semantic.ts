@@ -20,6 +20,7 @@ export function checkSemantics(config: HaloConfig, sink: DiagnosticSink, at: Loc
   applyStrictMode(config, sink, at);
   checkSyncGroups(config, sink, at);
   checkLvs(config, sink, at);
+  checkBgp(config, sink, at);
 }
 
 function duplicates<T>(
@@ -614,4 +615,85 @@ export function checkHost(
       });
     });
   });
+}
+
+/**
+ * The bgp block: every announced VIP is served by at least one virtual server (its health is their quorum),
+ * is announced once, and as_path_prepend has the AS to prepend.
+ */
+function checkBgp(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
+  const bgp = config.bgp;
+  if (!bgp) return;
+  duplicates(
+    bgp.announce,
+    (a) => canonicalIp(a.address),
+    (i) => sink.error(at(['bgp', 'announce', i]), `bgp: announce ${bgp.announce[i].address} is given twice`),
+  );
+  bgp.announce.forEach((a, i) => {
+    const p = (...rest: PropertyKey[]) => at(['bgp', 'announce', i, ...rest]);
+    if (virtualServersOfVip(config, a.address).length === 0) {
+      sink.error(
+        p(),
+        `bgp: announce ${a.address}: no virtual_server serves this address, so halo has no health to announce it by`,
+        'add a virtual_server (or a virtual_server_group member) with this address',
+      );
+    }
+    if (a.asPathPrepend > 0 && bgp.localAs === undefined) {
+      sink.error(
+        p('asPathPrepend'),
+        `bgp: announce ${a.address}: as_path_prepend needs local_as in the bgp block`,
+      );
+    }
+    const vrrpOwner = config.vrrpInstances.find((vi) =>
+      vi.virtualIpaddresses.some((v) => canonicalIp(v.address) === canonicalIp(a.address)),
+    );
+    if (vrrpOwner) {
+      sink.warning(
+        p(),
+        `bgp: announce ${a.address}: vrrp_instance ${vrrpOwner.name} also holds this VIP; a VIP should be moved by VRRP or announced over BGP, not both`,
+      );
+    }
+    const quorum = a.quorum;
+    const hysteresis = a.hysteresis;
+    if (quorum !== undefined && hysteresis !== undefined && hysteresis > 0 && hysteresis >= quorum) {
+      sink.warning(
+        p('hysteresis'),
+        `bgp: announce ${a.address}: hysteresis ${hysteresis} is not below quorum ${quorum}, so the quorum can never be lost`,
+      );
+    }
+  });
+}
+
+function canonicalIp(address: string): string {
+  // Enough to catch the same address written twice ("10.0.0.1" / "10.0.0.01" are not both valid IPs).
+  return isIP(address) === 6 ? new URL(`http://[${address}]/`).hostname : address;
+}
+
+/**
+ * The virtual servers whose traffic arrives on a VIP: those with that address, and those of a
+ * virtual_server_group with a member (or range) covering it. fwmark services carry no address.
+ */
+export function virtualServersOfVip(config: HaloConfig, vip: string): HaloConfig['virtualServers'] {
+  const want = canonicalIp(vip);
+  return config.virtualServers.filter((vs) => {
+    if (vs.address !== undefined) return canonicalIp(vs.address) === want;
+    if (vs.group === undefined) return false;
+    const g = config.virtualServerGroups.find((x) => x.name === vs.group);
+    return (g?.members ?? []).some(
+      (m) => m.type === 'address' && addressInRange(want, m.address, m.rangeEnd),
+    );
+  });
+}
+
+function addressInRange(addr: string, start: string, end: string | undefined): boolean {
+  const a = canonicalIp(addr);
+  const s = canonicalIp(start);
+  if (end === undefined) return a === s;
+  const e = canonicalIp(end);
+  const sep = a.includes(':') ? ':' : '.';
+  const prefix = (x: string) => x.slice(0, x.lastIndexOf(sep));
+  if (prefix(a) !== prefix(s) || prefix(a) !== prefix(e)) return false;
+  const base = sep === ':' ? 16 : 10;
+  const last = (x: string) => Number.parseInt(x.slice(x.lastIndexOf(sep) + 1) || '0', base);
+  return last(a) >= last(s) && last(a) <= last(e);
 }

@@ -47,6 +47,10 @@ export type EventName =
   | 'config.reload_rejected'
   | 'config.warning'
   | 'script.exit'
+  | 'bgp.session'
+  | 'bgp.announce'
+  | 'bgp.withdraw'
+  | 'bgp.error'
   | 'log.suppressed';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -99,6 +103,19 @@ export interface DaemonStartFields {
   version: string;
   configFile: string;
   pid?: number;
+}
+export interface BgpSessionFields {
+  speaker: string;
+  /** The speaker's session name (BIRD protocol); absent for the speaker's own state. */
+  session?: string;
+  neighbor?: string | null;
+  /** Session: the BGP state (Established, Active, ...); speaker: reachable, unreachable, restarted. */
+  state: string;
+  detail?: string;
+}
+export interface BgpRouteFields {
+  prefix: string;
+  reason: string;
 }
 export interface DaemonStopFields {
   /** Why: 'SIGTERM', 'control socket', 'fatal error', ... */
@@ -711,6 +728,26 @@ export class HaloLogger {
       service: formatService(f.service),
       dest: f.dest === undefined ? undefined : formatService(f.dest),
     };
+  }
+
+  // --- bgp ------------------------------------------------------------------------------------------------
+  /** A BGP session of the speaker changed state, or the speaker itself came, went or restarted. */
+  bgpSession(f: BgpSessionFields): void {
+    const who = f.session
+      ? `session ${f.session}${f.neighbor ? ` (${f.neighbor})` : ''}`
+      : `speaker ${f.speaker}`;
+    const level = f.state === 'Established' || f.state === 'reachable' ? 'info' : 'warn';
+    this.emit(level, 'bgp.session', f, `BGP ${who}: ${f.state}${f.detail ? ` (${f.detail})` : ''}`);
+  }
+  bgpAnnounce(f: BgpRouteFields): void {
+    this.emit('info', 'bgp.announce', f, `BGP announcing ${f.prefix}: ${f.reason}`);
+  }
+  bgpWithdraw(f: BgpRouteFields): void {
+    this.emit('warn', 'bgp.withdraw', f, `BGP withdrawing ${f.prefix}: ${f.reason}`);
+  }
+  bgpError(f: { op: string; err: unknown }): void {
+    const err = errorFields(f.err);
+    this.limited('error', 'bgp.error', f.op, { op: f.op, err }, `BGP ${f.op} failed: ${err.message}`);
   }
 
   // --- config ---------------------------------------------------------------------------------------------

@@ -61,6 +61,8 @@ export interface LvsOptions {
    * backup and follows that instance. Without VRRP it runs as master.
    */
   vrrp?: boolean;
+  /** The BGP part's input: the whole real server health map after every change. */
+  onHealth?: (health: ReadonlyMap<RealServerKey, RealServerHealth>) => void;
 }
 
 /** What the checks + IPVS part reads: the checker plan and the IPVS plan (src/plan/). */
@@ -548,6 +550,7 @@ export class Lvs implements LvsPart {
     this.desired = result;
     this.vsState = result.state;
     for (const a of result.actions) this.onQuorum(a);
+    this.opts.onHealth?.(this.health);
     await this.reconciler.setDesired(result.table);
   }
 

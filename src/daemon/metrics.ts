@@ -117,6 +117,29 @@ export class HaloMetrics {
     help: 'IPVS entries changed behind halo and put back',
     registers: [this.registry],
   });
+  readonly bgpRouteAnnounced = new Gauge({
+    name: 'halo_bgp_route_announced',
+    help: 'BGP: 1 while halo has the speaker announce this VIP prefix, 0 while withdrawn',
+    labelNames: ['prefix'] as const,
+    registers: [this.registry],
+  });
+  readonly bgpRouteChanges = new Counter({
+    name: 'halo_bgp_route_changes_total',
+    help: 'BGP announcements and withdrawals halo asked the speaker for',
+    labelNames: ['prefix', 'action'] as const,
+    registers: [this.registry],
+  });
+  readonly bgpSessionUp = new Gauge({
+    name: 'halo_bgp_session_up',
+    help: "BGP sessions of halo's speaker: 1 Established, 0 otherwise",
+    labelNames: ['session', 'neighbor'] as const,
+    registers: [this.registry],
+  });
+  readonly bgpSpeakerUp = new Gauge({
+    name: 'halo_bgp_speaker_up',
+    help: "1 while halo can reach its BGP speaker's control socket",
+    registers: [this.registry],
+  });
   readonly configReloads = new Counter({
     name: 'halo_config_reloads_total',
     help: 'Configuration reloads by result',
@@ -172,6 +195,17 @@ export class HaloMetrics {
   }
   configReload(result: ReloadOutcome): void {
     this.configReloads.inc({ result });
+  }
+
+  bgpRoute(prefix: string, announced: boolean, changed: boolean): void {
+    this.bgpRouteAnnounced.set({ prefix }, announced ? 1 : 0);
+    if (changed) this.bgpRouteChanges.inc({ prefix, action: announced ? 'announce' : 'withdraw' });
+  }
+  bgpSession(session: string, neighbor: string, up: boolean): void {
+    this.bgpSessionUp.set({ session, neighbor }, up ? 1 : 0);
+  }
+  bgpSpeaker(up: boolean): void {
+    this.bgpSpeakerUp.set(up ? 1 : 0);
   }
 
   /** After a reload removed an instance: drop its series so dashboards don't show a ghost. */

@@ -6,7 +6,9 @@
  * The documents are plain JSON (times as ISO strings) with zod schemas, so the CLI can validate what a
  * daemon of another version sent instead of rendering garbage.
  */
+
 import { z } from 'zod';
+import { BgpStatusSchema, renderBgpStatusLines } from '../bgp/status.js';
 import { type HaloPaths, writeFileAtomic } from './paths.js';
 
 export const VRRP_STATES = ['INIT', 'BACKUP', 'MASTER', 'FAULT', 'STOP'] as const;
@@ -94,6 +96,8 @@ export const StatusDocumentSchema = z.object({
   instances: z.array(InstanceStatusSchema),
   virtualServers: z.array(VirtualServerStatusSchema),
   ipvs: IpvsSummarySchema.nullable(),
+  /** BGP announcements (issue 16); absent when the config has no bgp block. */
+  bgp: BgpStatusSchema.optional(),
 });
 
 export type LastCheck = z.infer<typeof LastCheckSchema>;
@@ -243,6 +247,7 @@ export function renderStatusText(doc: StatusDocument, now: number = Date.now()):
   } else {
     out.push('IPVS: not managed (no virtual servers or checker disabled)');
   }
+  if (doc.bgp) out.push('', ...renderBgpStatusLines(doc.bgp, (iso) => ago(iso, now)));
   return `${out.join('\n')}\n`;
 }
 

@@ -7,6 +7,7 @@
  * stop gracefully, SIGUSR1 writes the data dump, SIGUSR2 the stats.
  */
 import { createRequire } from 'node:module';
+import type { BgpPlan } from '../bgp/plan.js';
 import { type Diagnostic, formatDiagnostic, type HaloConfig, loadConfig } from '../config/index.js';
 import { type AlertEvent, Notifier } from '../notify/index.js';
 import { buildPlans, type Plans } from '../plan/index.js';
@@ -39,6 +40,18 @@ export interface LvsPart {
   vrrpStateChanged?(instance: string, state: string): void;
 }
 
+/**
+ * The BGP part (src/bgp/part.ts BgpPart) as the supervisor sees it: started after the LVS part, reloaded
+ * with the others (undefined: the bgp block left the config), stopped BEFORE the LVS part (withdraw,
+ * wait for the routes to go, then stop serving).
+ */
+export interface BgpPartHook {
+  start(plan: BgpPlan): Promise<void>;
+  reload(plan: BgpPlan | undefined): Promise<void>;
+  stop(): Promise<void>;
+  status(): NonNullable<StatusDocument['bgp']>;
+}
+
 export interface SupervisorOptions {
   configFile: string;
   configId?: string;
@@ -49,7 +62,9 @@ export interface SupervisorOptions {
   /** keepalived -V: leave the VIPs configured at stop. */
   keepVipsOnStop?: boolean;
   /** The checks + IPVS part; `alert` takes its events for the notify FIFO and mail. */
-  lvs?: (plans: LvsPlans, alert: (e: AlertEvent) => void) => LvsPart | undefined;
+  lvs?: (plans: Plans, alert: (e: AlertEvent) => void) => LvsPart | undefined;
+  /** The BGP part, for a config with a bgp block (undefined: no BGP). */
+  bgp?: (plan: BgpPlan) => BgpPartHook | undefined;
 }
 
 export class ConfigRejected extends Error {
@@ -64,6 +79,7 @@ export class Supervisor {
   private lvs: LvsPart | undefined;
   /** Notify FIFOs and smtp_alert mail, fed by both parts (one writer per FIFO). */
   private notifier: Notifier | undefined;
+  private bgp: BgpPartHook | undefined;
   private control: ControlServer | undefined;
   private pidFile: PidFileHandle | undefined;
   private readonly startedAt = new Date();
@@ -117,6 +133,11 @@ export class Supervisor {
     }
     this.lvs = lvs;
     await this.lvs?.start(this.plans);
+    // BGP after the checks and IPVS, so a VIP is announced only once it can be served.
+    if (this.plans.bgp) {
+      this.bgp = this.opts.bgp?.(this.plans.bgp);
+      await this.bgp?.start(this.plans.bgp);
+    }
 
     this.control = new ControlServer({
       path: this.opts.paths.controlSocket,
@@ -203,6 +224,11 @@ export class Supervisor {
       }
       await this.lvs?.reload(next);
       await this.notifier?.reload(next.alerts);
+      if (this.bgp) await this.bgp.reload(next.bgp);
+      else if (next.bgp) {
+        this.bgp = this.opts.bgp?.(next.bgp);
+        await this.bgp?.start(next.bgp);
+      }
       this.plans = next;
       this.configLoadedAt = new Date();
       this.lastReloadError = undefined;
@@ -266,6 +292,8 @@ export class Supervisor {
         // VRRP first: the backup takes over one skew time after our priority 0 advert, so every
         // millisecond spent before sending it is a millisecond of outage.
         await this.vrrp?.stop();
+        // BGP: withdraw and wait for the routes to go while IPVS still serves.
+        await this.bgp?.stop();
         await this.control?.close();
         await this.lvs?.stop();
         // The STOP notifications are queued by now; their mails get a bounded grace.
@@ -374,6 +402,7 @@ export class Supervisor {
       instances: instances.map((i) => toStatusInstance(i, this.plans)),
       virtualServers: lvs?.virtualServers ?? [],
       ipvs: lvs?.ipvs ?? null,
+      ...(this.bgp ? { bgp: this.bgp.status() } : {}),
     };
   }
 

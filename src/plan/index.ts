@@ -2,6 +2,7 @@
  * One plan per engine, each built by a pure function from the normalised config model; the engines
  * read their plan and never the config. A reload is a diff of two plans by typed id.
  */
+import { type BgpPlan, buildBgpPlan } from '../bgp/plan.js';
 import type { HaloConfig } from '../config/model.js';
 import { type AlertPlan, buildAlertPlan, type LocalHost, localHost } from '../notify/index.js';
 import { buildCheckPlan } from './check.js';
@@ -14,6 +15,8 @@ export interface Plans {
   readonly ipvs: IpvsPlan;
   /** Mails and notify FIFOs (src/notify), fed by both engines' events. */
   readonly alerts: AlertPlan;
+  /** BGP announcements (src/bgp); undefined without a bgp block. */
+  readonly bgp: BgpPlan | undefined;
 }
 
 /** `host` (the host name and user keepalived's mail defaults use) is the one host fact; tests pass it. */
@@ -23,5 +26,6 @@ export function buildPlans(cfg: HaloConfig, host: LocalHost = localHost()): Plan
     check: buildCheckPlan(cfg),
     ipvs: buildIpvsPlan(cfg),
     alerts: buildAlertPlan(cfg, host),
+    bgp: buildBgpPlan(cfg),
   };
 }

@@ -51,6 +51,27 @@ test('lab --demo: director2 takes over from a killed director1, director1 preemp
   assert.deepEqual(left, [], 'the lab removed its namespaces');
 });
 
+test('lab --bgp --demo: ECMP over three directors, a drain with 0 failed requests, BFD drops a crash, nothing left', {
+  timeout: 150_000,
+}, async (t) => {
+  if (!(await canUseNetns())) return t.skip('needs root and iproute2');
+  if (!/BIRD version 2/.test(execFileSync('sh', ['-c', 'bird --version 2>&1 || true']).toString()))
+    return t.skip('needs bird2');
+  const before = new Set(await labNamespaces());
+  const { code, output } = await runLab(['--bgp', '--demo'], 120_000);
+  assert.equal(code, 0, output);
+  assert.match(
+    output,
+    /router ECMP next hops for 10\.89\.100\.100: 3 -> d1 \(10\.89\.0\.11\), d2 \(10\.89\.0\.12\), d3/,
+  );
+  assert.match(output, /during the drain: \{[^}]*\}, 0 failed requests/);
+  const crash = /router dropped d3 (\d+) ms after the crash/.exec(output);
+  assert.ok(crash && Number(crash[1]) < 1500, output);
+  assert.match(output, /demo OK/);
+  const left = (await labNamespaces()).filter((n) => !before.has(n));
+  assert.deepEqual(left, [], 'the lab removed its namespaces');
+});
+
 /** A PID that belonged to a process which has exited (as a crashed lab's would). */
 async function deadPid(): Promise<number> {
   const child = spawn('true');

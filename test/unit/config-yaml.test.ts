@@ -112,6 +112,7 @@ describe('JSON Schema', () => {
   it('describes the top-level keys and the checker types', () => {
     const schema = JSON.parse(configJsonSchemaText()) as { properties: Record<string, unknown> };
     assert.deepEqual(Object.keys(schema.properties).sort(), [
+      'bgp',
       'global',
       'syncGroups',
       'trackFiles',

@@ -52,6 +52,21 @@ describe('HaloMetrics', () => {
     assert.equal(sample(await m.render(), 'halo_vrrp_state{instance="VI_1"}'), undefined);
   });
 
+  it('records BGP routes, route changes, sessions and the speaker', async () => {
+    const m = new HaloMetrics({ defaultMetrics: false });
+    m.bgpRoute('10.0.0.100/32', true, true);
+    m.bgpRoute('10.0.0.100/32', false, true);
+    m.bgpRoute('10.0.0.100/32', false, false);
+    m.bgpSession('tor', '10.0.0.1', true);
+    m.bgpSpeaker(false);
+    const t = await m.render();
+    assert.equal(sample(t, 'halo_bgp_route_announced{prefix="10.0.0.100/32"}'), 0);
+    assert.equal(sample(t, 'halo_bgp_route_changes_total{prefix="10.0.0.100/32",action="announce"}'), 1);
+    assert.equal(sample(t, 'halo_bgp_route_changes_total{prefix="10.0.0.100/32",action="withdraw"}'), 1);
+    assert.equal(sample(t, 'halo_bgp_session_up{session="tor",neighbor="10.0.0.1"}'), 1);
+    assert.equal(sample(t, 'halo_bgp_speaker_up'), 0);
+  });
+
   it('counts adverts, checks, real servers, IPVS and reloads', async () => {
     const m = new HaloMetrics({ defaultMetrics: false });
     m.advertSent('VI_1', 3);

@@ -40,6 +40,8 @@ const SLOTS = [
   'DNS_CHECK',
   'SMTP_CHECK',
   'url',
+  'bgp',
+  'announce',
 ] as const;
 type Slot = (typeof SLOTS)[number];
 
@@ -136,6 +138,13 @@ ${f('SMTP_CHECK')}
     }
   }
 }
+bgp {
+  local_as 65001
+${f('bgp')}
+  announce 10.0.0.100 {
+${f('announce')}
+  }
+}
 ${f('the top level')}
 `;
 }
@@ -200,6 +209,11 @@ const EXAMPLES: Record<Slot, Record<string, Example>> = {
     virtual_server_group:
       'virtual_server_group G {\n10.0.0.50 80\n}\nvirtual_server group G {\nprotocol TCP\nreal_server 10.0.1.5 80 {\n}\n}',
     virtual_server: 'virtual_server 10.0.0.60 80 {\nprotocol TCP\nreal_server 10.0.1.5 80 {\n}\n}',
+    bgp: {
+      at: 'the top level',
+      base: '',
+      with: 'virtual_server 10.0.0.61 80 {\nprotocol TCP\nreal_server 10.0.1.5 80 {\n}\n}',
+    },
   },
   global_defs: {
     router_id: 'router_id lb-9',
@@ -406,6 +420,31 @@ const EXAMPLES: Record<Slot, Record<string, Example>> = {
   UDP_CHECK: { ...CONNECTION, ...TIMING, payload: 'payload 0a0b', require_reply: 'require_reply' },
   DNS_CHECK: { ...CONNECTION, ...TIMING, type: 'type A', name: 'name example.com' },
   SMTP_CHECK: { ...CONNECTION, ...TIMING, helo_name: 'helo_name mx.example' },
+  bgp: {
+    control_socket: 'control_socket /run/bird/other.ctl',
+    routes_file: 'routes_file /run/halo/other.conf',
+    protocol_name: 'protocol_name other',
+    local_as: 'local_as 65002',
+    router_id: 'router_id 192.0.2.9',
+    vip_interface: 'vip_interface eth9',
+    announce_delay: 'announce_delay 7',
+    withdraw_delay: 'withdraw_delay 7',
+    withdraw_timeout: 'withdraw_timeout 7',
+    poll_interval: 'poll_interval 7',
+    announce: {
+      base: '',
+      with: 'announce 10.0.0.60',
+      also: 'virtual_server 10.0.0.60 80 {\nprotocol TCP\nreal_server 10.0.1.5 80 {\n}\n}',
+    },
+  },
+  announce: {
+    quorum: 'quorum 3',
+    hysteresis: 'hysteresis 1',
+    community: 'community 65000:80',
+    large_community: 'large_community 65000:1:2',
+    med: 'med 50',
+    as_path_prepend: 'as_path_prepend 2',
+  },
   url: {
     path: 'path /other',
     digest: 'digest 0123456789abcdef0123456789abcdef',
@@ -479,9 +518,11 @@ describe('every implemented keyword changes a plan (or says why not)', () => {
     });
   }
 
-  it('the base config loads and every slot is a keyword table', () => {
+  it('the base config loads, every slot is a keyword table and every keyword table a slot', () => {
     plansOf(config({}));
     for (const slot of SLOTS) assert.ok(tables.has(slot), slot);
+    for (const t of ALL_TABLES)
+      assert.ok((SLOTS as readonly string[]).includes(t.name), `no slot for ${t.name}`);
   });
 
   it('no pending keyword is left without its table entry', () => {

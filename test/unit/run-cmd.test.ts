@@ -50,3 +50,29 @@ test('halo run refuses an invalid config with located diagnostics and creates no
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('halo run --bgp-only refuses a config without a bgp block before it programs anything', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'halo-run-'));
+  try {
+    const conf = join(dir, 'nobgp.conf');
+    writeFileSync(
+      conf,
+      'virtual_server 10.0.0.1 80 {\n  lb_algo rr\n  protocol TCP\n  real_server 10.0.0.2 80 {\n  }\n}\n',
+    );
+    const r = spawnSync(
+      process.execPath,
+      [HALO_MAIN, 'run', '--bgp-only', '--ipvs', 'dry-run', '-f', conf, '--run-dir', join(dir, 'run')],
+      { encoding: 'utf8' },
+    );
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /--bgp-only needs a bgp block in the config/);
+    assert.doesNotMatch(r.stdout, /"event":"ipvs.change"/, 'no IPVS service was programmed');
+    const both = spawnSync(process.execPath, [HALO_MAIN, 'run', '--bgp-only', '--vrrp-only', '-f', conf], {
+      encoding: 'utf8',
+    });
+    assert.equal(both.status, 2);
+    assert.match(both.stderr, /--vrrp-only and --bgp-only exclude each other/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
