@@ -52,7 +52,7 @@ const RTM_DELLINK = 17;
 const SCOPES: Record<string, number> = { global: 0, site: 200, link: 253, host: 254 };
 
 /** A netlink failure with the errno name as `code` (the package only puts it in the message). */
-function netlinkError(err: unknown, what: string): Error {
+export function netlinkError(err: unknown, what: string): Error {
   const text = err instanceof Error ? err.message : String(err);
   const code = /Request rejected: (\w+)/.exec(text)?.[1];
   const e = new Error(`${what}: ${code ?? text}`) as Error & { code?: string };
@@ -68,7 +68,10 @@ function socket(): RtNetlinkSocket {
   return shared;
 }
 
-async function getLinkByName(ifname: string): Promise<rt.LinkMessage> {
+/** The shared rtnetlink request socket, for the other src/net modules (routes, rules, VMACs). */
+export const rtnetlink = socket;
+
+export async function getLinkByName(ifname: string): Promise<rt.LinkMessage> {
   if (typeof ifname !== 'string' || ifname.length === 0 || ifname.length > 15) {
     throw new TypeError(`invalid interface name: ${JSON.stringify(ifname)}`);
   }

@@ -113,12 +113,16 @@ describe('JSON Schema', () => {
     const schema = JSON.parse(configJsonSchemaText()) as { properties: Record<string, unknown> };
     assert.deepEqual(Object.keys(schema.properties).sort(), [
       'global',
+      'staticIpaddresses',
+      'staticRoutes',
+      'staticRules',
       'syncGroups',
       'trackFiles',
       'virtualServerGroups',
       'virtualServers',
       'vrrpInstances',
       'vrrpScripts',
+      'vrrpTrackProcesses',
     ]);
     for (const t of [
       'TCP_CHECK',
