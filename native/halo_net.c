@@ -21,6 +21,8 @@
  *   membership(handle, join bool, group, ifname)
  *   ref(handle) / unref(handle) / close(handle)
  *   sendFrame(ifname, frame)         AF_PACKET, destination MAC = frame[0..6]
+ *   pidfdOpen(pid) -> handle         a process watch: startReceive(handle, cb) calls cb(null) once, when
+ *                                    the process exits (pidfd_open(2), Linux 5.3); close(handle) to release
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -34,9 +36,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <node_api.h>
 #include <uv.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434 /* the same number on every architecture */
+#endif
 
 #define RECV_BUF_SIZE 65536
 /* Datagrams handled per poll wakeup; uv_poll is level-triggered, so the rest
@@ -59,6 +66,7 @@ typedef struct {
   bool closing;      /* close started (fd closed, uv_close requested) */
   bool handle_done;  /* uv close callback ran (or handle never needs one) */
   bool js_alive;     /* JS external not yet finalized */
+  bool pidfd;        /* a process watch (pidfd): readable once, when the process exits */
   napi_ref callback;
   napi_async_context async_ctx;
   napi_async_cleanup_hook_handle cleanup;
@@ -310,6 +318,16 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     deliver_error(s, "poll", -status);
     s->dispatching = false;
     if (s->closing) release_js(s);
+  } else if (s->pidfd) {
+    /* The process has exited: report it once and stop polling (a pidfd stays readable). */
+    napi_value argv[1];
+    uv_poll_stop(&s->poll);
+    s->receiving = false;
+    napi_get_null(env, &argv[0]);
+    s->dispatching = true;
+    deliver(s, argv, 1);
+    s->dispatching = false;
+    if (s->closing) release_js(s);
   } else if (napi_get_instance_data(env, (void **)&ed) == napi_ok && ed) {
     s->dispatching = true;
     for (int i = 0; i < MAX_BATCH && !s->closing; i++) {
@@ -334,8 +352,50 @@ static void on_readable(uv_poll_t *h, int status, int events) {
 
 /* ---------- exported functions ---------- */
 
+/* Wraps an open fd (raw socket or pidfd) in a handle; closes the fd on failure. */
+static napi_value make_handle(napi_env env, int fd, int family, bool pidfd) {
+  napi_value handle;
+  uv_loop_t *loop;
+  sock_t *s = calloc(1, sizeof *s);
+  if (!s) {
+    close(fd);
+    return throw_errno(env, "calloc", ENOMEM);
+  }
+  s->env = env;
+  s->fd = fd;
+  s->family = family;
+  s->pidfd = pidfd;
+  s->js_alive = true;
+  s->poll.data = s;
+  int rc = napi_get_uv_event_loop(env, &loop) != napi_ok ? UV_EINVAL
+           : pidfd                                       ? uv_poll_init(loop, &s->poll, fd)
+                                                         : uv_poll_init_socket(loop, &s->poll, fd);
+  if (rc < 0) {
+    close(fd);
+    free(s);
+    return throw_errno(env, "uv_poll_init", -rc);
+  }
+  /* From here on the handle must be closed through sock_close. */
+  napi_value name;
+  napi_create_string_utf8(env, pidfd ? "halo.ProcessWatch" : "halo.RawSocket", NAPI_AUTO_LENGTH, &name);
+  if (napi_async_init(env, NULL, name, &s->async_ctx) != napi_ok ||
+      napi_add_async_cleanup_hook(env, on_env_cleanup, s, &s->cleanup) != napi_ok ||
+      napi_create_external(env, s, on_external_finalized, NULL, &handle) != napi_ok) {
+    s->js_alive = false;
+    sock_close(s);
+    napi_throw_error(env, "ENOMEM", "cannot set up the handle");
+    return NULL;
+  }
+  if (napi_type_tag_object(env, handle, &SOCKET_TAG) != napi_ok) {
+    sock_close(s); /* the external's finalizer frees it */
+    napi_throw_error(env, "ENOTSUP", "this Node.js cannot type-tag externals (needs Node-API 8 with external tags)");
+    return NULL;
+  }
+  return handle;
+}
+
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  napi_value argv[3], handle;
+  napi_value argv[3];
   int version, protocol;
   char ifname[IF_NAMESIZE + 1] = "";
   if (!get_args(env, info, 3, argv)) return NULL;
@@ -360,40 +420,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return throw_errno(env, "setsockopt(pktinfo)", err);
   }
 
-  uv_loop_t *loop;
-  sock_t *s = calloc(1, sizeof *s);
-  if (!s) {
-    close(fd);
-    return throw_errno(env, "calloc", ENOMEM);
-  }
-  s->env = env;
-  s->fd = fd;
-  s->family = family;
-  s->js_alive = true;
-  s->poll.data = s;
-  int rc = napi_get_uv_event_loop(env, &loop) == napi_ok ? uv_poll_init_socket(loop, &s->poll, fd) : UV_EINVAL;
-  if (rc < 0) {
-    close(fd);
-    free(s);
-    return throw_errno(env, "uv_poll_init", -rc);
-  }
-  /* From here on the handle must be closed through sock_close. */
-  napi_value name;
-  napi_create_string_utf8(env, "halo.RawSocket", NAPI_AUTO_LENGTH, &name);
-  if (napi_async_init(env, NULL, name, &s->async_ctx) != napi_ok ||
-      napi_add_async_cleanup_hook(env, on_env_cleanup, s, &s->cleanup) != napi_ok ||
-      napi_create_external(env, s, on_external_finalized, NULL, &handle) != napi_ok) {
-    s->js_alive = false;
-    sock_close(s);
-    napi_throw_error(env, "ENOMEM", "cannot set up the raw socket handle");
-    return NULL;
-  }
-  if (napi_type_tag_object(env, handle, &SOCKET_TAG) != napi_ok) {
-    sock_close(s); /* the external's finalizer frees it */
-    napi_throw_error(env, "ENOTSUP", "this Node.js cannot type-tag externals (needs Node-API 8 with external tags)");
-    return NULL;
-  }
-  return handle;
+  return make_handle(env, fd, family, false);
 }
 
 static napi_value js_start_receive(napi_env env, napi_callback_info info) {
@@ -633,6 +660,15 @@ static napi_value js_send_frame(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_pidfd_open(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int pid;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], 1, 4194304, "pid", &pid)) return NULL;
+  int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+  if (fd < 0) return throw_errno(env, "pidfd_open", errno);
+  return make_handle(env, fd, 0, true);
+}
+
 static void free_env_data(napi_env env, void *data, void *hint) {
   (void)env, (void)hint;
   free(data);
@@ -658,6 +694,7 @@ NAPI_MODULE_INIT() {
       {"refUnref", js_ref_unref},
       {"close", js_close},
       {"sendFrame", js_send_frame},
+      {"pidfdOpen", js_pidfd_open},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -25,10 +25,6 @@ import { FlagsNew, type rt } from 'netlink';
 import { formatMac } from './frames.js';
 import { addAddress, getLinkByName, listAddresses, netlinkError, rtnetlink } from './link.js';
 
-const IFLA_ADDRESS = 1;
-const IFLA_IFNAME = 3;
-const IFLA_LINK = 5;
-const IFLA_LINKINFO = 18;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
 const IFLA_MACVLAN_MODE = 1;
@@ -79,7 +75,8 @@ export interface Vmac {
 
 /** The RFC 5798 virtual router MAC: 00-00-5E-00-01-{VRID} (IPv4) or 00-00-5E-00-02-{VRID} (IPv6). */
 export function vrrpMac(vrid: number, family: 4 | 6): Buffer {
-  if (!Number.isInteger(vrid) || vrid < 1 || vrid > 255) throw new TypeError(`VRID must be 1..255, got ${vrid}`);
+  if (!Number.isInteger(vrid) || vrid < 1 || vrid > 255)
+    throw new TypeError(`VRID must be 1..255, got ${vrid}`);
   return Buffer.from([0x00, 0x00, 0x5e, 0x00, family === 4 ? 0x01 : 0x02, vrid]);
 }
 
@@ -108,12 +105,6 @@ function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(n >>> 0);
   return b;
-}
-
-/** Raw attributes the package does not format itself: appended through the non-enumerable __unparsed. */
-function withRaw<T extends object>(attrs: T, raw: [number, Buffer][]): T {
-  Object.defineProperty(attrs, '__unparsed', { value: raw, enumerable: false });
-  return attrs;
 }
 
 function macvlanLinkinfo(): Buffer {
@@ -176,12 +167,16 @@ export async function readDevconf(ifname: string): Promise<Record<DevconfName, n
   const conf = inet ? attrs(inet).get(IFLA_INET_CONF) : undefined;
   if (!conf) throw Object.assign(new Error(`${ifname}: no IPv4 configuration`), { code: 'ENOENT' });
   const out = {} as Record<DevconfName, number>;
-  for (const [name, id] of Object.entries(DEVCONF)) out[name as DevconfName] = conf.readUInt32LE((id - 1) * 4);
+  for (const [name, id] of Object.entries(DEVCONF))
+    out[name as DevconfName] = conf.readUInt32LE((id - 1) * 4);
   return out;
 }
 
 /** Sets IPv4 devconf values of an interface through rtnetlink (keepalived's netlink_set_interface_flags). */
-export async function writeDevconf(ifindex: number, values: Partial<Record<DevconfName, number>>): Promise<void> {
+export async function writeDevconf(
+  ifindex: number,
+  values: Partial<Record<DevconfName, number>>,
+): Promise<void> {
   const conf = Buffer.concat(
     Object.entries(values).map(([name, v]) => nlattr(DEVCONF[name as DevconfName], u32(v as number))),
   );
@@ -247,12 +242,18 @@ export class VmacManager {
     let update = false;
     if (existing) {
       if (existing.kind !== 'macvlan') {
-        throw Object.assign(new Error(`VMAC ${ifname} conflicts with an existing interface that is not a macvlan`), {
-          code: 'EEXIST',
-        });
+        throw Object.assign(
+          new Error(`VMAC ${ifname} conflicts with an existing interface that is not a macvlan`),
+          {
+            code: 'EEXIST',
+          },
+        );
       }
       if (existing.lower !== baseIndex) {
-        this.log({ level: 'info', message: `Removing old VMAC interface ${ifname} due to conflicting interface` });
+        this.log({
+          level: 'info',
+          message: `Removing old VMAC interface ${ifname} due to conflicting interface`,
+        });
         await this.delLink(existing.ifindex, ifname);
       } else if (!existing.mac?.equals(mac) || existing.macvlanMode !== MACVLAN_MODE_PRIVATE) {
         this.log({ level: 'info', message: `Update old VMAC interface ${ifname} due to wrong MAC/mode` });
@@ -290,29 +291,50 @@ export class VmacManager {
       baseRef = true;
     }
     // IPv6 only where needed: an IPv4 instance without other-family addresses does not run IPv6 on the VMAC.
-    this.trySysctl(`ipv6/conf/${ifname}/disable_ipv6`, opts.family === 4 && !opts.otherFamilyAddresses ? 1 : 0);
+    this.trySysctl(
+      `ipv6/conf/${ifname}/disable_ipv6`,
+      opts.family === 4 && !opts.otherFamilyAddresses ? 1 : 0,
+    );
     // No MAC-derived link-local (RFC 5798 7.4); set before the link goes up, as the kernel adds it at up.
     try {
       await rtnetlink().setLink(
         { family: 0, index: ifindex },
-        { afSpec: new Map([[AF_INET6, nlattr(IFLA_INET6_ADDR_GEN_MODE, Buffer.from([IN6_ADDR_GEN_MODE_NONE]))]]) },
+        {
+          afSpec: new Map([
+            [AF_INET6, nlattr(IFLA_INET6_ADDR_GEN_MODE, Buffer.from([IN6_ADDR_GEN_MODE_NONE]))],
+          ]),
+        },
       );
     } catch (err) {
-      this.log({ level: 'warn', message: `Error setting ADDR_GEN_MODE to NONE on ${ifname}: ${(err as Error).message}` });
+      this.log({
+        level: 'warn',
+        message: `Error setting ADDR_GEN_MODE to NONE on ${ifname}: ${(err as Error).message}`,
+      });
     }
     try {
       await rtnetlink().setLink({ family: 0, index: ifindex, flags: { up: true }, change: { up: true } }, {});
     } catch (err) {
       throw netlinkError(err, `bring VMAC ${ifname} up`);
     }
-    const vmac: Vmac = { ifname, ifindex, mac: formatMac(mac), base: opts.base, family: opts.family, created };
+    const vmac: Vmac = {
+      ifname,
+      ifindex,
+      mac: formatMac(mac),
+      base: opts.base,
+      family: opts.family,
+      created,
+    };
     if (opts.family === 6 && !opts.xmitBase) {
-      const ll = opts.linkLocal ?? (await this.baseLinkLocal(opts.base)) ?? linkLocalFromMac(base.attrs.address!);
+      const ll =
+        opts.linkLocal ?? (await this.baseLinkLocal(opts.base)) ?? linkLocalFromMac(base.attrs.address!);
       try {
         await addAddress(ifname, { address: ll, prefixLength: 64, nodad: true });
         vmac.linkLocal = ll;
       } catch (err) {
-        this.log({ level: 'warn', message: `adding link-local address to ${ifname} failed: ${(err as Error).message}` });
+        this.log({
+          level: 'warn',
+          message: `adding link-local address to ${ifname} failed: ${(err as Error).message}`,
+        });
       }
     }
     this.owned.set(ifname, { vmac, baseRef });
@@ -327,7 +349,9 @@ export class VmacManager {
     const f = await linkFacts(v.ifname);
     if (!f) return;
     if (f.kind !== 'macvlan') {
-      throw Object.assign(new Error(`refusing to remove ${v.ifname}: it is not a macvlan`), { code: 'EPERM' });
+      throw Object.assign(new Error(`refusing to remove ${v.ifname}: it is not a macvlan`), {
+        code: 'EPERM',
+      });
     }
     await this.delLink(f.ifindex, v.ifname);
   }
@@ -343,7 +367,10 @@ export class VmacManager {
     this.rpSaved = undefined;
     if (!saved || saved.all === 0) return;
     if (this.sysctl.read('ipv4/conf/all/rp_filter') === 0) {
-      this.log({ level: 'info', message: `NOTICE: resetting sysctl net.ipv4.conf.all.rp_filter to ${saved.all}` });
+      this.log({
+        level: 'info',
+        message: `NOTICE: resetting sysctl net.ipv4.conf.all.rp_filter to ${saved.all}`,
+      });
       this.trySysctl('ipv4/conf/all/rp_filter', saved.all);
     }
     if (saved.default !== undefined && this.sysctl.read('ipv4/conf/default/rp_filter') === saved.all) {
@@ -369,7 +396,10 @@ export class VmacManager {
     try {
       this.sysctl.write(path, value);
     } catch (err) {
-      this.log({ level: 'warn', message: `cannot set net.${path.replaceAll('/', '.')} to ${value}: ${(err as Error).message}` });
+      this.log({
+        level: 'warn',
+        message: `cannot set net.${path.replaceAll('/', '.')} to ${value}: ${(err as Error).message}`,
+      });
     }
   }
 
@@ -402,7 +432,10 @@ export class VmacManager {
       const link = await getLinkByName(base);
       await writeDevconf(link.data.index!, { arp_ignore: ref.arp_ignore, arp_filter: ref.arp_filter });
     } catch (err) {
-      this.log({ level: 'warn', message: `reset interface flags on ${base} failed: ${(err as Error).message}` });
+      this.log({
+        level: 'warn',
+        message: `reset interface flags on ${base} failed: ${(err as Error).message}`,
+      });
     }
   }
 
@@ -419,7 +452,10 @@ export class VmacManager {
     const saved = { all, default: undefined as number | undefined, interfaces: new Map<string, number>() };
     const dflt = this.sysctl.read('ipv4/conf/default/rp_filter');
     if (dflt !== undefined && dflt < all) {
-      this.log({ level: 'info', message: `NOTICE: setting sysctl net.ipv4.conf.default.rp_filter from ${dflt} to ${all}` });
+      this.log({
+        level: 'info',
+        message: `NOTICE: setting sysctl net.ipv4.conf.default.rp_filter from ${dflt} to ${all}`,
+      });
       this.trySysctl('ipv4/conf/default/rp_filter', all);
       saved.default = dflt;
     }
@@ -438,7 +474,10 @@ export class VmacManager {
         saved.interfaces.set(name, v);
       }
     }
-    this.log({ level: 'info', message: `NOTICE: setting sysctl net.ipv4.conf.all.rp_filter from ${all} to 0` });
+    this.log({
+      level: 'info',
+      message: `NOTICE: setting sysctl net.ipv4.conf.all.rp_filter from ${all} to 0`,
+    });
     this.trySysctl('ipv4/conf/all/rp_filter', 0);
     this.rpSaved = saved;
   }
