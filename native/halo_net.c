@@ -23,11 +23,17 @@
  *   sendFrame(ifname, frame)         AF_PACKET, destination MAC = frame[0..6]
  *   pidfdOpen(pid) -> handle         a process watch: startReceive(handle, cb) calls cb(null) once, when
  *                                    the process exits (pidfd_open(2), Linux 5.3); close(handle) to release
+ *   netlinkOpen(protocol, groups[], rcvbuf) -> handle
+ *                                    a netlink multicast listener: startReceive(handle, cb(err, datagram))
+ *                                    with the kernel's datagrams only; an overrun arrives as err.code ENOBUFS
+ *                                    and reading goes on (the `netlink` package aborts the process there)
+ *   netlinkSend(handle, data)        a datagram to the kernel (e.g. a connector subscription)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_packet.h>
+#include <linux/netlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
@@ -244,8 +250,23 @@ static void deliver_error(sock_t *s, const char *what, int err) {
 
 /* Reads one datagram into buf and builds the callback arguments.
  * Returns 1 delivered-able, 0 dropped (malformed/truncated), -1 errno set. */
+/* One netlink datagram from the kernel as argv[1] (Buffer); 0 if dropped (not from the kernel, truncated). */
+static int read_netlink(sock_t *s, uint8_t *buf, napi_value *argv) {
+  struct sockaddr_nl from;
+  socklen_t fromlen = sizeof from;
+  ssize_t n = recvfrom(s->fd, buf, RECV_BUF_SIZE, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
+  if (n < 0) return -1;
+  if (n > RECV_BUF_SIZE || fromlen != sizeof from || from.nl_pid != 0) return 0;
+  napi_get_null(s->env, &argv[0]);
+  void *copy;
+  napi_create_buffer_copy(s->env, (size_t)n, buf, &copy, &argv[1]);
+  for (int i = 2; i < 8; i++) napi_get_undefined(s->env, &argv[i]);
+  return 1;
+}
+
 static int read_one(sock_t *s, uint8_t *buf, napi_value *argv) {
   napi_env env = s->env;
+  if (s->family == AF_NETLINK) return read_netlink(s, buf, argv);
   struct sockaddr_storage from;
   union {
     struct cmsghdr align;
@@ -314,10 +335,17 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   if (status < 0) {
+    /* libuv reports POLLERR as UV_EBADF and stops the handle. For a socket that is a pending socket error
+     * (a netlink overrun: ENOBUFS): report it, clear it (SO_ERROR) and keep receiving. */
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    bool sock_error = !s->pidfd && getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr != 0;
     s->dispatching = true;
-    deliver_error(s, "poll", -status);
+    if (sock_error) deliver_error(s, "recvmsg", soerr);
+    else deliver_error(s, "poll", -status);
     s->dispatching = false;
     if (s->closing) release_js(s);
+    else if (sock_error && s->receiving && uv_poll_start(&s->poll, UV_READABLE, on_readable) < 0) s->receiving = false;
   } else if (s->pidfd) {
     /* The process has exited: report it once and stop polling (a pidfd stays readable). */
     napi_value argv[1];
@@ -669,6 +697,63 @@ static napi_value js_pidfd_open(napi_env env, napi_callback_info info) {
   return make_handle(env, fd, 0, true);
 }
 
+static napi_value js_netlink_open(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int protocol, rcvbuf = 0;
+  bool is_array = false;
+  uint32_t ngroups = 0;
+  if (!get_args(env, info, 3, argv) || !get_int(env, argv[0], 0, 31, "protocol", &protocol)) return NULL;
+  if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array) return throw_arg(env, "groups must be an array");
+  napi_get_array_length(env, argv[1], &ngroups);
+  if (!is_type(env, argv[2], napi_undefined) && !get_int(env, argv[2], 0, 1 << 30, "rcvbuf", &rcvbuf)) return NULL;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  if (fd < 0) return throw_errno(env, "socket(AF_NETLINK)", errno);
+  struct sockaddr_nl local;
+  memset(&local, 0, sizeof local);
+  local.nl_family = AF_NETLINK;
+  if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "bind(AF_NETLINK)", err);
+  }
+  for (uint32_t i = 0; i < ngroups; i++) {
+    napi_value v;
+    int group;
+    if (napi_get_element(env, argv[1], i, &v) != napi_ok || !get_int(env, v, 1, 1 << 20, "group", &group)) {
+      close(fd);
+      return NULL;
+    }
+    if (setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
+      int err = errno;
+      close(fd);
+      return throw_errno(env, "NETLINK_ADD_MEMBERSHIP", err);
+    }
+  }
+  /* Root may go past net.core.rmem_max; otherwise the kernel caps it. */
+  if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  return make_handle(env, fd, AF_NETLINK, false);
+}
+
+static napi_value js_netlink_send(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  void *data;
+  size_t len;
+  bool isbuf = false;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  sock_t *s = get_sock(env, argv[0]);
+  if (!s) return NULL;
+  if (s->family != AF_NETLINK) return throw_arg(env, "not a netlink handle");
+  napi_is_buffer(env, argv[1], &isbuf);
+  if (!isbuf || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) return throw_arg(env, "data must be a Buffer");
+  struct sockaddr_nl kernel;
+  memset(&kernel, 0, sizeof kernel);
+  kernel.nl_family = AF_NETLINK;
+  if (sendto(s->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&kernel, sizeof kernel) < 0)
+    return throw_errno(env, "sendto(AF_NETLINK)", errno);
+  return NULL;
+}
+
 static void free_env_data(napi_env env, void *data, void *hint) {
   (void)env, (void)hint;
   free(data);
@@ -695,6 +780,8 @@ NAPI_MODULE_INIT() {
       {"close", js_close},
       {"sendFrame", js_send_frame},
       {"pidfdOpen", js_pidfd_open},
+      {"netlinkOpen", js_netlink_open},
+      {"netlinkSend", js_netlink_send},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -16,9 +16,10 @@
  * processes on the host, which is how bench/net-watch.ts measures the latency from `ip addr del`.
  */
 import { EventEmitter } from 'node:events';
-import { createRtNetlink, type RtNetlinkSocket, rt } from 'netlink';
+import { rt } from 'netlink';
 import { formatIp } from './frames.js';
-import { netlinkError } from './link.js';
+import { netlinkError, rtnetlink } from './link.js';
+import { NETLINK_ROUTE, NetlinkListener, RTNLGRP, splitMessages } from './nl-listener.js';
 import { parseRouteMessage, parseRuleMessage, type RouteEntry, type RuleEntry } from './route.js';
 
 const RTM_NEWLINK = 16;
@@ -95,32 +96,37 @@ export class AddressWatcher extends EventEmitter<AddressWatcherEvents> {
   overruns = 0;
   private readonly addrs = new Map<string, WatchedAddress>();
   private readonly linkState = new Map<number, WatchedLink>();
-  private readonly sock: RtNetlinkSocket;
+  private readonly sock: NetlinkListener;
   private readonly families: (4 | 6)[];
   private closed = false;
   private resyncing: Promise<void> | undefined;
+  /** Notifications read while a dump is in flight, applied after it (in order). */
+  private held: { type: number; data: Buffer; at: bigint }[] | undefined;
 
   constructor(opts: AddressWatcherOptions = {}) {
     super();
     this.families = opts.families ?? [4, 6];
-    this.sock = createRtNetlink({
-      ref: opts.ref ?? true,
-      recvBufferSize: opts.recvBufferSize ?? 1 << 20,
-    } as Parameters<typeof createRtNetlink>[0]);
-    this.sock.addMembership('LINK');
-    if (this.families.includes(4)) this.sock.addMembership('IPV4_IFADDR');
-    if (this.families.includes(6)) this.sock.addMembership('IPV6_IFADDR');
-    this.sock.socket.on('message', (msgs) => {
-      const at = process.hrtime.bigint();
-      for (const m of msgs) this.onMessage(m.type, m.data, at);
-    });
-    this.sock.socket.on('error', (err: Error & { code?: string }) => {
-      if (err.code === 'ENOBUFS') {
-        this.overruns++;
-        this.emit('overrun');
-        void this.resync();
-      } else this.emit('error', err);
-    });
+    const groups: number[] = [RTNLGRP.LINK];
+    if (this.families.includes(4)) groups.push(RTNLGRP.IPV4_IFADDR);
+    if (this.families.includes(6)) groups.push(RTNLGRP.IPV6_IFADDR);
+    this.sock = NetlinkListener.open(NETLINK_ROUTE, groups, { rcvbuf: opts.recvBufferSize ?? 1 << 20 });
+    this.sock.start(
+      (datagram) => {
+        const at = process.hrtime.bigint();
+        for (const m of splitMessages(datagram)) {
+          if (this.held) this.held.push({ type: m.type, data: m.data, at });
+          else this.onMessage(m.type, m.data, at);
+        }
+      },
+      (err) => {
+        if (err.code === 'ENOBUFS') {
+          this.overruns++;
+          this.emit('overrun');
+          void this.resync();
+        } else this.emit('error', err);
+      },
+    );
+    if (opts.ref === false) this.sock.unref();
     this.ready = this.dump(false);
   }
 
@@ -194,14 +200,21 @@ export class AddressWatcher extends EventEmitter<AddressWatcherEvents> {
     }
   }
 
-  /** Initial dump (no events) or a resync after an overrun (differences as events). */
+  /**
+   * Initial dump (no events) or a resync after an overrun (differences as events). The dump goes over the
+   * request socket, not the subscribed one: a large reply must not overflow the notification buffer (which
+   * would start the next overrun). Notifications read meanwhile are held and applied after the dump, so the
+   * final state is the dump plus every later change, in order.
+   */
   private async dump(emit: boolean): Promise<void> {
+    this.held = [];
     let links: rt.LinkMessage[];
     let addrs: rt.AddressMessage[];
     try {
-      links = await this.sock.getLinks();
-      addrs = await this.sock.getAddresses();
+      links = await rtnetlink().getLinks();
+      addrs = await rtnetlink().getAddresses();
     } catch (err) {
+      this.releaseHeld();
       throw netlinkError(err, 'list links and addresses');
     }
     const at = process.hrtime.bigint();
@@ -221,9 +234,17 @@ export class AddressWatcher extends EventEmitter<AddressWatcherEvents> {
       if (emit) this.updateAddress(a, true, at);
       else this.addrs.set(addrKey(a.ifindex, a.address, a.prefixLength), a);
     }
-    if (!emit) return;
-    for (const [k, a] of [...this.addrs]) if (!seenAddrs.has(k)) this.updateAddress(a, false, at);
-    for (const [i, l] of [...this.linkState]) if (!seenLinks.has(i)) this.updateLink(l, true, at);
+    if (emit) {
+      for (const [k, a] of [...this.addrs]) if (!seenAddrs.has(k)) this.updateAddress(a, false, at);
+      for (const [i, l] of [...this.linkState]) if (!seenLinks.has(i)) this.updateLink(l, true, at);
+    }
+    this.releaseHeld();
+  }
+
+  private releaseHeld(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const m of held) this.onMessage(m.type, m.data, m.at);
   }
 
   /** Re-reads links and addresses and reports what changed (after an overrun, or on demand). */
@@ -258,17 +279,17 @@ export class AddressWatcher extends EventEmitter<AddressWatcherEvents> {
   }
 
   ref(): void {
-    this.sock.socket.ref(true);
+    this.sock.ref();
   }
 
   unref(): void {
-    this.sock.socket.ref(false);
+    this.sock.unref();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.sock.socket.close();
+    this.sock.close();
   }
 }
 
@@ -340,7 +361,7 @@ export interface RouteWatcherOptions {
 export class RouteWatcher extends EventEmitter<RouteWatcherEvents> {
   invalidMessages = 0;
   overruns = 0;
-  private readonly sock: RtNetlinkSocket;
+  private readonly sock: NetlinkListener;
   private readonly protocol: number | 'any';
   private closed = false;
 
@@ -348,55 +369,56 @@ export class RouteWatcher extends EventEmitter<RouteWatcherEvents> {
     super();
     const families = opts.families ?? [4, 6];
     this.protocol = opts.protocol ?? 18;
-    this.sock = createRtNetlink({
-      ref: opts.ref ?? true,
-      recvBufferSize: opts.recvBufferSize ?? 1 << 20,
-    } as Parameters<typeof createRtNetlink>[0]);
+    const groups: number[] = [];
     if (opts.routes !== false) {
-      if (families.includes(4)) this.sock.addMembership('IPV4_ROUTE');
-      if (families.includes(6)) this.sock.addMembership('IPV6_ROUTE');
+      if (families.includes(4)) groups.push(RTNLGRP.IPV4_ROUTE);
+      if (families.includes(6)) groups.push(RTNLGRP.IPV6_ROUTE);
     }
     if (opts.rules !== false) {
-      if (families.includes(4)) this.sock.addMembership('IPV4_RULE');
-      if (families.includes(6)) this.sock.addMembership('IPV6_RULE');
+      if (families.includes(4)) groups.push(RTNLGRP.IPV4_RULE);
+      if (families.includes(6)) groups.push(RTNLGRP.IPV6_RULE);
     }
-    this.sock.socket.on('message', (msgs) => {
-      const at = process.hrtime.bigint();
-      for (const m of msgs) {
-        try {
-          if (m.type === RTM_NEWROUTE || m.type === RTM_DELROUTE) {
-            const route = parseRouteMessage(rt.parseRouteMessage(m.data));
-            if (route && (this.protocol === 'any' || route.protocol === this.protocol))
-              this.emit('route', { type: m.type === RTM_NEWROUTE ? 'added' : 'removed', route, at });
-          } else if (m.type === RTM_NEWRULE || m.type === RTM_DELRULE) {
-            const rule = parseRuleMessage(rt.parseRuleMessage(m.data));
-            if (rule && (this.protocol === 'any' || rule.protocol === this.protocol))
-              this.emit('rule', { type: m.type === RTM_NEWRULE ? 'added' : 'removed', rule, at });
+    this.sock = NetlinkListener.open(NETLINK_ROUTE, groups, { rcvbuf: opts.recvBufferSize ?? 1 << 20 });
+    this.sock.start(
+      (datagram) => {
+        const at = process.hrtime.bigint();
+        for (const m of splitMessages(datagram)) {
+          try {
+            if (m.type === RTM_NEWROUTE || m.type === RTM_DELROUTE) {
+              const route = parseRouteMessage(rt.parseRouteMessage(m.data));
+              if (route && (this.protocol === 'any' || route.protocol === this.protocol))
+                this.emit('route', { type: m.type === RTM_NEWROUTE ? 'added' : 'removed', route, at });
+            } else if (m.type === RTM_NEWRULE || m.type === RTM_DELRULE) {
+              const rule = parseRuleMessage(rt.parseRuleMessage(m.data));
+              if (rule && (this.protocol === 'any' || rule.protocol === this.protocol))
+                this.emit('rule', { type: m.type === RTM_NEWRULE ? 'added' : 'removed', rule, at });
+            }
+          } catch {
+            this.invalidMessages++;
           }
-        } catch {
-          this.invalidMessages++;
         }
-      }
-    });
-    this.sock.socket.on('error', (err: Error & { code?: string }) => {
-      if (err.code === 'ENOBUFS') {
-        this.overruns++;
-        this.emit('overrun');
-      } else this.emit('error', err);
-    });
+      },
+      (err) => {
+        if (err.code === 'ENOBUFS') {
+          this.overruns++;
+          this.emit('overrun');
+        } else this.emit('error', err);
+      },
+    );
+    if (opts.ref === false) this.sock.unref();
   }
 
   ref(): void {
-    this.sock.socket.ref(true);
+    this.sock.ref();
   }
 
   unref(): void {
-    this.sock.socket.ref(false);
+    this.sock.unref();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.sock.socket.close();
+    this.sock.close();
   }
 }

@@ -1,16 +1,15 @@
 /**
  * The kernel's process events connector (NETLINK_CONNECTOR, CN_IDX_PROC): a notification for every fork,
- * exec, comm change and exit on the host, as keepalived's track_process uses it. Opened through the `netlink`
- * package's raw socket, so it needs no native code of ours.
+ * exec, comm change and exit on the host, as keepalived's track_process uses it. Received through the addon's
+ * netlink listener (src/net/nl-listener.ts), which survives overruns.
  *
  * Limits (the kernel's): it needs CAP_NET_ADMIN and only works in the initial network namespace (elsewhere
  * the kernel refuses the subscription: ECONNREFUSED) and the initial PID namespace. ProcConnector.open()
  * rejects in those cases and src/net/process-watch.ts falls back to scanning /proc.
  */
 import { EventEmitter } from 'node:events';
-import { RawNetlinkSocket } from 'netlink';
+import { NETLINK_CONNECTOR, NetlinkListener } from './nl-listener.js';
 
-const NETLINK_CONNECTOR = 11;
 const CN_IDX_PROC = 1;
 const CN_VAL_PROC = 1;
 const NLMSG_DONE = 3;
@@ -112,7 +111,7 @@ export class ProcConnector extends EventEmitter<ProcConnectorEvents> {
   /** Events dropped by the kernel, as counted when the socket overflowed. */
   overruns = 0;
 
-  private constructor(private readonly sock: RawNetlinkSocket) {
+  private constructor(private readonly sock: NetlinkListener) {
     super();
   }
 
@@ -122,56 +121,55 @@ export class ProcConnector extends EventEmitter<ProcConnectorEvents> {
    */
   static open(opts: { timeoutMs?: number; recvBufferSize?: number } = {}): Promise<ProcConnector> {
     return new Promise((resolve, reject) => {
-      let sock: RawNetlinkSocket;
+      let sock: NetlinkListener;
       try {
-        sock = new RawNetlinkSocket(NETLINK_CONNECTOR, {
-          localGroups: CN_IDX_PROC,
-          recvBufferSize: opts.recvBufferSize ?? 1 << 20,
-        } as ConstructorParameters<typeof RawNetlinkSocket>[1]);
+        sock = NetlinkListener.open(NETLINK_CONNECTOR, [CN_IDX_PROC], {
+          rcvbuf: opts.recvBufferSize ?? 1 << 20,
+        });
       } catch (err) {
         reject(err);
         return;
       }
       const pc = new ProcConnector(sock);
       let acked = false;
-      const timer = setTimeout(() => {
-        if (acked) return;
+      const fail = (err: Error) => {
+        clearTimeout(timer);
         pc.close();
-        reject(Object.assign(new Error('process events: no answer from the kernel'), { code: 'ETIMEDOUT' }));
+        reject(err);
+      };
+      const timer = setTimeout(() => {
+        if (!acked)
+          fail(Object.assign(new Error('process events: no answer from the kernel'), { code: 'ETIMEDOUT' }));
       }, opts.timeoutMs ?? 1000);
-      sock.on('message', (msg: Buffer, rinfo: { port: number }) => {
-        if (rinfo.port !== 0) return; // only the kernel may speak here
-        const at = process.hrtime.bigint();
-        const ev = parseProcEvent(msg);
-        if (!ev) return;
-        if (ev.what === 'ack' && !acked) {
-          acked = true;
-          clearTimeout(timer);
-          if (ev.err !== 0) {
-            pc.close();
-            reject(Object.assign(new Error(`process events refused (errno ${ev.err})`), { code: 'EPERM' }));
-          } else resolve(pc);
-          return;
-        }
-        pc.emit('event', ev, at);
-      });
-      sock.on('error', (err: Error & { code?: string }) => {
-        if (!acked) {
-          clearTimeout(timer);
-          pc.close();
-          reject(err);
-        } else if (err.code === 'ENOBUFS') {
-          pc.overruns++;
-          pc.emit('overrun');
-        } else pc.emit('error', err);
-      });
-      sock.send(subscribeMessage(true), {}, (err) => {
-        if (err && !acked) {
-          clearTimeout(timer);
-          pc.close();
-          reject(err);
-        }
-      });
+      sock.start(
+        (msg) => {
+          const at = process.hrtime.bigint();
+          const ev = parseProcEvent(msg);
+          if (!ev) return;
+          if (ev.what === 'ack' && !acked) {
+            acked = true;
+            clearTimeout(timer);
+            if (ev.err !== 0)
+              fail(Object.assign(new Error(`process events refused (errno ${ev.err})`), { code: 'EPERM' }));
+            else resolve(pc);
+            return;
+          }
+          pc.emit('event', ev, at);
+        },
+        (err) => {
+          if (!acked) fail(err);
+          else if (err.code === 'ENOBUFS') {
+            pc.overruns++;
+            pc.emit('overrun');
+          } else pc.emit('error', err);
+        },
+      );
+      try {
+        sock.send(subscribeMessage(true));
+      } catch (err) {
+        // Outside the initial network namespace the kernel has no connector: ECONNREFUSED.
+        fail(err as Error);
+      }
     });
   }
 

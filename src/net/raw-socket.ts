@@ -66,6 +66,9 @@ interface NativeAddon {
   sendFrame(ifname: string, frame: Buffer): void;
   /** A process-exit watch (pidfd); see src/net/pidfd.ts. */
   pidfdOpen(pid: number): NativeHandle;
+  /** A netlink multicast listener; see src/net/nl-listener.ts. */
+  netlinkOpen(protocol: number, groups: number[], rcvbuf?: number): NativeHandle;
+  netlinkSend(h: NativeHandle, data: Buffer): void;
 }
 
 let addon: NativeAddon | undefined;
