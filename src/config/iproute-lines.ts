@@ -495,11 +495,16 @@ export function parseRouteLine(cx: BuildContext, line: ConfNode, opts: LineOptio
         }
         const p = prefix(tok.text);
         if (!p) {
+          // After 'to' or a type a destination must follow; elsewhere an unknown word is most likely a typo.
+          const what =
+            tok !== opt
+              ? 'invalid route destination'
+              : route.destination === undefined
+                ? 'unknown route option or invalid destination'
+                : 'unknown route option';
           cx.sink.error(
             tok.pos,
-            route.destination === undefined && tok === opt
-              ? `unknown virtual route option or invalid destination '${tok.text}'`
-              : `invalid route destination '${tok.text}'`,
+            `${what} '${tok.text}'`,
             didYouMean(tok.text, ROUTE_OPTIONS) ?? semicolonHint(tok.text),
           );
           return undefined;
