@@ -4,8 +4,10 @@
  * under a stream name (NetAgent.waitPacket(stream, ...)).
  */
 
+import { execFileSync } from 'node:child_process';
 import type { NormalisedVrrpTrackProcess } from '../../src/config/model.js';
 import { AddressWatcher, RouteWatcher } from '../../src/net/addr-watch.js';
+import { removeAddress } from '../../src/net/link.js';
 import { type ProcessChange, ProcessTracker } from '../../src/net/process-watch.js';
 import * as route from '../../src/net/route.js';
 import { type StaticConfig, StaticEntries } from '../../src/net/static-entries.js';
@@ -104,6 +106,30 @@ export function hostOps(send: Send): {
       watchers.delete(String(a.name));
     },
     hrtime: () => process.hrtime.bigint().toString(),
+    /**
+     * Deletes an address and times it to the watcher's 'removed' event: `via` netlink (this process, a
+     * separate socket) or ip (spawning `ip addr del`). Returns [kernel-to-read ms, to-handler ms].
+     */
+    timedAddressDel: async (a) => {
+      const w = addressWatchers.get(String(a.name))!;
+      const address = String(a.address);
+      const seen = new Promise<{ at: bigint; handled: bigint }>((resolve) => {
+        const on = (e: { type: string; address: string; at: bigint }) => {
+          if (e.type !== 'removed' || e.address !== address) return;
+          w.off('address', on);
+          resolve({ at: e.at, handled: process.hrtime.bigint() });
+        };
+        w.on('address', on);
+      });
+      const t0 = process.hrtime.bigint();
+      if (a.via === 'ip') {
+        execFileSync('ip', ['addr', 'del', `${address}/${String(a.prefixLength)}`, 'dev', String(a.ifname)]);
+      } else {
+        await removeAddress(String(a.ifname), { address, prefixLength: Number(a.prefixLength) });
+      }
+      const r = await seen;
+      return [Number(r.at - t0) / 1e6, Number(r.handled - t0) / 1e6];
+    },
   };
   return {
     ops,
