@@ -472,7 +472,8 @@ static_rules {
     it('recovers from a socket overrun by re-dumping: no change is lost', async () => {
       // A tiny receive buffer and a blocked event loop make the kernel drop notifications (ENOBUFS).
       await agent.request('watchAddresses', { name: 'o', recvBufferSize: 2048 });
-      const blocked = agent.request('block', { ms: 800 });
+      const blocked = agent.request('block', { ms: 1500 });
+      await new Promise((r) => setTimeout(r, 100)); // the agent is now busy and not reading
       const batch = Array.from(
         { length: 200 },
         (_, i) => `addr add 10.94.${i >> 8}.${(i & 255) + 1}/32 dev eth0`,
