@@ -198,3 +198,40 @@ export function stepQuorum(p: QuorumParams, s0: QuorumState, ev: QuorumEvent, no
     }
   }
 }
+
+/* ------------------------------------------------------------------ instance + sync group */
+
+export interface ProcessRef {
+  name: string;
+  weight: number;
+  weightReverse: boolean;
+}
+
+/**
+ * The vrrp_track_processes an instance tracks (for TrackingConfig.processes), keepalived's
+ * add_vrrp_to_track_process(): its own track_process entries, then its sync group's. A process tracked by both
+ * keeps the instance's entry, but takes the group's weight unless the instance's weight is 0 (keepalived logs
+ * "track_process NAME is configured on VRRP instance and sync group. Remove vrrp instance config"; the
+ * reverse flag stays the instance's).
+ */
+export function trackedProcessesFor(
+  instance: { trackProcesses: ProcessRef[] },
+  group?: { trackProcesses: ProcessRef[] },
+): { processes: { name: string; weight: number; reverse: boolean }[]; warnings: string[] } {
+  const out = instance.trackProcesses.map((t) => ({
+    name: t.name,
+    weight: t.weight,
+    reverse: t.weightReverse,
+  }));
+  const warnings: string[] = [];
+  for (const t of group?.trackProcesses ?? []) {
+    const mine = out.find((x) => x.name === t.name);
+    if (mine) {
+      warnings.push(
+        `track_process ${t.name} is configured on VRRP instance and sync group. Remove vrrp instance config`,
+      );
+      if (mine.weight !== 0) mine.weight = t.weight;
+    } else out.push({ name: t.name, weight: t.weight, reverse: t.weightReverse });
+  }
+  return { processes: out, warnings };
+}

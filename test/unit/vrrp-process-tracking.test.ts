@@ -17,6 +17,7 @@ import {
   type QuorumParams,
   type QuorumState,
   stepQuorum,
+  trackedProcessesFor,
 } from '../../src/vrrp/process-tracking.js';
 import { evaluateTracking } from '../../src/vrrp/tracking.js';
 
@@ -265,5 +266,32 @@ describe('track_process in the effective priority', () => {
       { interfaces: {}, scripts: {}, files: {}, processes: { p: false } },
     );
     assert.equal(owner.effectivePriority, 255, 'an address owner keeps 255');
+  });
+});
+
+describe('instance and sync group track_process', () => {
+  it('adds the group entries; a process in both keeps the instance entry with the group weight unless 0', () => {
+    const r = trackedProcessesFor(
+      {
+        trackProcesses: [
+          { name: 'a', weight: 10, weightReverse: true },
+          { name: 'b', weight: 0, weightReverse: false },
+        ],
+      },
+      {
+        trackProcesses: [
+          { name: 'a', weight: 5, weightReverse: false },
+          { name: 'b', weight: 7, weightReverse: false },
+          { name: 'c', weight: -3, weightReverse: true },
+        ],
+      },
+    );
+    assert.deepEqual(r.processes, [
+      { name: 'a', weight: 5, reverse: true },
+      { name: 'b', weight: 0, reverse: false },
+      { name: 'c', weight: -3, reverse: true },
+    ]);
+    assert.equal(r.warnings.length, 2);
+    assert.deepEqual(trackedProcessesFor({ trackProcesses: [] }).processes, []);
   });
 });
