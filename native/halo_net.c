@@ -21,11 +21,19 @@
  *   membership(handle, join bool, group, ifname)
  *   ref(handle) / unref(handle) / close(handle)
  *   sendFrame(ifname, frame)         AF_PACKET, destination MAC = frame[0..6]
+ *   pidfdOpen(pid) -> handle         a process watch: startReceive(handle, cb) calls cb(null) once, when
+ *                                    the process exits (pidfd_open(2), Linux 5.3); close(handle) to release
+ *   netlinkOpen(protocol, groups[], rcvbuf) -> handle
+ *                                    a netlink multicast listener: startReceive(handle, cb(err, datagram))
+ *                                    with the kernel's datagrams only; an overrun arrives as err.code ENOBUFS
+ *                                    and reading goes on (the `netlink` package aborts the process there)
+ *   netlinkSend(handle, data)        a datagram to the kernel (e.g. a connector subscription)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_packet.h>
+#include <linux/netlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
@@ -34,9 +42,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <node_api.h>
 #include <uv.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434 /* the same number on every architecture */
+#endif
 
 #define RECV_BUF_SIZE 65536
 /* Datagrams handled per poll wakeup; uv_poll is level-triggered, so the rest
@@ -59,6 +72,7 @@ typedef struct {
   bool closing;      /* close started (fd closed, uv_close requested) */
   bool handle_done;  /* uv close callback ran (or handle never needs one) */
   bool js_alive;     /* JS external not yet finalized */
+  bool pidfd;        /* a process watch (pidfd): readable once, when the process exits */
   napi_ref callback;
   napi_async_context async_ctx;
   napi_async_cleanup_hook_handle cleanup;
@@ -236,8 +250,23 @@ static void deliver_error(sock_t *s, const char *what, int err) {
 
 /* Reads one datagram into buf and builds the callback arguments.
  * Returns 1 delivered-able, 0 dropped (malformed/truncated), -1 errno set. */
+/* One netlink datagram from the kernel as argv[1] (Buffer); 0 if dropped (not from the kernel, truncated). */
+static int read_netlink(sock_t *s, uint8_t *buf, napi_value *argv) {
+  struct sockaddr_nl from;
+  socklen_t fromlen = sizeof from;
+  ssize_t n = recvfrom(s->fd, buf, RECV_BUF_SIZE, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
+  if (n < 0) return -1;
+  if (n > RECV_BUF_SIZE || fromlen != sizeof from || from.nl_pid != 0) return 0;
+  napi_get_null(s->env, &argv[0]);
+  void *copy;
+  napi_create_buffer_copy(s->env, (size_t)n, buf, &copy, &argv[1]);
+  for (int i = 2; i < 8; i++) napi_get_undefined(s->env, &argv[i]);
+  return 1;
+}
+
 static int read_one(sock_t *s, uint8_t *buf, napi_value *argv) {
   napi_env env = s->env;
+  if (s->family == AF_NETLINK) return read_netlink(s, buf, argv);
   struct sockaddr_storage from;
   union {
     struct cmsghdr align;
@@ -306,8 +335,25 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   if (status < 0) {
+    /* libuv reports POLLERR as UV_EBADF and stops the handle. For a socket that is a pending socket error
+     * (a netlink overrun: ENOBUFS): report it, clear it (SO_ERROR) and keep receiving. */
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    bool sock_error = !s->pidfd && getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr != 0;
     s->dispatching = true;
-    deliver_error(s, "poll", -status);
+    if (sock_error) deliver_error(s, "recvmsg", soerr);
+    else deliver_error(s, "poll", -status);
+    s->dispatching = false;
+    if (s->closing) release_js(s);
+    else if (sock_error && s->receiving && uv_poll_start(&s->poll, UV_READABLE, on_readable) < 0) s->receiving = false;
+  } else if (s->pidfd) {
+    /* The process has exited: report it once and stop polling (a pidfd stays readable). */
+    napi_value argv[1];
+    uv_poll_stop(&s->poll);
+    s->receiving = false;
+    napi_get_null(env, &argv[0]);
+    s->dispatching = true;
+    deliver(s, argv, 1);
     s->dispatching = false;
     if (s->closing) release_js(s);
   } else if (napi_get_instance_data(env, (void **)&ed) == napi_ok && ed) {
@@ -334,8 +380,50 @@ static void on_readable(uv_poll_t *h, int status, int events) {
 
 /* ---------- exported functions ---------- */
 
+/* Wraps an open fd (raw socket or pidfd) in a handle; closes the fd on failure. */
+static napi_value make_handle(napi_env env, int fd, int family, bool pidfd) {
+  napi_value handle;
+  uv_loop_t *loop;
+  sock_t *s = calloc(1, sizeof *s);
+  if (!s) {
+    close(fd);
+    return throw_errno(env, "calloc", ENOMEM);
+  }
+  s->env = env;
+  s->fd = fd;
+  s->family = family;
+  s->pidfd = pidfd;
+  s->js_alive = true;
+  s->poll.data = s;
+  int rc = napi_get_uv_event_loop(env, &loop) != napi_ok ? UV_EINVAL
+           : pidfd                                       ? uv_poll_init(loop, &s->poll, fd)
+                                                         : uv_poll_init_socket(loop, &s->poll, fd);
+  if (rc < 0) {
+    close(fd);
+    free(s);
+    return throw_errno(env, "uv_poll_init", -rc);
+  }
+  /* From here on the handle must be closed through sock_close. */
+  napi_value name;
+  napi_create_string_utf8(env, pidfd ? "halo.ProcessWatch" : "halo.RawSocket", NAPI_AUTO_LENGTH, &name);
+  if (napi_async_init(env, NULL, name, &s->async_ctx) != napi_ok ||
+      napi_add_async_cleanup_hook(env, on_env_cleanup, s, &s->cleanup) != napi_ok ||
+      napi_create_external(env, s, on_external_finalized, NULL, &handle) != napi_ok) {
+    s->js_alive = false;
+    sock_close(s);
+    napi_throw_error(env, "ENOMEM", "cannot set up the handle");
+    return NULL;
+  }
+  if (napi_type_tag_object(env, handle, &SOCKET_TAG) != napi_ok) {
+    sock_close(s); /* the external's finalizer frees it */
+    napi_throw_error(env, "ENOTSUP", "this Node.js cannot type-tag externals (needs Node-API 8 with external tags)");
+    return NULL;
+  }
+  return handle;
+}
+
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  napi_value argv[3], handle;
+  napi_value argv[3];
   int version, protocol;
   char ifname[IF_NAMESIZE + 1] = "";
   if (!get_args(env, info, 3, argv)) return NULL;
@@ -360,40 +448,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return throw_errno(env, "setsockopt(pktinfo)", err);
   }
 
-  uv_loop_t *loop;
-  sock_t *s = calloc(1, sizeof *s);
-  if (!s) {
-    close(fd);
-    return throw_errno(env, "calloc", ENOMEM);
-  }
-  s->env = env;
-  s->fd = fd;
-  s->family = family;
-  s->js_alive = true;
-  s->poll.data = s;
-  int rc = napi_get_uv_event_loop(env, &loop) == napi_ok ? uv_poll_init_socket(loop, &s->poll, fd) : UV_EINVAL;
-  if (rc < 0) {
-    close(fd);
-    free(s);
-    return throw_errno(env, "uv_poll_init", -rc);
-  }
-  /* From here on the handle must be closed through sock_close. */
-  napi_value name;
-  napi_create_string_utf8(env, "halo.RawSocket", NAPI_AUTO_LENGTH, &name);
-  if (napi_async_init(env, NULL, name, &s->async_ctx) != napi_ok ||
-      napi_add_async_cleanup_hook(env, on_env_cleanup, s, &s->cleanup) != napi_ok ||
-      napi_create_external(env, s, on_external_finalized, NULL, &handle) != napi_ok) {
-    s->js_alive = false;
-    sock_close(s);
-    napi_throw_error(env, "ENOMEM", "cannot set up the raw socket handle");
-    return NULL;
-  }
-  if (napi_type_tag_object(env, handle, &SOCKET_TAG) != napi_ok) {
-    sock_close(s); /* the external's finalizer frees it */
-    napi_throw_error(env, "ENOTSUP", "this Node.js cannot type-tag externals (needs Node-API 8 with external tags)");
-    return NULL;
-  }
-  return handle;
+  return make_handle(env, fd, family, false);
 }
 
 static napi_value js_start_receive(napi_env env, napi_callback_info info) {
@@ -633,6 +688,72 @@ static napi_value js_send_frame(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_pidfd_open(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int pid;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], 1, 4194304, "pid", &pid)) return NULL;
+  int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+  if (fd < 0) return throw_errno(env, "pidfd_open", errno);
+  return make_handle(env, fd, 0, true);
+}
+
+static napi_value js_netlink_open(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int protocol, rcvbuf = 0;
+  bool is_array = false;
+  uint32_t ngroups = 0;
+  if (!get_args(env, info, 3, argv) || !get_int(env, argv[0], 0, 31, "protocol", &protocol)) return NULL;
+  if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array) return throw_arg(env, "groups must be an array");
+  napi_get_array_length(env, argv[1], &ngroups);
+  if (!is_type(env, argv[2], napi_undefined) && !get_int(env, argv[2], 0, 1 << 30, "rcvbuf", &rcvbuf)) return NULL;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  if (fd < 0) return throw_errno(env, "socket(AF_NETLINK)", errno);
+  struct sockaddr_nl local;
+  memset(&local, 0, sizeof local);
+  local.nl_family = AF_NETLINK;
+  if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "bind(AF_NETLINK)", err);
+  }
+  for (uint32_t i = 0; i < ngroups; i++) {
+    napi_value v;
+    int group;
+    if (napi_get_element(env, argv[1], i, &v) != napi_ok || !get_int(env, v, 1, 1 << 20, "group", &group)) {
+      close(fd);
+      return NULL;
+    }
+    if (setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
+      int err = errno;
+      close(fd);
+      return throw_errno(env, "NETLINK_ADD_MEMBERSHIP", err);
+    }
+  }
+  /* Root may go past net.core.rmem_max; otherwise the kernel caps it. */
+  if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  return make_handle(env, fd, AF_NETLINK, false);
+}
+
+static napi_value js_netlink_send(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  void *data;
+  size_t len;
+  bool isbuf = false;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  sock_t *s = get_sock(env, argv[0]);
+  if (!s) return NULL;
+  if (s->family != AF_NETLINK) return throw_arg(env, "not a netlink handle");
+  napi_is_buffer(env, argv[1], &isbuf);
+  if (!isbuf || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) return throw_arg(env, "data must be a Buffer");
+  struct sockaddr_nl kernel;
+  memset(&kernel, 0, sizeof kernel);
+  kernel.nl_family = AF_NETLINK;
+  if (sendto(s->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&kernel, sizeof kernel) < 0)
+    return throw_errno(env, "sendto(AF_NETLINK)", errno);
+  return NULL;
+}
+
 static void free_env_data(napi_env env, void *data, void *hint) {
   (void)env, (void)hint;
   free(data);
@@ -658,6 +779,9 @@ NAPI_MODULE_INIT() {
       {"refUnref", js_ref_unref},
       {"close", js_close},
       {"sendFrame", js_send_frame},
+      {"pidfdOpen", js_pidfd_open},
+      {"netlinkOpen", js_netlink_open},
+      {"netlinkSend", js_netlink_send},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

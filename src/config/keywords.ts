@@ -11,6 +11,7 @@
  */
 import type { DiagnosticSink, Position } from './diagnostics.js';
 import { didYouMean } from './diagnostics.js';
+import { type LineOptions, parseRouteLine, parseRuleLine } from './iproute-lines.js';
 import { CHECKER_TYPES, SCHEDULERS } from './model.js';
 import type { ConfNode, WordToken } from './tree.js';
 import { commandLine, type PositionIndex, parseCidr, semicolonHint, type ValueReader } from './values.js';
@@ -614,10 +615,84 @@ export const TRACK_FILE: BlockTable = {
   },
 };
 
+/** Weight -254..254 [reverse] of vrrp_track_process. */
+function weightReverseKw(what: string, limit: number, dflt: string): Keyword {
+  return {
+    status: 'implemented',
+    args: [1, 2],
+    yaml: 'weight, weightReverse',
+    default: dflt,
+    handle: (cx, n, t) => {
+      set(cx, t, 'weight', cx.values.int(n.args[0], -limit, limit, `${what} weight`), argPos(n));
+      if (n.args[1]) {
+        if (n.args[1].text === 'reverse') set(cx, t, 'weightReverse', true, argPos(n, 1));
+        else cx.sink.error(n.args[1].pos, `${what} weight: expected 'reverse', got '${n.args[1].text}'`);
+      }
+    },
+  };
+}
+
+function processDelayKw(fields: string[]): Keyword {
+  return {
+    status: 'implemented',
+    args: [1, 1],
+    yaml: fields.join(', '),
+    default: '0',
+    handle: (cx, n, t) => {
+      const ms = cx.values.seconds(n.args[0], `vrrp_track_process ${n.keyword}`, 0.001, 3_600_000);
+      for (const f of fields) set(cx, t, f, ms, argPos(n));
+    },
+  };
+}
+
+export const VRRP_TRACK_PROCESS: BlockTable = {
+  name: 'vrrp_track_process',
+  keywords: {
+    process: {
+      status: 'implemented',
+      args: [1, Number.POSITIVE_INFINITY],
+      yaml: 'process, params',
+      handle: (cx, n, t) => {
+        if (t.process !== undefined) {
+          cx.sink.error(n.pos, `'process' is already set for this vrrp_track_process`);
+          return;
+        }
+        set(cx, t, 'process', n.args[0].text, argPos(n));
+        if (n.args.length > 1)
+          set(
+            cx,
+            t,
+            'params',
+            n.args.slice(1).map((a) => a.text),
+            argPos(n, 1),
+          );
+      },
+    },
+    param_match: {
+      status: 'implemented',
+      args: [0, 1],
+      yaml: 'paramMatch',
+      default: 'exact when parameters are given',
+      handle: (cx, n, t) => {
+        if (!n.args[0]) return set(cx, t, 'paramMatch', 'exact', n.pos);
+        const m = cx.values.oneOf(n.args[0], ['initial', 'partial'], 'param_match');
+        if (m) set(cx, t, 'paramMatch', m, argPos(n));
+      },
+    },
+    weight: weightReverseKw('vrrp_track_process', 254, '0'),
+    quorum: intKw('quorum', 1, 65535, 'vrrp_track_process quorum', '1'),
+    quorum_max: intKw('quorumMax', 0, 65535, 'vrrp_track_process quorum_max', 'no limit'),
+    delay: processDelayKw(['forkDelayMs', 'terminateDelayMs']),
+    fork_delay: processDelayKw(['forkDelayMs']),
+    terminate_delay: processDelayKw(['terminateDelayMs']),
+    full_command: flagKw('fullCommand'),
+  },
+};
+
 /* ------------------------------------------------------------------ tracking value blocks */
 
 /** Lines "NAME [weight N [reverse|noreverse]]" of track_interface / track_script / track_file. */
-function trackBlock(field: string, what: string): Keyword {
+function trackBlock(field: string, what: string, maxWeight = 253): Keyword {
   return {
     status: 'implemented',
     block: 'required',
@@ -645,7 +720,7 @@ function trackBlock(field: string, what: string): Keyword {
             cx.sink.error(a[0].pos, `${n.keyword}: 'weight' needs a value`);
             continue;
           }
-          const w = cx.values.int(a[1], -253, 253, `${what} weight`);
+          const w = cx.values.int(a[1], -maxWeight, maxWeight, `${what} weight`);
           if (w === undefined) continue;
           ref.weight = w;
           cx.positions.set(ref, 'weight', a[1].pos);
@@ -684,7 +759,7 @@ function parseScope(cx: BuildContext, tok: WordToken | undefined, at: Position):
 }
 
 /** One line of virtual_ipaddress: ADDR[/LEN] [dev IF] [brd ADDR] [label L] [scope S] [no_track] ... */
-function parseVip(cx: BuildContext, line: ConfNode): Obj | undefined {
+function parseVip(cx: BuildContext, line: ConfNode, isStatic = false): Obj | undefined {
   const cidr = parseCidr(line.keyword);
   if (!cidr) {
     if (VRRP_INSTANCE.keywords[line.keyword]) {
@@ -782,16 +857,29 @@ function parseVip(cx: BuildContext, line: ConfNode): Obj | undefined {
         }
         i++;
         break;
-      case 'mngtmpaddr':
-      case 'autojoin':
       case 'use_vmac':
       case 'track_group':
+        if ((opt === 'use_vmac') === isStatic) {
+          cx.sink.error(
+            a[i].pos,
+            `'${opt}' is not valid in ${isStatic ? 'static_ipaddress' : 'virtual_ipaddress'}`,
+          );
+          return undefined;
+        }
         warnOrError(
           cx,
           a[i].pos,
           `virtual_ipaddress option '${opt}' is not implemented by halo yet and is ignored`,
         );
-        if (opt === 'use_vmac' || opt === 'track_group') i++;
+        i++;
+        break;
+      case 'mngtmpaddr':
+      case 'autojoin':
+        warnOrError(
+          cx,
+          a[i].pos,
+          `virtual_ipaddress option '${opt}' is not implemented by halo yet and is ignored`,
+        );
         break;
       default:
         cx.sink.error(
@@ -827,127 +915,32 @@ function vipBlock(field: string): Keyword {
   };
 }
 
-const ROUTE_TYPES = ['blackhole', 'unreachable', 'prohibit', 'local', 'throw'] as const;
-
-/** One line of virtual_routes: [TYPE] [src A] [to] DEST [via|gw GW] [dev IF] [table T] [metric N] [scope S] [proto P] [no_track]. */
-function parseRoute(cx: BuildContext, line: ConfNode): Obj | undefined {
-  const words = [
-    { text: line.keyword, pos: line.pos, kind: 'word', quoted: false } as WordToken,
-    ...line.args,
-  ];
-  const route: Obj = { source: { file: line.pos.file, line: line.pos.line, col: line.pos.col } };
-  cx.positions.setObject(route, line.pos);
-  const options = [
-    'src',
-    'to',
-    'via',
-    'gw',
-    'dev',
-    'oif',
-    'table',
-    'metric',
-    'scope',
-    'proto',
-    'protocol',
-    'no_track',
-    ...ROUTE_TYPES,
-  ];
-  for (let i = 0; i < words.length; i++) {
-    const w = words[i];
-    const next = (): WordToken | undefined => {
-      const v = words[i + 1];
-      if (!v) cx.sink.error(w.pos, `'${w.text}' needs a value`);
-      i++;
-      return v;
-    };
-    let v: WordToken | undefined;
-    switch (w.text) {
-      case 'src':
-        v = next();
-        if (!v || !cx.values.ip(v, 'route src')) return undefined;
-        route.src = v.text;
-        break;
-      case 'to':
-        v = next();
-        if (!v) return undefined;
-        if (!setDestination(cx, route, v)) return undefined;
-        break;
-      case 'via':
-      case 'gw':
-        v = next();
-        if (!v || !cx.values.ip(v, 'route gateway')) return undefined;
-        route.via = v.text;
-        break;
-      case 'dev':
-      case 'oif':
-        v = next();
-        if (!v) return undefined;
-        route.dev = v.text;
-        break;
-      case 'table':
-        v = next();
-        if (!v) return undefined;
-        route.table = /^\d+$/.test(v.text) ? Number(v.text) : v.text;
-        break;
-      case 'metric':
-      case 'preference':
-      case 'priority':
-        v = next();
-        if (!v) return undefined;
-        route.metric = cx.values.int(v, 0, 4_294_967_295, 'route metric');
-        if (route.metric === undefined) return undefined;
-        break;
-      case 'scope': {
-        const s = parseScope(cx, words[i + 1], w.pos);
-        i++;
-        if (s === undefined) return undefined;
-        route.scope = s;
-        break;
+/** A block of route or rule lines (virtual_routes, static_routes, virtual_rules, static_rules). */
+function lineBlock(
+  field: string,
+  parse: (cx: BuildContext, line: ConfNode, opts: LineOptions) => Obj | undefined,
+  isStatic: boolean,
+  toConfig = false,
+): Keyword {
+  return {
+    status: 'implemented',
+    block: 'required',
+    args: [0, 0],
+    yaml: field,
+    handle: (cx, n, t) => {
+      const owner = toConfig ? cx.config : t;
+      const list = ensure(owner, field, []) as Obj[];
+      for (const line of n.children ?? []) {
+        if (line.children) {
+          cx.sink.error(line.openPos ?? line.pos, `unexpected block in ${n.keyword}`);
+          continue;
+        }
+        const r = parse(cx, line, { isStatic });
+        if (r) list.push(r);
       }
-      case 'proto':
-      case 'protocol':
-        v = next();
-        if (!v) return undefined;
-        route.protocol = /^\d+$/.test(v.text) ? Number(v.text) : v.text;
-        break;
-      case 'no_track':
-        route.noTrack = true;
-        break;
-      default:
-        if ((ROUTE_TYPES as readonly string[]).includes(w.text) && route.destination === undefined) {
-          route.type = w.text;
-          break;
-        }
-        if (
-          route.destination === undefined &&
-          (parseCidr(w.text) || w.text === 'default' || w.text === 'default6')
-        ) {
-          if (!setDestination(cx, route, w)) return undefined;
-          break;
-        }
-        cx.sink.error(
-          w.pos,
-          `unknown virtual_routes option '${w.text}'`,
-          didYouMean(w.text, options) ?? semicolonHint(w.text),
-        );
-        return undefined;
-    }
-  }
-  if (route.destination === undefined) {
-    cx.sink.error(line.pos, 'virtual route has no destination');
-    return undefined;
-  }
-  return route;
-}
-
-function setDestination(cx: BuildContext, route: Obj, tok: WordToken): boolean {
-  if (tok.text === 'default' || tok.text === 'default6' || parseCidr(tok.text)) {
-    route.destination = tok.text;
-    cx.positions.set(route, 'destination', tok.pos);
-    return true;
-  }
-  cx.sink.error(tok.pos, `invalid route destination '${tok.text}'`, semicolonHint(tok.text));
-  return false;
+      cx.positions.set(owner, field, n.pos);
+    },
+  };
 }
 
 /* ------------------------------------------------------------------ vrrp_instance */
@@ -1028,19 +1021,8 @@ export const VRRP_INSTANCE: BlockTable = {
     },
     virtual_ipaddress: vipBlock('virtualIpaddresses'),
     virtual_ipaddress_excluded: vipBlock('virtualIpaddressesExcluded'),
-    virtual_routes: {
-      status: 'implemented',
-      block: 'required',
-      args: [0, 0],
-      yaml: 'virtualRoutes',
-      handle: (cx, n, t) => {
-        const list = ensure(t, 'virtualRoutes', []) as Obj[];
-        for (const line of n.children ?? []) {
-          const r = parseRoute(cx, line);
-          if (r) list.push(r);
-        }
-      },
-    },
+    virtual_routes: lineBlock('virtualRoutes', parseRouteLine, false),
+    virtual_rules: lineBlock('virtualRules', parseRuleLine, false),
     unicast_src_ip: ipKw('unicastSrcIp', 'unicast_src_ip'),
     unicast_peer: {
       status: 'implemented',
@@ -1081,6 +1063,7 @@ export const VRRP_INSTANCE: BlockTable = {
     track_interface: trackBlock('trackInterfaces', 'track_interface'),
     track_script: trackBlock('trackScripts', 'track_script'),
     track_file: trackBlock('trackFiles', 'track_file'),
+    track_process: trackBlock('trackProcesses', 'track_process', 254),
     dont_track_primary: flagKw('dontTrackPrimary'),
     notify_master: notifyKw('master'),
     notify_backup: notifyKw('backup'),
@@ -1138,14 +1121,12 @@ export const VRRP_INSTANCE: BlockTable = {
     old_unicast_checksum: notImplemented(),
     native_ipv6: notImplemented(),
     vrf: notImplemented(),
-    track_process: refusedTracker('tracked process'),
     track_bfd: refusedTracker('BFD session'),
     mcast_dst_ip: notImplemented(),
     track_src_ip: notImplemented(),
     unicast_ttl: notImplemented(),
     promote_secondaries: notImplemented(),
     linkbeat_use_polling: notImplemented(),
-    virtual_rules: notImplemented(),
     debug: notImplemented(),
     notify_priority_changes: notImplemented(),
     down_timer_adverts: notImplemented(),
@@ -1180,13 +1161,13 @@ export const SYNC_GROUP: BlockTable = {
     track_interface: trackBlock('trackInterfaces', 'track_interface'),
     track_script: trackBlock('trackScripts', 'track_script'),
     track_file: trackBlock('trackFiles', 'track_file'),
+    track_process: trackBlock('trackProcesses', 'track_process', 254),
     notify_master: notifyKw('master'),
     notify_backup: notifyKw('backup'),
     notify_fault: notifyKw('fault'),
     notify_stop: notifyKw('stop'),
     notify: notifyKw('any'),
     smtp_alert: flagKw('smtpAlert', true, 'global smtp_alert_vrrp / smtp_alert, else off'),
-    track_process: refusedTracker('tracked process'),
     track_bfd: refusedTracker('BFD session'),
     sync_group_tracking_weight: notImplemented(),
     notify_priority_changes: notImplemented(),
@@ -1828,12 +1809,40 @@ export const ROOT: BlockTable = {
     instance: notImplemented(),
     child_wait_time: notImplemented(),
     track_group: notImplemented(),
-    static_ipaddress: notImplemented(),
-    static_routes: notImplemented(),
-    static_rules: notImplemented(),
+    static_ipaddress: {
+      status: 'implemented',
+      block: 'required',
+      args: [0, 0],
+      yaml: 'staticIpaddresses',
+      handle: (cx, n) => {
+        const list = ensure(cx.config, 'staticIpaddresses', []) as Obj[];
+        for (const line of n.children ?? []) {
+          const a = parseVip(cx, line, true);
+          if (a) list.push(a);
+        }
+        cx.positions.set(cx.config, 'staticIpaddresses', n.pos);
+      },
+    },
+    static_routes: lineBlock('staticRoutes', parseRouteLine, true, true),
+    static_rules: lineBlock('staticRules', parseRuleLine, true, true),
     garp_group: notImplemented(),
     linkbeat_interfaces: notImplemented(),
-    vrrp_track_process: refusedTracker('tracked process'),
+    vrrp_track_process: {
+      ...namedBlock('vrrpTrackProcesses', VRRP_TRACK_PROCESS),
+      handle: (cx, n) => {
+        const obj = childObject(cx, n, { name: n.args[0].text });
+        cx.positions.set(obj, 'name', argPos(n));
+        runBlock(cx, n.children ?? [], VRRP_TRACK_PROCESS, obj);
+        if (obj.process === undefined) {
+          // keepalived drops the block: "track process 'NAME' process name not specified".
+          cx.sink.error(n.closePos ?? n.pos, `vrrp_track_process ${n.args[0].text} needs a 'process'`);
+          return;
+        }
+        // keepalived: quorum_max 0 ("must not run") turns the default quorum 1 into 0.
+        if (obj.quorumMax === 0 && (obj.quorum === undefined || obj.quorum === 1)) obj.quorum = 0;
+        push(cx.config, 'vrrpTrackProcesses', obj);
+      },
+    },
     interface_up_down_delays: notImplemented(),
     SSL: notImplemented(),
     bfd_instance: notImplemented(),
@@ -1888,6 +1897,7 @@ export const ALL_TABLES: BlockTable[] = [
   GLOBAL_DEFS,
   VRRP_SCRIPT,
   TRACK_FILE,
+  VRRP_TRACK_PROCESS,
   VRRP_INSTANCE,
   AUTHENTICATION,
   SYNC_GROUP,

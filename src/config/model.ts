@@ -172,6 +172,42 @@ export const TrackRefSchema = z
 export type TrackInterface = z.infer<typeof TrackInterfaceSchema>;
 export type TrackRef = z.infer<typeof TrackRefSchema>;
 
+/**
+ * vrrp_track_process NAME { process PATH [ARGS...]; param_match; weight; quorum; quorum_max; delay; fork_delay;
+ * terminate_delay; full_command } (keepalived 2.2.x track_process.c). The process is matched exactly against
+ * /proc/PID/comm (at most 15 characters), or with full_command against /proc/PID/cmdline: argv[0] exactly, then
+ * the parameters as param_match says.
+ */
+export const VrrpTrackProcessSchema = z
+  .object({
+    name: z.string().min(1),
+    /** The command name (comm) or, with fullCommand, argv[0]. */
+    process: z.string().min(1),
+    /** Parameters after argv[0]; giving any implies fullCommand and paramMatch 'exact' unless set. */
+    params: z.array(z.string()).default([]),
+    /**
+     * none: parameters are not compared; exact: the same parameters (none if none given); partial: the first
+     * parameters are these; initial: as partial, but the last one may be longer. Anything but none implies
+     * fullCommand. Normalised from params when unset.
+     */
+    paramMatch: z.enum(['none', 'exact', 'partial', 'initial']).optional(),
+    fullCommand: z.boolean().default(false),
+    /** keepalived 2.2.7's default is 0 (the man page's "default 1" is not what the code does). */
+    weight: z.number().int().min(-254).max(254).default(0),
+    weightReverse: z.boolean().default(false),
+    /** Quorum: at least `quorum` and at most `quorumMax` matching processes; quorum 0 only with quorumMax 0. */
+    quorum: z.number().int().min(0).max(65535).default(1),
+    /** undefined: no upper limit. */
+    quorumMax: z.number().int().min(0).max(65535).optional(),
+    /** Wait this long after quorum is gained through a fork before it counts (fork_delay / delay). */
+    forkDelayMs: durationMs.max(3_600_000).default(0),
+    /** Wait this long after quorum is lost through an exit before it counts (terminate_delay / delay). */
+    terminateDelayMs: durationMs.max(3_600_000).default(0),
+    source,
+  })
+  .strict();
+export type VrrpTrackProcess = z.infer<typeof VrrpTrackProcessSchema>;
+
 /* ------------------------------------------------------------------ vrrp_instance */
 
 export const ScopeSchema = z.union([z.enum(['global', 'site', 'link', 'host', 'nowhere']), z.number().int()]);
@@ -196,23 +232,151 @@ export const VirtualIpSchema = z
   })
   .strict();
 
+/** A routing table, protocol, realm or DS field: a number, or a name from /etc/iproute2 (resolved at run time). */
+const rtName = z.union([z.number().int().min(0), z.string().min(1)]);
+const family = z.union([z.literal(4), z.literal(6)]);
+
+export const ROUTE_TYPES = [
+  'unicast',
+  'local',
+  'broadcast',
+  'anycast',
+  'multicast',
+  'blackhole',
+  'unreachable',
+  'prohibit',
+  'throw',
+] as const;
+
+/** Route metrics (RTA_METRICS), as `ip route` names them; times in milliseconds. */
+export const RouteMetricsSchema = z
+  .object({
+    mtu: z.number().int().min(0).optional(),
+    window: z.number().int().min(0).optional(),
+    rttMs: durationMs.max(120_000).optional(),
+    rttvarMs: durationMs.max(120_000).optional(),
+    ssthresh: z.number().int().min(0).optional(),
+    cwnd: z.number().int().min(0).optional(),
+    advmss: z.number().int().min(0).optional(),
+    reordering: z.number().int().min(0).optional(),
+    hoplimit: z.number().int().min(0).max(255).optional(),
+    initcwnd: z.number().int().min(0).optional(),
+    rtoMinMs: durationMs.max(120_000).optional(),
+    initrwnd: z.number().int().min(0).optional(),
+    quickack: z.boolean().optional(),
+    congctl: z.string().min(1).optional(),
+    fastopenNoCookie: z.boolean().optional(),
+    /** features ecn */
+    ecn: z.boolean().optional(),
+    /** Metrics given with 'lock' (the kernel will not change them). */
+    lock: z
+      .array(
+        z.enum(['mtu', 'rtt', 'rttvar', 'ssthresh', 'cwnd', 'advmss', 'reordering', 'rtoMin', 'congctl']),
+      )
+      .optional(),
+  })
+  .strict();
+export type RouteMetrics = z.infer<typeof RouteMetricsSchema>;
+
+export const NextHopSchema = z
+  .object({
+    via: z.string().optional(),
+    dev: z.string().optional(),
+    /** 1..256 as `ip route` takes it (the kernel stores weight - 1). */
+    weight: z.number().int().min(1).max(256).optional(),
+    onlink: z.boolean().default(false),
+    realms: rtName.optional(),
+  })
+  .strict();
+
+/**
+ * One line of virtual_routes / static_routes, keepalived 2.2.7's options (vrrp_iproute.c alloc_route).
+ * `src` is the preferred source (RTA_PREFSRC, `ip route ... src`); `from` is the source prefix (RTA_SRC, IPv6).
+ */
 export const VirtualRouteSchema = z
   .object({
     /** CIDR destination, or 'default'. */
     destination: z.string().min(1),
+    /** Derived from the addresses (or `inet`/`inet6`) during normalisation; 4 when nothing says. */
+    family: family.optional(),
     via: z.string().optional(),
     src: z.string().optional(),
+    from: z.string().optional(),
     dev: z.string().optional(),
-    table: z.union([z.number().int(), z.string()]).optional(),
-    metric: z.number().int().min(0).optional(),
+    table: rtName.optional(),
+    metric: z.number().int().min(0).max(4_294_967_295).optional(),
     scope: ScopeSchema.optional(),
-    type: z.enum(['unicast', 'blackhole', 'unreachable', 'prohibit', 'local', 'throw']).default('unicast'),
-    protocol: z.union([z.number().int(), z.string()]).optional(),
+    type: z.enum(ROUTE_TYPES).default('unicast'),
+    /** Default: keepalived's own protocol number 18 (RTPROT_KEEPALIVED); a tracked route always uses 18. */
+    protocol: rtName.optional(),
+    tos: rtName.optional(),
+    onlink: z.boolean().default(false),
+    realms: rtName.optional(),
+    /** IPv6 only: seconds until the kernel removes the route. */
+    expires: z.number().int().min(0).max(4_294_967_295).optional(),
+    metrics: RouteMetricsSchema.optional(),
+    /** IPv6 router preference. */
+    pref: z.union([z.enum(['low', 'medium', 'high']), z.number().int().min(0).max(255)]).optional(),
+    ttlPropagate: z.boolean().optional(),
+    /**
+     * How the route is added: 'prepend' (keepalived's default: NLM_F_CREATE), 'add' (NLM_F_EXCL, fails if a
+     * route with the same key exists) or 'append' (NLM_F_APPEND).
+     */
+    mode: z.enum(['prepend', 'add', 'append']).default('prepend'),
+    nexthops: z.array(NextHopSchema).optional(),
     noTrack: z.boolean().default(false),
     source,
   })
   .strict();
 export type VirtualRoute = z.infer<typeof VirtualRouteSchema>;
+
+export const RULE_ACTIONS = ['table', 'goto', 'nop', 'blackhole', 'unreachable', 'prohibit'] as const;
+const portRange = z.object({ start: port, end: port }).strict();
+
+/** One line of virtual_rules / static_rules, keepalived 2.2.7's options (vrrp_iprule.c alloc_rule). */
+export const VirtualRuleSchema = z
+  .object({
+    family: family.optional(),
+    /** CIDR, or 'all' (also written default / any). */
+    from: z.string().optional(),
+    to: z.string().optional(),
+    /** `not`: the rule matches when the selector does not. */
+    invert: z.boolean().default(false),
+    /**
+     * preference / order / priority. keepalived gives a rule without one the next of 16384, 16383, ... per
+     * family in file order and warns; halo does the same (see normalisation).
+     */
+    priority: z.number().int().min(0).max(4_294_967_295).optional(),
+    tos: rtName.optional(),
+    fwmark: z.number().int().min(0).max(4_294_967_295).optional(),
+    fwmask: z.number().int().min(0).max(4_294_967_295).optional(),
+    realms: rtName.optional(),
+    suppressPrefixLength: z.number().int().min(0).max(2_147_483_647).optional(),
+    suppressIfgroup: rtName.optional(),
+    /** dev / iif */
+    iif: z.string().optional(),
+    oif: z.string().optional(),
+    tunnelId: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    uidRange: z
+      .object({ start: z.number().int().min(0), end: z.number().int().min(0) })
+      .strict()
+      .optional(),
+    l3mdev: z.boolean().default(false),
+    /** FRA_PROTOCOL; default 18 (keepalived) for a tracked rule. */
+    protocol: z.number().int().min(0).max(255).optional(),
+    ipProto: z.number().int().min(0).max(255).optional(),
+    sport: portRange.optional(),
+    dport: portRange.optional(),
+    action: z.enum(RULE_ACTIONS),
+    /** For action 'table' (table / lookup N). */
+    table: rtName.optional(),
+    /** For action 'goto'. */
+    goto: z.number().int().min(0).max(4_294_967_295).optional(),
+    noTrack: z.boolean().default(false),
+    source,
+  })
+  .strict();
+export type VirtualRule = z.infer<typeof VirtualRuleSchema>;
 
 export const UnicastPeerSchema = z
   .object({
@@ -262,12 +426,16 @@ export const VrrpInstanceSchema = z
     virtualIpaddresses: z.array(VirtualIpSchema).default([]),
     virtualIpaddressesExcluded: z.array(VirtualIpSchema).default([]),
     virtualRoutes: z.array(VirtualRouteSchema).default([]),
+    /** virtual_rules: policy routing rules added with the VIPs (MASTER) and removed with them. */
+    virtualRules: z.array(VirtualRuleSchema).default([]),
     unicastSrcIp: z.string().optional(),
     unicastPeers: z.array(UnicastPeerSchema).default([]),
     mcastSrcIp: z.string().optional(),
     trackInterfaces: z.array(TrackInterfaceSchema).default([]),
     trackScripts: z.array(TrackRefSchema).default([]),
     trackFiles: z.array(TrackRefSchema).default([]),
+    /** track_process: vrrp_track_process names; weight undefined means the process block's weight. */
+    trackProcesses: z.array(TrackRefSchema).default([]),
     dontTrackPrimary: z.boolean().default(false),
     notify: NotifySchema.default({}),
     /**
@@ -309,6 +477,7 @@ export const SyncGroupSchema = z
     trackInterfaces: z.array(TrackInterfaceSchema).default([]),
     trackScripts: z.array(TrackRefSchema).default([]),
     trackFiles: z.array(TrackRefSchema).default([]),
+    trackProcesses: z.array(TrackRefSchema).default([]),
     source,
   })
   .strict();
@@ -627,6 +796,13 @@ export const HaloConfigSchema = z
     global: GlobalDefsSchema.default(() => GlobalDefsSchema.parse({})),
     vrrpScripts: z.array(VrrpScriptSchema).default([]),
     trackFiles: z.array(TrackFileSchema).default([]),
+    vrrpTrackProcesses: z.array(VrrpTrackProcessSchema).default([]),
+    /** static_ipaddress: addresses set at start and kept (restored if deleted) whatever the VRRP state. */
+    staticIpaddresses: z.array(VirtualIpSchema).default([]),
+    /** static_routes: routes set at start, removed at stop. */
+    staticRoutes: z.array(VirtualRouteSchema).default([]),
+    /** static_rules: rules set at start, removed at stop. */
+    staticRules: z.array(VirtualRuleSchema).default([]),
     vrrpInstances: z.array(VrrpInstanceSchema).default([]),
     syncGroups: z.array(SyncGroupSchema).default([]),
     virtualServerGroups: z.array(VirtualServerGroupSchema).default([]),
@@ -680,6 +856,11 @@ export const NormalisedVirtualServerSchema = VirtualServerSchema.required({
 }).extend({ realServers: z.array(NormalisedRealServerSchema) });
 
 export const NormalisedVirtualIpSchema = VirtualIpSchema.required({ prefixLength: true, family: true });
+/** A static address always names its interface (default: global default_interface, else eth0, as keepalived). */
+export const NormalisedStaticAddressSchema = NormalisedVirtualIpSchema.required({ dev: true });
+export const NormalisedVirtualRouteSchema = VirtualRouteSchema.required({ family: true });
+export const NormalisedVirtualRuleSchema = VirtualRuleSchema.required({ family: true, priority: true });
+export const NormalisedVrrpTrackProcessSchema = VrrpTrackProcessSchema.required({ paramMatch: true });
 
 export const NormalisedVrrpInstanceSchema = VrrpInstanceSchema.required({
   interface: true,
@@ -704,17 +885,25 @@ export const NormalisedVrrpInstanceSchema = VrrpInstanceSchema.required({
   /** Track references with the referenced script's / file's weight filled in. */
   trackScripts: z.array(TrackRefSchema.required({ weight: true, weightReverse: true })),
   trackFiles: z.array(TrackRefSchema.required({ weight: true, weightReverse: true })),
+  trackProcesses: z.array(TrackRefSchema.required({ weight: true, weightReverse: true })),
+  virtualRoutes: z.array(NormalisedVirtualRouteSchema),
+  virtualRules: z.array(NormalisedVirtualRuleSchema),
 });
 
 export const NormalisedSyncGroupSchema = SyncGroupSchema.required({ smtpAlert: true }).extend({
   trackScripts: z.array(TrackRefSchema.required({ weight: true, weightReverse: true })),
   trackFiles: z.array(TrackRefSchema.required({ weight: true, weightReverse: true })),
+  trackProcesses: z.array(TrackRefSchema.required({ weight: true, weightReverse: true })),
 });
 
 export const NormalisedHaloConfigSchema = HaloConfigSchema.extend({
   global: GlobalDefsSchema,
   vrrpScripts: z.array(VrrpScriptSchema.required({ timeoutMs: true })),
   trackFiles: z.array(TrackFileSchema),
+  vrrpTrackProcesses: z.array(NormalisedVrrpTrackProcessSchema),
+  staticIpaddresses: z.array(NormalisedStaticAddressSchema),
+  staticRoutes: z.array(NormalisedVirtualRouteSchema),
+  staticRules: z.array(NormalisedVirtualRuleSchema),
   vrrpInstances: z.array(NormalisedVrrpInstanceSchema),
   syncGroups: z.array(NormalisedSyncGroupSchema),
   virtualServerGroups: z.array(VirtualServerGroupSchema),
@@ -733,3 +922,7 @@ export type Checker = z.output<typeof NormalisedCheckerSchema>;
 export type CheckerType = Checker['type'];
 export type BgpConfig = NonNullable<HaloConfig['bgp']>;
 export type ResolvedTrackRef = VrrpInstance['trackScripts'][number];
+export type StaticAddress = HaloConfig['staticIpaddresses'][number];
+export type NormalisedVirtualRoute = z.output<typeof NormalisedVirtualRouteSchema>;
+export type NormalisedVirtualRule = z.output<typeof NormalisedVirtualRuleSchema>;
+export type NormalisedVrrpTrackProcess = z.output<typeof NormalisedVrrpTrackProcessSchema>;

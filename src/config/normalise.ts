@@ -61,6 +61,49 @@ function familyOf(addr: unknown): 4 | 6 | undefined {
   return f === 4 || f === 6 ? f : undefined;
 }
 
+/** A route's family: `inet`/`inet6` when given, else its first address, else IPv4 (keepalived's default). */
+function inheritRouteFamily(r: Obj): void {
+  const addrs = [r.destination, r.via, r.src, r.from, ...objects(r.nexthops).map((n) => n.via)];
+  inherit(r, 'family', addrs.map((a) => familyOf(a)).find((f) => f !== undefined) ?? 4);
+}
+
+function inheritRuleFamily(r: Obj): void {
+  inherit(r, 'family', familyOf(r.from) ?? familyOf(r.to) ?? 4);
+}
+
+/**
+ * keepalived gives a rule without a preference the next of 16384, 16383, ... for its family, in the order
+ * the rules are read, and warns ("Rule has no preference specified - setting to N"). The model's key order is
+ * the order the blocks first appear.
+ */
+function fillRulePriorities(input: Obj, sink: DiagnosticSink, locate: Locate): void {
+  const next = { 4: 16384, 6: 16384 };
+  const fill = (rule: Obj, path: PropertyKey[]) => {
+    if (rule.priority !== undefined) return;
+    const fam = rule.family === 6 || familyOf(rule.from) === 6 || familyOf(rule.to) === 6 ? 6 : 4;
+    rule.priority = next[fam]--;
+    sink.warning(
+      locate(path),
+      `rule has no preference specified - setting to ${String(rule.priority)}`,
+      "give every rule a 'preference' so they are added in the order you want",
+    );
+  };
+  for (const key of Object.keys(input)) {
+    if (key === 'staticRules') {
+      objects(input.staticRules).forEach((r, i) => {
+        fill(r, ['staticRules', i]);
+      });
+    }
+    if (key === 'vrrpInstances') {
+      objects(input.vrrpInstances).forEach((vi, i) => {
+        objects(vi.virtualRules).forEach((r, k) => {
+          fill(r, ['vrrpInstances', i, 'virtualRules', k]);
+        });
+      });
+    }
+  }
+}
+
 /** Copies inherited values down the tree, in place. Returns the same object. */
 export function applyInheritance(input: Obj): Obj {
   const globalParsed = HaloConfigSchema.shape.global.safeParse(input.global ?? {});
@@ -68,6 +111,7 @@ export function applyInheritance(input: Obj): Obj {
 
   const scripts = new Map(objects(input.vrrpScripts).map((s) => [s.name, s]));
   const files = new Map(objects(input.trackFiles).map((f) => [f.name, f]));
+  const processes = new Map(objects(input.vrrpTrackProcesses).map((p) => [p.name, p]));
   for (const s of objects(input.vrrpScripts)) inherit(s, 'timeoutMs', num(s.intervalMs) ?? 1000);
 
   const resolveRefs = (owner: Obj, field: string, from: Map<unknown, Obj>, defaultWeight: number) => {
@@ -124,11 +168,30 @@ export function applyInheritance(input: Obj): Obj {
     inherit(vi, 'version', vi.family === 6 ? 3 : g.vrrpVersion);
     resolveRefs(vi, 'trackScripts', scripts, 0);
     resolveRefs(vi, 'trackFiles', files, 1);
+    resolveRefs(vi, 'trackProcesses', processes, 0);
+    for (const r of objects(vi.virtualRoutes)) inheritRouteFamily(r);
+    for (const r of objects(vi.virtualRules)) inheritRuleFamily(r);
   }
   for (const sg of objects(input.syncGroups)) {
     inherit(sg, 'smtpAlert', g.smtpAlertVrrp ?? g.smtpAlert ?? false);
     resolveRefs(sg, 'trackScripts', scripts, 0);
     resolveRefs(sg, 'trackFiles', files, 1);
+    resolveRefs(sg, 'trackProcesses', processes, 0);
+  }
+  for (const a of objects(input.staticIpaddresses)) {
+    inherit(a, 'family', familyOf(a.address));
+    inherit(a, 'prefixLength', a.family === 6 ? 128 : 32);
+    // keepalived's get_default_if(): global default_interface, else "eth0".
+    inherit(a, 'dev', g.defaultInterface ?? 'eth0');
+  }
+  for (const r of objects(input.staticRoutes)) inheritRouteFamily(r);
+  for (const r of objects(input.staticRules)) inheritRuleFamily(r);
+  for (const tp of objects(input.vrrpTrackProcesses)) {
+    // keepalived: parameters imply an exact parameter match; any parameter match implies the full command.
+    inherit(tp, 'paramMatch', Array.isArray(tp.params) && tp.params.length > 0 ? 'exact' : 'none');
+    if (tp.paramMatch !== 'none') tp.fullCommand = true;
+    // quorum_max 0 ("the process must not run") with no quorum given means quorum 0.
+    if (tp.quorumMax === 0) inherit(tp, 'quorum', 0);
   }
 
   const groups = new Map(objects(input.virtualServerGroups).map((vsg) => [vsg.name, vsg]));
@@ -239,6 +302,7 @@ export function validateModel(
   contextOf: NameOf = () => '',
 ): HaloConfig | undefined {
   warnUnsetServiceDefaults(input, sink, locate);
+  fillRulePriorities(input, sink, locate);
   applyInheritance(input);
   const parsed = HaloConfigSchema.safeParse(input);
   if (!parsed.success) {

@@ -40,6 +40,7 @@ function duplicates<T>(
 function checkVrrp(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
   const scriptNames = config.vrrpScripts.map((s) => s.name);
   const fileNames = config.trackFiles.map((f) => f.name);
+  const processNames = config.vrrpTrackProcesses.map((t) => t.name);
   duplicates(
     config.vrrpScripts,
     (s) => s.name,
@@ -139,6 +140,7 @@ function checkVrrp(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
       vi.trackInterfaces.splice(own, 1);
     }
     vi.virtualRoutes.forEach((r, k) => {
+      trackedProtocol(r, p('virtualRoutes', k), 'Route', sink);
       if (!r.dev && !r.noTrack) {
         sink.warning(
           p('virtualRoutes', k),
@@ -251,6 +253,95 @@ function checkVrrp(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
         );
       }
     });
+    checkProcessRefs(vi.trackProcesses, processNames, name, (k) => p('trackProcesses', k), sink);
+    vi.virtualRules.forEach((r, k) => {
+      trackedProtocol(r, p('virtualRules', k), 'Rule', sink);
+    });
+  });
+  config.staticRoutes.forEach((r, k) => {
+    trackedProtocol(r, at(['staticRoutes', k]), 'Route', sink);
+    if (!r.dev && !r.noTrack) {
+      sink.warning(
+        at(['staticRoutes', k]),
+        `cannot track static route ${r.destination} with no interface specified, not tracking`,
+        "add 'dev IF' or 'no_track'",
+      );
+      r.noTrack = true;
+    }
+  });
+  config.staticRules.forEach((r, k) => {
+    trackedProtocol(r, at(['staticRules', k]), 'Rule', sink);
+  });
+  checkTrackProcesses(config, sink, at);
+}
+
+/** keepalived tracks a route or rule by its protocol (18, RTPROT_KEEPALIVED); another one is reset, with a warning. */
+function trackedProtocol(
+  r: { noTrack: boolean; protocol?: number | string },
+  pos: ReturnType<Locate>,
+  what: 'Route' | 'Rule',
+  sink: DiagnosticSink,
+): void {
+  if (r.noTrack || r.protocol === undefined || r.protocol === 18 || r.protocol === 'keepalived') return;
+  sink.warning(
+    pos,
+    `${what} cannot be tracked if protocol is not RTPROT_KEEPALIVED(18), resetting protocol`,
+    "add 'no_track' to keep your protocol",
+  );
+  r.protocol = 18;
+}
+
+function checkProcessRefs(
+  refs: { name: string }[],
+  processNames: string[],
+  owner: string,
+  pos: (k: number) => ReturnType<Locate>,
+  sink: DiagnosticSink,
+): void {
+  const seen = new Set<string>();
+  refs.forEach((ref, k) => {
+    if (!processNames.includes(ref.name)) {
+      sink.error(
+        pos(k),
+        `${owner} track_process '${ref.name}' is not a defined vrrp_track_process`,
+        didYouMean(ref.name, processNames),
+      );
+    } else if (seen.has(ref.name)) {
+      sink.error(pos(k), `${owner} track_process '${ref.name}' is listed twice`);
+    }
+    seen.add(ref.name);
+  });
+}
+
+function checkTrackProcesses(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
+  duplicates(
+    config.vrrpTrackProcesses,
+    (t) => t.name,
+    (i) =>
+      sink.error(
+        at(['vrrpTrackProcesses', i]),
+        `vrrp_track_process '${config.vrrpTrackProcesses[i].name}' is defined twice`,
+      ),
+  );
+  config.vrrpTrackProcesses.forEach((tp, i) => {
+    const p = (...rest: PropertyKey[]) => at(['vrrpTrackProcesses', i, ...rest]);
+    const name = `vrrp_track_process ${tp.name}`;
+    if (tp.quorumMax !== undefined && tp.quorum > tp.quorumMax) {
+      sink.error(p('quorum'), `${name}: quorum ${tp.quorum} is greater than quorum_max ${tp.quorumMax}`);
+    } else if (tp.quorum === 0 && tp.quorumMax !== 0) {
+      sink.error(p('quorum'), `${name}: quorum 0 is only valid with quorum_max 0`);
+    }
+    if (tp.params.length > 0 && tp.paramMatch === 'none') {
+      sink.error(p('paramMatch'), `${name}: parameters are given but paramMatch is 'none'`);
+    }
+    // /proc/PID/comm holds at most 15 characters, so a longer name can only match the command line.
+    if (!tp.fullCommand && Buffer.byteLength(tp.process) > 15) {
+      sink.warning(
+        p('process'),
+        `${name}: '${tp.process}' is longer than the 15 characters of a process name (comm) and can never match`,
+        "add 'full_command' to match the command line",
+      );
+    }
   });
 }
 
@@ -314,6 +405,24 @@ function checkSyncGroups(config: HaloConfig, sink: DiagnosticSink, at: Locate): 
           `vrrp_sync_group ${sg.name}: track_script '${ref.name}' is not a defined vrrp_script`,
           didYouMean(ref.name, scriptNames),
         );
+      }
+    });
+    checkProcessRefs(
+      sg.trackProcesses,
+      config.vrrpTrackProcesses.map((t) => t.name),
+      `vrrp_sync_group ${sg.name}:`,
+      (k) => at(['syncGroups', i, 'trackProcesses', k]),
+      sink,
+    );
+    // keepalived: a sync group with an address owner (priority 255) cannot weight its tracked processes.
+    const hasOwner = config.vrrpInstances.some((v) => sg.group.includes(v.name) && v.priority === 255);
+    sg.trackProcesses.forEach((ref, k) => {
+      if (hasOwner && ref.weight !== 0) {
+        sink.warning(
+          at(['syncGroups', i, 'trackProcesses', k]),
+          `(${sg.name}) Cannot have weighted track process '${ref.name}' with member having priority 255 - setting weight 0`,
+        );
+        ref.weight = 0;
       }
     });
   });
@@ -572,8 +681,24 @@ export function checkHost(
     if (group && !host.groupExists(group)) report(path, `${what}: group '${group}' does not exist`);
   };
 
+  const routeIfaces = (routes: HaloConfig['staticRoutes'], path: PropertyKey[], what: string) =>
+    routes.forEach((r, k) => {
+      iface(r.dev, [...path, k], `${what} dev`);
+      for (const h of r.nexthops ?? []) iface(h.dev, [...path, k], `${what} nexthop dev`);
+    });
+  const ruleIfaces = (rules: HaloConfig['staticRules'], path: PropertyKey[], what: string) =>
+    rules.forEach((r, k) => {
+      iface(r.iif, [...path, k], `${what} iif`);
+      iface(r.oif, [...path, k], `${what} oif`);
+    });
+
   const g = config.global;
   user(g.scriptUser?.user, g.scriptUser?.group, ['global', 'scriptUser'], 'script_user');
+  config.staticIpaddresses.forEach((a, k) => {
+    iface(a.dev, ['staticIpaddresses', k], 'static_ipaddress dev');
+  });
+  routeIfaces(config.staticRoutes, ['staticRoutes'], 'static_routes');
+  ruleIfaces(config.staticRules, ['staticRules'], 'static_rules');
   iface(g.defaultInterface, ['global', 'defaultInterface'], 'default_interface');
   config.vrrpScripts.forEach((s, i) => {
     script(s.script, ['vrrpScripts', i, 'script'], `vrrp_script ${s.name}`);
@@ -591,6 +716,8 @@ export function checkHost(
     vi.virtualIpaddresses.forEach((v, k) => {
       iface(v.dev, [...p, 'virtualIpaddresses', k], `(${vi.name}) virtual_ipaddress dev`);
     });
+    routeIfaces(vi.virtualRoutes, [...p, 'virtualRoutes'], `(${vi.name}) virtual_routes`);
+    ruleIfaces(vi.virtualRules, [...p, 'virtualRules'], `(${vi.name}) virtual_rules`);
     notifies(vi.notify, p, `(${vi.name})`);
   });
   config.syncGroups.forEach((sg, i) => {

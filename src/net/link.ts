@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { createRtNetlink, FlagsNew, type RtNetlinkSocket, rt } from 'netlink';
 import { formatIp, formatMac, parseIpv4, parseIpv6 } from './frames.js';
+import { NETLINK_ROUTE, NetlinkListener, RTNLGRP, splitMessages } from './nl-listener.js';
 
 export type AddressScope = 'global' | 'host' | 'link' | 'site' | number;
 
@@ -52,7 +53,7 @@ const RTM_DELLINK = 17;
 const SCOPES: Record<string, number> = { global: 0, site: 200, link: 253, host: 254 };
 
 /** A netlink failure with the errno name as `code` (the package only puts it in the message). */
-function netlinkError(err: unknown, what: string): Error {
+export function netlinkError(err: unknown, what: string): Error {
   const text = err instanceof Error ? err.message : String(err);
   const code = /Request rejected: (\w+)/.exec(text)?.[1];
   const e = new Error(`${what}: ${code ?? text}`) as Error & { code?: string };
@@ -68,7 +69,10 @@ function socket(): RtNetlinkSocket {
   return shared;
 }
 
-async function getLinkByName(ifname: string): Promise<rt.LinkMessage> {
+/** The shared rtnetlink request socket, for the other src/net modules (routes, rules, VMACs). */
+export const rtnetlink = socket;
+
+export async function getLinkByName(ifname: string): Promise<rt.LinkMessage> {
   if (typeof ifname !== 'string' || ifname.length === 0 || ifname.length > 15) {
     throw new TypeError(`invalid interface name: ${JSON.stringify(ifname)}`);
   }
@@ -206,17 +210,19 @@ export class LinkWatcher extends EventEmitter<LinkWatcherEvents> {
   /** Link notifications that could not be parsed (dropped). */
   invalidMessages = 0;
   private readonly states = new Map<number, LinkChange>();
-  private readonly sock: RtNetlinkSocket;
+  private readonly sock: NetlinkListener;
   private closed = false;
 
   constructor() {
     super();
-    // Subscribe before the dump so no change between the two is lost.
-    this.sock = createRtNetlink({ ref: true } as Parameters<typeof createRtNetlink>[0]);
-    this.sock.addMembership('LINK');
-    // The raw message type tells RTM_NEWLINK from RTM_DELLINK; the rt layer drops it.
-    this.sock.socket.on('message', (msgs) => {
-      for (const m of msgs) {
+    // Subscribe before the dump so no change between the two is lost. The addon's listener, not the netlink
+    // package's socket: that one aborts the process when the kernel reports an overrun (ENOBUFS).
+    this.sock = NetlinkListener.open(NETLINK_ROUTE, [RTNLGRP.LINK], { rcvbuf: 1 << 20 });
+    const held: Buffer[] = [];
+    let dumping = true;
+    const onDatagram = (d: Buffer) => {
+      // The raw message type tells RTM_NEWLINK from RTM_DELLINK; the rt layer drops it.
+      for (const m of splitMessages(d)) {
         if (m.type !== RTM_NEWLINK && m.type !== RTM_DELLINK) continue;
         let link: rt.LinkMessage;
         try {
@@ -227,20 +233,57 @@ export class LinkWatcher extends EventEmitter<LinkWatcherEvents> {
         }
         if (typeof link.data.index === 'number') this.update(link, m.type === RTM_DELLINK);
       }
-    });
-    this.sock.socket.on('error', (err) => this.emit('error', err));
-    this.ready = this.sock.getLinks().then(
-      (links) => {
-        for (const l of links) {
-          if (typeof l.data.index === 'number' && !this.states.has(l.data.index)) {
-            this.states.set(l.data.index, toChange(l, false));
-          }
-        }
+    };
+    this.sock.start(
+      (d) => {
+        if (dumping) held.push(d);
+        else onDatagram(d);
       },
       (err) => {
-        throw netlinkError(err, 'list links');
+        // An overrun: re-read every link so no up/down change is missed.
+        if (err.code === 'ENOBUFS') void this.resync();
+        else this.emit('error', err);
       },
     );
+    this.ready = socket()
+      .getLinks()
+      .then(
+        (links) => {
+          for (const l of links) {
+            if (typeof l.data.index === 'number') this.states.set(l.data.index, toChange(l, false));
+          }
+          // Changes read while the dump was in flight are newer than it.
+          dumping = false;
+          for (const d of held.splice(0)) onDatagram(d);
+        },
+        (err) => {
+          dumping = false;
+          throw netlinkError(err, 'list links');
+        },
+      );
+  }
+
+  /** Re-reads all links and reports what changed (after an overrun). */
+  private async resync(): Promise<void> {
+    let links: rt.LinkMessage[];
+    try {
+      links = await socket().getLinks();
+    } catch (err) {
+      if (!this.closed) this.emit('error', netlinkError(err, 'list links'));
+      return;
+    }
+    const seen = new Set<number>();
+    for (const l of links) {
+      if (typeof l.data.index !== 'number') continue;
+      seen.add(l.data.index);
+      this.update(l, false);
+    }
+    for (const [index, s] of [...this.states]) {
+      if (!seen.has(index)) {
+        this.states.delete(index);
+        if (s.up) this.emit('change', { ...s, up: false });
+      }
+    }
   }
 
   private update(m: rt.LinkMessage, deleted: boolean): void {
@@ -258,17 +301,17 @@ export class LinkWatcher extends EventEmitter<LinkWatcherEvents> {
   }
 
   ref(): void {
-    this.sock.socket.ref(true);
+    this.sock.ref();
   }
 
   unref(): void {
-    this.sock.socket.ref(false);
+    this.sock.unref();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.sock.socket.close();
+    this.sock.close();
   }
 }
 

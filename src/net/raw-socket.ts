@@ -38,7 +38,7 @@ export interface ReceivedPacket {
   ipTotalLength?: number;
 }
 
-type NativeHandle = { readonly __brand: 'halo_net socket' };
+export type NativeHandle = { readonly __brand: 'halo_net socket' };
 type NativeReceive = (
   err: Error | null,
   data?: Buffer,
@@ -64,6 +64,11 @@ interface NativeAddon {
   refUnref(h: NativeHandle, ref: boolean): void;
   close(h: NativeHandle): void;
   sendFrame(ifname: string, frame: Buffer): void;
+  /** A process-exit watch (pidfd); see src/net/pidfd.ts. */
+  pidfdOpen(pid: number): NativeHandle;
+  /** A netlink multicast listener; see src/net/nl-listener.ts. */
+  netlinkOpen(protocol: number, groups: number[], rcvbuf?: number): NativeHandle;
+  netlinkSend(h: NativeHandle, data: Buffer): void;
 }
 
 let addon: NativeAddon | undefined;

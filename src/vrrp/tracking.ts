@@ -10,6 +10,7 @@
  *     weight > 0: good ? weight * m : 0          (m = -1 with `weight ... reverse`, else 1)
  *     weight < 0: good ? 0 : weight * m
  *     weight = 0: no priority change; (good XOR reverse) false => FAULT
+ *   track_process (quorum up = good) works like an interface; see process-tracking.ts for the quorum itself.
  *   track_file with value v:
  *     weight != 0: status = clamp(v * weight * m, -254, 253); status == -254 => FAULT, else contribution = status
  *     weight = 0:  (v != 0) == !reverse => FAULT      (a non-zero value means failure)
@@ -37,6 +38,12 @@ export interface TrackedFile {
   weight: number;
   reverse?: boolean;
 }
+/** A vrrp_track_process reference (instance or sync group track_process). */
+export interface TrackedProcess {
+  name: string;
+  weight: number;
+  reverse?: boolean;
+}
 
 export interface TrackingConfig {
   /** Configured priority (1..255). */
@@ -45,6 +52,8 @@ export interface TrackingConfig {
   interfaces: TrackedInterface[];
   scripts: TrackedScript[];
   files: TrackedFile[];
+  /** track_process (optional so callers that track none need not say so). */
+  processes?: TrackedProcess[];
 }
 
 export type ScriptStatus = 'init' | 'ok' | 'failed';
@@ -56,6 +65,11 @@ export interface TrackingInputs {
   scripts: Readonly<Record<string, ScriptStatus>>;
   /** Track-file name -> the integer read from it. Absent counts as 0 (keepalived: unreadable file reads as 0). */
   files: Readonly<Record<string, number>>;
+  /**
+   * vrrp_track_process name -> quorum held (ProcessTracker's view). Absent counts as no quorum: before the
+   * first scan has answered, the node must not claim a healthy process.
+   */
+  processes?: Readonly<Record<string, boolean>>;
 }
 
 export interface TrackingResult {
@@ -126,6 +140,18 @@ export function evaluateTracking(cfg: TrackingConfig, inputs: TrackingInputs): T
       const s = fileStatus(v, t.weight, t.reverse);
       if (s <= -254) faultReasons.push(`tracked file ${t.name} has status ${s}`);
       else total += s;
+    }
+  }
+  for (const t of cfg.processes ?? []) {
+    const up = inputs.processes?.[t.name] ?? false;
+    if (t.weight === 0) {
+      // keepalived: "entering FAULT state (tracked process NAME quorum not achieved)".
+      if (up !== !t.reverse)
+        faultReasons.push(
+          `tracked process ${t.name} ${up ? 'quorum held (reverse)' : 'quorum not achieved'}`,
+        );
+    } else {
+      total += binaryContribution(t.weight, t.reverse, up);
     }
   }
   return {

@@ -21,6 +21,7 @@ import * as announce from '../../src/net/announce.js';
 import * as link from '../../src/net/link.js';
 import { RawSocket, sendEthernetFrame } from '../../src/net/raw-socket.js';
 import type { NetnsLab } from '../helpers/netns.js';
+import { hostOps } from './host-agent-ops.js';
 
 export interface AgentPacket {
   data: string;
@@ -166,8 +167,10 @@ async function serve(lines: AsyncIterable<string> | ((cb: (line: string) => void
     return s;
   };
   const fromHex = (v: unknown) => Buffer.from(String(v), 'hex');
+  const host = hostOps(send);
 
   const ops: Record<string, (a: Record<string, unknown>) => unknown> = {
+    ...host.ops,
     ping: () => 'pong',
     open: (a) => {
       sockets.set(String(a.sock), RawSocket.open(a.opts as Parameters<typeof RawSocket.open>[0]));
@@ -273,6 +276,7 @@ async function serve(lines: AsyncIterable<string> | ((cb: (line: string) => void
   const closeAll = () => {
     for (const s of sockets.values()) s.close();
     for (const w of watchers.values()) w.close();
+    host.close();
   };
   if (typeof lines === 'function') {
     lines((line) => void handle(line));

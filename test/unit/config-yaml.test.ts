@@ -114,12 +114,16 @@ describe('JSON Schema', () => {
     assert.deepEqual(Object.keys(schema.properties).sort(), [
       'bgp',
       'global',
+      'staticIpaddresses',
+      'staticRoutes',
+      'staticRules',
       'syncGroups',
       'trackFiles',
       'virtualServerGroups',
       'virtualServers',
       'vrrpInstances',
       'vrrpScripts',
+      'vrrpTrackProcesses',
     ]);
     for (const t of [
       'TCP_CHECK',
