@@ -668,7 +668,15 @@ export function checkHost(
       hint ?? (mode === 'warn' ? 'on this host' : undefined),
     );
   const iface = (name: string | undefined, path: PropertyKey[], what: string) => {
-    if (name && !host.interfaceExists(name)) report(path, `${what}: interface '${name}' does not exist`);
+    if (!name || host.interfaceExists(name)) return;
+    // dynamic_interfaces: an interface that appears later is picked up then (the instance waits in FAULT).
+    if (config.global.dynamicInterfaces)
+      sink.warning(
+        at(path),
+        `${what}: interface '${name}' does not exist yet`,
+        'dynamic_interfaces: halo waits for it',
+      );
+    else report(path, `${what}: interface '${name}' does not exist`);
   };
   const script = (cmd: string | undefined, path: PropertyKey[], what: string) => {
     if (!cmd) return;

@@ -17,6 +17,7 @@ import type { HaloLogger } from './log.js';
 import type { LvsPlans } from './lvs.js';
 import type { HaloMetrics } from './metrics.js';
 import { acquirePidFile, type HaloPaths, type PidFileHandle } from './paths.js';
+import { StaticsPart } from './statics.js';
 import {
   type StatsDocument,
   type StatusDocument,
@@ -80,6 +81,8 @@ export class Supervisor {
   /** Notify FIFOs and smtp_alert mail, fed by both parts (one writer per FIFO). */
   private notifier: Notifier | undefined;
   private bgp: BgpPartHook | undefined;
+  /** static_ipaddress / static_routes / static_rules, with the VRRP part (keepalived's VRRP process). */
+  private statics: StaticsPart | undefined;
   private control: ControlServer | undefined;
   private pidFile: PidFileHandle | undefined;
   private readonly startedAt = new Date();
@@ -127,6 +130,10 @@ export class Supervisor {
       sources: new Set([...(runsVrrp ? (['vrrp'] as const) : []), ...(lvs ? (['lvs'] as const) : [])]),
     });
     await this.notifier.start();
+    if (this.opts.vrrp) {
+      this.statics = new StaticsPart(log);
+      await this.statics.start(this.plans.statics);
+    }
     if (runsVrrp) {
       this.vrrp = this.newVrrpHost(this.plans);
       await this.vrrp.start();
@@ -224,6 +231,7 @@ export class Supervisor {
       }
       await this.lvs?.reload(next);
       await this.notifier?.reload(next.alerts);
+      await this.statics?.reload(next.statics);
       if (this.bgp) await this.bgp.reload(next.bgp);
       else if (next.bgp) {
         this.bgp = this.opts.bgp?.(next.bgp);
@@ -296,6 +304,7 @@ export class Supervisor {
         await this.bgp?.stop();
         await this.control?.close();
         await this.lvs?.stop();
+        await this.statics?.stop();
         // The STOP notifications are queued by now; their mails get a bounded grace.
         await this.notifier?.stop(5000);
         await this.pidFile?.release();

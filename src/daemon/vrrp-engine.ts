@@ -17,13 +17,18 @@
  * Everything it has to say goes to one `sink` as structured events; the thread
  * that owns the logger turns them into log lines and metrics.
  */
+
+import { existsSync } from 'node:fs';
 import { sendGratuitousArp, sendUnsolicitedNa } from '../net/announce.js';
 import { type AddressScope, addAddress, LinkWatcher, listAddresses, removeAddress } from '../net/link.js';
+import { ProcessTracker } from '../net/process-watch.js';
 import { RawSocket, type ReceivedPacket } from '../net/raw-socket.js';
+import { InstanceRoutes } from '../net/virtual-routes.js';
+import { createVmac, deleteVmac, type Vmac, vmacManager } from '../net/vmac.js';
 import type { InstanceName } from '../plan/ids.js';
 import type { VipPlan, VrrpInstancePlan, VrrpPlan } from '../plan/vrrp.js';
 import { diffVrrpPlans, type VrrpReloadReport } from '../plan/vrrp-diff.js';
-import { IPPROTO_VRRP } from '../vrrp/codec.js';
+import { emptyDropCounters, IPPROTO_VRRP } from '../vrrp/codec.js';
 import { VrrpDispatcher } from '../vrrp/dispatch.js';
 import {
   createInstance,
@@ -112,11 +117,17 @@ interface Runtime {
   plan: VrrpInstancePlan;
   /** The address our adverts come from (configured, else the interface's primary address). */
   source: string;
+  /** The interface the adverts go out of and come in on: the VMAC unless vmac_xmit_base, else `interface`. */
+  advertIf: string;
+  /** The VMAC this engine created for the instance (removed with it). */
+  vmac: Vmac | undefined;
   /** VIPs this engine has added and not removed since (address -> how it was added). */
   installed: Map<string, VipPlan>;
   since: { at: number; reason: string };
   lastTracking: { effectivePriority: number; fault: boolean } | undefined;
   peerDrift: InstanceStatus['peerDrift'];
+  /** virtual_routes / virtual_rules, set while MASTER. */
+  routes: InstanceRoutes;
   /** VIP changes, then the announcements that depend on them, in order. */
   chain: Promise<void>;
 }
@@ -142,11 +153,15 @@ export class VrrpEngine {
   private units: Unit[] = [];
   private readonly unitOf = new Map<InstanceName, Unit>();
   private readonly runtimes = new Map<InstanceName, Runtime>();
+  /** dynamic_interfaces: instances (whole sync groups) whose interface does not exist yet. */
+  private readonly waiting = new Map<InstanceName, VrrpInstancePlan>();
+  private pickUp: Promise<void> = Promise.resolve();
   private readonly sockets = new Map<string, SocketEntry>();
   private readonly pending = new Set<Promise<unknown>>();
   private readonly scripts: TrackScripts;
   private readonly files: TrackFiles;
   private readonly notifier: Notifier;
+  private processes: ProcessTracker | undefined;
   private gate: ScriptGate;
   private links: LinkWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -189,11 +204,16 @@ export class VrrpEngine {
       this.sink({ kind: 'log', level: 'error', message: `netlink: ${err.message}` }),
     );
     await this.links.ready;
-    this.links.on('change', () => this.retrackAll());
+    this.links.on('change', () => {
+      this.retrackAll();
+      // One pick-up at a time: a new link sends several events while it is set up.
+      this.pickUp = this.pickUp.then(() => this.pickUpInterfaces());
+    });
     const names = await this.addInstances(this.plan.instances);
     await this.removeLeftoverVips(names);
     await this.files.apply(this.plan.trackFiles);
     this.scripts.apply(this.plan.scripts);
+    await this.trackProcesses(this.plan);
     // vrrp_startup_delay holds every BACKUP timer until the delay has passed (keepalived
     // vrrp_delayed_start_time); it applies to the engine's start, not to instances a reload adds.
     const delay = this.plan.startupDelayMs;
@@ -204,7 +224,17 @@ export class VrrpEngine {
   async reload(next: VrrpPlan): Promise<VrrpReloadReport> {
     const report = diffVrrpPlans(this.plan, next);
     const byName = new Map(next.instances.map((i) => [i.name, i]));
-    const goes = report.instances.filter((c) => c.kind === 'removed' || c.kind === 'restarted');
+    // Instances still waiting for their interface take the new plan as they are (nothing runs yet).
+    for (const c of report.instances) {
+      if (!this.waiting.has(c.name)) continue;
+      const p = byName.get(c.name);
+      if (p && c.kind !== 'removed') this.waiting.set(c.name, p);
+      else this.waiting.delete(c.name);
+    }
+    const running = (c: { name: InstanceName }) => this.runtimes.has(c.name);
+    const goes = report.instances.filter(
+      (c) => (c.kind === 'removed' || c.kind === 'restarted') && running(c),
+    );
     for (const c of goes) {
       if (this.stateOf(c.name).state !== 'STOP')
         this.deliver(c.name, { type: 'stop', deleted: c.kind === 'removed' });
@@ -217,13 +247,14 @@ export class VrrpEngine {
     this.notifier.update(this.notifierSettings(next));
     await this.files.apply(next.trackFiles);
     this.scripts.apply(next.scripts);
+    if (report.engine.includes('vrrp_track_process')) await this.trackProcesses(next);
 
-    for (const c of report.instances.filter((x) => x.kind === 'updated')) {
+    for (const c of report.instances.filter((x) => x.kind === 'updated' && running(x))) {
       this.updateInstance(byName.get(c.name) as VrrpInstancePlan);
     }
     this.rebuildDispatchers();
     const comes = report.instances
-      .filter((c) => c.kind === 'added' || c.kind === 'restarted')
+      .filter((c) => (c.kind === 'added' || c.kind === 'restarted') && !this.waiting.has(c.name))
       .map((c) => byName.get(c.name) as VrrpInstancePlan);
     const names = await this.addInstances(comes);
     this.startInstances(names, undefined);
@@ -241,34 +272,92 @@ export class VrrpEngine {
     this.clearTimer();
     this.scripts.stop();
     this.files.stop();
+    this.processes?.close();
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     for (const s of this.sockets.values()) s.socket.close();
     this.sockets.clear();
     this.links?.close();
+    // -V keeps the VIPs, which live on the VMACs: the VMACs stay too.
+    if (!this.keepVipsOnStop) {
+      for (const rt of this.runtimes.values()) if (rt.vmac) await this.removeVmac(rt.vmac);
+      vmacManager.restoreHostSettings();
+    }
+  }
+
+  private async removeVmac(v: Vmac): Promise<void> {
+    await deleteVmac(v).catch((err: Error) =>
+      this.sink({ kind: 'log', level: 'warn', message: `VMAC ${v.ifname}: ${err.message}` }),
+    );
   }
 
   status(): InstanceStatus[] {
-    return [...this.runtimes.values()].map((rt) => {
-      const s = this.stateOf(rt.plan.name);
-      return {
-        name: rt.plan.name,
-        state: s.state,
-        interface: rt.plan.interface,
-        virtualRouterId: rt.plan.core.virtualRouterId,
-        priority: rt.plan.core.priority,
-        effectivePriority: s.effectivePriority,
-        masterAddress: s.state === 'MASTER' ? s.params.sourceAddress : (s.masterAddress ?? null),
-        vips: rt.plan.vips.map((v) => v.address),
-        since: rt.since.at,
-        lastTransitionReason: rt.since.reason,
-        faultReasons: s.faultReasons,
-        peerDrift: rt.peerDrift,
-        stats: s.stats,
-      };
-    });
+    const waiting: InstanceStatus[] = [...this.waiting.values()].map((p) => ({
+      name: p.name,
+      state: 'FAULT',
+      interface: p.interface,
+      virtualRouterId: p.core.virtualRouterId,
+      priority: p.core.priority,
+      effectivePriority: p.core.priority,
+      masterAddress: null,
+      vips: p.vips.map((v) => v.address),
+      since: Date.now(),
+      lastTransitionReason: 'interface missing (dynamic_interfaces)',
+      faultReasons: [`interface ${p.interface} does not exist`],
+      peerDrift: null,
+      stats: emptyStats(),
+    }));
+    return [
+      ...waiting,
+      ...[...this.runtimes.values()].map((rt) => {
+        const s = this.stateOf(rt.plan.name);
+        return {
+          name: rt.plan.name,
+          state: s.state,
+          interface: rt.plan.interface,
+          virtualRouterId: rt.plan.core.virtualRouterId,
+          priority: rt.plan.core.priority,
+          effectivePriority: s.effectivePriority,
+          masterAddress: s.state === 'MASTER' ? s.params.sourceAddress : (s.masterAddress ?? null),
+          vips: rt.plan.vips.map((v) => v.address),
+          since: rt.since.at,
+          lastTransitionReason: rt.since.reason,
+          faultReasons: s.faultReasons,
+          peerDrift: rt.peerDrift,
+          stats: s.stats,
+        };
+      }),
+    ];
   }
 
   /* ---------------------------------------------------------------- instances */
+
+  /** vrrp_track_process: watch the tracked processes; a quorum change re-evaluates tracking. */
+  private async trackProcesses(plan: VrrpPlan): Promise<void> {
+    this.processes?.close();
+    this.processes = undefined;
+    if (!plan.trackProcesses.length) return;
+    const tracker = new ProcessTracker([...plan.trackProcesses]);
+    tracker.on('quorum', (q) =>
+      this.sink({ kind: 'log', level: q.haveQuorum ? 'info' : 'warn', message: q.message }),
+    );
+    tracker.on('quorum', () => this.retrackAll());
+    tracker.on('error', (err) =>
+      this.sink({ kind: 'log', level: 'error', message: `track_process: ${err.message}` }),
+    );
+    const mode = await tracker.start();
+    this.processes = tracker;
+    this.sink({
+      kind: 'log',
+      level: 'info',
+      message: `tracking ${plan.trackProcesses.length} process(es) with ${mode === 'connector' ? "the kernel's process events" : 'a /proc scan and pidfds'}`,
+    });
+  }
+
+  private newRoutes(plan: VrrpInstancePlan): InstanceRoutes {
+    return new InstanceRoutes(plan.name, [...plan.routes], [...plan.rules], (e) =>
+      this.sink({ kind: 'log', level: e.level, message: e.message, instance: plan.name }),
+    );
+  }
 
   private newGate(plan: VrrpPlan): ScriptGate {
     return new ScriptGate(plan.scriptSecurity, (message) =>
@@ -285,10 +374,34 @@ export class VrrpEngine {
   }
 
   /** Create the core state, socket and dispatch entries of these instances, and their sync groups. */
-  private async addInstances(plans: readonly VrrpInstancePlan[]): Promise<InstanceName[]> {
+  private async addInstances(all: readonly VrrpInstancePlan[]): Promise<InstanceName[]> {
+    const plans = this.holdBackMissingInterfaces(all);
     const states = new Map<InstanceName, VrrpInstanceState>();
     for (const plan of plans) {
-      const source = plan.sourceAddress ?? (await primaryAddress(plan.interface, plan.family));
+      const vmac = plan.vmac
+        ? await createVmac({
+            base: plan.interface,
+            vrid: plan.core.virtualRouterId,
+            family: plan.family,
+            name: plan.vmac.name,
+            xmitBase: plan.vmac.xmitBase,
+            otherFamilyAddresses: plan.vips.some((v) => v.family !== plan.family),
+          })
+        : undefined;
+      if (vmac)
+        this.sink({
+          kind: 'log',
+          level: 'info',
+          instance: plan.name,
+          message: `(${plan.name}) VMAC ${vmac.ifname} (${vmac.mac}) on ${plan.interface}${vmac.created ? '' : ' (kept)'}`,
+        });
+      const advertIf = vmac && !plan.vmac?.xmitBase ? vmac.ifname : plan.interface;
+      // IPv6 adverts come from the link-local address of the interface they leave by (RFC 5798 5.1.2.1).
+      const source =
+        plan.sourceAddress ??
+        (plan.family === 6 && vmac?.linkLocal && advertIf === vmac.ifname
+          ? vmac.linkLocal
+          : await primaryAddress(plan.interface, plan.family));
       if (!source) {
         throw new Error(
           `(${plan.name}) interface ${plan.interface} has no IPv${plan.family} address to send from`,
@@ -297,10 +410,13 @@ export class VrrpEngine {
       const rt: Runtime = {
         plan,
         source,
+        advertIf,
+        vmac: vmac?.created ? vmac : undefined,
         installed: new Map(),
         since: { at: Date.now(), reason: 'startup' },
         lastTracking: undefined,
         peerDrift: null,
+        routes: this.newRoutes(plan),
         chain: Promise.resolve(),
       };
       this.runtimes.set(plan.name, rt);
@@ -308,7 +424,7 @@ export class VrrpEngine {
       states.set(plan.name, state);
       for (const note of plan.trackingNotes)
         this.sink({ kind: 'log', level: 'warn', message: note, instance: plan.name });
-      this.openSocket(plan, state);
+      this.openSocket(rt, state);
     }
     this.rebuildDispatchers();
     const grouped = new Set<InstanceName>();
@@ -333,6 +449,61 @@ export class VrrpEngine {
       this.unitOf.set(name, unit);
     }
     return [...states.keys()];
+  }
+
+  /**
+   * dynamic_interfaces: instances whose interface does not exist yet wait (with their whole sync group,
+   * which moves as one) until a link appears; the others start now. Without dynamic_interfaces a missing
+   * interface refused the config before anything started.
+   */
+  private holdBackMissingInterfaces(plans: readonly VrrpInstancePlan[]): VrrpInstancePlan[] {
+    if (!this.plan.dynamicInterfaces) return [...plans];
+    const missing = new Set(plans.filter((p) => !interfaceExists(p.interface)).map((p) => p.name));
+    for (const g of this.plan.syncGroups) {
+      if (g.members.some((m) => missing.has(m))) for (const m of g.members) missing.add(m);
+    }
+    for (const p of plans) {
+      if (!missing.has(p.name)) continue;
+      this.waiting.set(p.name, p);
+      this.sink({
+        kind: 'log',
+        level: 'warn',
+        instance: p.name,
+        message: `(${p.name}) interface ${p.interface} does not exist: waiting for it (dynamic_interfaces)`,
+      });
+    }
+    return plans.filter((p) => !missing.has(p.name));
+  }
+
+  /**
+   * A link appeared or changed: start the waiting instances whose interfaces exist now and are up, with
+   * an address to send from (a new link is created, addressed and brought up in steps).
+   */
+  private async pickUpInterfaces(): Promise<void> {
+    if (this.stopping || !this.waiting.size) return;
+    const candidates = [...this.waiting.values()].filter(
+      (p) => interfaceExists(p.interface) && this.links?.isUp(p.interface),
+    );
+    const ready: VrrpInstancePlan[] = [];
+    for (const p of candidates) {
+      if (p.sourceAddress || p.vmac || (await primaryAddress(p.interface, p.family).catch(() => undefined)))
+        ready.push(p);
+    }
+    if (!ready.length) return;
+    for (const p of ready) this.waiting.delete(p.name);
+    try {
+      const names = await this.addInstances(ready);
+      for (const n of names)
+        this.sink({
+          kind: 'log',
+          level: 'info',
+          instance: n,
+          message: `(${n}) interface appeared: starting`,
+        });
+      this.startInstances(names, undefined);
+    } catch (err) {
+      this.sink({ kind: 'log', level: 'error', message: `dynamic_interfaces: ${(err as Error).message}` });
+    }
   }
 
   /**
@@ -394,6 +565,18 @@ export class VrrpEngine {
       });
     }
     if (before.core.unicastPeers !== plan.core.unicastPeers) this.rebuildDispatchers();
+    if (JSON.stringify([before.routes, before.rules]) !== JSON.stringify([plan.routes, plan.rules])) {
+      // New routes and rules replace the old ones; a MASTER swaps them at once.
+      const old = rt.routes;
+      const fresh = this.newRoutes(plan);
+      rt.routes = fresh;
+      if (this.stateOf(plan.name).vipsSet) {
+        this.inOrder(rt, async () => {
+          await old.leaveMaster();
+          await fresh.becomeMaster();
+        });
+      }
+    }
     this.deliver(plan.name, { type: 'reconfigure', params: this.params(rt) });
     // The base priority or the tracked objects may have changed: the core hears the new total now.
     rt.lastTracking = undefined;
@@ -401,6 +584,9 @@ export class VrrpEngine {
 
   /** Drop a stopped instance (and its sync group unit) from every table. */
   private forget(name: InstanceName): void {
+    const vmac = this.runtimes.get(name)?.vmac;
+    if (vmac) this.track(this.removeVmac(vmac));
+    this.waiting.delete(name);
     const unit = this.unitOf.get(name);
     if (unit) {
       this.units = this.units.filter((u) => u !== unit);
@@ -414,8 +600,8 @@ export class VrrpEngine {
   private rebuildDispatchers(): void {
     for (const entry of this.sockets.values()) {
       const on = [...this.runtimes.values()]
-        .map((rt) => rt.plan)
-        .filter((p) => p.interface === entry.ifname && p.family === entry.family);
+        .filter((rt) => rt.advertIf === entry.ifname && rt.plan.family === entry.family)
+        .map((rt) => rt.plan);
       entry.dispatcher = new VrrpDispatcher(
         on.map((p) => ({
           name: p.name,
@@ -611,7 +797,7 @@ export class VrrpEngine {
   }
 
   private sendAdvert(rt: Runtime, packets: { destination: string; data: Buffer }[], source: string): void {
-    const entry = this.sockets.get(socketKey(rt.plan));
+    const entry = this.sockets.get(socketKey(rt));
     if (!entry) return;
     for (const p of packets) {
       try {
@@ -645,7 +831,12 @@ export class VrrpEngine {
       message: `(${name}) ${action === 'add' ? 'setting' : 'removing'} VIPs.`,
     });
     this.sink({ kind: 'vips', instance: name, action, vips: chosen.map((v) => v.address) });
+    // The routes and rules follow mastership (keepalived): set after all the VIPs, removed before them.
+    // A reload that adds or removes single VIPs on a live master leaves them as they are.
+    const vipsSet = this.stateOf(name).vipsSet;
+    const wholeSet = rt.plan.vips.every((v) => wanted.has(v.address));
     this.inOrder(rt, async () => {
+      if (action === 'remove' && !vipsSet) await rt.routes.leaveMaster();
       for (const v of chosen) {
         const spec = addressSpec(v);
         if (action === 'add') {
@@ -656,6 +847,7 @@ export class VrrpEngine {
           await removeAddress(v.interface, spec);
         }
       }
+      if (action === 'add' && wholeSet) await rt.routes.becomeMaster();
     });
   }
 
@@ -694,17 +886,18 @@ export class VrrpEngine {
 
   /* ---------------------------------------------------------------- sockets */
 
-  private openSocket(plan: VrrpInstancePlan, state: VrrpInstanceState): void {
-    const key = socketKey(plan);
+  private openSocket(rt: Runtime, state: VrrpInstanceState): void {
+    const { plan, advertIf } = rt;
+    const key = socketKey(rt);
     let entry = this.sockets.get(key);
     if (!entry) {
-      const socket = RawSocket.open({ family: plan.family, protocol: IPPROTO_VRRP, ifname: plan.interface });
+      const socket = RawSocket.open({ family: plan.family, protocol: IPPROTO_VRRP, ifname: advertIf });
       // RFC 5798 5.1.1.3 / 5.1.2.3: TTL / hop limit 255; keepalived also marks adverts DSCP CS6 (TOS 0xc0).
       socket.setTtl(255);
       socket.setMulticastTtl(255);
       socket.setTos(0xc0);
       socket.setMulticastLoop(false);
-      entry = { socket, ifname: plan.interface, family: plan.family, groups: new Set() };
+      entry = { socket, ifname: advertIf, family: plan.family, groups: new Set() };
       const e = entry;
       socket.onPacket((p) => this.onPacket(e, p));
       socket.onError((err) =>
@@ -716,7 +909,7 @@ export class VrrpEngine {
       const group = multicastGroup(state.params);
       if (!entry.groups.has(group)) {
         try {
-          entry.socket.joinGroup(group, plan.interface);
+          entry.socket.joinGroup(group, advertIf);
         } catch (err) {
           // Joined already (another instance on this interface, or an earlier run of this one).
           if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
@@ -724,7 +917,7 @@ export class VrrpEngine {
         entry.groups.add(group);
       }
       entry.socket.setMulticastInterface(
-        plan.interface,
+        advertIf,
         plan.family === 4 ? state.params.sourceAddress : undefined,
       );
     }
@@ -762,7 +955,7 @@ export class VrrpEngine {
     for (const t of cfg.scripts) scripts[t.name] = this.scripts.status(t.name);
     const files: Record<string, number> = {};
     for (const t of cfg.files) files[t.name] = this.files.value(t.name);
-    return evaluateTracking(cfg, { interfaces, scripts, files });
+    return evaluateTracking(cfg, { interfaces, scripts, files, processes: this.processes?.quorum() ?? {} });
   }
 
   private retrackAll(): void {
@@ -798,8 +991,24 @@ function byInterface(vips: readonly VipPlan[]): Map<string, VipPlan[]> {
   return byIf;
 }
 
-function socketKey(plan: VrrpInstancePlan): string {
-  return `${plan.interface}/${plan.family}`;
+function socketKey(rt: Pick<Runtime, 'advertIf' | 'plan'>): string {
+  return `${rt.advertIf}/${rt.plan.family}`;
+}
+
+function interfaceExists(ifname: string): boolean {
+  return existsSync(`/sys/class/net/${ifname}`);
+}
+
+function emptyStats(): VrrpStats {
+  return {
+    advertsReceived: 0,
+    advertsSent: 0,
+    priorityZeroReceived: 0,
+    priorityZeroSent: 0,
+    becameMaster: 0,
+    releasedMaster: 0,
+    drops: emptyDropCounters(),
+  };
 }
 
 function sleep(ms: number): Promise<void> {

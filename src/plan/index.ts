@@ -4,6 +4,7 @@
  */
 import { type BgpPlan, buildBgpPlan } from '../bgp/plan.js';
 import type { HaloConfig } from '../config/model.js';
+import type { StaticConfig } from '../net/static-entries.js';
 import { type AlertPlan, buildAlertPlan, type LocalHost, localHost } from '../notify/index.js';
 import { buildCheckPlan } from './check.js';
 import { buildIpvsPlan, type IpvsPlan } from './ipvs.js';
@@ -17,6 +18,8 @@ export interface Plans {
   readonly alerts: AlertPlan;
   /** BGP announcements (src/bgp); undefined without a bgp block. */
   readonly bgp: BgpPlan | undefined;
+  /** static_ipaddress / static_routes / static_rules: set at start, kept, removed at stop. */
+  readonly statics: StaticConfig;
 }
 
 /** `host` (the host name and user keepalived's mail defaults use) is the one host fact; tests pass it. */
@@ -27,5 +30,10 @@ export function buildPlans(cfg: HaloConfig, host: LocalHost = localHost()): Plan
     ipvs: buildIpvsPlan(cfg),
     alerts: buildAlertPlan(cfg, host),
     bgp: buildBgpPlan(cfg),
+    statics: {
+      staticIpaddresses: cfg.staticIpaddresses,
+      staticRoutes: cfg.staticRoutes,
+      staticRules: cfg.staticRules,
+    },
   };
 }

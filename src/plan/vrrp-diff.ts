@@ -53,6 +53,7 @@ function restartReason(a: VrrpInstancePlan, b: VrrpInstancePlan): string | undef
     return `source address ${a.sourceAddress ?? '(interface primary)'} -> ${b.sourceAddress ?? '(interface primary)'}`;
   if (a.syncGroup !== b.syncGroup)
     return `sync group ${a.syncGroup ?? '(none)'} -> ${b.syncGroup ?? '(none)'}`;
+  if (json(a.vmac) !== json(b.vmac)) return 'use_vmac / vmac_xmit_base changed';
   return undefined;
 }
 
@@ -72,6 +73,7 @@ function describeChanges(a: VrrpInstancePlan, b: VrrpInstancePlan): string[] {
   if (removed.length) out.push(`VIPs -${removed.join(' -')}`);
   for (const v of changed) out.push(`VIP ${v.address} options changed`);
   if (json(a.routes) !== json(b.routes)) out.push('virtual routes changed');
+  if (json(a.rules) !== json(b.rules)) out.push('virtual rules changed');
   const ca = a.core as unknown as Record<string, unknown>;
   const cb = b.core as unknown as Record<string, unknown>;
   const skip = new Set(['virtualAddresses', 'excludedAddresses', 'name']);
@@ -159,6 +161,8 @@ export function diffVrrpPlans(a: VrrpPlan, b: VrrpPlan): VrrpReloadReport {
   if (a.scriptSecurity !== b.scriptSecurity) engine.push('enable_script_security');
   if (a.startupDelayMs !== b.startupDelayMs) engine.push('vrrp_startup_delay');
   if (json(a.syncGroups) !== json(b.syncGroups)) engine.push('sync groups');
+  if (json(a.trackProcesses) !== json(b.trackProcesses)) engine.push('vrrp_track_process');
+  if (a.dynamicInterfaces !== b.dynamicInterfaces) engine.push('dynamic_interfaces');
   return {
     instances,
     scripts: namedDiff(a.scripts, b.scripts),

@@ -11,8 +11,17 @@
  * the one host fact the engine resolves at run time: the source address when no unicast_src_ip /
  * mcast_src_ip is configured (the interface's primary address).
  */
-import type { HaloConfig, Notify, VirtualIp, VirtualRoute, VrrpInstance } from '../config/model.js';
+import type {
+  HaloConfig,
+  NormalisedVirtualRoute,
+  NormalisedVirtualRule,
+  NormalisedVrrpTrackProcess,
+  Notify,
+  VirtualIp,
+  VrrpInstance,
+} from '../config/model.js';
 import type { VrrpInstanceParams } from '../vrrp/instance.js';
+import { trackedProcessesFor } from '../vrrp/process-tracking.js';
 import { normaliseTracking, type TrackingConfig } from '../vrrp/tracking.js';
 import type { Family, InstanceName } from './ids.js';
 
@@ -35,7 +44,17 @@ export interface VipPlan {
   readonly advertised: boolean;
 }
 
-export type RoutePlan = Omit<VirtualRoute, 'source'>;
+export type RoutePlan = Omit<NormalisedVirtualRoute, 'source'>;
+export type RulePlan = Omit<NormalisedVirtualRule, 'source'>;
+export type TrackProcessPlan = Omit<NormalisedVrrpTrackProcess, 'source'>;
+
+/** use_vmac: the VIPs and adverts live on a macvlan with the VRRP MAC 00:00:5e:00:01|02:VRID. */
+export interface VmacPlan {
+  /** The macvlan's name (use_vmac NAME, else vrrp.VRID). */
+  readonly name: string;
+  /** vmac_xmit_base: adverts leave through the base interface, not the macvlan. */
+  readonly xmitBase: boolean;
+}
 
 export interface ScriptUserPlan {
   readonly user: string;
@@ -85,7 +104,10 @@ export interface VrrpInstancePlan {
   /** unicast_src_ip, else mcast_src_ip; undefined: the interface's primary address at run time. */
   readonly sourceAddress: string | undefined;
   readonly vips: readonly VipPlan[];
+  /** virtual_routes / virtual_rules: set while MASTER, after the VIPs; removed before them. */
   readonly routes: readonly RoutePlan[];
+  readonly rules: readonly RulePlan[];
+  readonly vmac: VmacPlan | undefined;
   /** What moves the effective priority or forces FAULT (own interface, tracked objects, the sync group's). */
   readonly tracking: TrackingConfig;
   /** Config-time tracking notes (keepalived's "ignoring ... due to SYNC group"), logged at start. */
@@ -104,9 +126,12 @@ export interface SyncGroupPlan {
 export interface VrrpPlan {
   readonly instances: readonly VrrpInstancePlan[];
   readonly syncGroups: readonly SyncGroupPlan[];
-  /** Only the scripts and files some instance tracks (keepalived does not run unused ones either). */
+  /** Only the scripts, files and processes some instance tracks (keepalived does not run unused ones either). */
   readonly scripts: readonly TrackScriptPlan[];
   readonly trackFiles: readonly TrackFilePlan[];
+  readonly trackProcesses: readonly TrackProcessPlan[];
+  /** dynamic_interfaces: an instance whose interface is missing waits in FAULT until it appears. */
+  readonly dynamicInterfaces: boolean;
   /** Scripts (notify, track) run as this user unless they name their own. */
   readonly scriptUser: ScriptUserPlan | undefined;
   /** enable_script_security: refuse scripts a non-root user could modify. */
@@ -127,12 +152,18 @@ function notifyPlan(n: Notify): NotifyPlan {
   };
 }
 
+/** keepalived's VMAC name for an instance: use_vmac NAME, else vrrp.VRID. */
+export function vmacInterface(inst: Pick<VrrpInstance, 'useVmac' | 'virtualRouterId'>): string | undefined {
+  return inst.useVmac ? (inst.useVmac.name ?? `vrrp.${inst.virtualRouterId}`) : undefined;
+}
+
 function vipPlan(inst: VrrpInstance, v: VirtualIp, listedAsVip: boolean): VipPlan {
   return {
     address: v.address,
     prefixLength: v.prefixLength,
     family: v.family,
-    interface: v.dev ?? inst.interface,
+    // With use_vmac the VIPs live on the VMAC (their own `dev` still wins).
+    interface: v.dev ?? vmacInterface(inst) ?? inst.interface,
     broadcast: v.broadcast,
     label: v.label,
     scope: v.scope,
@@ -189,12 +220,13 @@ function coreParams(cfg: HaloConfig, inst: VrrpInstance, vips: readonly VipPlan[
 
 function trackingOf(cfg: HaloConfig, inst: VrrpInstance): { config: TrackingConfig; warnings: string[] } {
   const group = cfg.syncGroups.find((g) => g.group.includes(inst.name));
+  const processes = trackedProcessesFor(inst, group);
   const weighted = (t: { name: string; weight: number; weightReverse: boolean }) => ({
     name: t.name,
     weight: t.weight,
     reverse: t.weightReverse,
   });
-  return normaliseTracking(
+  const t = normaliseTracking(
     inst.name,
     {
       basePriority: inst.priority,
@@ -207,9 +239,14 @@ function trackingOf(cfg: HaloConfig, inst: VrrpInstance): { config: TrackingConf
       // keepalived applies a sync group's tracking to every member.
       scripts: [...inst.trackScripts, ...(group?.trackScripts ?? [])].map(weighted),
       files: [...inst.trackFiles, ...(group?.trackFiles ?? [])].map(weighted),
+      processes: processes.processes,
     },
     { inSyncGroupWithoutTrackingWeight: group !== undefined },
   );
+  return {
+    config: t.config,
+    warnings: [...processes.warnings.map((w) => `(${inst.name}) ${w}`), ...t.warnings],
+  };
 }
 
 export function buildVrrpInstancePlan(cfg: HaloConfig, inst: VrrpInstance): VrrpInstancePlan {
@@ -227,6 +264,8 @@ export function buildVrrpInstancePlan(cfg: HaloConfig, inst: VrrpInstance): Vrrp
     sourceAddress: inst.unicastSrcIp ?? inst.mcastSrcIp,
     vips,
     routes: inst.virtualRoutes.map(({ source: _source, ...route }) => route),
+    rules: inst.virtualRules.map(({ source: _source, ...rule }) => rule),
+    vmac: inst.useVmac ? { name: vmacInterface(inst) as string, xmitBase: inst.vmacXmitBase } : undefined,
     tracking: tracking.config,
     trackingNotes: tracking.warnings,
     notify: notifyPlan(inst.notify),
@@ -241,6 +280,7 @@ export function buildVrrpPlan(cfg: HaloConfig): VrrpPlan {
   const scriptUser = g.scriptUser ? { user: g.scriptUser.user, group: g.scriptUser.group } : undefined;
   const usedScripts = new Set(instances.flatMap((i) => i.tracking.scripts.map((s) => s.name)));
   const usedFiles = new Set(instances.flatMap((i) => i.tracking.files.map((f) => f.name)));
+  const usedProcesses = new Set(instances.flatMap((i) => (i.tracking.processes ?? []).map((p) => p.name)));
   return {
     instances,
     syncGroups: cfg.syncGroups.map((sg) => ({
@@ -267,6 +307,10 @@ export function buildVrrpPlan(cfg: HaloConfig): VrrpPlan {
         path: f.file,
         init: f.initFile ? { value: f.initFile.value, overwrite: f.initFile.overwrite } : undefined,
       })),
+    trackProcesses: cfg.vrrpTrackProcesses
+      .filter((t) => usedProcesses.has(t.name))
+      .map(({ source: _source, ...t }) => t),
+    dynamicInterfaces: g.dynamicInterfaces,
     scriptUser,
     scriptSecurity: g.enableScriptSecurity,
     startupDelayMs: g.vrrpStartupDelayMs,

@@ -174,3 +174,130 @@ describe('keywords take effect end to end', { skip }, () => {
     }
   });
 });
+
+describe('VRRP host plumbing follows mastership', { skip }, () => {
+  const inst = { version: 3 as const, advertInt: 0.1, vips: ['10.77.0.100/24'] };
+
+  it('virtual_routes and virtual_rules are set on the master and move at failover', async () => {
+    const lab = new VrrpLab(4);
+    try {
+      await lab.setup(2);
+      const extra = [
+        'virtual_routes {',
+        '    10.99.0.0/16 via 10.77.0.1 dev eth0',
+        '  }',
+        'virtual_rules {',
+        '    from 10.77.0.100 table 100',
+        '  }',
+      ];
+      const d1 = lab.start('halo', 0, vrrpConfig([{ ...inst, priority: 150, extra }]));
+      await d1.waitForOutput(/Entering MASTER STATE/, 15000);
+      const d2 = lab.start('halo', 1, vrrpConfig([{ ...inst, priority: 100, extra }]));
+      await d2.waitForOutput(/Entering BACKUP STATE/, 15000);
+      const route = (i: number) =>
+        lab.lab.exec(lab.directors[i].ns, 'ip', ['route', 'show', '10.99.0.0/16']).then((r) => r.stdout);
+      const rule = (i: number) =>
+        lab.lab.exec(lab.directors[i].ns, 'ip', ['rule', 'show']).then((r) => r.stdout);
+      await waitFor(async () => /via 10\.77\.0\.1/.test(await route(0)), 5000);
+      assert.match(await rule(0), /from 10\.77\.0\.100 lookup 100/);
+      assert.equal(await route(1), '', 'the backup has no virtual route');
+      assert.doesNotMatch(await rule(1), /from 10\.77\.0\.100/);
+
+      await lab.stop(d1, 'SIGTERM');
+      await d2.waitForOutput(/Entering MASTER STATE/, 5000);
+      await waitFor(async () => /via 10\.77\.0\.1/.test(await route(1)), 5000);
+      assert.match(await rule(1), /from 10\.77\.0\.100 lookup 100/);
+      assert.equal(await route(0), '', 'the old master removed its route at stop');
+      assert.doesNotMatch(await rule(0), /from 10\.77\.0\.100/);
+    } finally {
+      await lab.cleanup();
+    }
+  });
+
+  it('use_vmac: the VIP lives on a macvlan with the VRRP MAC, and keeps its MAC across a failover', async () => {
+    const lab = new VrrpLab(4);
+    try {
+      await lab.setup(2);
+      const conf = (priority: number) => vrrpConfig([{ ...inst, vrid: 51, priority, extra: ['use_vmac'] }]);
+      const d1 = lab.start('halo', 0, conf(150));
+      await d1.waitForOutput(/Entering MASTER STATE/, 15000);
+      const d2 = lab.start('halo', 1, conf(100));
+      await d2.waitForOutput(/Entering BACKUP STATE/, 15000);
+      const link = async (i: number) =>
+        JSON.parse(
+          (await lab.lab.exec(lab.directors[i].ns, 'ip', ['-j', '-d', 'addr', 'show', 'dev', 'vrrp.51']))
+            .stdout,
+        )[0] as { address: string; linkinfo: { info_kind: string }; addr_info: { local: string }[] };
+      const l1 = await link(0);
+      assert.equal(l1.address, '00:00:5e:00:01:33');
+      assert.equal(l1.linkinfo.info_kind, 'macvlan');
+      await waitFor(async () => (await link(0)).addr_info.some((a) => a.local === '10.77.0.100'), 5000);
+      assert.ok(await lab.pingFromClient('10.77.0.100', 2));
+      const neigh = async () =>
+        (await lab.lab.exec(lab.client.ns, 'ip', ['neigh', 'show', '10.77.0.100'])).stdout;
+
+      // The new master's gratuitous ARPs announce the VIP with the VRRP MAC, from its own VMAC.
+      await lab.stop(d1, 'SIGTERM');
+      await d2.waitForOutput(/Entering MASTER STATE/, 5000);
+      await waitFor(async () => (await link(1)).addr_info.some((a) => a.local === '10.77.0.100'), 5000);
+      await waitFor(async () => /lladdr 00:00:5e:00:01:33/.test(await neigh()), 3000);
+      assert.ok(await lab.pingFromClient('10.77.0.100', 2));
+      const gone = await lab.lab.exec(lab.directors[0].ns, 'ip', ['link', 'show', 'vrrp.51'], {
+        allowFail: true,
+      });
+      assert.equal(gone.stdout, '', 'the stopped director removed its VMAC');
+    } finally {
+      await lab.cleanup();
+    }
+  });
+
+  it('track_process: the VIP leaves a director whose tracked process dies', async () => {
+    const lab = new VrrpLab(4);
+    const dir = mkdtempSync(join(tmpdir(), 'halo-proc-'));
+    try {
+      await lab.setup(2);
+      // A process name no other process on this host has: a copy of sleep under a unique name.
+      const name = `hp${process.pid.toString(36).slice(-4)}`;
+      const exe = join(dir, name);
+      await sh('cp', ['/bin/sleep', exe]);
+      const tracked = lab.lab.spawn(lab.directors[0].ns, exe, ['1000']);
+      const procConf = (priority: number) =>
+        vrrpConfig([{ ...inst, priority, extra: ['track_process {', '    proc weight 0', '  }'] }]).replace(
+          'vrrp_instance',
+          `vrrp_track_process proc {\n  process ${name}\n}\n\nvrrp_instance`,
+        );
+      const d1 = lab.start('halo', 0, procConf(150));
+      await d1.waitForOutput(/Entering MASTER STATE/, 15000);
+      const d2 = lab.start('halo', 1, vrrpConfig([{ ...inst, priority: 100 }]));
+      await d2.waitForOutput(/Entering BACKUP STATE/, 15000);
+      assert.deepEqual(await lab.holders('10.77.0.100'), [0]);
+
+      await lab.lab.kill(tracked, 'SIGKILL');
+      await d1.waitForOutput(/Entering FAULT STATE/, 5000);
+      await d2.waitForOutput(/Entering MASTER STATE/, 5000);
+      await waitFor(async () => (await lab.holders('10.77.0.100')).join() === '1', 5000);
+    } finally {
+      await lab.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('dynamic_interfaces: an instance whose interface appears later starts then', async () => {
+    const lab = new VrrpLab(4);
+    try {
+      await lab.setup(1);
+      const conf = vrrpConfig(
+        [{ ...inst, interface: 'eth1', vips: ['10.78.0.100/24'], priority: 150 }],
+        ['dynamic_interfaces'],
+      );
+      const d1 = lab.start('halo', 0, conf);
+      await d1.waitForOutput(/interface eth1 does not exist: waiting for it \(dynamic_interfaces\)/, 15000);
+      await lab.lab.attach(lab.directors[0].ns, ['10.78.0.11/24'], 'eth1');
+      await d1.waitForOutput(/Entering MASTER STATE/, 10000);
+      const addrs = await lab.lab.exec(lab.directors[0].ns, 'ip', ['-4', 'addr', 'show', 'dev', 'eth1']);
+      assert.match(addrs.stdout, /10\.78\.0\.100/);
+    } finally {
+      await lab.cleanup();
+    }
+  });
+});

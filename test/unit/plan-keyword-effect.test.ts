@@ -42,6 +42,7 @@ const SLOTS = [
   'url',
   'bgp',
   'announce',
+  'vrrp_track_process',
 ] as const;
 type Slot = (typeof SLOTS)[number];
 
@@ -60,6 +61,11 @@ vrrp_track_file tf {
   file /tmp/halo-plan-test
 ${f('track_file')}
 }
+vrrp_track_process proc {
+  process haproxy
+  weight 5
+${f('vrrp_track_process')}
+}
 vrrp_instance VI_1 {
   interface eth0
   virtual_router_id 51
@@ -75,6 +81,9 @@ ${f('authentication')}
   }
   track_file {
     tf
+  }
+  track_process {
+    proc
   }
 ${f('vrrp_instance')}
 }
@@ -188,6 +197,10 @@ const LVS_INHERITED: Record<string, Example> = {
   virtualhost: 'virtualhost www.example',
 };
 
+/** An instance that tracks vrrp_track_process p9 (unused track processes are not in the plan). */
+const TRACKING_P9 =
+  'vrrp_instance VI_9 {\ninterface eth0\nvirtual_router_id 99\nvirtual_ipaddress {\n10.0.0.199\n}\ntrack_process {\np9\n}\n}';
+
 /** Mail switches only matter when mail is configured at all. */
 const mailing = (line: string): Example => ({
   base: 'notification_email {\nops@example.com\n}\nsmtp_server 10.0.0.25',
@@ -209,6 +222,11 @@ const EXAMPLES: Record<Slot, Record<string, Example>> = {
     virtual_server_group:
       'virtual_server_group G {\n10.0.0.50 80\n}\nvirtual_server group G {\nprotocol TCP\nreal_server 10.0.1.5 80 {\n}\n}',
     virtual_server: 'virtual_server 10.0.0.60 80 {\nprotocol TCP\nreal_server 10.0.1.5 80 {\n}\n}',
+    static_ipaddress: 'static_ipaddress {\n10.0.9.1/24 dev eth0\n}',
+    static_routes: 'static_routes {\n10.9.0.0/16 via 10.0.0.1 dev eth0\n}',
+    static_rules: 'static_rules {\nfrom 10.0.9.0/24 table 100\n}',
+    vrrp_track_process:
+      'vrrp_track_process nginx {\nprocess nginx\n}\nvrrp_instance VI_9 {\ninterface eth0\nvirtual_router_id 99\nvirtual_ipaddress {\n10.0.0.199\n}\ntrack_process {\nnginx\n}\n}',
     bgp: {
       at: 'the top level',
       base: '',
@@ -304,6 +322,12 @@ const EXAMPLES: Record<Slot, Record<string, Example>> = {
     virtual_ipaddress: 'virtual_ipaddress {\n10.0.0.110\n}',
     virtual_ipaddress_excluded: 'virtual_ipaddress_excluded {\n10.0.0.120\n}',
     virtual_routes: 'virtual_routes {\n10.9.0.0/16 via 10.0.0.1 dev eth0\n}',
+    virtual_rules: 'virtual_rules {\nfrom 10.0.0.100 table 100\n}',
+    track_process: {
+      base: '',
+      with: 'track_process {\nproc2\n}',
+      also: 'vrrp_track_process proc2 {\nprocess nginx\n}',
+    },
     unicast_src_ip: 'unicast_src_ip 10.0.0.2',
     unicast_peer: 'unicast_peer {\n10.0.0.3\n}',
     mcast_src_ip: 'mcast_src_ip 10.0.0.2',
@@ -344,6 +368,7 @@ const EXAMPLES: Record<Slot, Record<string, Example>> = {
     track_interface: 'track_interface {\neth1\n}',
     track_script: 'track_script {\nchk\n}',
     track_file: 'track_file {\ntf weight 0\n}',
+    track_process: 'track_process {\nproc weight 0\n}',
     notify_master: 'notify_master /bin/true',
     notify_backup: 'notify_backup /bin/true',
     notify_fault: 'notify_fault /bin/true',
@@ -445,6 +470,25 @@ const EXAMPLES: Record<Slot, Record<string, Example>> = {
     med: 'med 50',
     as_path_prepend: 'as_path_prepend 2',
   },
+  vrrp_track_process: {
+    process: {
+      at: 'the top level',
+      base: `vrrp_track_process p9 {\nprocess nginx\n}\n${TRACKING_P9}`,
+      with: `vrrp_track_process p9 {\nprocess apache2\n}\n${TRACKING_P9}`,
+    },
+    param_match: {
+      at: 'the top level',
+      base: `vrrp_track_process p9 {\nprocess nginx -g x\n}\n${TRACKING_P9}`,
+      with: `vrrp_track_process p9 {\nprocess nginx -g x\nparam_match partial\n}\n${TRACKING_P9}`,
+    },
+    weight: 'weight 9',
+    quorum: 'quorum 2',
+    quorum_max: 'quorum_max 3',
+    delay: 'delay 2',
+    fork_delay: 'fork_delay 2',
+    terminate_delay: 'terminate_delay 2',
+    full_command: 'full_command',
+  },
   url: {
     path: 'path /other',
     digest: 'digest 0123456789abcdef0123456789abcdef',
@@ -460,9 +504,6 @@ const EXAMPLES: Record<Slot, Record<string, Example>> = {
  * where its effect will come from. This list must be empty before a release.
  */
 const PENDING: Record<string, string> = {
-  'global_defs.dynamic_interfaces': 'VRRP plan + link-appears events from src/net, being built',
-  'vrrp_instance.use_vmac': 'VRRP plan + macvlan from src/net, being built',
-  'vrrp_instance.vmac_xmit_base': 'VRRP plan + macvlan from src/net, being built',
   'url.regex': 'HTTP checker body match, being built in src/check',
   'url.regex_no_match': 'HTTP checker body match, being built in src/check',
   'virtual_server.ha_suspend': 'check scheduler suspend/resume, being built in src/check',
