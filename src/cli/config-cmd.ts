@@ -3,7 +3,7 @@
  * command line. Diagnostics use the compiler format FILE:LINE:COL: severity:
  * message, so editors and CI annotate the right line.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { stringify } from 'yaml';
 import {
@@ -13,6 +13,7 @@ import {
   looksLikeYaml,
   parseConfigText,
   parseYamlText,
+  readConfig,
   withoutSources,
 } from '../config/index.js';
 import { configJsonSchemaText } from '../config/json-schema.js';
@@ -64,11 +65,12 @@ function parseArgs(argv: string[]): Args {
     switch (flag) {
       case '-f':
       case '--file':
-        a.file = val();
+        // An empty name must not fall back to the default config: that would check another file.
+        a.file = nonEmpty(flag, val());
         break;
       case '-o':
       case '--output':
-        a.out = val();
+        a.out = nonEmpty(flag, val());
         break;
       case '--strict':
         a.strict = true;
@@ -99,22 +101,27 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
+function nonEmpty(flag: string, v: string): string {
+  if (v === '') throw new UsageError(`${flag} needs a file name, got an empty one`);
+  return v;
+}
+
 function configPath(a: Args): string {
-  if (a.file) return a.file;
+  if (a.file !== undefined) return a.file;
   return DEFAULT_CONFIG_PATHS.find((p) => existsSync(p)) ?? DEFAULT_CONFIG_PATHS[0];
 }
 
 function load(a: Args) {
   const file = configPath(a);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : String(err);
-    const d: Diagnostic = { file, line: 1, col: 1, severity: 'error', message: `cannot read config: ${why}` };
-    return { file, text: '', result: { diagnostics: [d] } as ReturnType<typeof parseConfigText> };
+  const read = readConfig(file);
+  if ('diagnostic' in read) {
+    return {
+      file,
+      text: '',
+      result: { diagnostics: [read.diagnostic] } as ReturnType<typeof parseConfigText>,
+    };
   }
+  const text = read.text;
   const result = parseConfigText(text, file, {
     configId: a.configId ?? defaultConfigId(),
     strict: a.strict,
@@ -182,15 +189,35 @@ function convert(a: Args): number {
     for (const d of back.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
     return 1;
   }
-  if (a.out) writeFileSync(a.out, yaml);
-  else process.stdout.write(yaml);
+  if (a.out) return writeOutput(a.out, yaml, 'convert');
+  process.stdout.write(yaml);
   return 0;
+}
+
+/** Writes -o OUT; a path that cannot be written is the caller's mistake: a message and exit 2. */
+function writeOutput(out: string, text: string, sub: string): number {
+  try {
+    writeFileSync(out, text);
+    return 0;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'its directory does not exist'
+        : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'it is a directory'
+            : (err as Error).message;
+    process.stderr.write(`halo config ${sub}: cannot write '${out}': ${why}\n`);
+    return 2;
+  }
 }
 
 function schema(a: Args): number {
   const text = configJsonSchemaText();
-  if (a.out) writeFileSync(a.out, text);
-  else process.stdout.write(text);
+  if (a.out) return writeOutput(a.out, text, 'schema');
+  process.stdout.write(text);
   return 0;
 }
 

@@ -79,12 +79,17 @@ export function editDistance(a: string, b: string): number {
   return d[rows - 1][cols - 1];
 }
 
+const MAX_SUGGESTION_LENGTH = 64;
+
 /**
  * The closest candidate to `word`, if it is close enough to be a plausible typo:
  * at most a third of the word's length in edits (min 1, max 3), or a
  * case-insensitive match (keepalived keywords are case-sensitive).
  */
 export function closestMatch(word: string, candidates: Iterable<string>): string | undefined {
+  // No keyword is this long: a huge "word" (a pasted blob, a 1 MB line) is not a typo, and the edit
+  // distance is quadratic in its length.
+  if (word.length > MAX_SUGGESTION_LENGTH) return undefined;
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   const lower = word.toLowerCase();

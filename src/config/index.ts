@@ -2,10 +2,10 @@
  * halo configuration API: load a keepalived.conf or YAML file into the one
  * normalised model, with every problem as a positioned diagnostic.
  */
-import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Diagnostic } from './diagnostics.js';
 import { type ParseOptions, type ParseResult, parseKeepalivedText } from './keepalived.js';
+import { readConfigFileSync } from './limits.js';
 import type { HaloConfig } from './model.js';
 import type { HostChecks } from './semantic.js';
 import { parseYamlText } from './yaml.js';
@@ -13,6 +13,7 @@ import { parseYamlText } from './yaml.js';
 export type { Diagnostic } from './diagnostics.js';
 export { formatDiagnostic } from './diagnostics.js';
 export { type ParseOptions, type ParseResult, parseKeepalivedText } from './keepalived.js';
+export { CONFIG_LIMITS, type ConfigLimits } from './limits.js';
 export * from './model.js';
 export type { HostChecks, HostProbe } from './semantic.js';
 export { configToYaml, parseYamlText, withoutSources } from './yaml.js';
@@ -53,18 +54,39 @@ export async function loadConfig(
   path: string,
   opts: LoadOptions = {},
 ): Promise<{ config?: HaloConfig; diagnostics: Diagnostic[] }> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : String(err);
+  const read = readConfig(path);
+  if ('diagnostic' in read) return { diagnostics: [read.diagnostic] };
+  const { config, diagnostics } = parseConfigText(read.text, path, opts);
+  return { config, diagnostics };
+}
+
+/**
+ * Reads a config file for loading: a regular file only (not a FIFO, /dev/zero or a directory), within
+ * the size limit; a problem is a diagnostic at FILE:1:1. Never throws.
+ */
+export function readConfig(path: string): { text: string } | { diagnostic: Diagnostic } {
+  if (path === '') {
     return {
-      diagnostics: [
-        { file: path, line: 1, col: 1, severity: 'error', message: `cannot read config: ${why}` },
-      ],
+      diagnostic: {
+        file: '(empty)',
+        line: 1,
+        col: 1,
+        severity: 'error',
+        message: 'cannot read config: the file name is empty',
+      },
     };
   }
-  const { config, diagnostics } = parseConfigText(text, path, opts);
-  return { config, diagnostics };
+  const r = readConfigFileSync(path);
+  if ('text' in r) return r;
+  const why = r.code === 'ENOENT' ? 'file not found' : r.problem;
+  return {
+    diagnostic: {
+      file: path,
+      line: 1,
+      col: 1,
+      severity: 'error',
+      message: `cannot read config: ${why}`,
+      ...(r.hint ? { hint: r.hint } : {}),
+    },
+  };
 }

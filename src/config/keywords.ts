@@ -9,11 +9,20 @@
  * releases) are warnings naming the keyword, errors under --strict. Unknown
  * words are always errors: keepalived only warns and runs on, which hides typos.
  */
+import { isIP } from 'node:net';
 import type { DiagnosticSink, Position } from './diagnostics.js';
 import { didYouMean } from './diagnostics.js';
+import { clip } from './limits.js';
 import { CHECKER_TYPES, SCHEDULERS } from './model.js';
 import type { ConfNode, WordToken } from './tree.js';
-import { commandLine, type PositionIndex, parseCidr, semicolonHint, type ValueReader } from './values.js';
+import {
+  commandLine,
+  isHostName,
+  type PositionIndex,
+  parseCidr,
+  semicolonHint,
+  type ValueReader,
+} from './values.js';
 
 export type Obj = Record<string, unknown>;
 export type Status = 'implemented' | 'not-implemented' | 'obsolete';
@@ -39,6 +48,11 @@ export interface Keyword {
   deprecated?: string;
   /** The model field or YAML name, for docs. */
   yaml?: string;
+  /**
+   * The keepalived release that added the keyword, when newer than 2.2.7 (the behaviour anchor): halo
+   * knows keywords up to keepalived 2.4.x, so a config written for a newer keepalived is understood.
+   */
+  since?: string;
   default?: string;
   handle?: (cx: BuildContext, node: ConfNode, target: Obj) => void;
 }
@@ -70,6 +84,11 @@ function argPos(node: ConfNode, i = 0): Position {
 
 function notImplemented(extra: Partial<Keyword> = {}): Keyword {
   return { status: 'not-implemented', args: [0, Number.POSITIVE_INFINITY], block: 'optional', ...extra };
+}
+
+/** A keyword of a keepalived release newer than 2.2.7 that halo knows but does not implement. */
+function newer(since: string, extra: Partial<Keyword> = {}): Keyword {
+  return notImplemented({ since, ...extra });
 }
 
 function obsolete(replacement?: string): Keyword {
@@ -173,7 +192,27 @@ export function runBlock(cx: BuildContext, nodes: ConfNode[], table: BlockTable,
   for (const node of nodes) runKeyword(cx, node, table, target);
 }
 
-function runKeyword(cx: BuildContext, node: ConfNode, table: BlockTable, target: Obj): void {
+/**
+ * keepalived reads one keyword per line and ignores what follows the values it takes
+ * (`connect_ip 10.0.0.1 8000`, `TCP_CHECK { connect_timeout 1 retry 0 }` on one line). halo does the
+ * same, so the file behaves as under keepalived, and says what is ignored (an error with --strict).
+ */
+function ignoreExtraValues(cx: BuildContext, node: ConfNode, table: BlockTable, max: number): ConfNode {
+  const ignored = node.args.slice(max);
+  const text = clip(ignored.map((a) => (a.quoted ? JSON.stringify(a.text) : a.text)).join(' '), 80);
+  const takes = max === 0 ? 'takes no value' : max === 1 ? 'takes one value' : `takes at most ${max} values`;
+  const looksLikeKeyword = table.keywords[ignored[0].text] !== undefined;
+  warnOrError(
+    cx,
+    ignored[0].pos,
+    `'${node.keyword}' ${takes}; keepalived reads one keyword per line: '${text}' is ignored`,
+    looksLikeKeyword ? 'put it on its own line' : 'remove it',
+  );
+  return { ...node, args: node.args.slice(0, max) };
+}
+
+function runKeyword(cx: BuildContext, written: ConfNode, table: BlockTable, target: Obj): void {
+  let node = written;
   const kw = table.keywords[node.keyword];
   if (!kw) {
     unknownKeyword(cx, node, table);
@@ -218,14 +257,7 @@ function runKeyword(cx: BuildContext, node: ConfNode, table: BlockTable, target:
     return;
   }
   if (node.args.length > max) {
-    const extra = node.args[max];
-    cx.sink.error(
-      extra.pos,
-      max === 0
-        ? `'${node.keyword}' takes no value, got '${extra.text}'`
-        : `'${node.keyword}' takes ${max === 1 ? 'one value' : `at most ${max} values`}, got extra '${extra.text}'`,
-    );
-    return;
+    node = ignoreExtraValues(cx, node, table, max);
   }
   if (kw.block === undefined && node.children !== undefined) {
     cx.sink.error(node.openPos ?? node.pos, `'${node.keyword}' does not take a { ... } block`);
@@ -236,18 +268,19 @@ function runKeyword(cx: BuildContext, node: ConfNode, table: BlockTable, target:
 
 function unknownKeyword(cx: BuildContext, node: ConfNode, table: BlockTable): void {
   const word = node.keyword;
+  const shown = clip(word);
   const home = ALL_TABLES.filter((t) => t !== table && t.keywords[word] && !t.valueLines).map((t) => t.name);
   if (home.length > 0) {
     cx.sink.error(
       node.pos,
-      `'${word}' is not valid in ${table.name}`,
+      `'${shown}' is not valid in ${table.name}`,
       `it belongs in ${home.slice(0, 3).join(' or ')}${didYouMeanSuffix(word, table)}`,
     );
     return;
   }
   cx.sink.error(
     node.pos,
-    `unknown keyword '${word}' in ${table.name}`,
+    `unknown keyword '${shown}' in ${table.name}`,
     didYouMean(word, Object.keys(table.keywords)),
   );
 }
@@ -294,7 +327,17 @@ export const GLOBAL_DEFS: BlockTable = {
       args: [1, 2],
       yaml: 'smtpServer',
       handle: (cx, n, t) => {
-        const server: Obj = { host: n.args[0].text };
+        const host = n.args[0].text;
+        if (!isIP(host) && !isHostName(host)) {
+          // keepalived: "Invalid smtp server ** 25", and no mail is ever sent.
+          cx.sink.error(
+            n.args[0].pos,
+            `smtp_server: '${clip(host)}' is not an IP address or a host name`,
+            semicolonHint(host),
+          );
+          return;
+        }
+        const server: Obj = { host };
         if (n.args[1]) server.port = cx.values.port(n.args[1], 'smtp_server port');
         set(cx, t, 'smtpServer', server, argPos(n));
       },
@@ -336,8 +379,15 @@ export const GLOBAL_DEFS: BlockTable = {
     ),
     vrrp_garp_lower_prio_delay: secondsKw('vrrpGarpLowerPrioDelayMs', 'vrrp_garp_lower_prio_delay'),
     vrrp_garp_lower_prio_repeat: intKw('vrrpGarpLowerPrioRepeat', 0, 65535, 'vrrp_garp_lower_prio_repeat'),
-    vrrp_garp_interval: secondsKw('vrrpGarpIntervalMs', 'vrrp_garp_interval', '0', 0, 1_000_000),
-    vrrp_gna_interval: secondsKw('vrrpGnaIntervalMs', 'vrrp_gna_interval', '0', 0, 1_000_000),
+    // keepalived: 0.000001 to 4294.967295 s ("vrrp_garp_interval '0' is invalid"); unset means no spacing.
+    vrrp_garp_interval: secondsKw(
+      'vrrpGarpIntervalMs',
+      'vrrp_garp_interval',
+      '0 (off)',
+      0.001,
+      4_294_967.295,
+    ),
+    vrrp_gna_interval: secondsKw('vrrpGnaIntervalMs', 'vrrp_gna_interval', '0 (off)', 0.001, 4_294_967.295),
     vrrp_lower_prio_no_advert: flagKw('vrrpLowerPrioNoAdvert'),
     vrrp_higher_prio_send_advert: flagKw('vrrpHigherPrioSendAdvert'),
     vrrp_down_timer_adverts: intKw('vrrpDownTimerAdverts', 1, 100, 'vrrp_down_timer_adverts', '3'),
@@ -427,6 +477,21 @@ export const GLOBAL_DEFS: BlockTable = {
     lvs_notify_fifo: fifoKw('lvsNotifyFifo', 'path'),
     lvs_notify_fifo_script: fifoKw('lvsNotifyFifo', 'script'),
     checker_log_all_failures: flagKw('checkerLogAllFailures'),
+    // keepalived 2.2.8 and later.
+    v3_checksum_as_v2: { ...flagKw('v3ChecksumAsV2'), since: '2.2.8' },
+    json_version: newer('2.2.8'),
+    dbus_no_interface_name: newer('2.3.0'),
+    snmp_vs_stats_update_interval: newer('2.3.0'),
+    snmp_rs_stats_update_interval: newer('2.3.0'),
+    use_symlink_paths: newer('2.3.0'),
+    iproute_usr_dir: newer('2.3.2'),
+    iproute_etc_dir: newer('2.3.2'),
+    json_dump_file: newer('2.3.3'),
+    state_dump_file: newer('2.3.3'),
+    stats_dump_file: newer('2.3.3'),
+    vrrp_owner_ignore_adverts: newer('2.3.3'),
+    vrrp_delay_after_boot: newer('2.4.0'),
+    set_supplementary_groups: newer('after 2.4.3'),
     // Known to keepalived 2.2.7, not (yet) done by halo.
     process_names: notImplemented(),
     process_name: notImplemented(),
@@ -1089,10 +1154,36 @@ export const VRRP_INSTANCE: BlockTable = {
       handle: (cx, n, t) => set(cx, t, 'useVmac', n.args[0] ? { name: n.args[0].text } : {}, n.pos),
     },
     vmac_xmit_base: flagKw('vmacXmitBase'),
+    // keepalived 2.2.7 keywords whose value is a parameter of halo's VRRP core.
+    down_timer_adverts: intKw(
+      'downTimerAdverts',
+      1,
+      100,
+      'down_timer_adverts',
+      'global vrrp_down_timer_adverts',
+    ),
+    old_unicast_checksum: {
+      status: 'implemented',
+      args: [0, 1],
+      yaml: 'unicastChecksumCompat',
+      default: 'auto',
+      handle: (cx, n, t) => {
+        // keepalived: bare = always use the old (pre-2.2.7) unicast checksum; 'never' = never switch to it.
+        if (n.args.length === 0) return set(cx, t, 'unicastChecksumCompat', 'always', n.pos);
+        const v = cx.values.oneOf(n.args[0], ['never'], 'old_unicast_checksum');
+        if (v) set(cx, t, 'unicastChecksumCompat', 'never', argPos(n));
+      },
+    },
+    // keepalived 2.2.8 and later.
+    v3_checksum_as_v2: { ...flagKw('v3ChecksumAsV2', true, 'global v3_checksum_as_v2'), since: '2.2.8' },
+    no_virtual_ipaddress: { ...flagKw('noVirtualIpaddress'), args: [0, 0], since: '2.2.8' },
+    timer_expired_backup: newer('2.2.8'),
+    thread_timer_expired: newer('2.3.2'),
+    owner_ignore_adverts: newer('2.3.3'),
+    auth_hmac: newer('2.4.0'),
     use_vmac_addr: notImplemented(),
     use_ipvlan: notImplemented(),
     unicast_fault_no_peer: notImplemented(),
-    old_unicast_checksum: notImplemented(),
     native_ipv6: notImplemented(),
     vrf: notImplemented(),
     track_process: notImplemented(),
@@ -1105,7 +1196,6 @@ export const VRRP_INSTANCE: BlockTable = {
     virtual_rules: notImplemented(),
     debug: notImplemented(),
     notify_priority_changes: notImplemented(),
-    down_timer_adverts: notImplemented(),
     garp_extra_if: notImplemented(),
     kernel_rx_buf_size: notImplemented(),
     lvs_sync_daemon_interface: obsolete("global_defs 'lvs_sync_daemon'"),
@@ -1231,6 +1321,7 @@ const URL_BLOCK: BlockTable = {
     regex_min_offset: notImplemented(),
     regex_max_offset: notImplemented(),
     regex_stack: notImplemented(),
+    tls_compliant: newer('2.2.8'),
   },
 };
 
@@ -1261,6 +1352,8 @@ function httpTable(name: 'HTTP_GET' | 'SSL_GET'): BlockTable {
       },
       enable_sni: flagKw('enableSni'),
       fast_recovery: flagKw('fastRecovery'),
+      tls_compliant: newer('2.2.8'),
+      ...(name === 'SSL_GET' ? { sni_name: newer('after 2.4.3') } : {}),
       url: {
         status: 'implemented',
         block: 'required',

@@ -94,6 +94,8 @@ export function applyInheritance(input: Obj): Obj {
     inherit(vi, 'skipCheckAdvAddr', g.vrrpSkipCheckAdvAddr);
     inherit(vi, 'checkUnicastSrc', g.vrrpCheckUnicastSrc);
     inherit(vi, 'smtpAlert', g.smtpAlert);
+    inherit(vi, 'downTimerAdverts', g.vrrpDownTimerAdverts);
+    inherit(vi, 'v3ChecksumAsV2', g.v3ChecksumAsV2);
     // keepalived 2.2.7: accept is on unless strict mode is (strict mode forces no_accept).
     inherit(vi, 'accept', vi.strictMode !== true);
     for (const vip of [...objects(vi.virtualIpaddresses), ...objects(vi.virtualIpaddressesExcluded)]) {

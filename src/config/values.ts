@@ -163,3 +163,10 @@ export function commandLine(args: WordToken[]): string {
   if (args.length === 1) return args[0].text;
   return args.map((a) => (/[\s"]/.test(a.text) || a.text === '' ? JSON.stringify(a.text) : a.text)).join(' ');
 }
+
+/** A DNS host name (RFC 1123 labels of letters, digits and '-', dot-separated; a trailing dot allowed). */
+export function isHostName(text: string): boolean {
+  const name = text.endsWith('.') ? text.slice(0, -1) : text;
+  if (name.length === 0 || name.length > 253) return false;
+  return name.split('.').every((l) => /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l));
+}
