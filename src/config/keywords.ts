@@ -17,6 +17,7 @@ import { CHECKER_TYPES, SCHEDULERS } from './model.js';
 import type { ConfNode, WordToken } from './tree.js';
 import {
   commandLine,
+  interfaceNameProblem,
   isHostName,
   type PositionIndex,
   parseCidr,
@@ -125,6 +126,26 @@ function stringKw(field: string, dflt?: string): Keyword {
   };
 }
 
+/** An interface name; one Linux would refuse is an error here, so it shows even when other errors stop the model. */
+function interfaceKw(field: string, dflt?: string): Keyword {
+  return {
+    status: 'implemented',
+    args: [1, 1],
+    yaml: field,
+    default: dflt,
+    handle: (cx, n, t) => {
+      const name = n.args[0].text;
+      const problem = interfaceNameProblem(name);
+      if (problem)
+        cx.sink.error(
+          n.args[0].pos,
+          `${n.keyword}: '${clip(name)}' is not a valid interface name: ${problem}`,
+        );
+      set(cx, t, field, name, argPos(n));
+    },
+  };
+}
+
 function ipKw(field: string, what: string, dflt?: string): Keyword {
   return {
     status: 'implemented',
@@ -168,6 +189,16 @@ function notifyKw(field: string): Keyword {
     handle: (cx, n, t) => {
       const notify = ensure(t, 'notify', {}) as Obj;
       cx.positions.setObject(notify, n.pos);
+      const first = cx.positions.field(notify, field);
+      if (notify[field] !== undefined && first) {
+        // keepalived keeps the first: "notify_master script already specified - ignoring ...".
+        cx.sink.warning(
+          n.pos,
+          `'${n.keyword}' is already given at line ${first.line}; keepalived keeps that one and ignores this`,
+          'remove one of them',
+        );
+        return;
+      }
       set(cx, notify, field, commandLine(n.args), argPos(n));
     },
   };
@@ -359,7 +390,7 @@ export const GLOBAL_DEFS: BlockTable = {
         set(cx, t, 'scriptUser', u, argPos(n));
       },
     },
-    default_interface: stringKw('defaultInterface'),
+    default_interface: interfaceKw('defaultInterface'),
     dynamic_interfaces: flagKw('dynamicInterfaces'),
     vrrp_version: intKw('vrrpVersion', 2, 3, 'vrrp_version', '2'),
     vrrp_mcast_group4: ipKw('vrrpMcastGroup4', 'vrrp_mcast_group4', '224.0.0.18'),
@@ -1031,7 +1062,7 @@ export const VRRP_INSTANCE: BlockTable = {
       handle: (cx, n, t) =>
         set(cx, t, 'state', cx.values.oneOf(n.args[0], ['MASTER', 'BACKUP'], 'state'), argPos(n)),
     },
-    interface: stringKw('interface', 'global default_interface'),
+    interface: interfaceKw('interface', 'global default_interface'),
     virtual_router_id: intKw('virtualRouterId', 1, 255, 'virtual_router_id', 'required'),
     priority: intKw('priority', 1, 255, 'priority', '100'),
     advert_int: {

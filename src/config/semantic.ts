@@ -11,6 +11,7 @@ import type { DiagnosticSink } from './diagnostics.js';
 import { didYouMean } from './diagnostics.js';
 import type { HaloConfig } from './model.js';
 import type { Locate } from './normalise.js';
+import { interfaceNameProblem } from './values.js';
 
 export type HostChecks = 'warn' | 'error' | 'off';
 
@@ -71,9 +72,21 @@ function checkVrrp(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
     },
   );
 
+  const ifname = (value: string | undefined, path: PropertyKey[], what: string) => {
+    const problem = value === undefined ? undefined : interfaceNameProblem(value);
+    if (problem) sink.error(at(path), `${what}: '${value}' is not a valid interface name: ${problem}`);
+  };
+  ifname(config.global.defaultInterface, ['global', 'defaultInterface'], 'default_interface');
   config.vrrpInstances.forEach((vi, i) => {
     const p = (...rest: PropertyKey[]) => at(['vrrpInstances', i, ...rest]);
     const name = `(${vi.name})`;
+    ifname(vi.interface, ['vrrpInstances', i, 'interface'], `${name} interface`);
+    vi.trackInterfaces.forEach((t, k) => {
+      ifname(t.name, ['vrrpInstances', i, 'trackInterfaces', k], `${name} track_interface`);
+    });
+    vi.virtualIpaddresses.forEach((v, k) => {
+      ifname(v.dev, ['vrrpInstances', i, 'virtualIpaddresses', k], `${name} virtual_ipaddress dev`);
+    });
     if (!vi.interface) sink.error(p(), `${name} no 'interface' given (and no global default_interface)`);
     // keepalived refuses loopback too: multicast adverts never leave the host.
     if (vi.interface === 'lo')
@@ -597,7 +610,9 @@ export function checkHost(
       hint ?? (mode === 'warn' ? 'on this host' : undefined),
     );
   const iface = (name: string | undefined, path: PropertyKey[], what: string) => {
-    if (name && !host.interfaceExists(name)) report(path, `${what}: interface '${name}' does not exist`);
+    // An invalid name is already an error (checkSemantics); "does not exist" would only repeat it.
+    if (name && !interfaceNameProblem(name) && !host.interfaceExists(name))
+      report(path, `${what}: interface '${name}' does not exist`);
   };
   const script = (cmd: string | undefined, path: PropertyKey[], what: string) => {
     if (!cmd) return;

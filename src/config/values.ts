@@ -170,3 +170,16 @@ export function isHostName(text: string): boolean {
   if (name.length === 0 || name.length > 253) return false;
   return name.split('.').every((l) => /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l));
 }
+
+/**
+ * Why Linux would refuse `name` as an interface name (dev_valid_name), or undefined. keepalived says
+ * "Interface name '...' too long - ignoring" and runs the instance without an interface.
+ */
+export function interfaceNameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'it is empty';
+  if (name.length > 15) return `longer than 15 characters (${name.length})`;
+  if (name === '.' || name === '..') return "'.' and '..' are not allowed";
+  const bad = /[/:\s]/.exec(name);
+  if (bad) return `it contains '${bad[0] === '/' || bad[0] === ':' ? bad[0] : 'a blank'}'`;
+  return undefined;
+}
