@@ -157,7 +157,23 @@ function ipKw(field: string, what: string, dflt?: string): Keyword {
 }
 
 /** A flag: present means `value`; an optional true/false argument (keepalived 2.x style) overrides. */
+/**
+ * A flag: present means `value`. Only where keepalived reads an optional true/false after it
+ * (`boolFlagKw`) does an argument change it; elsewhere keepalived ignores the argument (`nopreempt 1`,
+ * even `nopreempt false`, set nopreempt), and so does halo, with a warning.
+ */
 function flagKw(field: string, value = true, dflt = 'off'): Keyword {
+  return {
+    status: 'implemented',
+    args: [0, 0],
+    yaml: field,
+    default: dflt,
+    handle: (cx, n, t) => set(cx, t, field, value, n.pos),
+  };
+}
+
+/** A flag that takes an optional true/false, on/off, yes/no (keepalived's check_true_false). */
+function boolFlagKw(field: string, value = true, dflt = 'off'): Keyword {
   return {
     status: 'implemented',
     args: [0, 1],
@@ -349,6 +365,8 @@ export const GLOBAL_DEFS: BlockTable = {
       yaml: 'notificationEmail',
       handle: (cx, n, t) => {
         const list = (n.children ?? []).flatMap((c) => [c.keyword, ...c.args.map((a) => a.text)]);
+        if (list.length === 0)
+          cx.sink.warning(n.pos, 'empty notification_email block', 'remove it or add an address');
         set(cx, t, 'notificationEmail', list, n.pos);
       },
     },
@@ -375,7 +393,7 @@ export const GLOBAL_DEFS: BlockTable = {
     },
     smtp_helo_name: stringKw('smtpHeloName'),
     smtp_connect_timeout: secondsKw('smtpConnectTimeoutMs', 'smtp_connect_timeout', '30 s', 1),
-    smtp_alert: flagKw('smtpAlert'),
+    smtp_alert: boolFlagKw('smtpAlert'),
     smtp_alert_vrrp: notImplemented(),
     smtp_alert_checker: notImplemented(),
     enable_script_security: flagKw('enableScriptSecurity'),
@@ -391,7 +409,21 @@ export const GLOBAL_DEFS: BlockTable = {
       },
     },
     default_interface: interfaceKw('defaultInterface'),
-    dynamic_interfaces: flagKw('dynamicInterfaces'),
+    dynamic_interfaces: {
+      ...flagKw('dynamicInterfaces'),
+      args: [0, 1],
+      handle: (cx, n, t) => {
+        set(cx, t, 'dynamicInterfaces', true, n.pos);
+        if (!n.args[0]) return;
+        // keepalived: dynamic_interfaces [allow_if_changes]; anything else is "Unknown dynamic_interfaces option".
+        if (cx.values.oneOf(n.args[0], ['allow_if_changes'], 'dynamic_interfaces option'))
+          warnOrError(
+            cx,
+            n.args[0].pos,
+            "dynamic_interfaces option 'allow_if_changes' is not implemented by halo yet and is ignored",
+          );
+      },
+    },
     vrrp_version: intKw('vrrpVersion', 2, 3, 'vrrp_version', '2'),
     vrrp_mcast_group4: ipKw('vrrpMcastGroup4', 'vrrp_mcast_group4', '224.0.0.18'),
     vrrp_mcast_group6: ipKw('vrrpMcastGroup6', 'vrrp_mcast_group6', 'ff02::12'),
@@ -419,8 +451,8 @@ export const GLOBAL_DEFS: BlockTable = {
       4_294_967.295,
     ),
     vrrp_gna_interval: secondsKw('vrrpGnaIntervalMs', 'vrrp_gna_interval', '0 (off)', 0.001, 4_294_967.295),
-    vrrp_lower_prio_no_advert: flagKw('vrrpLowerPrioNoAdvert'),
-    vrrp_higher_prio_send_advert: flagKw('vrrpHigherPrioSendAdvert'),
+    vrrp_lower_prio_no_advert: boolFlagKw('vrrpLowerPrioNoAdvert'),
+    vrrp_higher_prio_send_advert: boolFlagKw('vrrpHigherPrioSendAdvert'),
     vrrp_down_timer_adverts: intKw('vrrpDownTimerAdverts', 1, 100, 'vrrp_down_timer_adverts', '3'),
     vrrp_startup_delay: secondsKw('vrrpStartupDelayMs', 'vrrp_startup_delay', '0'),
     lvs_flush: flagKw('lvsFlush'),
@@ -507,7 +539,7 @@ export const GLOBAL_DEFS: BlockTable = {
     vrrp_notify_fifo_script: fifoKw('vrrpNotifyFifo', 'script'),
     lvs_notify_fifo: fifoKw('lvsNotifyFifo', 'path'),
     lvs_notify_fifo_script: fifoKw('lvsNotifyFifo', 'script'),
-    checker_log_all_failures: flagKw('checkerLogAllFailures'),
+    checker_log_all_failures: boolFlagKw('checkerLogAllFailures'),
     // keepalived 2.2.8 and later.
     v3_checksum_as_v2: { ...flagKw('v3ChecksumAsV2'), since: '2.2.8' },
     json_version: newer('2.2.8'),
@@ -1158,7 +1190,7 @@ export const VRRP_INSTANCE: BlockTable = {
     notify_deleted: notifyKw('deleted'),
     notify: notifyKw('any'),
     notify_master_rx_lower_pri: notifyKw('masterRxLowerPri'),
-    smtp_alert: flagKw('smtpAlert'),
+    smtp_alert: boolFlagKw('smtpAlert'),
     garp_master_delay: secondsKw('garpMasterDelayMs', 'garp_master_delay', 'global vrrp_garp_master_delay'),
     garp_master_repeat: intKw('garpMasterRepeat', 1, 65535, 'garp_master_repeat', 'global'),
     garp_master_refresh: secondsKw('garpMasterRefreshMs', 'garp_master_refresh', 'global'),
@@ -1171,12 +1203,12 @@ export const VRRP_INSTANCE: BlockTable = {
     ),
     garp_lower_prio_delay: secondsKw('garpLowerPrioDelayMs', 'garp_lower_prio_delay', 'global'),
     garp_lower_prio_repeat: intKw('garpLowerPrioRepeat', 0, 65535, 'garp_lower_prio_repeat', 'global'),
-    lower_prio_no_advert: flagKw('lowerPrioNoAdvert', true, 'global'),
-    higher_prio_send_advert: flagKw('higherPrioSendAdvert', true, 'global'),
+    lower_prio_no_advert: boolFlagKw('lowerPrioNoAdvert', true, 'global'),
+    higher_prio_send_advert: boolFlagKw('higherPrioSendAdvert', true, 'global'),
     accept: flagKw('accept', true, 'on unless strict'),
     no_accept: flagKw('accept', false, 'on unless strict'),
-    strict_mode: flagKw('strictMode', true, 'global vrrp_strict'),
-    skip_check_adv_addr: flagKw('skipCheckAdvAddr', true, 'global'),
+    strict_mode: boolFlagKw('strictMode', true, 'global vrrp_strict'),
+    skip_check_adv_addr: boolFlagKw('skipCheckAdvAddr', true, 'global'),
     check_unicast_src: flagKw('checkUnicastSrc', true, 'global'),
     use_vmac: {
       status: 'implemented',
@@ -1206,8 +1238,8 @@ export const VRRP_INSTANCE: BlockTable = {
       },
     },
     // keepalived 2.2.8 and later.
-    v3_checksum_as_v2: { ...flagKw('v3ChecksumAsV2', true, 'global v3_checksum_as_v2'), since: '2.2.8' },
-    no_virtual_ipaddress: { ...flagKw('noVirtualIpaddress'), args: [0, 0], since: '2.2.8' },
+    v3_checksum_as_v2: { ...boolFlagKw('v3ChecksumAsV2', true, 'global v3_checksum_as_v2'), since: '2.2.8' },
+    no_virtual_ipaddress: { ...flagKw('noVirtualIpaddress'), since: '2.2.8' },
     timer_expired_backup: newer('2.2.8'),
     thread_timer_expired: newer('2.3.2'),
     owner_ignore_adverts: newer('2.3.3'),
@@ -1263,7 +1295,7 @@ export const SYNC_GROUP: BlockTable = {
     notify_fault: notifyKw('fault'),
     notify_stop: notifyKw('stop'),
     notify: notifyKw('any'),
-    smtp_alert: flagKw('smtpAlert'),
+    smtp_alert: boolFlagKw('smtpAlert'),
     track_process: notImplemented(),
     track_bfd: notImplemented(),
     sync_group_tracking_weight: notImplemented(),
@@ -1305,8 +1337,8 @@ const checkerCommon = (connection: boolean): Record<string, Keyword> => ({
   ),
   warmup: secondsKw('warmupMs', 'warmup', 'real server, else delay_loop'),
   delay_loop: secondsKw('delayLoopMs', 'delay_loop', 'real server', 1),
-  alpha: flagKw('alpha', true, 'real server'),
-  log_all_failures: flagKw('logAllFailures'),
+  alpha: boolFlagKw('alpha', true, 'real server'),
+  log_all_failures: boolFlagKw('logAllFailures'),
 });
 
 const URL_BLOCK: BlockTable = {
@@ -1381,8 +1413,8 @@ function httpTable(name: 'HTTP_GET' | 'SSL_GET'): BlockTable {
             argPos(n),
           ),
       },
-      enable_sni: flagKw('enableSni'),
-      fast_recovery: flagKw('fastRecovery'),
+      enable_sni: boolFlagKw('enableSni'),
+      fast_recovery: boolFlagKw('fastRecovery'),
       tls_compliant: newer('2.2.8'),
       ...(name === 'SSL_GET' ? { sni_name: newer('after 2.4.3') } : {}),
       url: {
@@ -1544,8 +1576,8 @@ const inheritedLvsKeywords = (): Record<string, Keyword> => ({
   warmup: secondsKw('warmupMs', 'warmup', 'delay_loop'),
   connect_timeout: secondsKw('connectTimeoutMs', 'connect_timeout', '5 s', 1),
   delay_loop: secondsKw('delayLoopMs', 'delay_loop', '60 s', 1),
-  inhibit_on_failure: flagKw('inhibitOnFailure'),
-  smtp_alert: flagKw('smtpAlert'),
+  inhibit_on_failure: boolFlagKw('inhibitOnFailure'),
+  smtp_alert: boolFlagKw('smtpAlert'),
   virtualhost: stringKw('virtualhost'),
 });
 
@@ -1559,7 +1591,7 @@ export const REAL_SERVER: BlockTable = {
     lthreshold: intKw('lthreshold', 0, 4_294_967_295, 'lthreshold'),
     notify_up: scriptKw('notifyUp'),
     notify_down: scriptKw('notifyDown'),
-    alpha: flagKw('alpha', true, 'virtual server'),
+    alpha: boolFlagKw('alpha', true, 'virtual server'),
     ...Object.fromEntries(CHECKER_TYPES.map((c) => [c, checkerKw(c)])),
     FILE_CHECK: notImplemented(),
     BFD_CHECK: notImplemented(),
@@ -1667,7 +1699,7 @@ export const VIRTUAL_SERVER: BlockTable = {
       },
     },
     ha_suspend: flagKw('haSuspend'),
-    alpha: flagKw('alpha'),
+    alpha: boolFlagKw('alpha'),
     omega: flagKw('omega'),
     quorum_up: scriptKw('quorumUp'),
     quorum_down: scriptKw('quorumDown'),

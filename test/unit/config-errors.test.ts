@@ -92,9 +92,15 @@ describe('keyword mistakes', () => {
     const r = diagnose(VI('    priority 150 200\n    nopreempt yes please'));
     assert.deepEqual(r.lines, [
       "e.conf:7:18: warning: 'priority' takes one value; keepalived reads one keyword per line: '200' is ignored (remove it)",
-      "e.conf:8:19: warning: 'nopreempt' takes one value; keepalived reads one keyword per line: 'please' is ignored (remove it)",
+      "e.conf:8:15: warning: 'nopreempt' takes no value; keepalived reads one keyword per line: 'yes please' is ignored (remove it)",
     ]);
     assert.equal(r.ok, true);
+    // keepalived's nopreempt reads no value: even 'nopreempt false' means nopreempt.
+    const np = parseKeepalivedText(VI('    nopreempt false'), 'e.conf', { host: anyHost });
+    assert.equal(np.config?.vrrpInstances[0].preempt, false);
+    // Where keepalived does read true/false, so does halo.
+    const sm = parseKeepalivedText(VI('    strict_mode off'), 'e.conf', { host: anyHost });
+    assert.equal(sm.config?.vrrpInstances[0].strictMode, false);
     // The first value is kept, as under keepalived.
     const c = parseKeepalivedText(VI('    priority 150 200'), 'e.conf', { host: anyHost }).config;
     assert.equal(c?.vrrpInstances[0].priority, 150);
