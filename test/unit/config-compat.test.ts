@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: keepalived's ${NAME} syntax is what these tests are about
 /**
  * keepalived.conf compatibility (issue 11) and keepalived's built-in definitions (issue 9): each case
  * asserts the exact diagnostic (FILE:LINE:COL, severity, text) and whether the config is accepted.
