@@ -12,6 +12,7 @@ import { parseYamlText } from './yaml.js';
 
 export type { Diagnostic } from './diagnostics.js';
 export { formatDiagnostic } from './diagnostics.js';
+export { ISOLATION_DEFAULTS, type IsolationLimits, type LoadResult, loadConfigIsolated } from './isolated.js';
 export { type ParseOptions, type ParseResult, parseKeepalivedText } from './keepalived.js';
 export { CONFIG_LIMITS, type ConfigLimits } from './limits.js';
 export * from './model.js';
@@ -47,7 +48,26 @@ export function looksLikeYaml(path: string, text: string): boolean {
 /** Parses text in either syntax (detected from the path and content). */
 export function parseConfigText(text: string, path: string, opts: ParseOptions = {}): ParseResult {
   const o = { ...opts, configId: opts.configId ?? defaultConfigId() };
-  return looksLikeYaml(path, text) ? parseYamlText(text, path, o) : parseKeepalivedText(text, path, o);
+  try {
+    return looksLikeYaml(path, text) ? parseYamlText(text, path, o) : parseKeepalivedText(text, path, o);
+  } catch (err) {
+    // The parsers report bad input as diagnostics; this is the net under them, so a config can never
+    // throw out of the loader (a reload must not take the daemon down).
+    const message =
+      err instanceof RangeError ? 'the config is nested or expands too deeply' : (err as Error).message;
+    return {
+      diagnostics: [
+        {
+          file: path,
+          line: 1,
+          col: 1,
+          severity: 'error',
+          message: `cannot read the config: ${message}`,
+          hint: 'this is a bug in halo; please report it with the config',
+        },
+      ],
+    };
+  }
 }
 
 export async function loadConfig(

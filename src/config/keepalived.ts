@@ -84,6 +84,8 @@ export function parseKeepalivedText(text: string, file: string, opts: ParseOptio
     random: opts.random,
   });
   const lines = lexer.lex(text, file);
+  // A limit stopped the lexer: the rest would only be complaints about a config cut short.
+  if (lexer.limitHit) return { diagnostics: sink.sorted() };
   const tree = buildTree(lines, sink, { topLevelBlocks: TOP_LEVEL_BLOCKS });
   const positions = new PositionIndex();
   const cx: BuildContext = {

@@ -136,6 +136,8 @@ export class KeepalivedLexer {
   private readonly limits: ConfigLimits;
   private filesRead = 0;
   private bytesRead = 0;
+  /** True once a limit stopped the lexer: what it produced is not the whole config. */
+  limitHit = false;
 
   constructor(private readonly opts: LexOptions) {
     this.readFile = opts.readFile;
@@ -163,6 +165,7 @@ export class KeepalivedLexer {
   /** One error at `pos`, then stop reading: the rest of the config is not what the operator meant. */
   private limitReached(pos: Position, message: string, hint?: string): never {
     this.opts.sink.error(pos, `${message}; stopped reading the config here`, hint);
+    this.limitHit = true;
     throw new LimitReached(message);
   }
 
@@ -352,7 +355,7 @@ export class KeepalivedLexer {
       found = true;
       if (++count > this.limits.maxSubstitutionsPerLine) {
         this.limitReached(
-          posAt(line, i),
+          posAt(line, line.s.indexOf('$')),
           `more than ${this.limits.maxSubstitutionsPerLine} $NAME replacements on one line`,
           'does a definition refer to itself?',
         );
@@ -368,7 +371,7 @@ export class KeepalivedLexer {
       c = concat(concat(slice(c, 0, i), fill(first)), slice(c, ref.end));
       if (c.s.length > this.limits.maxLineLength) {
         this.limitReached(
-          posAt(line, 0),
+          posAt(line, line.s.indexOf('$')),
           `replacing $NAME makes this line longer than ${this.limits.maxLineLength} characters`,
           'does a definition refer to itself?',
         );
