@@ -17,6 +17,7 @@ import {
   withoutSources,
 } from '../config/index.js';
 import { configJsonSchemaText } from '../config/json-schema.js';
+import { checkPair } from '../config/pair.js';
 import { configToYaml } from '../config/yaml.js';
 
 export const DEFAULT_CONFIG_PATHS = ['/etc/halo/halo.conf', '/etc/keepalived/keepalived.conf'];
@@ -25,8 +26,11 @@ const USAGE = `usage: halo config <command> [options]
 
 commands:
   check   [-f FILE] [--strict] [--json] [--config-id ID] [--host-checks warn|error|off]
+          [--peer FILE [--peer-config-id ID]]   (or: check A.conf B.conf)
           exit 0 when the config can run, 1 when it cannot; prints every problem as
-          FILE:LINE:COL: error|warning: message
+          FILE:LINE:COL: error|warning: message. With a peer (the other director of the
+          pair), also checks that both agree where VRRP needs them to (VRID, version,
+          advert_int, auth, VIPs, unicast peers, priorities, virtual servers)
   show    [-f FILE] [--format json|yaml] [--config-id ID]
           the normalised model with every default filled in
   convert [-f FILE] [-o OUT] [--config-id ID]
@@ -38,6 +42,8 @@ FILE defaults to ${DEFAULT_CONFIG_PATHS.join(', then ')}.`;
 
 interface Args {
   file?: string;
+  peer?: string;
+  peerConfigId?: string;
   out?: string;
   strict: boolean;
   json: boolean;
@@ -94,8 +100,18 @@ function parseArgs(argv: string[]): Args {
         a.hostChecks = h;
         break;
       }
+      case '--peer':
+        a.peer = nonEmpty(flag, val());
+        break;
+      case '--peer-config-id':
+        a.peerConfigId = val();
+        break;
       default:
-        throw new UsageError(`unknown option '${arg}'`);
+        if (arg.startsWith('-') || arg === '') throw new UsageError(`unknown option '${arg}'`);
+        // Positional: FILE, then the peer's FILE (halo config check a.conf b.conf).
+        if (a.file === undefined) a.file = arg;
+        else if (a.peer === undefined) a.peer = arg;
+        else throw new UsageError(`unexpected argument '${arg}'`);
     }
   }
   return a;
@@ -138,7 +154,35 @@ function summary(file: string, diagnostics: Diagnostic[]): string {
   return `${file}: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}: the config cannot be used`;
 }
 
+function checkPairCmd(a: Args, peer: string): number {
+  const mine = load(a);
+  const theirs = load({ ...a, file: peer, configId: a.peerConfigId ?? a.configId });
+  const diagnostics = [...mine.result.diagnostics, ...theirs.result.diagnostics];
+  if (mine.result.config && theirs.result.config) {
+    diagnostics.push(
+      ...checkPair(
+        { file: mine.file, config: mine.result.config },
+        { file: theirs.file, config: theirs.result.config },
+      ),
+    );
+  }
+  const ok =
+    mine.result.config !== undefined &&
+    theirs.result.config !== undefined &&
+    !diagnostics.some((d) => d.severity === 'error');
+  if (a.json) {
+    process.stdout.write(
+      `${JSON.stringify({ file: mine.file, peer: theirs.file, ok, diagnostics }, null, 2)}\n`,
+    );
+  } else {
+    for (const d of diagnostics) process.stdout.write(`${formatDiagnostic(d)}\n`);
+    process.stdout.write(`${summary(`${mine.file} + ${theirs.file}`, diagnostics)}\n`);
+  }
+  return ok ? 0 : 1;
+}
+
 function check(a: Args): number {
+  if (a.peer !== undefined) return checkPairCmd(a, a.peer);
   const { file, result } = load(a);
   const ok = result.config !== undefined;
   if (a.json) {
