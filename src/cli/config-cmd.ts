@@ -3,7 +3,7 @@
  * command line. Diagnostics use the compiler format FILE:LINE:COL: severity:
  * message, so editors and CI annotate the right line.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { stringify } from 'yaml';
 import {
@@ -13,9 +13,11 @@ import {
   looksLikeYaml,
   parseConfigText,
   parseYamlText,
+  readConfig,
   withoutSources,
 } from '../config/index.js';
 import { configJsonSchemaText } from '../config/json-schema.js';
+import { checkPair } from '../config/pair.js';
 import { configToYaml } from '../config/yaml.js';
 
 export const DEFAULT_CONFIG_PATHS = ['/etc/halo/halo.conf', '/etc/keepalived/keepalived.conf'];
@@ -24,8 +26,11 @@ const USAGE = `usage: halo config <command> [options]
 
 commands:
   check   [-f FILE] [--strict] [--json] [--config-id ID] [--host-checks warn|error|off]
+          [--peer FILE [--peer-config-id ID]]   (or: check A.conf B.conf)
           exit 0 when the config can run, 1 when it cannot; prints every problem as
-          FILE:LINE:COL: error|warning: message
+          FILE:LINE:COL: error|warning: message. With a peer (the other director of the
+          pair), also checks that both agree where VRRP needs them to (VRID, version,
+          advert_int, auth, VIPs, unicast peers, priorities, virtual servers)
   show    [-f FILE] [--format json|yaml] [--config-id ID]
           the normalised model with every default filled in
   convert [-f FILE] [-o OUT] [--config-id ID]
@@ -37,6 +42,8 @@ FILE defaults to ${DEFAULT_CONFIG_PATHS.join(', then ')}.`;
 
 interface Args {
   file?: string;
+  peer?: string;
+  peerConfigId?: string;
   out?: string;
   strict: boolean;
   json: boolean;
@@ -64,11 +71,12 @@ function parseArgs(argv: string[]): Args {
     switch (flag) {
       case '-f':
       case '--file':
-        a.file = val();
+        // An empty name must not fall back to the default config: that would check another file.
+        a.file = nonEmpty(flag, val());
         break;
       case '-o':
       case '--output':
-        a.out = val();
+        a.out = nonEmpty(flag, val());
         break;
       case '--strict':
         a.strict = true;
@@ -92,29 +100,44 @@ function parseArgs(argv: string[]): Args {
         a.hostChecks = h;
         break;
       }
+      case '--peer':
+        a.peer = nonEmpty(flag, val());
+        break;
+      case '--peer-config-id':
+        a.peerConfigId = val();
+        break;
       default:
-        throw new UsageError(`unknown option '${arg}'`);
+        if (arg.startsWith('-') || arg === '') throw new UsageError(`unknown option '${arg}'`);
+        // Positional: FILE, then the peer's FILE (halo config check a.conf b.conf).
+        if (a.file === undefined) a.file = arg;
+        else if (a.peer === undefined) a.peer = arg;
+        else throw new UsageError(`unexpected argument '${arg}'`);
     }
   }
   return a;
 }
 
+function nonEmpty(flag: string, v: string): string {
+  if (v === '') throw new UsageError(`${flag} needs a file name, got an empty one`);
+  return v;
+}
+
 function configPath(a: Args): string {
-  if (a.file) return a.file;
+  if (a.file !== undefined) return a.file;
   return DEFAULT_CONFIG_PATHS.find((p) => existsSync(p)) ?? DEFAULT_CONFIG_PATHS[0];
 }
 
 function load(a: Args) {
   const file = configPath(a);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : String(err);
-    const d: Diagnostic = { file, line: 1, col: 1, severity: 'error', message: `cannot read config: ${why}` };
-    return { file, text: '', result: { diagnostics: [d] } as ReturnType<typeof parseConfigText> };
+  const read = readConfig(file);
+  if ('diagnostic' in read) {
+    return {
+      file,
+      text: '',
+      result: { diagnostics: [read.diagnostic] } as ReturnType<typeof parseConfigText>,
+    };
   }
+  const text = read.text;
   const result = parseConfigText(text, file, {
     configId: a.configId ?? defaultConfigId(),
     strict: a.strict,
@@ -131,7 +154,35 @@ function summary(file: string, diagnostics: Diagnostic[]): string {
   return `${file}: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}: the config cannot be used`;
 }
 
+function checkPairCmd(a: Args, peer: string): number {
+  const mine = load(a);
+  const theirs = load({ ...a, file: peer, configId: a.peerConfigId ?? a.configId });
+  const diagnostics = [...mine.result.diagnostics, ...theirs.result.diagnostics];
+  if (mine.result.config && theirs.result.config) {
+    diagnostics.push(
+      ...checkPair(
+        { file: mine.file, config: mine.result.config },
+        { file: theirs.file, config: theirs.result.config },
+      ),
+    );
+  }
+  const ok =
+    mine.result.config !== undefined &&
+    theirs.result.config !== undefined &&
+    !diagnostics.some((d) => d.severity === 'error');
+  if (a.json) {
+    process.stdout.write(
+      `${JSON.stringify({ file: mine.file, peer: theirs.file, ok, diagnostics }, null, 2)}\n`,
+    );
+  } else {
+    for (const d of diagnostics) process.stdout.write(`${formatDiagnostic(d)}\n`);
+    process.stdout.write(`${summary(`${mine.file} + ${theirs.file}`, diagnostics)}\n`);
+  }
+  return ok ? 0 : 1;
+}
+
 function check(a: Args): number {
+  if (a.peer !== undefined) return checkPairCmd(a, a.peer);
   const { file, result } = load(a);
   const ok = result.config !== undefined;
   if (a.json) {
@@ -182,15 +233,35 @@ function convert(a: Args): number {
     for (const d of back.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
     return 1;
   }
-  if (a.out) writeFileSync(a.out, yaml);
-  else process.stdout.write(yaml);
+  if (a.out) return writeOutput(a.out, yaml, 'convert');
+  process.stdout.write(yaml);
   return 0;
+}
+
+/** Writes -o OUT; a path that cannot be written is the caller's mistake: a message and exit 2. */
+function writeOutput(out: string, text: string, sub: string): number {
+  try {
+    writeFileSync(out, text);
+    return 0;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'its directory does not exist'
+        : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'it is a directory'
+            : (err as Error).message;
+    process.stderr.write(`halo config ${sub}: cannot write '${out}': ${why}\n`);
+    return 2;
+  }
 }
 
 function schema(a: Args): number {
   const text = configJsonSchemaText();
-  if (a.out) writeFileSync(a.out, text);
-  else process.stdout.write(text);
+  if (a.out) return writeOutput(a.out, text, 'schema');
+  process.stdout.write(text);
   return 0;
 }
 

@@ -7,7 +7,7 @@ import { BgpPart } from '../bgp/part.js';
 import { createLogger, parseLogFormat, parseLogLevel } from '../daemon/log.js';
 import { createLvsPart } from '../daemon/lvs.js';
 import { HaloMetrics, MetricsServer, parseMetricsAddress } from '../daemon/metrics.js';
-import { PATH_FLAGS_HELP, parsePathArgs } from '../daemon/paths.js';
+import { PATH_FLAGS_HELP, parsePathArgs, UsageError } from '../daemon/paths.js';
 import { ConfigRejected, Supervisor } from '../daemon/supervisor.js';
 import type { AlertEvent } from '../notify/index.js';
 import type { Plans } from '../plan/index.js';
@@ -37,10 +37,13 @@ SIGUSR1 writes the data dump, SIGUSR2 the stats.
 
 ${PATH_FLAGS_HELP}`;
 
-export async function run(argv: string[]): Promise<number> {
+/** The options `halo run` takes; `--bogus`, `-f` without a file or `--config=` are usage errors (exit 2). */
+export function parseRunArgs(argv: string[]) {
   const { paths, rest } = parsePathArgs(argv);
   const { values } = parseArgs({
     args: rest,
+    strict: true,
+    allowPositionals: false,
     options: {
       config: { type: 'string', short: 'f' },
       'vrrp-only': { type: 'boolean', default: false },
@@ -56,6 +59,24 @@ export async function run(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
     },
   });
+  if (values.config === '') throw new UsageError('-f/--config needs a file name, got an empty one');
+  return { paths, values };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseRunArgs>;
+  try {
+    parsed = parseRunArgs(argv);
+  } catch (err) {
+    // node:util parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes; paths.ts throws UsageError.
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (err instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`halo run: ${(err as Error).message}\n${HELP}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const { paths, values } = parsed;
   if (values.help) {
     process.stdout.write(`${HELP}\n`);
     return 0;

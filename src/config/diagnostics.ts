@@ -28,30 +28,58 @@ export function formatDiagnostic(d: Diagnostic): string {
 /** Collects diagnostics; `strict` turns "not implemented / obsolete" warnings into errors. */
 export class DiagnosticSink {
   readonly items: Diagnostic[] = [];
+  /** Diagnostics beyond MAX_DIAGNOSTICS, counted (a 200,000-line mistake is not 200,000 messages). */
+  private dropped = { errors: 0, warnings: 0, first: undefined as Position | undefined };
+  private errorSeen = false;
 
   error(pos: Position, message: string, hint?: string): void {
+    this.errorSeen = true;
+    if (this.full('errors', pos)) return;
     this.items.push({ ...pickPos(pos), severity: 'error', message, ...(hint ? { hint } : {}) });
   }
 
   warning(pos: Position, message: string, hint?: string): void {
+    if (this.full('warnings', pos)) return;
     this.items.push({ ...pickPos(pos), severity: 'warning', message, ...(hint ? { hint } : {}) });
   }
 
+  private full(kind: 'errors' | 'warnings', pos: Position): boolean {
+    if (this.items.length < MAX_DIAGNOSTICS) return false;
+    this.dropped[kind]++;
+    this.dropped.first ??= pickPos(pos);
+    return true;
+  }
+
   get hasErrors(): boolean {
-    return this.items.some((d) => d.severity === 'error');
+    return this.errorSeen || this.items.some((d) => d.severity === 'error');
   }
 
   /** Sorted by file, line, column so output reads top to bottom; stable for equal positions. */
   sorted(): Diagnostic[] {
+    const { errors, warnings, first } = this.dropped;
+    const more: Diagnostic[] =
+      first && errors + warnings > 0
+        ? [
+            {
+              ...first,
+              severity: errors > 0 ? 'error' : 'warning',
+              message: `${errors + warnings} more problems from here on not shown (${errors} errors, ${warnings} warnings)`,
+            },
+          ]
+        : [];
     return this.items
       .map((d, i) => ({ d, i }))
       .sort((a, b) => {
         if (a.d.file !== b.d.file) return a.d.file < b.d.file ? -1 : 1;
         return a.d.line - b.d.line || a.d.col - b.d.col || a.i - b.i;
       })
-      .map((x) => x.d);
+      .map((x) => x.d)
+      .concat(more);
   }
 }
+
+/** More than this many diagnostics are counted, not listed. */
+export const MAX_DIAGNOSTICS = 1000;
 
 function pickPos(p: Position): Position {
   return { file: p.file, line: p.line, col: p.col };
@@ -79,12 +107,17 @@ export function editDistance(a: string, b: string): number {
   return d[rows - 1][cols - 1];
 }
 
+const MAX_SUGGESTION_LENGTH = 64;
+
 /**
  * The closest candidate to `word`, if it is close enough to be a plausible typo:
  * at most a third of the word's length in edits (min 1, max 3), or a
  * case-insensitive match (keepalived keywords are case-sensitive).
  */
 export function closestMatch(word: string, candidates: Iterable<string>): string | undefined {
+  // No keyword is this long: a huge "word" (a pasted blob, a 1 MB line) is not a typo, and the edit
+  // distance is quadratic in its length.
+  if (word.length > MAX_SUGGESTION_LENGTH) return undefined;
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   const lower = word.toLowerCase();

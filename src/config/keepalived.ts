@@ -2,9 +2,10 @@
  * keepalived.conf front end: lexer -> block tree -> keyword tables -> model
  * input -> normalisation + zod -> semantic and host checks.
  */
-import { DiagnosticSink, type Position } from './diagnostics.js';
+import { type Diagnostic, DiagnosticSink, type Position } from './diagnostics.js';
 import { ALL_TABLES, type BuildContext, ROOT, runBlock, TOP_LEVEL_BLOCKS } from './keywords.js';
 import { KeepalivedLexer } from './lexer.js';
+import type { ConfigLimits } from './limits.js';
 import type { HaloConfig, HaloConfigInput } from './model.js';
 import { type Locate, validateModel } from './normalise.js';
 import { checkHost, checkSemantics, type HostChecks, type HostProbe } from './semantic.js';
@@ -17,6 +18,11 @@ export interface ParseOptions {
   hostChecks?: HostChecks;
   /** For tests: a fake host. */
   host?: HostProbe;
+  /** Bounds on sizes and expansion (limits.ts); for tests. */
+  limits?: Partial<ConfigLimits>;
+  /** `${_ENV NAME}` (default process.env) and `${_RANDOM}` (default Math.random); for tests. */
+  env?: Readonly<Record<string, string | undefined>>;
+  random?: () => number;
 }
 
 export interface ParseResult {
@@ -69,8 +75,17 @@ function contextIn(config: Record<string, unknown>, path: readonly PropertyKey[]
 
 export function parseKeepalivedText(text: string, file: string, opts: ParseOptions = {}): ParseResult {
   const sink = new DiagnosticSink();
-  const lexer = new KeepalivedLexer({ configId: opts.configId, sink });
+  const lexer = new KeepalivedLexer({
+    configId: opts.configId,
+    sink,
+    hostChecks: opts.hostChecks ?? 'warn',
+    limits: opts.limits,
+    env: opts.env,
+    random: opts.random,
+  });
   const lines = lexer.lex(text, file);
+  // A limit stopped the lexer: the rest would only be complaints about a config cut short.
+  if (lexer.limitHit) return { diagnostics: sink.sorted() };
   const tree = buildTree(lines, sink, { topLevelBlocks: TOP_LEVEL_BLOCKS });
   const positions = new PositionIndex();
   const cx: BuildContext = {
@@ -97,9 +112,35 @@ export function parseKeepalivedText(text: string, file: string, opts: ParseOptio
     sink.items.filter((d) => d.severity === 'error').map((d) => `${d.file}:${d.line}`),
   );
   const hadErrors = sink.hasErrors;
+  // An object whose block already has an error (an invalid VIP, a lost '}') is not also "empty".
+  const blockHasError = (list: string, index: number): boolean => {
+    const start = positions.locate(cx.config, [list, index]);
+    const end = positions.locateEnd(cx.config, [list, index]);
+    if (!start || !end) return false;
+    return sink.items.some(
+      (e) =>
+        e.severity === 'error' &&
+        e.file === start.file &&
+        e.line >= start.line &&
+        (end.file !== start.file || end.line === start.line || e.line <= end.line),
+    );
+  };
+  const emptyObjectWarning = (d: Diagnostic): boolean => {
+    const m = /^\((.+)\) has no virtual_ipaddress$|^virtual_server (.+) has no real_server$/.exec(d.message);
+    if (!m) return false;
+    if (m[1] !== undefined) {
+      const i = (config?.vrrpInstances ?? []).findIndex((v) => v.name === m[1]);
+      return i >= 0 && blockHasError('vrrpInstances', i);
+    }
+    const i = (config?.virtualServers ?? []).findIndex(
+      (v) => v.source?.file === d.file && v.source?.line === d.line,
+    );
+    return i >= 0 && blockHasError('virtualServers', i);
+  };
   for (const d of later.items) {
     // After a rejected value, "missing" / "not set" complaints about that setting are noise.
     if (hadErrors && (d.message.includes("missing required '") || d.message.includes(' set - '))) continue;
+    if (hadErrors && emptyObjectWarning(d)) continue;
     if (!errorLines.has(`${d.file}:${d.line}`)) sink.items.push(d);
   }
   return { config: sink.hasErrors ? undefined : config, diagnostics: sink.sorted(), input };

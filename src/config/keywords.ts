@@ -9,12 +9,22 @@
  * releases) are warnings naming the keyword, errors under --strict. Unknown
  * words are always errors: keepalived only warns and runs on, which hides typos.
  */
+import { isIP } from 'node:net';
 import type { DiagnosticSink, Position } from './diagnostics.js';
 import { didYouMean } from './diagnostics.js';
 import { type LineOptions, parseRouteLine, parseRuleLine } from './iproute-lines.js';
+import { clip } from './limits.js';
 import { CHECKER_TYPES, SCHEDULERS } from './model.js';
 import type { ConfNode, WordToken } from './tree.js';
-import { commandLine, type PositionIndex, parseCidr, semicolonHint, type ValueReader } from './values.js';
+import {
+  commandLine,
+  interfaceNameProblem,
+  isHostName,
+  type PositionIndex,
+  parseCidr,
+  semicolonHint,
+  type ValueReader,
+} from './values.js';
 
 export type Obj = Record<string, unknown>;
 export type Status = 'implemented' | 'not-implemented' | 'obsolete';
@@ -45,6 +55,11 @@ export interface Keyword {
   deprecated?: string;
   /** The model field or YAML name, for docs. */
   yaml?: string;
+  /**
+   * The keepalived release that added the keyword, when newer than 2.2.7 (the behaviour anchor): halo
+   * knows keywords up to keepalived 2.4.x, so a config written for a newer keepalived is understood.
+   */
+  since?: string;
   default?: string;
   /**
    * Implemented, yet by design nothing at run time changes with it, and why (e.g. keepalived accepts it
@@ -91,6 +106,11 @@ function refusedTracker(what: string): Keyword {
   });
 }
 
+/** A keyword of a keepalived release newer than 2.2.7 that halo knows but does not implement. */
+function newer(since: string, extra: Partial<Keyword> = {}): Keyword {
+  return notImplemented({ since, ...extra });
+}
+
 function obsolete(replacement?: string): Keyword {
   return { status: 'obsolete', args: [0, Number.POSITIVE_INFINITY], block: 'optional', replacement };
 }
@@ -125,6 +145,26 @@ function stringKw(field: string, dflt?: string): Keyword {
   };
 }
 
+/** An interface name; one Linux would refuse is an error here, so it shows even when other errors stop the model. */
+function interfaceKw(field: string, dflt?: string): Keyword {
+  return {
+    status: 'implemented',
+    args: [1, 1],
+    yaml: field,
+    default: dflt,
+    handle: (cx, n, t) => {
+      const name = n.args[0].text;
+      const problem = interfaceNameProblem(name);
+      if (problem)
+        cx.sink.error(
+          n.args[0].pos,
+          `${n.keyword}: '${clip(name)}' is not a valid interface name: ${problem}`,
+        );
+      set(cx, t, field, name, argPos(n));
+    },
+  };
+}
+
 function ipKw(field: string, what: string, dflt?: string): Keyword {
   return {
     status: 'implemented',
@@ -136,7 +176,23 @@ function ipKw(field: string, what: string, dflt?: string): Keyword {
 }
 
 /** A flag: present means `value`; an optional true/false argument (keepalived 2.x style) overrides. */
+/**
+ * A flag: present means `value`. Only where keepalived reads an optional true/false after it
+ * (`boolFlagKw`) does an argument change it; elsewhere keepalived ignores the argument (`nopreempt 1`,
+ * even `nopreempt false`, set nopreempt), and so does halo, with a warning.
+ */
 function flagKw(field: string, value = true, dflt = 'off'): Keyword {
+  return {
+    status: 'implemented',
+    args: [0, 0],
+    yaml: field,
+    default: dflt,
+    handle: (cx, n, t) => set(cx, t, field, value, n.pos),
+  };
+}
+
+/** A flag that takes an optional true/false, on/off, yes/no (keepalived's check_true_false). */
+function boolFlagKw(field: string, value = true, dflt = 'off'): Keyword {
   return {
     status: 'implemented',
     args: [0, 1],
@@ -168,6 +224,16 @@ function notifyKw(field: string): Keyword {
     handle: (cx, n, t) => {
       const notify = ensure(t, 'notify', {}) as Obj;
       cx.positions.setObject(notify, n.pos);
+      const first = cx.positions.field(notify, field);
+      if (notify[field] !== undefined && first) {
+        // keepalived keeps the first: "notify_master script already specified - ignoring ...".
+        cx.sink.warning(
+          n.pos,
+          `'${n.keyword}' is already given at line ${first.line}; keepalived keeps that one and ignores this`,
+          'remove one of them',
+        );
+        return;
+      }
       set(cx, notify, field, commandLine(n.args), argPos(n));
     },
   };
@@ -192,7 +258,27 @@ export function runBlock(cx: BuildContext, nodes: ConfNode[], table: BlockTable,
   for (const node of nodes) runKeyword(cx, node, table, target);
 }
 
-function runKeyword(cx: BuildContext, node: ConfNode, table: BlockTable, target: Obj): void {
+/**
+ * keepalived reads one keyword per line and ignores what follows the values it takes
+ * (`connect_ip 10.0.0.1 8000`, `TCP_CHECK { connect_timeout 1 retry 0 }` on one line). halo does the
+ * same, so the file behaves as under keepalived, and says what is ignored (an error with --strict).
+ */
+function ignoreExtraValues(cx: BuildContext, node: ConfNode, table: BlockTable, max: number): ConfNode {
+  const ignored = node.args.slice(max);
+  const text = clip(ignored.map((a) => (a.quoted ? JSON.stringify(a.text) : a.text)).join(' '), 80);
+  const takes = max === 0 ? 'takes no value' : max === 1 ? 'takes one value' : `takes at most ${max} values`;
+  const looksLikeKeyword = table.keywords[ignored[0].text] !== undefined;
+  warnOrError(
+    cx,
+    ignored[0].pos,
+    `'${node.keyword}' ${takes}; keepalived reads one keyword per line: '${text}' is ignored`,
+    looksLikeKeyword ? 'put it on its own line' : 'remove it',
+  );
+  return { ...node, args: node.args.slice(0, max) };
+}
+
+function runKeyword(cx: BuildContext, written: ConfNode, table: BlockTable, target: Obj): void {
+  let node = written;
   const kw = table.keywords[node.keyword];
   if (!kw) {
     unknownKeyword(cx, node, table);
@@ -241,14 +327,7 @@ function runKeyword(cx: BuildContext, node: ConfNode, table: BlockTable, target:
     return;
   }
   if (node.args.length > max) {
-    const extra = node.args[max];
-    cx.sink.error(
-      extra.pos,
-      max === 0
-        ? `'${node.keyword}' takes no value, got '${extra.text}'`
-        : `'${node.keyword}' takes ${max === 1 ? 'one value' : `at most ${max} values`}, got extra '${extra.text}'`,
-    );
-    return;
+    node = ignoreExtraValues(cx, node, table, max);
   }
   if (kw.block === undefined && node.children !== undefined) {
     cx.sink.error(node.openPos ?? node.pos, `'${node.keyword}' does not take a { ... } block`);
@@ -259,18 +338,19 @@ function runKeyword(cx: BuildContext, node: ConfNode, table: BlockTable, target:
 
 function unknownKeyword(cx: BuildContext, node: ConfNode, table: BlockTable): void {
   const word = node.keyword;
+  const shown = clip(word);
   const home = ALL_TABLES.filter((t) => t !== table && t.keywords[word] && !t.valueLines).map((t) => t.name);
   if (home.length > 0) {
     cx.sink.error(
       node.pos,
-      `'${word}' is not valid in ${table.name}`,
+      `'${shown}' is not valid in ${table.name}`,
       `it belongs in ${home.slice(0, 3).join(' or ')}${didYouMeanSuffix(word, table)}`,
     );
     return;
   }
   cx.sink.error(
     node.pos,
-    `unknown keyword '${word}' in ${table.name}`,
+    `unknown keyword '${shown}' in ${table.name}`,
     didYouMean(word, Object.keys(table.keywords)),
   );
 }
@@ -313,6 +393,8 @@ export const GLOBAL_DEFS: BlockTable = {
       yaml: 'notificationEmail',
       handle: (cx, n, t) => {
         const list = (n.children ?? []).flatMap((c) => [c.keyword, ...c.args.map((a) => a.text)]);
+        if (list.length === 0)
+          cx.sink.warning(n.pos, 'empty notification_email block', 'remove it or add an address');
         set(cx, t, 'notificationEmail', list, n.pos);
       },
     },
@@ -322,16 +404,26 @@ export const GLOBAL_DEFS: BlockTable = {
       args: [1, 2],
       yaml: 'smtpServer',
       handle: (cx, n, t) => {
-        const server: Obj = { host: n.args[0].text };
+        const host = n.args[0].text;
+        if (!isIP(host) && !isHostName(host)) {
+          // keepalived: "Invalid smtp server ** 25", and no mail is ever sent.
+          cx.sink.error(
+            n.args[0].pos,
+            `smtp_server: '${clip(host)}' is not an IP address or a host name`,
+            semicolonHint(host),
+          );
+          return;
+        }
+        const server: Obj = { host };
         if (n.args[1]) server.port = cx.values.port(n.args[1], 'smtp_server port');
         set(cx, t, 'smtpServer', server, argPos(n));
       },
     },
     smtp_helo_name: stringKw('smtpHeloName', 'host name'),
     smtp_connect_timeout: secondsKw('smtpConnectTimeoutMs', 'smtp_connect_timeout', '30 s', 1),
-    smtp_alert: flagKw('smtpAlert', true, 'unset'),
-    smtp_alert_vrrp: flagKw('smtpAlertVrrp', true, 'smtp_alert'),
-    smtp_alert_checker: flagKw('smtpAlertChecker', true, 'smtp_alert'),
+    smtp_alert: boolFlagKw('smtpAlert', true, 'unset'),
+    smtp_alert_vrrp: boolFlagKw('smtpAlertVrrp', true, 'smtp_alert'),
+    smtp_alert_checker: boolFlagKw('smtpAlertChecker', true, 'smtp_alert'),
     no_email_faults: { ...flagKw('noEmailFaults'), args: [0, 0] },
     no_checker_emails: flagKw('noCheckerEmails'),
     enable_script_security: flagKw('enableScriptSecurity'),
@@ -346,8 +438,22 @@ export const GLOBAL_DEFS: BlockTable = {
         set(cx, t, 'scriptUser', u, argPos(n));
       },
     },
-    default_interface: stringKw('defaultInterface'),
-    dynamic_interfaces: flagKw('dynamicInterfaces'),
+    default_interface: interfaceKw('defaultInterface'),
+    dynamic_interfaces: {
+      ...flagKw('dynamicInterfaces'),
+      args: [0, 1],
+      handle: (cx, n, t) => {
+        set(cx, t, 'dynamicInterfaces', true, n.pos);
+        if (!n.args[0]) return;
+        // keepalived: dynamic_interfaces [allow_if_changes]; anything else is "Unknown dynamic_interfaces option".
+        if (cx.values.oneOf(n.args[0], ['allow_if_changes'], 'dynamic_interfaces option'))
+          warnOrError(
+            cx,
+            n.args[0].pos,
+            "dynamic_interfaces option 'allow_if_changes' is not implemented by halo yet and is ignored",
+          );
+      },
+    },
     vrrp_version: intKw('vrrpVersion', 2, 3, 'vrrp_version', '2'),
     vrrp_mcast_group4: ipKw('vrrpMcastGroup4', 'vrrp_mcast_group4', '224.0.0.18'),
     vrrp_mcast_group6: ipKw('vrrpMcastGroup6', 'vrrp_mcast_group6', 'ff02::12'),
@@ -366,10 +472,17 @@ export const GLOBAL_DEFS: BlockTable = {
     ),
     vrrp_garp_lower_prio_delay: secondsKw('vrrpGarpLowerPrioDelayMs', 'vrrp_garp_lower_prio_delay'),
     vrrp_garp_lower_prio_repeat: intKw('vrrpGarpLowerPrioRepeat', 0, 65535, 'vrrp_garp_lower_prio_repeat'),
-    vrrp_garp_interval: secondsKw('vrrpGarpIntervalMs', 'vrrp_garp_interval', '0', 0, 1_000_000),
-    vrrp_gna_interval: secondsKw('vrrpGnaIntervalMs', 'vrrp_gna_interval', '0', 0, 1_000_000),
-    vrrp_lower_prio_no_advert: flagKw('vrrpLowerPrioNoAdvert'),
-    vrrp_higher_prio_send_advert: flagKw('vrrpHigherPrioSendAdvert'),
+    // keepalived: 0.000001 to 4294.967295 s ("vrrp_garp_interval '0' is invalid"); unset means no spacing.
+    vrrp_garp_interval: secondsKw(
+      'vrrpGarpIntervalMs',
+      'vrrp_garp_interval',
+      '0 (off)',
+      0.001,
+      4_294_967.295,
+    ),
+    vrrp_gna_interval: secondsKw('vrrpGnaIntervalMs', 'vrrp_gna_interval', '0 (off)', 0.001, 4_294_967.295),
+    vrrp_lower_prio_no_advert: boolFlagKw('vrrpLowerPrioNoAdvert'),
+    vrrp_higher_prio_send_advert: boolFlagKw('vrrpHigherPrioSendAdvert'),
     vrrp_down_timer_adverts: intKw('vrrpDownTimerAdverts', 1, 100, 'vrrp_down_timer_adverts', '3'),
     vrrp_startup_delay: secondsKw('vrrpStartupDelayMs', 'vrrp_startup_delay', '0'),
     lvs_flush: flagKw('lvsFlush'),
@@ -456,7 +569,22 @@ export const GLOBAL_DEFS: BlockTable = {
     vrrp_notify_fifo_script: fifoKw('vrrpNotifyFifo', 'script'),
     lvs_notify_fifo: fifoKw('lvsNotifyFifo', 'path'),
     lvs_notify_fifo_script: fifoKw('lvsNotifyFifo', 'script'),
-    checker_log_all_failures: flagKw('checkerLogAllFailures'),
+    checker_log_all_failures: boolFlagKw('checkerLogAllFailures'),
+    // keepalived 2.2.8 and later.
+    v3_checksum_as_v2: { ...flagKw('v3ChecksumAsV2'), since: '2.2.8' },
+    json_version: newer('2.2.8'),
+    dbus_no_interface_name: newer('2.3.0'),
+    snmp_vs_stats_update_interval: newer('2.3.0'),
+    snmp_rs_stats_update_interval: newer('2.3.0'),
+    use_symlink_paths: newer('2.3.0'),
+    iproute_usr_dir: newer('2.3.2'),
+    iproute_etc_dir: newer('2.3.2'),
+    json_dump_file: newer('2.3.3'),
+    state_dump_file: newer('2.3.3'),
+    stats_dump_file: newer('2.3.3'),
+    vrrp_owner_ignore_adverts: newer('2.3.3'),
+    vrrp_delay_after_boot: newer('2.4.0'),
+    set_supplementary_groups: newer('after 2.4.3'),
     // Known to keepalived 2.2.7, not (yet) done by halo.
     process_names: notImplemented(),
     process_name: notImplemented(),
@@ -986,7 +1114,7 @@ export const VRRP_INSTANCE: BlockTable = {
       handle: (cx, n, t) =>
         set(cx, t, 'state', cx.values.oneOf(n.args[0], ['MASTER', 'BACKUP'], 'state'), argPos(n)),
     },
-    interface: stringKw('interface', 'global default_interface'),
+    interface: interfaceKw('interface', 'global default_interface'),
     virtual_router_id: intKw('virtualRouterId', 1, 255, 'virtual_router_id', 'required'),
     priority: intKw('priority', 1, 255, 'priority', '100'),
     advert_int: {
@@ -1080,7 +1208,7 @@ export const VRRP_INSTANCE: BlockTable = {
     },
     notify: notifyKw('any'),
     notify_master_rx_lower_pri: notifyKw('masterRxLowerPri'),
-    smtp_alert: flagKw('smtpAlert', true, 'global smtp_alert_vrrp / smtp_alert, else off'),
+    smtp_alert: boolFlagKw('smtpAlert', true, 'global smtp_alert_vrrp / smtp_alert, else off'),
     garp_master_delay: secondsKw('garpMasterDelayMs', 'garp_master_delay', 'global vrrp_garp_master_delay'),
     garp_master_repeat: intKw('garpMasterRepeat', 1, 65535, 'garp_master_repeat', 'global'),
     garp_master_refresh: secondsKw('garpMasterRefreshMs', 'garp_master_refresh', 'global'),
@@ -1093,8 +1221,8 @@ export const VRRP_INSTANCE: BlockTable = {
     ),
     garp_lower_prio_delay: secondsKw('garpLowerPrioDelayMs', 'garp_lower_prio_delay', 'global'),
     garp_lower_prio_repeat: intKw('garpLowerPrioRepeat', 0, 65535, 'garp_lower_prio_repeat', 'global'),
-    lower_prio_no_advert: flagKw('lowerPrioNoAdvert', true, 'global'),
-    higher_prio_send_advert: flagKw('higherPrioSendAdvert', true, 'global'),
+    lower_prio_no_advert: boolFlagKw('lowerPrioNoAdvert', true, 'global'),
+    higher_prio_send_advert: boolFlagKw('higherPrioSendAdvert', true, 'global'),
     accept: {
       ...flagKw('accept', true, 'on unless strict'),
       noEffect:
@@ -1105,8 +1233,8 @@ export const VRRP_INSTANCE: BlockTable = {
       noEffect:
         'keepalived enforces no_accept with firewall rules; halo installs none and warns that the VIPs accept traffic',
     },
-    strict_mode: flagKw('strictMode', true, 'global vrrp_strict'),
-    skip_check_adv_addr: flagKw('skipCheckAdvAddr', true, 'global'),
+    strict_mode: boolFlagKw('strictMode', true, 'global vrrp_strict'),
+    skip_check_adv_addr: boolFlagKw('skipCheckAdvAddr', true, 'global'),
     check_unicast_src: flagKw('checkUnicastSrc', true, 'global'),
     use_vmac: {
       status: 'implemented',
@@ -1115,10 +1243,41 @@ export const VRRP_INSTANCE: BlockTable = {
       handle: (cx, n, t) => set(cx, t, 'useVmac', n.args[0] ? { name: n.args[0].text } : {}, n.pos),
     },
     vmac_xmit_base: flagKw('vmacXmitBase'),
+    // keepalived 2.2.7 keywords whose value is a parameter of halo's VRRP core.
+    down_timer_adverts: intKw(
+      'downTimerAdverts',
+      1,
+      100,
+      'down_timer_adverts',
+      'global vrrp_down_timer_adverts',
+    ),
+    old_unicast_checksum: {
+      status: 'implemented',
+      args: [0, 1],
+      yaml: 'unicastChecksumCompat',
+      default: 'auto',
+      handle: (cx, n, t) => {
+        // keepalived: bare = always use the old (pre-2.2.7) unicast checksum; 'never' = never switch to it.
+        if (n.args.length === 0) return set(cx, t, 'unicastChecksumCompat', 'always', n.pos);
+        const v = cx.values.oneOf(n.args[0], ['never'], 'old_unicast_checksum');
+        if (v) set(cx, t, 'unicastChecksumCompat', 'never', argPos(n));
+      },
+    },
+    // keepalived 2.2.8 and later.
+    v3_checksum_as_v2: { ...boolFlagKw('v3ChecksumAsV2', true, 'global v3_checksum_as_v2'), since: '2.2.8' },
+    no_virtual_ipaddress: {
+      ...flagKw('noVirtualIpaddress'),
+      since: '2.2.8',
+      noEffect:
+        'it only says an instance without VIPs is meant (no warning); such an instance runs the same either way',
+    },
+    timer_expired_backup: newer('2.2.8'),
+    thread_timer_expired: newer('2.3.2'),
+    owner_ignore_adverts: newer('2.3.3'),
+    auth_hmac: newer('2.4.0'),
     use_vmac_addr: notImplemented(),
     use_ipvlan: notImplemented(),
     unicast_fault_no_peer: notImplemented(),
-    old_unicast_checksum: notImplemented(),
     native_ipv6: notImplemented(),
     vrf: notImplemented(),
     track_bfd: refusedTracker('BFD session'),
@@ -1129,7 +1288,6 @@ export const VRRP_INSTANCE: BlockTable = {
     linkbeat_use_polling: notImplemented(),
     debug: notImplemented(),
     notify_priority_changes: notImplemented(),
-    down_timer_adverts: notImplemented(),
     garp_extra_if: notImplemented(),
     kernel_rx_buf_size: notImplemented(),
     lvs_sync_daemon_interface: obsolete("global_defs 'lvs_sync_daemon'"),
@@ -1167,7 +1325,7 @@ export const SYNC_GROUP: BlockTable = {
     notify_fault: notifyKw('fault'),
     notify_stop: notifyKw('stop'),
     notify: notifyKw('any'),
-    smtp_alert: flagKw('smtpAlert', true, 'global smtp_alert_vrrp / smtp_alert, else off'),
+    smtp_alert: boolFlagKw('smtpAlert', true, 'global smtp_alert_vrrp / smtp_alert, else off'),
     track_bfd: refusedTracker('BFD session'),
     sync_group_tracking_weight: notImplemented(),
     notify_priority_changes: notImplemented(),
@@ -1215,8 +1373,8 @@ const checkerCommon = (connection: boolean, ping = false): Record<string, Keywor
   ),
   warmup: secondsKw('warmupMs', 'warmup', 'real server, else delay_loop'),
   delay_loop: secondsKw('delayLoopMs', 'delay_loop', 'real server', 1),
-  alpha: flagKw('alpha', true, 'real server'),
-  log_all_failures: flagKw('logAllFailures'),
+  alpha: boolFlagKw('alpha', true, 'real server'),
+  log_all_failures: boolFlagKw('logAllFailures'),
 });
 
 const URL_BLOCK: BlockTable = {
@@ -1262,6 +1420,7 @@ const URL_BLOCK: BlockTable = {
     regex_min_offset: notImplemented(),
     regex_max_offset: notImplemented(),
     regex_stack: notImplemented(),
+    tls_compliant: newer('2.2.8'),
   },
 };
 
@@ -1290,8 +1449,10 @@ function httpTable(name: 'HTTP_GET' | 'SSL_GET'): BlockTable {
             argPos(n),
           ),
       },
-      enable_sni: flagKw('enableSni'),
-      fast_recovery: flagKw('fastRecovery'),
+      enable_sni: boolFlagKw('enableSni'),
+      fast_recovery: boolFlagKw('fastRecovery'),
+      tls_compliant: newer('2.2.8'),
+      ...(name === 'SSL_GET' ? { sni_name: newer('after 2.4.3') } : {}),
       url: {
         status: 'implemented',
         block: 'required',
@@ -1451,7 +1612,7 @@ const inheritedLvsKeywords = (): Record<string, Keyword> => ({
   warmup: secondsKw('warmupMs', 'warmup', 'delay_loop'),
   connect_timeout: secondsKw('connectTimeoutMs', 'connect_timeout', '5 s', 1),
   delay_loop: secondsKw('delayLoopMs', 'delay_loop', '60 s', 1),
-  inhibit_on_failure: flagKw('inhibitOnFailure'),
+  inhibit_on_failure: boolFlagKw('inhibitOnFailure'),
   virtualhost: stringKw('virtualhost'),
 });
 
@@ -1460,14 +1621,14 @@ export const REAL_SERVER: BlockTable = {
   keywords: {
     ...inheritedLvsKeywords(),
     // keepalived does not inherit it from the virtual server, and it is on unless global_defs says otherwise.
-    smtp_alert: flagKw('smtpAlert', true, 'global smtp_alert_checker / smtp_alert, else on'),
+    smtp_alert: boolFlagKw('smtpAlert', true, 'global smtp_alert_checker / smtp_alert, else on'),
     weight: intKw('weight', 0, 2_147_483_647, 'real_server weight', '1'),
     lvs_method: forwardingKw('forwardingMethod', 'lvs_method'),
     uthreshold: intKw('uthreshold', 0, 4_294_967_295, 'uthreshold'),
     lthreshold: intKw('lthreshold', 0, 4_294_967_295, 'lthreshold'),
     notify_up: scriptKw('notifyUp'),
     notify_down: scriptKw('notifyDown'),
-    alpha: flagKw('alpha', true, 'virtual server'),
+    alpha: boolFlagKw('alpha', true, 'virtual server'),
     ...Object.fromEntries(CHECKER_TYPES.map((c) => [c, checkerKw(c)])),
     FILE_CHECK: notImplemented(),
     BFD_CHECK: notImplemented(),
@@ -1513,7 +1674,7 @@ export const VIRTUAL_SERVER: BlockTable = {
   name: 'virtual_server',
   keywords: {
     ...inheritedLvsKeywords(),
-    smtp_alert: flagKw('smtpAlert', true, 'global smtp_alert_checker / smtp_alert, else off'),
+    smtp_alert: boolFlagKw('smtpAlert', true, 'global smtp_alert_checker / smtp_alert, else off'),
     ip_family: {
       status: 'implemented',
       args: [1, 1],
@@ -1576,7 +1737,7 @@ export const VIRTUAL_SERVER: BlockTable = {
       },
     },
     ha_suspend: flagKw('haSuspend'),
-    alpha: flagKw('alpha'),
+    alpha: boolFlagKw('alpha'),
     omega: flagKw('omega'),
     quorum_up: scriptKw('quorumUp'),
     quorum_down: scriptKw('quorumDown'),

@@ -7,18 +7,36 @@
  *  - `@ID line` / `@^ID line` conditional lines against the config id,
  *  - `$NAME=value` definitions (a trailing `\` continues the value on the next
  *    lines, making a multi-line definition) and `$NAME` / `${NAME}` substitution,
+ *    with keepalived's rules: `$NAME` only before a blank, `,`, `)` or the end of
+ *    the line, a multi-line definition only at the end of a line, and the
+ *    replacement scanned again (a definition may use another one),
+ *  - keepalived's built-in definitions `${_PWD}`, `${_INSTANCE}`,
+ *    `${_RANDOM [MIN [MAX]]}`, `${_ENV NAME}` (2.4), `$_HASH` (#) and `$_BANG` (!),
  *  - `~SEQ(var, [start,] [step,] end) text` repetition (and `~SEQx` for hex),
  *  - `include PATTERN` (globs; relative to the including file) with a
  *    recursion guard,
  *  - quoting ("..." and '...') with keepalived's backslash escapes, and braces
  *    split off as their own tokens wherever they are on a line.
  *
+ * Everything is bounded (limits.ts): file and line sizes, include count and
+ * depth, expansion size and ~SEQ counts; hitting a bound is one located error,
+ * after which the lexer stops reading.
+ *
  * Tokens produced by substitution carry the position of the `$` that produced
  * them, so a bad value from a definition is reported where it is used.
  */
-import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { DiagnosticSink, Position } from './diagnostics.js';
+import {
+  type ConfigLimits,
+  clip,
+  describeChar,
+  formatBytes,
+  INVISIBLE_CHARS,
+  readConfigFileSync,
+  resolveLimits,
+} from './limits.js';
 
 export type Token =
   | { kind: 'word'; text: string; pos: Position; quoted: boolean; endOfLine?: false }
@@ -31,16 +49,22 @@ export interface LexedLine {
 }
 
 export interface LexOptions {
-  /** Config id for `@ID` lines (keepalived: --config-id, default the short host name). */
+  /** Config id for `@ID` lines and `${_INSTANCE}` (keepalived: --config-id, default the short host name). */
   configId?: string;
   sink: DiagnosticSink;
-  /** Reads an included file; defaults to the real file system. */
+  /** Reads an included file; defaults to the real file system (regular files only, size-limited). */
   readFile?: (path: string) => string;
+  /**
+   * A missing include names a file on the director, like an interface: a warning when checking ('warn',
+   * 'off'), an error when halo run starts ('error').
+   */
+  hostChecks?: 'warn' | 'error' | 'off';
+  limits?: Partial<ConfigLimits>;
+  /** `${_ENV NAME}`: default process.env. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** `${_RANDOM}`: a number in [0, 1); default Math.random. */
+  random?: () => number;
 }
-
-const MAX_INCLUDE_DEPTH = 32;
-const MAX_EXPANSIONS = 64;
-const MAX_SEQ_ITEMS = 100_000;
 
 /** A string whose characters each remember their source column. */
 interface Chars {
@@ -54,7 +78,24 @@ interface Definition {
   /** Lines of the value (one unless it is a multi-line definition). */
   lines: string[];
   multiline: boolean;
+  /** Total characters, for the definition size limit. */
+  size: number;
+  /** Where it was defined. */
+  pos: Position;
 }
+
+/** keepalived's standard definitions: [min params, max params, numbers only]. */
+const BUILTINS: Record<string, [number, number, boolean]> = {
+  _PWD: [0, 0, false],
+  _INSTANCE: [0, 0, false],
+  _RANDOM: [0, 2, true],
+  _ENV: [1, 1, false],
+  _HASH: [0, 0, false],
+  _BANG: [0, 0, false],
+};
+
+/** Thrown inside the lexer when a limit is hit; caught at the top, never escapes lex(). */
+class LimitReached extends Error {}
 
 function slice(c: Chars, start: number, end = c.s.length): Chars {
   return { s: c.s.slice(start, end), cols: c.cols.slice(start, end), file: c.file, line: c.line };
@@ -69,7 +110,7 @@ function trimChars(c: Chars): Chars {
   let end = c.s.length;
   while (start < end && (c.s[start] === ' ' || c.s[start] === '\t')) start++;
   while (end > start && (c.s[end - 1] === ' ' || c.s[end - 1] === '\t')) end--;
-  return slice(c, start, end);
+  return start === 0 && end === c.s.length ? c : slice(c, start, end);
 }
 
 function posAt(c: Chars, i: number): Position {
@@ -77,31 +118,88 @@ function posAt(c: Chars, i: number): Position {
   return { file: c.file, line: c.line, col };
 }
 
+function columns(length: number): number[] {
+  const cols = new Array<number>(length);
+  for (let k = 0; k < length; k++) cols[k] = k + 1;
+  return cols;
+}
+
+const NAME_START = /[A-Za-z_]/;
+const NAME_CHAR = /[A-Za-z0-9_]/;
+
 export class KeepalivedLexer {
   private readonly defs = new Map<string, Definition>();
   private readonly includeStack: string[] = [];
   private readonly lines: LexedLine[] = [];
   private pendingDef: { name: string; def: Definition } | undefined;
-  private readonly readFile: (path: string) => string;
+  private readonly readFile: ((path: string) => string) | undefined;
+  private readonly limits: ConfigLimits;
+  private filesRead = 0;
+  private bytesRead = 0;
+  /** True once a limit stopped the lexer: what it produced is not the whole config. */
+  limitHit = false;
 
   constructor(private readonly opts: LexOptions) {
-    this.readFile = opts.readFile ?? ((p) => readFileSync(p, 'utf8'));
+    this.readFile = opts.readFile;
+    this.limits = resolveLimits(opts.limits);
   }
 
-  /** Lexes `text` as the contents of `file` (includes are read from disk). */
+  /** Lexes `text` as the contents of `file` (includes are read from disk). Never throws on bad input. */
   lex(text: string, file: string): LexedLine[] {
-    this.lexFile(text, file, safeRealpath(file));
+    try {
+      this.filesRead = 1;
+      this.bytesRead = text.length;
+      if (text.length > this.limits.maxFileBytes) {
+        this.limitReached(
+          { file, line: 1, col: 1 },
+          `config file is larger than ${formatBytes(this.limits.maxFileBytes)}`,
+        );
+      }
+      this.lexFile(text, file, safeRealpath(file));
+    } catch (err) {
+      if (!(err instanceof LimitReached)) throw err;
+    }
     return this.lines;
+  }
+
+  /** One error at `pos`, then stop reading: the rest of the config is not what the operator meant. */
+  private limitReached(pos: Position, message: string, hint?: string): never {
+    this.opts.sink.error(pos, `${message}; stopped reading the config here`, hint);
+    this.limitHit = true;
+    throw new LimitReached(message);
   }
 
   private lexFile(text: string, file: string, identity: string): void {
     this.includeStack.push(identity);
-    const physical = text.split('\n');
-    for (let i = 0; i < physical.length; i++) {
-      let raw = physical[i];
+    if (text.charCodeAt(0) === 0xfeff) {
+      // keepalived reads the BOM as part of the first word ("Unknown keyword '\uFEFFglobal_defs'").
+      this.opts.sink.warning(
+        { file, line: 1, col: 1 },
+        'the file starts with a UTF-8 byte-order mark (U+FEFF); halo ignores it, keepalived reads it as part of the first word',
+        'save the file as UTF-8 without a BOM',
+      );
+      text = text.slice(1);
+    }
+    let start = 0;
+    let lineNo = 0;
+    while (start <= text.length) {
+      let end = text.indexOf('\n', start);
+      if (end < 0) end = text.length;
+      lineNo++;
+      const length = end - start;
+      if (length > this.limits.maxLineLength) {
+        this.limitReached(
+          { file, line: lineNo, col: 1 },
+          `line ${lineNo} is ${length} characters long, more than ${this.limits.maxLineLength}`,
+          'keepalived reads at most 1023 characters per line',
+        );
+      }
+      let raw = text.slice(start, end);
       if (raw.endsWith('\r')) raw = raw.slice(0, -1);
-      const chars: Chars = { s: raw, cols: Array.from(raw, (_, k) => k + 1), file, line: i + 1 };
-      this.physicalLine(chars);
+      if (raw.length > 0 || this.pendingDef) {
+        this.physicalLine({ s: raw, cols: columns(raw.length), file, line: lineNo });
+      }
+      start = end + 1;
     }
     this.pendingDef = undefined;
     this.includeStack.pop();
@@ -115,12 +213,24 @@ export class KeepalivedLexer {
         this.pendingDef = undefined;
         return;
       }
-      this.pendingDef.def.lines.push(text.s);
+      const def = this.pendingDef.def;
+      def.size += text.s.length + 1;
+      this.checkDefinitionSize(this.pendingDef.name, def);
+      def.lines.push(text.s);
       if (!continued) this.pendingDef = undefined;
       return;
     }
     if (text.s.length === 0) return;
     this.logicalLine(text, continued, 0);
+  }
+
+  private checkDefinitionSize(name: string, def: Definition): void {
+    if (def.size > this.limits.maxDefinitionBytes) {
+      this.limitReached(
+        def.pos,
+        `definition $${name} is longer than ${formatBytes(this.limits.maxDefinitionBytes)}`,
+      );
+    }
   }
 
   /** Strips comments and surrounding blanks; reports a trailing `\` (continuation). */
@@ -155,15 +265,17 @@ export class KeepalivedLexer {
         break;
       }
     }
-    if (start < c.s.length) out = concat(out, slice(c, start));
+    if (start < c.s.length) out = start === 0 ? c : concat(out, slice(c, start));
     if (inQuote) this.opts.sink.error(posAt(c, c.s.indexOf('"')), 'unterminated quote');
     return { text: trimChars(out), continued };
   }
 
   private logicalLine(text: Chars, continued: boolean, depth: number): void {
-    if (depth > MAX_EXPANSIONS) {
-      this.opts.sink.error(posAt(text, 0), 'definition expansion too deep (a definition refers to itself?)');
-      return;
+    if (depth > this.limits.maxExpansionDepth) {
+      this.limitReached(
+        posAt(text, 0),
+        `~SEQ and multi-line definitions nested deeper than ${this.limits.maxExpansionDepth}`,
+      );
     }
     let c = text;
     // @ID / @^ID: keep the line only when the config id matches (or, with ^, does not).
@@ -180,8 +292,14 @@ export class KeepalivedLexer {
     // $NAME=value definitions.
     const def = /^\$([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*)$/.exec(c.s);
     if (def) {
-      const definition: Definition = { lines: [def[2]], multiline: continued };
+      const definition: Definition = {
+        lines: [def[2]],
+        multiline: continued,
+        size: def[2].length,
+        pos: posAt(c, 0),
+      };
       if (continued && def[2].trim() === '') definition.lines = [];
+      this.checkDefinitionSize(def[1], definition);
       this.defs.set(def[1], definition);
       if (continued) this.pendingDef = { name: def[1], def: definition };
       return;
@@ -194,16 +312,17 @@ export class KeepalivedLexer {
       const word = c.s.split(/[ \t(]/)[0];
       this.opts.sink.warning(
         posAt(c, 0),
-        `'${word}' is not implemented by halo; line ignored`,
+        `'${clip(word)}' is not implemented by halo; line ignored`,
         word.startsWith('~LST') ? 'expand the list by hand or use ~SEQ' : undefined,
       );
       return;
     }
-    if (this.defs.size > 0 && c.s.includes('$')) {
+    if (c.s.includes('$')) {
       const expanded = this.substitute(c);
       if (expanded) {
         for (const line of expanded) {
-          if (line.s.trim().length > 0) this.logicalLine(trimChars(line), false, depth + 1);
+          const t = trimChars(line);
+          if (t.s.length > 0) this.logicalLine(t, false, depth + 1);
         }
         return;
       }
@@ -216,31 +335,149 @@ export class KeepalivedLexer {
     this.tokenise(c);
   }
 
-  /** Replaces $NAME and ${NAME}; returns undefined when nothing was replaced. */
-  private substitute(c: Chars): Chars[] | undefined {
-    const re = /\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))/g;
-    let out: Chars[] = [{ s: '', cols: [], file: c.file, line: c.line }];
-    let last = 0;
+  /**
+   * Replaces $NAME and ${NAME} as keepalived's replace_param does; returns undefined when nothing was
+   * replaced. The replacement is scanned again, so a definition may use another; one that uses itself is
+   * stopped by the per-line bounds. A multi-line definition at the end of the line adds lines.
+   */
+  private substitute(line: Chars): Chars[] | undefined {
+    let c = line;
+    let extra: Chars[] = [];
     let found = false;
-    for (let m = re.exec(c.s); m; m = re.exec(c.s)) {
-      const name = m[1] ?? m[2];
-      const def = this.defs.get(name);
-      if (!def) continue;
+    let count = 0;
+    let i = c.s.indexOf('$');
+    while (i >= 0 && i + 1 < c.s.length) {
+      const ref = this.reference(c, i);
+      if (!ref) {
+        i = c.s.indexOf('$', i + 1);
+        continue;
+      }
       found = true;
-      const col = c.cols[m.index];
-      const tail = out.length - 1;
-      out[tail] = concat(out[tail], slice(c, last, m.index));
-      const valueLines = def.lines.length > 0 ? def.lines : [''];
-      valueLines.forEach((v, k) => {
-        const piece: Chars = { s: v, cols: new Array(v.length).fill(col), file: c.file, line: c.line };
-        if (k === 0) out[out.length - 1] = concat(out[out.length - 1], piece);
-        else out = out.concat([piece]);
+      if (++count > this.limits.maxSubstitutionsPerLine) {
+        this.limitReached(
+          posAt(line, line.s.indexOf('$')),
+          `more than ${this.limits.maxSubstitutionsPerLine} $NAME replacements on one line`,
+          'does a definition refer to itself?',
+        );
+      }
+      const col = c.cols[i];
+      const fill = (s: string): Chars => ({
+        s,
+        cols: new Array(s.length).fill(col),
+        file: c.file,
+        line: c.line,
       });
-      last = m.index + m[0].length;
+      const [first, ...rest] = ref.value.length > 0 ? ref.value : [''];
+      c = concat(concat(slice(c, 0, i), fill(first)), slice(c, ref.end));
+      if (c.s.length > this.limits.maxLineLength) {
+        this.limitReached(
+          posAt(line, line.s.indexOf('$')),
+          `replacing $NAME makes this line longer than ${this.limits.maxLineLength} characters`,
+          'does a definition refer to itself?',
+        );
+      }
+      if (rest.length > 0) {
+        // Multi-line: the first line replaces the reference; the others follow as lines of their own.
+        extra = rest.map(fill).concat(extra);
+      }
+      // keepalived stops replacing once a value starts a ~SEQ/~LST (the line is then expanded as that).
+      if (first.trimStart().startsWith('~')) break;
+      i = c.s.indexOf('$', i);
     }
     if (!found) return undefined;
-    out[out.length - 1] = concat(out[out.length - 1], slice(c, last));
-    return out;
+    return [c, ...extra];
+  }
+
+  /**
+   * The definition referred to at `c.s[i] === '$'`, with keepalived's rules (find_definition): `$NAME` must
+   * be followed by a blank, ',', ')' or the end of the line; `${NAME}` may be followed by anything and may
+   * carry parameters (`${_RANDOM 1 10}`, `${_ENV HOME}`); a multi-line definition only at the end of the line.
+   */
+  private reference(c: Chars, i: number): { value: string[]; end: number } | undefined {
+    const s = c.s;
+    const braces = s[i + 1] === '{';
+    let p = braces ? i + 2 : i + 1;
+    if (!NAME_START.test(s[p] ?? '')) return undefined;
+    const nameStart = p;
+    while (p < s.length && NAME_CHAR.test(s[p])) p++;
+    const name = s.slice(nameStart, p);
+    let params: string[] = [];
+    let end: number;
+    if (braces) {
+      const close = s.indexOf('}', p);
+      if (close < 0) return undefined;
+      const paramText = s.slice(p, close);
+      if (paramText.length > 0) {
+        if (!/^([ \t]+[A-Za-z0-9_]+)+$/.test(paramText)) return undefined;
+        params = paramText.trim().split(/[ \t]+/);
+      }
+      end = close + 1;
+    } else {
+      const next = s[p];
+      if (next !== undefined && next !== ' ' && next !== '\t' && next !== ',' && next !== ')') {
+        if (this.defs.has(name) || (BUILTINS[name] && name !== '_ENV')) {
+          this.opts.sink.warning(
+            posAt(c, i),
+            `'$${name}' is not replaced here: keepalived replaces $NAME only before a blank, ',' or ')'`,
+            `write '\${${name}}${clip(s.slice(p, p + 8), 8)}'`,
+          );
+        }
+        return undefined;
+      }
+      end = p;
+    }
+    const atEndOfLine = end === s.length;
+    const userDef = this.defs.get(name);
+    if (userDef) {
+      if (params.length > 0) return undefined;
+      if (userDef.multiline && !atEndOfLine) return undefined;
+      return { value: userDef.lines, end };
+    }
+    const builtin = BUILTINS[name];
+    if (!builtin) return undefined;
+    const [minParams, maxParams, numbersOnly] = builtin;
+    if (params.length > 0 && maxParams === 0) return undefined;
+    const pos = posAt(c, i);
+    if (numbersOnly && params.some((x) => !/^\d+$/.test(x))) {
+      this.opts.sink.error(pos, `definition ${name} takes numbers only`);
+      return { value: [''], end };
+    }
+    if (params.length < minParams || params.length > maxParams) {
+      this.opts.sink.error(
+        pos,
+        `definition ${name} takes ${minParams === maxParams ? minParams : `${minParams} to ${maxParams}`} parameter${maxParams === 1 ? '' : 's'}, got ${params.length}`,
+      );
+      return { value: [''], end };
+    }
+    return { value: [this.builtinValue(name, params, c.file, pos)], end };
+  }
+
+  private builtinValue(name: string, params: string[], file: string, pos: Position): string {
+    switch (name) {
+      case '_PWD':
+        // keepalived changes into the directory of the file it reads, then getcwd(): the real directory.
+        return safeRealpath(dirname(resolve(file)));
+      case '_INSTANCE':
+        return this.opts.configId ?? '';
+      case '_RANDOM': {
+        let min = params[0] !== undefined ? Number(params[0]) : 0;
+        const max = params[1] !== undefined ? Number(params[1]) : 32767;
+        if (min > max) {
+          this.opts.sink.error(pos, `\${_RANDOM}: min ${min} exceeds max ${max}, using ${max}`);
+          min = max;
+        }
+        const r = (this.opts.random ?? Math.random)();
+        return String(min + Math.min(max - min, Math.floor(r * (max - min + 1))));
+      }
+      case '_ENV':
+        return (this.opts.env ?? process.env)[params[0]] ?? '';
+      case '_HASH':
+        return '#';
+      case '_BANG':
+        return '!';
+      default:
+        return '';
+    }
   }
 
   /** ~SEQ(var, end) / ~SEQ(var, start, end) / ~SEQ(var, start, step, end) text; ~SEQx gives hex. */
@@ -252,16 +489,22 @@ export class KeepalivedLexer {
       return;
     }
     const hex = m[1] === 'x';
-    const paramsText = this.substitute({ ...c, s: m[2], cols: new Array(m[2].length).fill(c.cols[0]) });
+    const paramsChars: Chars = { ...c, s: m[2], cols: new Array(m[2].length).fill(c.cols[0]) };
+    const paramsText = m[2].includes('$') ? this.substitute(paramsChars) : undefined;
     const params = (paramsText ? paramsText.map((p) => p.s).join('') : m[2]).split(',').map((p) => p.trim());
     const variable = params[0];
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(variable ?? '')) {
-      bad(`'${variable}' is not a variable name`);
+      bad(`'${clip(variable ?? '')}' is not a variable name`);
       return;
     }
-    const nums = params.slice(1).map((p) => Number(p));
-    if (nums.length < 1 || nums.length > 3 || nums.some((n) => !Number.isInteger(n))) {
+    const texts = params.slice(1);
+    if (texts.length < 1 || texts.length > 3 || texts.some((t) => !/^[-+]?\d+$/.test(t))) {
       bad('expected 1 to 3 integer parameters after the variable');
+      return;
+    }
+    const nums = texts.map(Number);
+    if (nums.some((n) => !Number.isSafeInteger(n))) {
+      bad(`numbers must be within +/-${Number.MAX_SAFE_INTEGER}`);
       return;
     }
     let start: number;
@@ -285,14 +528,21 @@ export class KeepalivedLexer {
       bad('~SEQx needs positive numbers');
       return;
     }
-    if (Math.abs((end - start) / step) > MAX_SEQ_ITEMS) {
-      bad('sequence too long');
+    // Counted, not stepped: start + k*step never gets stuck where doubles stop changing (2^53).
+    const count = Math.floor(Math.abs(end - start) / Math.abs(step)) + 1;
+    if (count > this.limits.maxSeqItems) {
+      this.opts.sink.error(
+        posAt(c, 0),
+        `invalid ~SEQ: ${count} values, more than ${this.limits.maxSeqItems}`,
+      );
       return;
     }
     const textStart = c.s.length - m[3].length;
     const body = slice(c, textStart);
-    for (let v = start; step > 0 ? v <= end : v >= end; v += step) {
-      this.defs.set(variable, { lines: [hex ? v.toString(16) : String(v)], multiline: false });
+    for (let k = 0; k < count; k++) {
+      const v = start + k * step;
+      const value = hex ? v.toString(16) : String(v);
+      this.defs.set(variable, { lines: [value], multiline: false, size: value.length, pos: posAt(c, 0) });
       this.logicalLine(body, false, depth + 1);
     }
   }
@@ -312,42 +562,45 @@ export class KeepalivedLexer {
     }
     const base = dirname(at.file);
     const full = isAbsolute(pattern) ? pattern : join(base, pattern);
-    if (this.includeStack.length >= MAX_INCLUDE_DEPTH) {
-      sink.error(at, `include nesting deeper than ${MAX_INCLUDE_DEPTH} files`);
+    if (this.includeStack.length >= this.limits.maxIncludeDepth) {
+      sink.error(at, `include nesting deeper than ${this.limits.maxIncludeDepth} files`);
       return;
     }
+    // keepalived: "Config files missing" and it runs on without them. The file is on the director, so
+    // this is a host check: a warning when checking elsewhere, an error when halo run starts.
+    const missing = (what: string) => {
+      const msg = `${what}; keepalived skips it ("Config files missing") and runs without it`;
+      if (this.opts.hostChecks === 'error')
+        sink.error(at, msg, 'halo run refuses a config with a part missing');
+      else sink.warning(at, msg, 'on this host');
+    };
     let files: string[];
     if (hasGlobChars(full)) {
       const problem = globSyntaxProblem(full);
       if (problem) {
-        sink.error(at, `bad include pattern '${pattern}': ${problem}`);
+        sink.error(at, `bad include pattern '${clip(pattern)}': ${problem}`);
         return;
       }
-      files = expandGlob(full);
+      const result = expandGlob(full);
+      if (result.error) {
+        sink.error(at, `bad include pattern '${clip(pattern)}': ${result.error}`);
+        return;
+      }
+      files = result.files;
       if (files.length === 0) {
-        sink.warning(at, `include pattern '${pattern}' matches no files`);
+        if (result.missingDirectory)
+          missing(
+            `include pattern '${clip(pattern)}': directory '${clip(result.missingDirectory)}' not found`,
+          );
+        else sink.warning(at, `include pattern '${clip(pattern)}' matches no files`);
         return;
       }
     } else {
       files = [full];
     }
     for (const f of files) {
-      let text: string;
-      try {
-        if (statSync(f).isDirectory()) {
-          sink.error(at, `include '${f}' is a directory`, "use a pattern such as 'dir/*.conf'");
-          continue;
-        }
-        text = this.readFile(f);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        sink.error(
-          at,
-          code === 'ENOENT'
-            ? `include file '${f}' not found`
-            : `cannot read include file '${f}': ${String(err)}`,
-        );
-        continue;
+      if (++this.filesRead > this.limits.maxIncludeFiles) {
+        this.limitReached(at, `more than ${this.limits.maxIncludeFiles} files included`);
       }
       const identity = safeRealpath(f);
       if (this.includeStack.includes(identity)) {
@@ -355,18 +608,60 @@ export class KeepalivedLexer {
         sink.error(at, `include recursion: '${f}' is already being read (${chain})`);
         continue;
       }
-      this.lexFile(text, f, identity);
+      const read = this.readInclude(f);
+      if ('problem' in read) {
+        if (read.code === 'ENOENT' || read.code === 'ENOTDIR')
+          missing(`include file '${clip(f, 200)}' not found`);
+        else sink.error(at, `include file '${clip(f, 200)}' ${read.problem}`, read.hint);
+        continue;
+      }
+      this.bytesRead += read.text.length;
+      if (this.bytesRead > this.limits.maxTotalBytes) {
+        this.limitReached(
+          at,
+          `the config and its includes are larger than ${formatBytes(this.limits.maxTotalBytes)}`,
+        );
+      }
+      this.lexFile(read.text, f, identity);
+    }
+  }
+
+  private readInclude(f: string): ReturnType<typeof readConfigFileSync> {
+    if (!this.readFile) return readConfigFileSync(f, this.limits.maxFileBytes);
+    try {
+      return { text: this.readFile(f) };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      return { problem: code === 'ENOENT' ? 'not found' : `cannot be read: ${String(err)}`, code };
     }
   }
 
   /** Splits a logical line into words and braces (keepalived: braces split outside double quotes). */
   private tokenise(c: Chars): void {
+    if (this.lines.length >= this.limits.maxLines) {
+      this.limitReached(posAt(c, 0), `the config expands to more than ${this.limits.maxLines} lines`);
+    }
     const tokens: Token[] = [];
     let i = 0;
     const n = c.s.length;
+    let invisibleReported = false;
+    /** keepalived splits on space and tab only: a look-alike blank becomes part of a word. */
+    const isInvisible = (ch: string): boolean => {
+      if (!INVISIBLE_CHARS.has(ch)) return false;
+      if (!invisibleReported) {
+        invisibleReported = true;
+        const col = posAt(c, i).col;
+        this.opts.sink.error(
+          posAt(c, i),
+          `invisible character ${describeChar(ch)} at column ${col}: keepalived does not read it as a blank, so it becomes part of a word`,
+          'replace it with an ordinary space (it often comes with text copied from a web page)',
+        );
+      }
+      return true;
+    };
     while (i < n) {
       const ch = c.s[i];
-      if (ch === ' ' || ch === '\t') {
+      if (ch === ' ' || ch === '\t' || isInvisible(ch)) {
         i++;
         continue;
       }
@@ -402,7 +697,8 @@ export class KeepalivedLexer {
           continue;
         }
         if (cur === ' ' || cur === '\t') break;
-        if ((cur === '{' || cur === '}') && !quote) break;
+        if (cur === '{' || cur === '}') break;
+        if (INVISIBLE_CHARS.has(cur)) break;
         if (cur === '"' || cur === "'") {
           quote = cur;
           quoted = true;
@@ -489,26 +785,47 @@ function segmentRegex(seg: string): RegExp {
       i = close;
     } else re += ch.replace(/[.+^${}()|\\]/g, '\\$&');
   }
+  // Throws a SyntaxError for a range such as [z-a]; expandGlob turns it into a message.
   return new RegExp(`${re}$`);
 }
 
+export interface GlobResult {
+  files: string[];
+  /** Why the pattern cannot be used (e.g. a reversed range [z-a]). */
+  error?: string;
+  /** A directory the pattern needs does not exist (keepalived: "Config files missing"). */
+  missingDirectory?: string;
+}
+
 /** A small POSIX-style glob (no `**`), sorted like glob(3); hidden files only match a leading '.'. */
-export function expandGlob(pattern: string): string[] {
+export function expandGlob(pattern: string): GlobResult {
   const absolute = pattern.startsWith('/');
   const segments = pattern.split('/').filter((s, i) => s.length > 0 || i === 0);
   let bases = [absolute ? '/' : segments[0] === '' ? '.' : ''];
   const rest = absolute ? segments.slice(1) : segments;
+  let missingDirectory: string | undefined;
   for (let k = 0; k < rest.length; k++) {
     const seg = rest[k];
     const next: string[] = [];
+    let re: RegExp | undefined;
+    if (hasGlobChars(seg)) {
+      try {
+        re = segmentRegex(seg);
+      } catch {
+        return {
+          files: [],
+          error: `'${seg}' is not a valid pattern (a range such as [z-a] runs backwards?)`,
+        };
+      }
+    }
     for (const b of bases) {
-      if (!hasGlobChars(seg)) {
+      if (!re) {
         const candidate = b === '' ? seg : join(b, seg);
         try {
           statSync(candidate);
           next.push(candidate);
         } catch {
-          /* no match */
+          if (k < rest.length - 1) missingDirectory ??= candidate;
         }
         continue;
       }
@@ -516,9 +833,9 @@ export function expandGlob(pattern: string): string[] {
       try {
         entries = readdirSync(b === '' ? '.' : b);
       } catch {
+        missingDirectory ??= b;
         continue;
       }
-      const re = segmentRegex(seg);
       for (const e of entries.sort()) {
         if (e.startsWith('.') && !seg.startsWith('.')) continue;
         if (re.test(e)) next.push(b === '' ? e : join(b, e));
@@ -526,11 +843,12 @@ export function expandGlob(pattern: string): string[] {
     }
     bases = next;
   }
-  return bases.filter((f) => {
+  const files = bases.filter((f) => {
     try {
       return statSync(f).isFile();
     } catch {
       return false;
     }
   });
+  return files.length === 0 && missingDirectory ? { files, missingDirectory } : { files };
 }

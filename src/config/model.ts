@@ -121,6 +121,8 @@ export const GlobalDefsSchema = z
     vrrpNotifyFifo: NotifyFifoSchema.optional(),
     lvsNotifyFifo: NotifyFifoSchema.optional(),
     checkerLogAllFailures: z.boolean().default(false),
+    /** v3_checksum_as_v2 (keepalived 2.2.8): the default for every instance's v3ChecksumAsV2. */
+    v3ChecksumAsV2: z.boolean().default(false),
     source,
   })
   .strict();
@@ -463,6 +465,23 @@ export const VrrpInstanceSchema = z
     /** use_vmac [NAME]; name defaults to vrrp.<VRID> (keepalived's naming). */
     useVmac: z.object({ name: z.string().optional() }).strict().optional(),
     vmacXmitBase: z.boolean().default(false),
+    /**
+     * down_timer_adverts: adverts missed before the master is declared down (keepalived 1-100, default 3);
+     * inherited from the global vrrpDownTimerAdverts.
+     */
+    downTimerAdverts: z.number().int().min(1).max(100).optional(),
+    /**
+     * v3_checksum_as_v2 (keepalived 2.2.8): VRRPv3 over IPv4 checksummed without the pseudo-header (RFC 9568
+     * errata, Cisco/Juniper); inherited from the global v3ChecksumAsV2.
+     */
+    v3ChecksumAsV2: z.boolean().optional(),
+    /**
+     * old_unicast_checksum: v3/IPv4 unicast checksum compatibility with keepalived before 2.2.7. 'auto'
+     * (default): standard, switching to the old one if a peer uses it; 'always' (bare keyword); 'never'.
+     */
+    unicastChecksumCompat: z.enum(['auto', 'never', 'always']).default('auto'),
+    /** no_virtual_ipaddress (keepalived 2.2.8): the instance has no VIPs on purpose (no warning). */
+    noVirtualIpaddress: z.boolean().default(false),
     /** v3 only: keepalived's unicast_ttl / debug etc. are not modelled. */
     source,
   })
@@ -879,6 +898,8 @@ export const NormalisedVrrpInstanceSchema = VrrpInstanceSchema.required({
   strictMode: true,
   skipCheckAdvAddr: true,
   checkUnicastSrc: true,
+  downTimerAdverts: true,
+  v3ChecksumAsV2: true,
 }).extend({
   virtualIpaddresses: z.array(NormalisedVirtualIpSchema),
   virtualIpaddressesExcluded: z.array(NormalisedVirtualIpSchema),

@@ -142,6 +142,8 @@ export function applyInheritance(input: Obj): Obj {
     inherit(vi, 'checkUnicastSrc', g.vrrpCheckUnicastSrc);
     // keepalived 2.2.7 (vrrp.c): instance smtp_alert, else smtp_alert_vrrp, else smtp_alert, else off.
     inherit(vi, 'smtpAlert', g.smtpAlertVrrp ?? g.smtpAlert ?? false);
+    inherit(vi, 'downTimerAdverts', g.vrrpDownTimerAdverts);
+    inherit(vi, 'v3ChecksumAsV2', g.v3ChecksumAsV2);
     // keepalived 2.2.7: accept is on unless strict mode is, except for the address owner.
     inherit(vi, 'accept', vi.priority === 255 || !strict);
     for (const vip of [...objects(vi.virtualIpaddresses), ...objects(vi.virtualIpaddressesExcluded)]) {
@@ -306,17 +308,56 @@ export function validateModel(
   applyInheritance(input);
   const parsed = HaloConfigSchema.safeParse(input);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) reportIssue(issue, input, sink, locate, nameOf, contextOf);
+    reportIssues(parsed.error.issues, input, sink, locate, nameOf, contextOf);
     return undefined;
   }
   const normalised = NormalisedHaloConfigSchema.safeParse(parsed.data);
   if (!normalised.success) {
     // Only reachable if inheritance missed a field: report it rather than crash.
-    for (const issue of normalised.error.issues) reportIssue(issue, input, sink, locate, nameOf, contextOf);
+    reportIssues(normalised.error.issues, input, sink, locate, nameOf, contextOf);
     return undefined;
   }
   return normalised.data;
 }
+
+/**
+ * Reports issues, at most MAX_REPORTED in detail (each is located by walking the document, and 100,000
+ * unknown keys must not take minutes); the rest are counted in one line.
+ */
+function reportIssues(
+  issues: z.core.$ZodIssue[],
+  root: unknown,
+  sink: DiagnosticSink,
+  locate: Locate,
+  nameOf: NameOf,
+  contextOf: NameOf,
+): void {
+  let budget = MAX_REPORTED;
+  let skipped = 0;
+  for (const original of issues) {
+    let issue = original;
+    if (issue.code === 'unrecognized_keys' && issue.keys.length > budget) {
+      skipped += issue.keys.length - Math.max(budget, 0);
+      issue = { ...issue, keys: issue.keys.slice(0, Math.max(budget, 0)) };
+    }
+    if (budget <= 0) {
+      skipped += issue.code === 'unrecognized_keys' ? issue.keys.length : 1;
+      continue;
+    }
+    budget -= issue.code === 'unrecognized_keys' ? issue.keys.length : 1;
+    if (issue.code !== 'unrecognized_keys' || issue.keys.length > 0)
+      reportIssue(issue, root, sink, locate, nameOf, contextOf);
+  }
+  if (skipped > 0) {
+    sink.error(
+      locate([]),
+      `${skipped} more problem${skipped === 1 ? '' : 's'} not shown`,
+      'fix the ones above first',
+    );
+  }
+}
+
+const MAX_REPORTED = 200;
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): { present: boolean; value: unknown } {
   let cur: unknown = root;

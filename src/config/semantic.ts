@@ -12,6 +12,7 @@ import { didYouMean } from './diagnostics.js';
 import type { HaloConfig } from './model.js';
 import type { Locate } from './normalise.js';
 import { applyStrictMode } from './strict-mode.js';
+import { interfaceNameProblem } from './values.js';
 
 export type HostChecks = 'warn' | 'error' | 'off';
 
@@ -75,9 +76,21 @@ function checkVrrp(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
     },
   );
 
+  const ifname = (value: string | undefined, path: PropertyKey[], what: string) => {
+    const problem = value === undefined ? undefined : interfaceNameProblem(value);
+    if (problem) sink.error(at(path), `${what}: '${value}' is not a valid interface name: ${problem}`);
+  };
+  ifname(config.global.defaultInterface, ['global', 'defaultInterface'], 'default_interface');
   config.vrrpInstances.forEach((vi, i) => {
     const p = (...rest: PropertyKey[]) => at(['vrrpInstances', i, ...rest]);
     const name = `(${vi.name})`;
+    ifname(vi.interface, ['vrrpInstances', i, 'interface'], `${name} interface`);
+    vi.trackInterfaces.forEach((t, k) => {
+      ifname(t.name, ['vrrpInstances', i, 'trackInterfaces', k], `${name} track_interface`);
+    });
+    vi.virtualIpaddresses.forEach((v, k) => {
+      ifname(v.dev, ['vrrpInstances', i, 'virtualIpaddresses', k], `${name} virtual_ipaddress dev`);
+    });
     if (!vi.interface) sink.error(p(), `${name} no 'interface' given (and no global default_interface)`);
     // keepalived refuses loopback too: multicast adverts never leave the host.
     if (vi.interface === 'lo')
@@ -231,8 +244,24 @@ function checkVrrp(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
           `${name} unicast_peer ${vi.unicastPeers[k].address} is listed twice`,
         ),
     );
-    if (vi.virtualIpaddresses.length === 0 && vi.virtualIpaddressesExcluded.length === 0) {
-      sink.warning(p(), `${name} has no virtual_ipaddress`);
+    if (
+      vi.virtualIpaddresses.length === 0 &&
+      vi.virtualIpaddressesExcluded.length === 0 &&
+      !vi.noVirtualIpaddress
+    ) {
+      sink.warning(p(), `${name} has no virtual_ipaddress`, "add 'no_virtual_ipaddress' if that is intended");
+    }
+    for (const list of ['virtualIpaddresses', 'virtualIpaddressesExcluded'] as const) {
+      vi[list].forEach((vip, k) => {
+        const problem = vipAddressProblem(vip.address, vip.prefixLength);
+        if (problem) {
+          sink.error(
+            p(list, k),
+            `${name} virtual IP address ${vip.address}${vip.prefixLength !== (vip.family === 6 ? 128 : 32) ? `/${vip.prefixLength}` : ''} ${problem}`,
+            'a virtual IP is one unicast address that clients connect to',
+          );
+        }
+      });
     }
 
     vi.trackScripts.forEach((ref, k) => {
@@ -343,6 +372,31 @@ function checkTrackProcesses(config: HaloConfig, sink: DiagnosticSink, at: Locat
       );
     }
   });
+}
+
+/**
+ * Why an address cannot be a VIP, or undefined. keepalived 2.2.7 accepts these and adds them to the
+ * interface, where they break routing (0.0.0.0/0), capture VRRP's own group (224.0.0.18) or do nothing.
+ */
+export function vipAddressProblem(address: string, prefixLength: number): string | undefined {
+  const family = isIP(address);
+  if (family === 4) {
+    const o = address.split('.').map(Number);
+    if (o.every((x) => x === 0)) return 'is the unspecified address (0.0.0.0)';
+    if (prefixLength === 0) return 'has prefix length 0 (it would cover every address)';
+    if (o[0] >= 224 && o[0] <= 239) return 'is a multicast address';
+    if (o.every((x) => x === 255)) return 'is the broadcast address';
+    if (o[0] >= 240) return 'is in the reserved range 240.0.0.0/4';
+    return undefined;
+  }
+  if (family === 6) {
+    const lower = address.toLowerCase();
+    if (/^[0:]+$/.test(lower)) return 'is the unspecified address (::)';
+    if (prefixLength === 0) return 'has prefix length 0 (it would cover every address)';
+    if (lower.startsWith('ff')) return 'is a multicast address';
+    return undefined;
+  }
+  return undefined;
 }
 
 function checkSyncGroups(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
@@ -668,7 +722,8 @@ export function checkHost(
       hint ?? (mode === 'warn' ? 'on this host' : undefined),
     );
   const iface = (name: string | undefined, path: PropertyKey[], what: string) => {
-    if (!name || host.interfaceExists(name)) return;
+    // An invalid name is already an error (checkSemantics); "does not exist" would only repeat it.
+    if (!name || interfaceNameProblem(name) || host.interfaceExists(name)) return;
     // dynamic_interfaces: an interface that appears later is picked up then (the instance waits in FAULT).
     if (config.global.dynamicInterfaces)
       sink.warning(

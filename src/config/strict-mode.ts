@@ -44,8 +44,9 @@ export function applyStrictMode(config: HaloConfig, sink: DiagnosticSink, at: Lo
       reset('preemptDelayMs', 'preempt_delay is incompatible with strict mode - resetting');
       vi.preemptDelayMs = 0;
     }
-    if (config.global.vrrpDownTimerAdverts !== 3) {
-      reset('strictMode', 'down_timer_adverts is incompatible with strict mode - resetting to 3');
+    if (vi.downTimerAdverts !== 3) {
+      reset('downTimerAdverts', 'down_timer_adverts is incompatible with strict mode - resetting');
+      vi.downTimerAdverts = 3;
     }
     if (vi.accept && vi.priority !== 255 && vi.version === 2) {
       reset('accept', 'warning - accept mode for VRRP version 2 does not comply with RFC3768 - resetting');

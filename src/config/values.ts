@@ -163,3 +163,23 @@ export function commandLine(args: WordToken[]): string {
   if (args.length === 1) return args[0].text;
   return args.map((a) => (/[\s"]/.test(a.text) || a.text === '' ? JSON.stringify(a.text) : a.text)).join(' ');
 }
+
+/** A DNS host name (RFC 1123 labels of letters, digits and '-', dot-separated; a trailing dot allowed). */
+export function isHostName(text: string): boolean {
+  const name = text.endsWith('.') ? text.slice(0, -1) : text;
+  if (name.length === 0 || name.length > 253) return false;
+  return name.split('.').every((l) => /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l));
+}
+
+/**
+ * Why Linux would refuse `name` as an interface name (dev_valid_name), or undefined. keepalived says
+ * "Interface name '...' too long - ignoring" and runs the instance without an interface.
+ */
+export function interfaceNameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'it is empty';
+  if (name.length > 15) return `longer than 15 characters (${name.length})`;
+  if (name === '.' || name === '..') return "'.' and '..' are not allowed";
+  const bad = /[/:\s]/.exec(name);
+  if (bad) return `it contains '${bad[0] === '/' || bad[0] === ':' ? bad[0] : 'a blank'}'`;
+  return undefined;
+}

@@ -3,9 +3,22 @@
  * ranges), zod validation with issue paths mapped back to FILE:LINE:COL, and
  * writing a model (or a keepalived.conf's input) as YAML.
  */
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, stringify } from 'yaml';
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  stringify,
+  visit,
+} from 'yaml';
 import { DiagnosticSink, type Position } from './diagnostics.js';
 import type { ParseOptions, ParseResult } from './keepalived.js';
+import { clip, YAML_LIMITS } from './limits.js';
 import type { HaloConfig, HaloConfigInput } from './model.js';
 import { type LocateMode, validateModel } from './normalise.js';
 import { checkHost, checkSemantics } from './semantic.js';
@@ -15,16 +28,46 @@ type Obj = Record<string, unknown>;
 export function parseYamlText(text: string, file: string, opts: ParseOptions = {}): ParseResult {
   const sink = new DiagnosticSink();
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // uniqueKeys is checked below in linear time: the yaml package's own check is quadratic (100,000 keys
+  // would take minutes).
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   const toPos = (offset: number | undefined): Position => {
     const lp = lineCounter.linePos(offset ?? 0);
     return { file, line: lp.line, col: lp.col };
   };
-  for (const e of doc.errors) sink.error(toPos(e.pos[0]), `YAML: ${firstLine(e.message)}`);
-  for (const w of doc.warnings) sink.warning(toPos(w.pos[0]), `YAML: ${firstLine(w.message)}`);
+  for (const e of doc.errors.slice(0, YAML_LIMITS.maxIssues))
+    sink.error(toPos(e.pos[0]), `YAML: ${firstLine(e.message)}`);
+  for (const w of doc.warnings.slice(0, YAML_LIMITS.maxIssues))
+    sink.warning(toPos(w.pos[0]), `YAML: ${firstLine(w.message)}`);
+  if (sink.hasErrors) return { diagnostics: sink.sorted() };
+  for (const dup of duplicateKeys(doc).slice(0, YAML_LIMITS.maxIssues))
+    sink.error(toPos(dup.offset), `YAML: map keys must be unique: '${clip(dup.key)}' is repeated`);
   if (sink.hasErrors) return { diagnostics: sink.sorted() };
 
-  const raw = doc.toJS() ?? {};
+  // Aliases: an unknown one, an alias bomb (each alias repeating the one before) or an anchor used inside
+  // itself (a cycle no config can mean) are located errors, not exceptions.
+  const aliasProblem = checkAliases(doc);
+  if (aliasProblem) {
+    sink.error(toPos(aliasProblem.offset), aliasProblem.message, aliasProblem.hint);
+    return { diagnostics: sink.sorted() };
+  }
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: YAML_LIMITS.maxAliasCount }) ?? {};
+  } catch (err) {
+    const first = firstAlias(doc);
+    sink.error(
+      toPos(first),
+      `YAML: ${firstLine((err as Error).message)}`,
+      'an alias may repeat an anchor a few times, not multiply it',
+    );
+    return { diagnostics: sink.sorted() };
+  }
+  const depth = depthOf(raw, YAML_LIMITS.maxDepth);
+  if (depth > YAML_LIMITS.maxDepth) {
+    sink.error(toPos(0), `YAML: nested more than ${YAML_LIMITS.maxDepth} levels deep`);
+    return { diagnostics: sink.sorted() };
+  }
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     sink.error(
       toPos(0),
@@ -77,6 +120,78 @@ export function parseYamlText(text: string, file: string, opts: ParseOptions = {
   checkSemantics(config, sink, locate);
   checkHost(config, sink, locate, opts.hostChecks ?? 'warn', opts.host);
   return { config: sink.hasErrors ? undefined : config, diagnostics: sink.sorted(), input };
+}
+
+/** The first alias problem: undefined anchor, or an alias inside the node its anchor names (a cycle). */
+function checkAliases(doc: Document): { offset: number; message: string; hint?: string } | undefined {
+  const anchors = new Map<string, Node>();
+  let problem: { offset: number; message: string; hint?: string } | undefined;
+  const inside = (outer: Node, offset: number) =>
+    outer.range !== undefined && outer.range !== null && offset >= outer.range[0] && offset < outer.range[1];
+  visit(doc, {
+    Node(_key, node) {
+      if (isAlias(node)) {
+        const target = anchors.get(node.source);
+        const at = node.range?.[0] ?? 0;
+        if (!target) {
+          problem = {
+            offset: at,
+            message: `YAML: alias *${clip(node.source)} has no anchor &${clip(node.source)} before it`,
+          };
+          return visit.BREAK;
+        }
+        if (inside(target, at)) {
+          problem = {
+            offset: at,
+            message: `YAML: alias *${clip(node.source)} is inside the node its anchor names (a cycle)`,
+          };
+          return visit.BREAK;
+        }
+        return undefined;
+      }
+      const anchor = (node as { anchor?: string }).anchor;
+      if (anchor) anchors.set(anchor, node as Node);
+      return undefined;
+    },
+  });
+  return problem;
+}
+
+function duplicateKeys(doc: Document): { key: string; offset: number }[] {
+  const out: { key: string; offset: number }[] = [];
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        const k = isScalar(pair.key) ? pair.key.value : pair.key;
+        if (seen.has(k)) out.push({ key: String(k), offset: (pair.key as Node | null)?.range?.[0] ?? 0 });
+        else seen.add(k);
+      }
+    },
+  });
+  return out;
+}
+
+function firstAlias(doc: Document): number | undefined {
+  let offset: number | undefined;
+  visit(doc, {
+    Alias(_key, node) {
+      offset = node.range?.[0];
+      return visit.BREAK;
+    },
+  });
+  return offset;
+}
+
+/** Nesting depth of plain data, counting no further than `limit + 1`. */
+function depthOf(v: unknown, limit: number, d = 0): number {
+  if (d > limit || v === null || typeof v !== 'object') return d;
+  let max = d;
+  for (const x of Object.values(v as Obj)) {
+    max = Math.max(max, depthOf(x, limit, d + 1));
+    if (max > limit) break;
+  }
+  return max;
 }
 
 function firstLine(s: string): string {

@@ -8,7 +8,8 @@
  */
 import { createRequire } from 'node:module';
 import type { BgpPlan } from '../bgp/plan.js';
-import { type Diagnostic, formatDiagnostic, type HaloConfig, loadConfig } from '../config/index.js';
+import { type Diagnostic, formatDiagnostic, type HaloConfig } from '../config/index.js';
+import { loadConfigIsolated } from '../config/isolated.js';
 import { type AlertEvent, Notifier } from '../notify/index.js';
 import { buildPlans, type Plans } from '../plan/index.js';
 import type { VrrpReloadReport } from '../plan/vrrp-diff.js';
@@ -101,9 +102,13 @@ export class Supervisor {
     });
   }
 
-  /** Load and validate the config the way `halo run` must: host problems are errors. */
+  /**
+   * Load and validate the config the way `halo run` must: host problems (and missing includes) are
+   * errors. It is read in a worker thread with a time and memory bound, so no config, however hostile,
+   * can wedge or exhaust a daemon that holds VIPs (a reload runs while it does).
+   */
   async load(): Promise<HaloConfig> {
-    const { config, diagnostics } = await loadConfig(this.opts.configFile, {
+    const { config, diagnostics } = await loadConfigIsolated(this.opts.configFile, {
       configId: this.opts.configId,
       hostChecks: 'error',
     });

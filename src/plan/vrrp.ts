@@ -210,11 +210,11 @@ function coreParams(cfg: HaloConfig, inst: VrrpInstance, vips: readonly VipPlan[
     gnaIntervalMs: inst.gnaIntervalMs,
     lowerPrioNoAdvert: inst.lowerPrioNoAdvert,
     higherPrioSendAdvert: inst.higherPrioSendAdvert,
-    // Strict mode keeps RFC timing: keepalived resets vrrp_down_timer_adverts to 3 for strict instances.
-    downTimerAdverts: inst.strictMode ? 3 : g.vrrpDownTimerAdverts,
+    // Strict mode keeps RFC timing: keepalived resets down_timer_adverts to 3 for strict instances.
+    downTimerAdverts: inst.strictMode ? 3 : inst.downTimerAdverts,
     strictMode: inst.strictMode,
-    v3ChecksumAsV2: undefined,
-    unicastChecksumCompat: undefined,
+    v3ChecksumAsV2: inst.v3ChecksumAsV2,
+    unicastChecksumCompat: inst.unicastChecksumCompat,
   };
 }
 

@@ -268,3 +268,83 @@ export async function recordExpectation(
   writeFileSync(sidecarPath(confFile), `${JSON.stringify(expectation, null, 2)}\n`);
   return expectation;
 }
+
+/**
+ * keepalived messages that say something about the host, not the text: an interface or a script that is
+ * not on this machine, script security. A public config names its own director's interfaces.
+ */
+export function isHostDependentMessage(text: string): boolean {
+  return (
+    /interface \S+ .*doesn't exist|tracked interface \S+ doesn't exist|Non-existent interface|Unknown interface|cannot use a loopback interface/i.test(
+      text,
+    ) ||
+    // The smtp_server host name does not resolve in a test namespace (no DNS).
+    /Invalid smtp server [A-Za-z0-9-]+\.[A-Za-z0-9.-]*[A-Za-z]/.test(text) ||
+    /Unable to set default user|not executable|Unsafe permissions|security|permission|No such file|not found in PATH|resolved by path search|Cannot find script|not found\/accessible|SECURITY VIOLATION|(?:user|group) .*(?:doesn't|does not) exist/i.test(
+      text,
+    )
+  );
+}
+
+/** Interface names keepalived reported missing ("WARNING - interface eth3 for ... doesn't exist"). */
+export function missingInterfaceNames(messages: KeepalivedMessage[]): string[] {
+  const names = new Set<string>();
+  for (const m of messages) {
+    const x =
+      /interface (\S+) for .*doesn't exist/.exec(m.text) ??
+      /tracked interface (\S+) doesn't exist/.exec(m.text) ??
+      /track_interface (\S+) .*doesn't exist/.exec(m.text);
+    if (x?.[1]) names.add(x[1]);
+  }
+  return [...names];
+}
+
+/**
+ * Creates interfaces named `names` inside `ns` (veth pairs whose peers stay in the namespace), so that
+ * keepalived -t on a public config does not stop at interface names of the director it was written for.
+ * Names the kernel refuses (templates such as {{INTERFACE}}) are skipped. Returns the names created.
+ */
+export async function addNamedInterfaces(lab: NetnsLab, ns: string, names: string[]): Promise<string[]> {
+  const made: string[] = [];
+  let n = 0;
+  for (const name of names) {
+    if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(name) || name.includes('@') || name.includes(':')) continue;
+    const peer = `zz${process.pid % 10000}p${n++}`;
+    const r = await lab.exec(ns, 'ip', ['link', 'add', name, 'type', 'veth', 'peer', 'name', peer], {
+      allowFail: true,
+    });
+    if (r.stderr.trim()) continue;
+    await lab.exec(ns, 'ip', ['link', 'set', name, 'up'], { allowFail: true });
+    await lab.exec(ns, 'ip', ['link', 'set', peer, 'up'], { allowFail: true });
+    made.push(name);
+  }
+  return made;
+}
+
+/**
+ * Lines of the block openers that enclose `line` in `text` (a keepalived.conf), innermost last: a
+ * diagnostic on the opening line of a containing block counts as "at" the line (issue 11).
+ */
+export function enclosingBlockLines(text: string, line: number): number[] {
+  const stack: number[] = [];
+  let lastStatementLine = 0;
+  const rows = text.split('\n');
+  for (let i = 0; i < rows.length && i + 1 <= line; i++) {
+    let inQuote = false;
+    const row = rows[i] as string;
+    for (let k = 0; k < row.length; k++) {
+      const ch = row[k] as string;
+      if (ch === '"') inQuote = !inQuote;
+      else if (!inQuote && (ch === '#' || ch === '!')) break;
+      else if (!inQuote && ch === '{') {
+        // The opener is the statement before the brace: on this line, or the previous statement line.
+        const before = row.slice(0, k).trim();
+        stack.push(before.length > 0 ? i + 1 : lastStatementLine);
+      } else if (!inQuote && ch === '}') {
+        if (i + 1 === line) return [...stack];
+        stack.pop();
+      } else if (!inQuote && ch !== ' ' && ch !== '\t') lastStatementLine = i + 1;
+    }
+  }
+  return stack;
+}

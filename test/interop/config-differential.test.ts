@@ -11,22 +11,37 @@
  *  - (c) where halo is deliberately stricter (annotation haloSeverity 'error',
  *    the default), halo reports an error; otherwise at least a warning;
  *  - runtime/ files (keepalived -t accepts, the daemon rejects at run time): halo reports something.
+ *
+ * Public corpus (issue 11): real keepalived.conf files from public repositories and keepalived's own
+ * doc/samples, each with its origin in a `# origin:` header. They are third-party files, so they are not
+ * committed: the test reads them from $HALO_KEEPALIVED_CORPUS, else ../shared/keepalived-corpus beside the
+ * repository (public/*.conf, samples/*.conf), and says so when there is none. keepalived -t runs on them
+ * in a namespace of their own where the interfaces they name are created first. Asserted per file:
+ *  (1) halo does not throw;
+ *  (2) a file keepalived accepts (exit 0) is accepted by halo (no errors; warnings allowed);
+ *  (3) every line keepalived flags (other than about the host: interfaces, scripts) gets a halo
+ *      diagnostic on that line or on the opening line of a block that contains it.
+ * Known, reasoned exceptions are in test/fixtures/keepalived/public-exceptions.json (our own notes).
  * Needs root and keepalived: missing keepalived fails under CI, skips locally.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
+  addNamedInterfaces,
   type CorpusExpectation,
   type CorpusKind,
   corpusDirectives,
   createConfigTestLab,
+  enclosingBlockLines,
+  isHostDependentMessage,
   type KeepalivedResult,
   keepalivedAvailable,
   keepalivedConfigTest,
   listCorpus,
+  missingInterfaceNames,
   portableMessages,
   readExpectation,
 } from '../helpers/keepalived.js';
@@ -62,10 +77,42 @@ const SAMPLE_CONFIG_ID = 'lb1';
 
 interface Case {
   file: string;
-  kind: CorpusKind | 'sample';
+  kind: CorpusKind | 'sample' | 'public';
   configId?: string;
   expected?: CorpusExpectation;
 }
+
+/** Samples of halo's own extensions keepalived does not know (the bgp block): not compared with it. */
+const HALO_ONLY_SAMPLES = new Set(['bgp-director.conf']);
+
+/** keepalived's doc/samples as Debian's keepalived package installs them (CI installs the package). */
+const DEBIAN_SAMPLES = '/usr/share/doc/keepalived/samples';
+
+/** Where the third-party corpus is (not in git): $HALO_KEEPALIVED_CORPUS or ../shared/keepalived-corpus. */
+function publicCorpusDir(): string | undefined {
+  const candidates = [process.env.HALO_KEEPALIVED_CORPUS, join(repoRoot, '../shared/keepalived-corpus')];
+  return candidates.find((d): d is string => d !== undefined && d !== '' && existsSync(d));
+}
+
+function listPublicCorpus(dir: string): string[] {
+  const out: string[] = [];
+  for (const sub of ['samples', 'public']) {
+    const d = join(dir, sub);
+    if (!existsSync(d)) continue;
+    for (const name of readdirSync(d).sort()) if (name.endsWith('.conf')) out.push(join(d, name));
+  }
+  return out;
+}
+
+/** Reasoned exceptions for public files: file name -> lines halo need not flag, with why. */
+interface PublicException {
+  lines?: number[];
+  why: string;
+}
+const publicExceptions: Record<string, PublicException> = (() => {
+  const p = join(corpusDir, 'public-exceptions.json');
+  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as Record<string, PublicException>) : {};
+})();
 
 interface Outcome {
   ka: KeepalivedResult;
@@ -83,10 +130,49 @@ function buildCases(): Case[] {
   }));
   const confDir = join(repoRoot, 'conf');
   for (const name of readdirSync(confDir).sort()) {
-    if (name.endsWith('.conf'))
+    if (name.endsWith('.conf') && !HALO_ONLY_SAMPLES.has(name))
       cases.push({ file: join(confDir, name), kind: 'sample', configId: SAMPLE_CONFIG_ID });
   }
+  // keepalived's own samples, as the Debian package installs them (the same files as its doc/samples).
+  if (existsSync(DEBIAN_SAMPLES)) {
+    for (const name of readdirSync(DEBIAN_SAMPLES).sort()) {
+      if (name.startsWith('keepalived.conf.'))
+        cases.push({ file: join(DEBIAN_SAMPLES, name), kind: 'public', configId: undefined });
+    }
+  }
+  const pub = publicCorpusDir();
+  if (pub) {
+    for (const file of listPublicCorpus(pub))
+      cases.push({ file, kind: 'public', configId: corpusDirectives(readFileSync(file, 'utf8')).configId });
+  }
   return cases;
+}
+
+/** (1), (2), (3) for a public corpus file. */
+function comparePublic(c: Case, o: Outcome): string[] {
+  const problems: string[] = [];
+  if (!o.halo) return [`(1) halo threw: ${o.haloCrash}`];
+  const errors = o.halo.filter((d) => d.severity === 'error');
+  if (o.ka.exitCode === 0) {
+    for (const d of errors)
+      problems.push(
+        `(2) keepalived accepts (exit 0), halo error at ${basename(d.file)}:${d.line}: ${d.message}`,
+      );
+  }
+  const exception = publicExceptions[basename(c.file)];
+  const excused = new Set(exception?.lines ?? []);
+  const text = readFileSync(c.file, 'utf8');
+  const haloLines = new Set(o.halo.filter((d) => resolve(d.file) === c.file).map((d) => d.line));
+  const seen = new Set<number>();
+  for (const m of o.ka.messages) {
+    if (m.line === undefined || m.file !== c.file || seen.has(m.line)) continue;
+    if (isHostDependentMessage(m.text) || excused.has(m.line)) continue;
+    seen.add(m.line);
+    const near = [m.line, ...enclosingBlockLines(text, m.line)];
+    if (!near.some((l) => haloLines.has(l)))
+      problems.push(`(3) keepalived: line ${m.line} ${m.text} -- halo: nothing at this line or its block`);
+  }
+  return problems;
 }
 
 async function pool<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -153,6 +239,7 @@ describe('keepalived.conf differential: halo vs keepalived -t', { concurrency: f
   const cases = buildCases();
   const outcomes = new Map<string, Outcome>();
   let lab: NetnsLab | undefined;
+  let publicLab: NetnsLab | undefined;
   let skipReason: string | undefined;
   let haloMissing: string | undefined;
 
@@ -175,17 +262,40 @@ describe('keepalived.conf differential: halo vs keepalived -t', { concurrency: f
       if (process.env.CI) throw new Error(halo);
       console.log(`${halo}: comparing keepalived with the recordings only`);
     }
+    // Public files name their own directors' interfaces: in a namespace of their own, create every
+    // interface keepalived says is missing, then ask again (the corpus recordings keep eth0/eth1 only).
+    const publicCases = cases.filter((c) => c.kind === 'public');
+    let publicNs = made.ns;
+    if (publicCases.length > 0) {
+      const pub = await createConfigTestLab();
+      publicLab = pub.lab;
+      publicNs = pub.ns;
+      const missing = new Set<string>();
+      await pool(publicCases, 4, async (c) => {
+        const first = await keepalivedConfigTest(c.file, { ns: pub.ns, configId: c.configId });
+        for (const n of missingInterfaceNames(first.messages)) missing.add(n);
+      });
+      const made2 = await addNamedInterfaces(pub.lab, pub.ns, [...missing]);
+      console.log(`public corpus: ${publicCases.length} files; created interfaces ${made2.join(' ') || '-'}`);
+    } else {
+      console.log(
+        'public corpus: none (set HALO_KEEPALIVED_CORPUS or put it in ../shared/keepalived-corpus; see the header)',
+      );
+    }
     // keepalived -t takes a few ms each; a small pool keeps the 2 shared cores usable.
     await pool(cases, 4, async (c) => {
-      const ka = await keepalivedConfigTest(c.file, { ns: made.ns, configId: c.configId });
+      const ns = c.kind === 'public' ? publicNs : made.ns;
+      const ka = await keepalivedConfigTest(c.file, { ns, configId: c.configId });
       const o: Outcome = { ka, problems: [] };
       if (typeof halo !== 'string') {
         try {
-          o.halo = (await halo(c.file, { hostChecks: 'off', configId: c.configId })).diagnostics;
+          // Public files: as `halo config check` runs (host checks are warnings), so (2) is its exit code.
+          const hostChecks = c.kind === 'public' ? 'warn' : 'off';
+          o.halo = (await halo(c.file, { hostChecks, configId: c.configId })).diagnostics;
         } catch (err) {
           o.haloCrash = err instanceof Error ? (err.stack ?? err.message) : String(err);
         }
-        o.problems = compare(c, o);
+        o.problems = c.kind === 'public' ? comparePublic(c, o) : compare(c, o);
       }
       outcomes.set(c.file, o);
     });
@@ -193,6 +303,7 @@ describe('keepalived.conf differential: halo vs keepalived -t', { concurrency: f
 
   after(async () => {
     await lab?.cleanup();
+    await publicLab?.cleanup();
     if (outcomes.size === 0) return;
     const rows = cases.map((c) => {
       const o = outcomes.get(c.file) as Outcome;
@@ -224,7 +335,7 @@ describe('keepalived.conf differential: halo vs keepalived -t', { concurrency: f
         console.log(`${relative(repoRoot, c.file)}: ${p}`);
     }
     console.log(
-      `${cases.length} files (${cases.filter((c) => c.kind === 'good').length} good, ${cases.filter((c) => c.kind === 'bad').length} bad, ${cases.filter((c) => c.kind === 'runtime').length} run-time only, ${cases.filter((c) => c.kind === 'sample').length} samples); halo agrees on ${haloMissing ? 'n/a' : agreeCount}`,
+      `${cases.length} files (${cases.filter((c) => c.kind === 'good').length} good, ${cases.filter((c) => c.kind === 'bad').length} bad, ${cases.filter((c) => c.kind === 'runtime').length} run-time only, ${cases.filter((c) => c.kind === 'sample').length} samples, ${cases.filter((c) => c.kind === 'public').length} public); halo agrees on ${haloMissing ? 'n/a' : agreeCount}`,
     );
   });
 
@@ -257,6 +368,7 @@ describe('keepalived.conf differential: halo vs keepalived -t', { concurrency: f
             assert.ok(o.ka.exitCode !== 0 || o.ka.messages.length > 0, `${name}: keepalived now accepts it`);
           }
         }
+        if (c.kind === 'public') return; // keepalived is the oracle here, whatever it says
         if (c.kind !== 'bad') {
           assert.equal(o.ka.exitCode, 0, `${name}: keepalived -t rejects it:\n${o.ka.raw}`);
           assert.deepEqual(o.ka.messages, [], `${name}: keepalived -t complains:\n${o.ka.raw}`);

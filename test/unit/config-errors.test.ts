@@ -88,11 +88,43 @@ describe('keyword mistakes', () => {
     refused(VI('    track_script chk'), ["e.conf:7:5: error: 'track_script' needs a { ... } block"]);
   });
 
-  it('too many values', () => {
-    refused(VI('    priority 100 200\n    nopreempt yes please'), [
-      "e.conf:7:18: error: 'priority' takes one value, got extra '200'",
-      "e.conf:8:19: error: 'nopreempt' takes one value, got extra 'please'",
+  it('extra values are ignored with a warning naming them, as keepalived reads one keyword per line', () => {
+    const r = diagnose(VI('    priority 150 200\n    nopreempt yes please'));
+    assert.deepEqual(r.lines, [
+      "e.conf:7:18: warning: 'priority' takes one value; keepalived reads one keyword per line: '200' is ignored (remove it)",
+      "e.conf:8:15: warning: 'nopreempt' takes no value; keepalived reads one keyword per line: 'yes please' is ignored (remove it)",
     ]);
+    assert.equal(r.ok, true);
+    // keepalived's nopreempt reads no value: even 'nopreempt false' means nopreempt.
+    const np = parseKeepalivedText(VI('    nopreempt false'), 'e.conf', { host: anyHost });
+    assert.equal(np.config?.vrrpInstances[0].preempt, false);
+    // Where keepalived does read true/false, so does halo.
+    const sm = parseKeepalivedText(VI('    strict_mode off'), 'e.conf', { host: anyHost });
+    assert.equal(sm.config?.vrrpInstances[0].strictMode, false);
+    // The first value is kept, as under keepalived.
+    const c = parseKeepalivedText(VI('    priority 150 200'), 'e.conf', { host: anyHost }).config;
+    assert.equal(c?.vrrpInstances[0].priority, 150);
+    refused(
+      VI('    priority 150 200'),
+      [
+        "e.conf:7:18: error: 'priority' takes one value; keepalived reads one keyword per line: '200' is ignored (remove it)",
+      ],
+      { strict: true },
+    );
+  });
+
+  it("a block written on one line: what follows the first keyword's values is ignored, as in keepalived", () => {
+    const text =
+      'virtual_server 10.0.0.1 80 {\n  protocol TCP\n  lb_algo rr\n  real_server 10.0.0.2 80 {\n    TCP_CHECK { connect_timeout 1 retry 0 }\n    HTTP_GET { url { path / } connect_ip 10.10.32.26 8000 }\n  }\n}\n';
+    const r = parseKeepalivedText(text, 'e.conf', { host: anyHost });
+    assert.deepEqual(r.diagnostics.map(formatDiagnostic), [
+      "e.conf:5:35: warning: 'connect_timeout' takes one value; keepalived reads one keyword per line: 'retry 0' is ignored (put it on its own line)",
+      "e.conf:6:54: warning: 'connect_ip' takes one value; keepalived reads one keyword per line: '8000' is ignored (remove it)",
+    ]);
+    const checkers = r.config?.virtualServers[0].realServers[0].checkers ?? [];
+    assert.equal(checkers[0].connectTimeoutMs, 1000);
+    assert.equal(checkers[0].retry, 1, "'retry 0' is not applied");
+    assert.equal(checkers[1].connectIp, '10.10.32.26');
   });
 
   it("';' after a value is an error pointing at the ';'", () => {
@@ -117,7 +149,6 @@ describe('keyword mistakes', () => {
 describe('braces', () => {
   it('a missing } is reported on the block that is not closed, where the next block starts', () => {
     refused(`vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 1\n\n${VI('', 'VI_2', 2)}`, [
-      'e.conf:1:1: warning: (VI_1) has no virtual_ipaddress',
       "e.conf:5:1: error: missing '}' to close 'vrrp_instance VI_1' (opened at line 1) ('vrrp_instance' starts a new top-level block here)",
     ]);
   });

@@ -156,16 +156,39 @@ describe('include', () => {
     assert.match(d[0].message, /^include recursion: '.*recursion\/a\.conf' is already being read/);
   });
 
-  it('reports a missing include file and an unterminated glob bracket as errors, an empty glob as a warning', () => {
+  it('a missing include is a host check: a warning in config check, an error when halo run starts', () => {
+    const text = 'include nothere.conf\ninclude nodir/*.conf\n';
+    const missing = [
+      `include file '${FIXTURES}include/nothere.conf' not found; keepalived skips it ("Config files missing") and runs without it`,
+      `include pattern 'nodir/*.conf': directory '${FIXTURES}include/nodir' not found; keepalived skips it ("Config files missing") and runs without it`,
+    ];
+    const check = parseKeepalivedText(text, `${FIXTURES}include/x.conf`, { host: anyHost });
+    assert.deepEqual(check.diagnostics.map(formatDiagnostic), [
+      `${FIXTURES}include/x.conf:1:1: warning: ${missing[0]} (on this host)`,
+      `${FIXTURES}include/x.conf:2:1: warning: ${missing[1]} (on this host)`,
+    ]);
+    assert.ok(check.config, 'config check accepts it (exit 0), as keepalived -t does');
+    const run = parseKeepalivedText(text, `${FIXTURES}include/x.conf`, {
+      host: anyHost,
+      hostChecks: 'error',
+    });
+    assert.deepEqual(run.diagnostics.map(formatDiagnostic), [
+      `${FIXTURES}include/x.conf:1:1: error: ${missing[0]} (halo run refuses a config with a part missing)`,
+      `${FIXTURES}include/x.conf:2:1: error: ${missing[1]} (halo run refuses a config with a part missing)`,
+    ]);
+    assert.equal(run.config, undefined);
+  });
+
+  it('reports a malformed include pattern as an error and an empty glob as a warning', () => {
     const r = parseKeepalivedText(
-      'include nothere.conf\ninclude conf.d/[ab.conf\ninclude conf.d/*.none\n',
+      'include conf.d/[ab.conf\ninclude conf.d/*.none\ninclude [z-a]*\n',
       `${FIXTURES}include/x.conf`,
       { host: anyHost },
     );
     assert.deepEqual(r.diagnostics.map(formatDiagnostic), [
-      `${FIXTURES}include/x.conf:1:1: error: include file '${FIXTURES}include/nothere.conf' not found`,
-      `${FIXTURES}include/x.conf:2:1: error: bad include pattern 'conf.d/[ab.conf': unterminated '['`,
-      `${FIXTURES}include/x.conf:3:1: warning: include pattern 'conf.d/*.none' matches no files`,
+      `${FIXTURES}include/x.conf:1:1: error: bad include pattern 'conf.d/[ab.conf': unterminated '['`,
+      `${FIXTURES}include/x.conf:2:1: warning: include pattern 'conf.d/*.none' matches no files`,
+      `${FIXTURES}include/x.conf:3:1: error: bad include pattern '[z-a]*': '[z-a]*' is not a valid pattern (a range such as [z-a] runs backwards?)`,
     ]);
   });
 });

@@ -84,7 +84,7 @@ virtualServers:
       'c.yaml:1:1: error: the YAML document must be a mapping (global:, vrrpInstances:, virtualServers:, ...)',
     ]);
     assert.deepEqual(yaml('global:\n  routerId: a\n  routerId: b\n').lines, [
-      'c.yaml:3:3: error: YAML: Map keys must be unique',
+      "c.yaml:3:3: error: YAML: map keys must be unique: 'routerId' is repeated",
     ]);
   });
 
