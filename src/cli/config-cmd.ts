@@ -37,6 +37,10 @@ commands:
           keepalived.conf to the YAML form
   schema  [-o FILE]
           the JSON Schema of the YAML form
+  diff    OLD NEW [--json] [--config-id ID]
+          what reloading from OLD to NEW would do: VRRP instances kept, updated in place or
+          restarted (and why), checkers started / stopped / kept, IPVS operations (real servers
+          in their start state). \`halo reload --plan\` says the same for the running daemon.
 
 FILE defaults to ${DEFAULT_CONFIG_PATHS.join(', then ')}.`;
 
@@ -115,6 +119,33 @@ function parseArgs(argv: string[]): Args {
     }
   }
   return a;
+}
+
+/** `halo config diff OLD NEW`: the reload plan between two configs, offline. */
+async function diffConfigs(a: Args): Promise<number> {
+  if (a.file === undefined || a.peer === undefined) {
+    process.stderr.write(`halo config diff: needs OLD and NEW config files\n${USAGE}\n`);
+    return 2;
+  }
+  const { loadConfig } = await import('../config/index.js');
+  const { buildPlans } = await import('../plan/index.js');
+  const { planReload, renderReloadPlan } = await import('../plan/reload.js');
+  const { localHost } = await import('../notify/index.js');
+  const host = localHost();
+  const plans = [];
+  for (const file of [a.file, a.peer]) {
+    const r = await loadConfig(file, { configId: a.configId, hostChecks: 'off' });
+    for (const d of r.diagnostics.filter((x) => x.severity === 'error'))
+      process.stderr.write(`${formatDiagnostic(d)}\n`);
+    if (!r.config) {
+      process.stderr.write(`halo config diff: ${file} has errors\n`);
+      return 1;
+    }
+    plans.push(buildPlans(r.config, host));
+  }
+  const plan = planReload(plans[0], plans[1]);
+  process.stdout.write(a.json ? `${JSON.stringify(plan, null, 2)}\n` : renderReloadPlan(plan));
+  return 0;
 }
 
 function nonEmpty(flag: string, v: string): string {
@@ -294,6 +325,8 @@ export async function run(argv: string[]): Promise<number> {
       return convert(args);
     case 'schema':
       return schema(args);
+    case 'diff':
+      return diffConfigs(args);
     default:
       process.stderr.write(`halo config: unknown command '${sub}'\n${USAGE}\n`);
       return 2;

@@ -9,11 +9,13 @@
 import { ControlClientError, controlRequest } from '../daemon/control.js';
 import { PATH_FLAGS_HELP, parsePathArgs, UsageError } from '../daemon/paths.js';
 
-const USAGE = `usage: halo reload [--socket PATH] [--timeout SECONDS]
+const USAGE = `usage: halo reload [--plan] [--socket PATH] [--timeout SECONDS]
        halo stop [--socket PATH] [--timeout SECONDS]
        halo dump [--socket PATH] [--timeout SECONDS]
 
-  reload   re-read the configuration of the running halo (kept unchanged if the new one has errors)
+  reload   re-read the configuration of the running halo (kept unchanged if the new one has errors);
+           with --plan, print what the reload would do (VRRP instances updated in place or restarted,
+           VIPs, checkers, IPVS operations) and change nothing
   stop     stop the running halo (under systemd prefer 'systemctl stop halo')
   dump     write the data and stats dumps (as SIGUSR1/SIGUSR2 do) and print their paths`;
 
@@ -30,6 +32,7 @@ export async function runControl(argv: string[], io: ControlIo): Promise<number>
   }
   let socket: string;
   let timeoutMs = verb === 'reload' ? 30_000 : 5000; // a reload re-resolves and re-checks: give it time
+  let planOnly = false;
   try {
     const { paths, rest } = parsePathArgs(args);
     socket = paths.controlSocket;
@@ -38,6 +41,10 @@ export async function runControl(argv: string[], io: ControlIo): Promise<number>
       if (a === '--help' || a === '-h') {
         io.stdout.write(`${USAGE}\n`);
         return 0;
+      }
+      if (a === '--plan' && verb === 'reload') {
+        planOnly = true;
+        continue;
       }
       if (a === '--timeout') {
         const n = Number(rest[++i]);
@@ -59,6 +66,16 @@ export async function runControl(argv: string[], io: ControlIo): Promise<number>
     if (verb === 'dump') {
       const d = await controlRequest(socket, 'dump', { timeoutMs });
       for (const f of d.files) io.stdout.write(`${f}\n`);
+      return 0;
+    }
+    if (planOnly) {
+      const p = await controlRequest(socket, 'reload-plan', { timeoutMs });
+      if (!p.valid) {
+        for (const e of p.errors) io.stderr.write(`${e}\n`);
+        io.stderr.write(`halo: ${p.configFile} has errors: a reload would be rejected\n`);
+        return 1;
+      }
+      io.stdout.write(p.text ?? '');
       return 0;
     }
     const r = await controlRequest(socket, 'reload', { timeoutMs });

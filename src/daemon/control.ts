@@ -15,7 +15,7 @@ import { dirname } from 'node:path';
 import { z } from 'zod';
 import { type StatusDocument, StatusDocumentSchema } from './status.js';
 
-export const CONTROL_COMMANDS = ['status', 'reload', 'stop', 'dump'] as const;
+export const CONTROL_COMMANDS = ['status', 'reload', 'reload-plan', 'stop', 'dump'] as const;
 export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
 
 export const ReloadResultSchema = z.object({
@@ -26,16 +26,27 @@ export const ReloadResultSchema = z.object({
   errors: z.array(z.string()),
   warnings: z.array(z.string()).optional(),
 });
+/** What a reload would do (nothing applied): the plan in words, and as data. */
+export const ReloadPlanResultSchema = z.object({
+  configFile: z.string(),
+  /** False when the new config has errors (`errors` says which); there is then no plan. */
+  valid: z.boolean(),
+  errors: z.array(z.string()),
+  text: z.string().optional(),
+  plan: z.unknown().optional(),
+});
 export const StopResultSchema = z.object({ stopping: z.literal(true) });
 export const DumpResultSchema = z.object({ files: z.array(z.string()) });
 
 export type ReloadResult = z.infer<typeof ReloadResultSchema>;
+export type ReloadPlanResult = z.infer<typeof ReloadPlanResultSchema>;
 export type StopResult = z.infer<typeof StopResultSchema>;
 export type DumpResult = z.infer<typeof DumpResultSchema>;
 
 export interface ControlResults {
   status: StatusDocument;
   reload: ReloadResult;
+  'reload-plan': ReloadPlanResult;
   stop: StopResult;
   dump: DumpResult;
 }
@@ -43,6 +54,7 @@ export interface ControlResults {
 const RESULT_SCHEMAS: { [C in ControlCommand]: z.ZodType<ControlResults[C]> } = {
   status: StatusDocumentSchema,
   reload: ReloadResultSchema,
+  'reload-plan': ReloadPlanResultSchema,
   stop: StopResultSchema,
   dump: DumpResultSchema,
 };
@@ -51,6 +63,8 @@ const RESULT_SCHEMAS: { [C in ControlCommand]: z.ZodType<ControlResults[C]> } = 
 export interface ControlHandlers {
   status(): StatusDocument | Promise<StatusDocument>;
   reload(): ReloadResult | Promise<ReloadResult>;
+  /** What a reload would do now, without doing it. */
+  reloadPlan(): ReloadPlanResult | Promise<ReloadPlanResult>;
   stop(): void | Promise<void>;
   /** Writes the data/stats dumps (as on SIGUSR1/SIGUSR2) and returns the files written. */
   dump(): DumpResult | Promise<DumpResult>;
@@ -266,9 +280,11 @@ export class ControlServer {
           ? await h.status()
           : cmd === 'reload'
             ? await h.reload()
-            : cmd === 'dump'
-              ? await h.dump()
-              : ({ stopping: true } satisfies StopResult);
+            : cmd === 'reload-plan'
+              ? await h.reloadPlan()
+              : cmd === 'dump'
+                ? await h.dump()
+                : ({ stopping: true } satisfies StopResult);
       response = JSON.stringify({ ...idPart, ok: true, result });
     } catch (err) {
       this.opts.onError?.(`control ${cmd}`, err);

@@ -41,6 +41,7 @@ import {
   type VirtualServerKey,
 } from '../plan/ids.js';
 import type { IpvsPlan, IpvsRealServerPlan, IpvsVirtualServerPlan } from '../plan/ipvs.js';
+import type { LiveState } from '../plan/reload.js';
 import type { HaloLogger, IpvsOp as LogIpvsOp } from './log.js';
 import type { HaloMetrics } from './metrics.js';
 import type { RealServerStatus, VirtualServerStatus } from './status.js';
@@ -210,6 +211,10 @@ export class Lvs implements LvsPart {
       }
     }
     this.backend?.close?.();
+  }
+
+  live(): LiveState {
+    return { health: this.health, quorum: this.vsState };
   }
 
   /** VRRP state changes: the sync daemon follows its instance (master when MASTER, backup otherwise). */

@@ -12,8 +12,9 @@ import { type Diagnostic, formatDiagnostic, type HaloConfig } from '../config/in
 import { loadConfigIsolated } from '../config/isolated.js';
 import { type AlertEvent, Notifier } from '../notify/index.js';
 import { buildPlans, type Plans } from '../plan/index.js';
+import { type LiveState, planReload, renderReloadPlan } from '../plan/reload.js';
 import type { VrrpReloadReport } from '../plan/vrrp-diff.js';
-import { type ControlHandlers, ControlServer } from './control.js';
+import { type ControlHandlers, ControlServer, type ReloadPlanResult } from './control.js';
 import type { HaloLogger } from './log.js';
 import type { LvsPlans } from './lvs.js';
 import type { HaloMetrics } from './metrics.js';
@@ -40,6 +41,8 @@ export interface LvsPart {
   status(): Pick<StatusDocument, 'virtualServers' | 'ipvs'>;
   /** VRRP state changes, for ha_suspend. */
   vrrpStateChanged?(instance: string, state: string): void;
+  /** The live health and quorum state (what a reload plan's IPVS operations are computed from). */
+  live?(): LiveState;
 }
 
 /**
@@ -193,6 +196,7 @@ export class Supervisor {
     return {
       status: () => this.statusDocument(),
       reload: async () => ({ ...(await this.reload()), configFile: this.opts.configFile }),
+      reloadPlan: () => this.reloadPlan(),
       stop: () => {
         void this.stop('control socket');
       },
@@ -228,6 +232,12 @@ export class Supervisor {
         this.opts.metrics?.configReload('rejected');
         return { applied: false, errors };
       }
+      // The plan first, in the log: what this reload is about to do.
+      const plan = planReload(this.plans, next, this.lvs?.live?.());
+      log.pino.info(
+        { event: 'config.reload_plan', plan: renderReloadPlan(plan).trimEnd().split('\n') },
+        `reload plan: ${plan.vrrp.instances.filter((c) => c.kind !== 'kept').length} VRRP instance(s) change, ${plan.checks.started.length} checker(s) start, ${plan.checks.stopped.length} stop, ${plan.ipvs.length} IPVS operation(s)`,
+      );
       if (this.vrrp) {
         this.logVrrpReload(await this.vrrp.reload(next.vrrp));
       } else if (this.opts.vrrp && next.vrrp.instances.length > 0) {
@@ -257,6 +267,20 @@ export class Supervisor {
     const p = this.reloading.then(run, run);
     this.reloading = p.catch(() => undefined);
     return p;
+  }
+
+  /** What a reload would do now, from the running plans and live health; nothing is applied. */
+  private async reloadPlan(): Promise<ReloadPlanResult> {
+    const configFile = this.opts.configFile;
+    let next: Plans;
+    try {
+      next = buildPlans(await this.load());
+    } catch (err) {
+      const errors = err instanceof ConfigRejected ? err.diagnostics.map(formatDiagnostic) : [String(err)];
+      return { configFile, valid: false, errors };
+    }
+    const plan = planReload(this.plans, next, this.lvs?.live?.());
+    return { configFile, valid: true, errors: [], text: renderReloadPlan(plan), plan };
   }
 
   /** One line per instance that the reload touched, with what changed and (for a restart) why. */

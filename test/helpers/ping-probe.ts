@@ -21,6 +21,7 @@ export class PingProbe {
   private readonly replies = new Set<number>();
   private lastSeq = -1;
   private highestSent = -1;
+  private firstReply: number | undefined;
 
   constructor(
     private readonly lab: VrrpLab,
@@ -35,9 +36,10 @@ export class PingProbe {
       while (nl >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        const reply = /bytes from .*icmp_seq=(\d+)/.exec(line);
+        const reply = /^\[(\d+\.\d+)\] .*bytes from .*icmp_seq=(\d+)/.exec(line);
         if (reply) {
-          const seq = Number(reply[1]);
+          this.firstReply ??= Number(reply[1]) * 1000;
+          const seq = Number(reply[2]);
           this.replies.add(seq);
           this.lastSeq = Math.max(this.lastSeq, seq);
           this.highestSent = Math.max(this.highestSent, seq);
@@ -54,21 +56,25 @@ export class PingProbe {
     await waitFor(() => this.replies.size >= 5, timeoutMs);
   }
 
+  /** Epoch ms of the first answer, if any. */
+  firstReplyAt(): number | undefined {
+    return this.firstReply;
+  }
+
   /** A mark: the sequence number of the next request. */
   mark(): number {
     return this.highestSent + 1;
   }
 
   /**
-   * Requests sent from `from` (a mark) until now, minus the last `settleMs` worth (their answers may
-   * still be on the way), and how many of them were lost.
+   * Requests sent from mark `from` up to (not including) mark `to`, and how many of them were lost. Take
+   * `to` a second or so before asking (`settle()`), so every answer has had time to come back.
    */
-  window(from: number, settleMs = 1200): PingWindow {
-    const to = this.highestSent - Math.ceil(settleMs / 10);
+  window(from: number, to: number): PingWindow {
     let lost = 0;
     let run = 0;
     let longest = 0;
-    for (let s = from; s <= to; s++) {
+    for (let s = from; s < to; s++) {
       if (this.replies.has(s)) {
         run = 0;
         continue;
@@ -77,7 +83,14 @@ export class PingProbe {
       run++;
       longest = Math.max(longest, run);
     }
-    return { sent: Math.max(0, to - from + 1), lost, longestGapMs: longest * 10 };
+    return { sent: Math.max(0, to - from), lost, longestGapMs: longest * 10 };
+  }
+
+  /** The window from mark `from` to now, once the answers to requests sent until now have had time to come. */
+  async settle(from: number, settleMs = 1200): Promise<PingWindow> {
+    const to = this.mark();
+    await new Promise((r) => setTimeout(r, settleMs));
+    return this.window(from, to);
   }
 
   async stop(): Promise<void> {

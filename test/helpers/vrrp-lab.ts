@@ -66,6 +66,10 @@ export interface Daemon {
   kind: DaemonKind;
   host: Host;
   child: ChildProcess;
+  /** Its config file (rewrite it and send SIGHUP to reload). */
+  configFile: string;
+  /** Its control socket (halo only). */
+  socket: string;
   /** Everything the daemon printed so far (stdout + stderr). */
   output(): string;
   waitForOutput(re: RegExp, timeoutMs: number): Promise<void>;
@@ -142,6 +146,8 @@ export class VrrpLab {
       kind,
       host,
       child,
+      configFile: conf,
+      socket: join(this.dir, `h${n}.sock`),
       output: () => out,
       waitForOutput: (re, timeoutMs) =>
         waitFor(() => re.test(out), timeoutMs).then(
@@ -151,6 +157,12 @@ export class VrrpLab {
           },
         ),
     };
+  }
+
+  /** Rewrite a daemon's config and reload it (SIGHUP, as `systemctl reload` does). */
+  reconfigure(d: Daemon, config: string): void {
+    writeFileSync(d.configFile, config);
+    d.child.kill('SIGHUP');
   }
 
   /** Stop a daemon: 'SIGKILL' for a crash, 'SIGTERM' for a graceful stop. */

@@ -69,6 +69,15 @@ describe('control socket', () => {
       calls.push('reload');
       return reloadResult;
     },
+    reloadPlan: () => {
+      calls.push('reload-plan');
+      return {
+        configFile: '/etc/halo/halo.conf',
+        valid: true,
+        errors: [],
+        text: 'VRRP: no instance changes\n',
+      };
+    },
     stop: () => {
       calls.push('stop');
       stopped();
@@ -233,6 +242,7 @@ describe('control socket lifecycle and client errors', () => {
   const handlers: ControlHandlers = {
     status: () => sampleStatus(),
     reload: () => ({ applied: true, configFile: 'x', errors: [] }),
+    reloadPlan: () => ({ configFile: 'x', valid: false, errors: ['x:1:1: error: nope'] }),
     stop: () => {},
     dump: () => ({ files: [] }),
   };
