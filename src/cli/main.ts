@@ -47,9 +47,26 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`halo: unknown command '${name}'\n${usage()}\n`);
     return 2;
   }
+  if (name === 'run' && !rest.includes('--help') && !rest.includes('-h')) await releaseLeftoverVips(rest);
   const mod = (await import(entry.module)) as CommandModule;
   // control-cmd serves several verbs: hand it the verb too.
   return mod.run(entry.module === './control-cmd.js' ? argv : rest);
+}
+
+/**
+ * A daemon that crashed may still hold VIPs a new master now holds too: drop them first, before the
+ * config and the rest of halo load (see src/daemon/held-vips.ts). A bad path option is left for
+ * `halo run` to report.
+ */
+async function releaseLeftoverVips(argv: string[]): Promise<void> {
+  try {
+    const { parsePathArgs } = await import('../daemon/paths.js');
+    const held = await import('../daemon/held-vips.js');
+    held.releasedAtStart.vips = await held.releaseHeldVips(parsePathArgs(argv).paths.pidFile);
+    held.releasedAtStart.msAfterProcessStart = performance.now();
+  } catch {
+    // reported by halo run itself
+  }
 }
 
 main(process.argv.slice(2)).then(

@@ -87,6 +87,24 @@ export class HaloMetrics {
     labelNames: ['instance'] as const,
     registers: [this.registry],
   });
+  readonly vrrpSplitBrain = new Gauge({
+    name: 'halo_vrrp_split_brain',
+    help: 'Another router advertises as MASTER beside this MASTER (two masters): 1 yes, 0 no',
+    labelNames: ['instance'] as const,
+    registers: [this.registry],
+  });
+  readonly vrrpSplitBrainEvents = new Counter({
+    name: 'halo_vrrp_split_brain_total',
+    help: 'Two-master episodes seen by this MASTER',
+    labelNames: ['instance'] as const,
+    registers: [this.registry],
+  });
+  readonly vrrpDriftRepairs = new Counter({
+    name: 'halo_vrrp_drift_repairs_total',
+    help: 'VIPs and virtual routes changed behind halo and put right (vip-restored, vip-removed, route-restored)',
+    labelNames: ['instance', 'what'] as const,
+    registers: [this.registry],
+  });
   readonly checkResults = new Counter({
     name: 'halo_check_results_total',
     help: 'Health check attempts by result',
@@ -159,6 +177,13 @@ export class HaloMetrics {
   recordTransition(instance: string, to: VrrpState): void {
     this.vrrpTransitions.inc({ instance, to });
     this.setVrrpState(instance, to);
+  }
+  splitBrain(instance: string, on: boolean): void {
+    this.vrrpSplitBrain.set({ instance }, on ? 1 : 0);
+    if (on) this.vrrpSplitBrainEvents.inc({ instance });
+  }
+  driftRepaired(instance: string, what: string): void {
+    this.vrrpDriftRepairs.inc({ instance, what });
   }
   /** A peer's VIP list started (true) or stopped (false) differing from ours. */
   peerDrift(instance: string, drifting: boolean): void {

@@ -70,6 +70,8 @@ export const InstanceStatusSchema = z.object({
   peerDrift: z
     .object({ peer: z.string(), theirs: z.array(z.string()), ours: z.array(z.string()) })
     .optional(),
+  /** Another router advertises as MASTER beside us (two masters), while it lasts. */
+  splitBrain: z.object({ peer: z.string(), priority: z.number().int() }).optional(),
 });
 
 export const IpvsSummarySchema = z.object({
@@ -208,6 +210,17 @@ export function renderStatusText(doc: StatusDocument, now: number = Date.now()):
       rows,
     );
     out.push(...table.map((l) => `  ${l}`));
+    // What needs an operator's eye, one line each, under the table.
+    for (const i of doc.instances) {
+      if (i.splitBrain)
+        out.push(
+          `  ! ${i.name}: split brain: ${i.splitBrain.peer} also advertises as MASTER (priority ${i.splitBrain.priority})`,
+        );
+      if (i.peerDrift)
+        out.push(
+          `  ! ${i.name}: peer ${i.peerDrift.peer} advertises ${i.peerDrift.theirs.length} VIP(s), we have ${i.peerDrift.ours.length} (config drift between the pair)`,
+        );
+    }
   }
   out.push('');
 

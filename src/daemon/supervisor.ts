@@ -15,6 +15,7 @@ import { buildPlans, type Plans } from '../plan/index.js';
 import { type LiveState, planReload, renderReloadPlan } from '../plan/reload.js';
 import type { VrrpReloadReport } from '../plan/vrrp-diff.js';
 import { type ControlHandlers, ControlServer, type ReloadPlanResult } from './control.js';
+import { heldVipsPath, releasedAtStart } from './held-vips.js';
 import type { HaloLogger } from './log.js';
 import type { LvsPlans } from './lvs.js';
 import type { HaloMetrics } from './metrics.js';
@@ -128,6 +129,16 @@ export class Supervisor {
     this.plans = buildPlans(await this.load());
     this.pidFile = await acquirePidFile(this.opts.paths.pidFile);
     log.daemonStart({ version: HALO_VERSION, configFile: this.opts.configFile });
+    if (releasedAtStart.vips.length) {
+      log.pino.warn(
+        {
+          event: 'vrrp.leftover_vips_removed',
+          vips: releasedAtStart.vips,
+          msAfterProcessStart: Math.round(releasedAtStart.msAfterProcessStart),
+        },
+        `removed VIPs a crashed predecessor left behind (${releasedAtStart.vips.map((v) => `${v.address} on ${v.ifname}`).join(', ')}), ${Math.round(releasedAtStart.msAfterProcessStart)} ms after start`,
+      );
+    }
     this.started = true;
 
     const runsVrrp = this.opts.vrrp && this.plans.vrrp.instances.length > 0;
@@ -187,6 +198,7 @@ export class Supervisor {
   private newVrrpHost(plans: Plans): VrrpHost {
     return new VrrpHost(plans.vrrp, {
       keepVipsOnStop: this.opts.keepVipsOnStop ?? false,
+      heldVipsFile: heldVipsPath(this.opts.paths.pidFile),
       onEvent: (ev) => this.onVrrpEvent(ev),
       onCrash: (err) => this.opts.logger.daemonError({ context: 'vrrp', err }),
     });
@@ -396,6 +408,46 @@ export class Supervisor {
         );
         m?.peerDrift(ev.instance, true);
         break;
+      case 'split-brain':
+        log.pino.warn(
+          {
+            event: 'vrrp.split_brain',
+            instance: ev.instance,
+            peer: ev.peer,
+            peerPriority: ev.peerPriority,
+            ourPriority: ev.ourPriority,
+          },
+          `(${ev.instance}) split brain: ${ev.peer} also advertises as MASTER (priority ${ev.peerPriority}, ours ${ev.ourPriority})`,
+        );
+        m?.splitBrain(ev.instance, true);
+        break;
+      case 'split-brain-cleared':
+        log.pino.info(
+          { event: 'vrrp.split_brain_cleared', instance: ev.instance, peer: ev.peer, how: ev.how },
+          `(${ev.instance}) split brain with ${ev.peer} is over (${ev.how})`,
+        );
+        m?.splitBrain(ev.instance, false);
+        break;
+      case 'drift-repaired': {
+        const words = {
+          'vip-restored': `VIP ${ev.address} was removed from ${ev.interface} behind halo's back: put back and announced`,
+          'vip-removed': `VIP ${ev.address} appeared on ${ev.interface} while not MASTER: removed`,
+          'route-restored': `virtual route ${ev.address} was removed behind halo's back: put back`,
+        }[ev.what];
+        log.pino.warn(
+          {
+            event: ev.what === 'vip-removed' ? 'vrrp.vip_drift_removed' : 'vrrp.vip_drift_repaired',
+            instance: ev.instance,
+            what: ev.what,
+            address: ev.address,
+            interface: ev.interface,
+            ms: Math.round(ev.ms * 10) / 10,
+          },
+          `(${ev.instance}) ${words} (${ev.ms.toFixed(1)} ms)`,
+        );
+        m?.driftRepaired(ev.instance, ev.what);
+        break;
+      }
       case 'peer-drift-cleared':
         log.pino.info(
           { event: 'vrrp.peer_drift_cleared', instance: ev.instance, peer: ev.peer },
@@ -488,5 +540,6 @@ function toStatusInstance(i: InstanceStatus, plans: Plans): StatusInstance {
     lastTransitionReason: i.lastTransitionReason,
     ...(group ? { syncGroup: group.name } : {}),
     ...(i.peerDrift ? { peerDrift: i.peerDrift } : {}),
+    ...(i.splitBrain ? { splitBrain: i.splitBrain } : {}),
   };
 }

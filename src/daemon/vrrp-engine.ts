@@ -19,6 +19,7 @@
  */
 
 import { existsSync } from 'node:fs';
+import { type AddressEvent, AddressWatcher, type RouteEvent, RouteWatcher } from '../net/addr-watch.js';
 import { sendGratuitousArp, sendUnsolicitedNa } from '../net/announce.js';
 import { type AddressScope, addAddress, LinkWatcher, listAddresses, removeAddress } from '../net/link.js';
 import { ProcessTracker } from '../net/process-watch.js';
@@ -52,6 +53,7 @@ import {
   syncGroupNextDeadline,
 } from '../vrrp/sync-group.js';
 import { evaluateTracking } from '../vrrp/tracking.js';
+import { HeldVipsFile } from './held-vips.js';
 import { ScriptGate } from './script-gate.js';
 import { Notifier, type NotifierSettings, type VrrpAlert } from './vrrp-notify.js';
 import type { VrrpRunOptions } from './vrrp-protocol.js';
@@ -77,6 +79,22 @@ export type VrrpEngineEvent =
   | { kind: 'peer-drift-cleared'; instance: string; peer: string }
   /** For the notify FIFO and smtp_alert mail, written and sent by the main thread (src/notify). */
   | { kind: 'alert'; alert: VrrpAlert }
+  /** We are MASTER and another router advertises as MASTER too / that is over. */
+  | { kind: 'split-brain'; instance: string; peer: string; peerPriority: number; ourPriority: number }
+  | { kind: 'split-brain-cleared'; instance: string; peer: string; how: string }
+  /**
+   * Something outside halo changed what an instance holds: a VIP (or virtual route) removed on a MASTER
+   * was put back, or a VIP added on a BACKUP / FAULT node was removed. `ms`: from the kernel's
+   * notification to the repair.
+   */
+  | {
+      kind: 'drift-repaired';
+      instance: string;
+      what: 'vip-restored' | 'vip-removed' | 'route-restored';
+      address: string;
+      interface: string;
+      ms: number;
+    }
   | { kind: 'script-state'; script: string; ok: boolean; exitCode: number | null; message: string }
   | {
       kind: 'script-exit';
@@ -103,6 +121,8 @@ export interface InstanceStatus {
   faultReasons: string[];
   /** A peer whose adverts carry another address list than ours (config drift between the pair). */
   peerDrift: { peer: string; theirs: string[]; ours: string[] } | null;
+  /** Another router advertising as MASTER beside us (two masters), while it lasts. */
+  splitBrain: { peer: string; priority: number } | null;
   stats: VrrpStats;
 }
 
@@ -162,8 +182,13 @@ export class VrrpEngine {
   private readonly files: TrackFiles;
   private readonly notifier: Notifier;
   private processes: ProcessTracker | undefined;
+  /** The VIPs held, on disk, for a successor after a crash (see held-vips.ts). */
+  private readonly held: HeldVipsFile | undefined;
   private gate: ScriptGate;
   private links: LinkWatcher | undefined;
+  /** Addresses and routes changed behind halo's back (self-healing, issue 17). */
+  private addressWatch: AddressWatcher | undefined;
+  private routeWatch: RouteWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerAt: number | undefined;
   private stopping = false;
@@ -177,6 +202,11 @@ export class VrrpEngine {
   ) {
     this.now = opts.now ?? (() => performance.now());
     this.keepVipsOnStop = opts.keepVipsOnStop ?? false;
+    this.held = opts.heldVipsFile
+      ? new HeldVipsFile(opts.heldVipsFile, (err) =>
+          this.sink({ kind: 'log', level: 'warn', message: `held VIPs file: ${err.message}` }),
+        )
+      : undefined;
     this.gate = this.newGate(plan);
     const host: TrackerHost = {
       now: this.now,
@@ -204,6 +234,7 @@ export class VrrpEngine {
       this.sink({ kind: 'log', level: 'error', message: `netlink: ${err.message}` }),
     );
     await this.links.ready;
+    this.watchHeldState();
     this.links.on('change', () => {
       this.retrackAll();
       // One pick-up at a time: a new link sends several events while it is set up.
@@ -274,9 +305,13 @@ export class VrrpEngine {
     this.files.stop();
     this.processes?.close();
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    this.saveHeld();
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     for (const s of this.sockets.values()) s.socket.close();
     this.sockets.clear();
     this.links?.close();
+    this.addressWatch?.close();
+    this.routeWatch?.close();
     // -V keeps the VIPs, which live on the VMACs: the VMACs stay too.
     if (!this.keepVipsOnStop) {
       for (const rt of this.runtimes.values()) if (rt.vmac) await this.removeVmac(rt.vmac);
@@ -304,6 +339,7 @@ export class VrrpEngine {
       lastTransitionReason: 'interface missing (dynamic_interfaces)',
       faultReasons: [`interface ${p.interface} does not exist`],
       peerDrift: null,
+      splitBrain: null,
       stats: emptyStats(),
     }));
     return [
@@ -323,6 +359,7 @@ export class VrrpEngine {
           lastTransitionReason: rt.since.reason,
           faultReasons: s.faultReasons,
           peerDrift: rt.peerDrift,
+          splitBrain: s.splitBrain ? { peer: s.splitBrain.peer, priority: s.splitBrain.priority } : null,
           stats: s.stats,
         };
       }),
@@ -330,6 +367,85 @@ export class VrrpEngine {
   }
 
   /* ---------------------------------------------------------------- instances */
+
+  /**
+   * Self-healing: the engine watches the addresses (RTNLGRP_IPV4/6_IFADDR) and its routes, and puts its
+   * held state back when something else changes it. A VIP removed behind halo's back on a MASTER is
+   * added again with gratuitous ARP / NA (keepalived does this too, ~60 ms later); a VIP that appears on
+   * a BACKUP or FAULT node is removed (two holders is worse than none; keepalived leaves it); a tracked
+   * virtual route removed on a MASTER is put back (keepalived drops to BACKUP instead).
+   */
+  private watchHeldState(): void {
+    const warn = (err: Error) =>
+      this.sink({ kind: 'log', level: 'warn', message: `address / route watch: ${err.message}` });
+    this.addressWatch = new AddressWatcher({ ref: false });
+    this.addressWatch.on('error', warn);
+    this.addressWatch.on('address', (ev) => this.onAddressChange(ev));
+    this.routeWatch = new RouteWatcher({ ref: false, rules: true });
+    this.routeWatch.on('error', warn);
+    this.routeWatch.on('route', (ev) => this.onRouteChange(ev));
+    this.routeWatch.on('rule', (ev) => {
+      if (ev.type !== 'removed' || this.stopping) return;
+      for (const rt of this.runtimes.values()) {
+        if (rt.routes.onRuleRemoved(ev) && this.stateOf(rt.plan.name).vipsSet)
+          this.inOrder(rt, () => rt.routes.becomeMaster());
+      }
+    });
+  }
+
+  private onAddressChange(ev: AddressEvent): void {
+    if (this.stopping) return;
+    for (const rt of this.runtimes.values()) {
+      const vip = rt.plan.vips.find((v) => v.address === ev.address && v.interface === ev.ifname);
+      if (!vip) continue;
+      const held = this.stateOf(rt.plan.name).vipsSet;
+      const ms = () => Number(process.hrtime.bigint() - ev.at) / 1e6;
+      const report = (what: 'vip-restored' | 'vip-removed') =>
+        this.sink({
+          kind: 'drift-repaired',
+          instance: rt.plan.name,
+          what,
+          address: vip.address,
+          interface: vip.interface,
+          ms: ms(),
+        });
+      if (ev.type === 'removed' && held && rt.installed.has(vip.address)) {
+        // Not ours to lose: the kernel dropped it or someone ran `ip addr del`. Put it back and announce it.
+        rt.installed.delete(vip.address);
+        this.inOrder(rt, async () => {
+          await addAddress(vip.interface, addressSpec(vip));
+          rt.installed.set(vip.address, vip);
+          this.saveHeld();
+          report('vip-restored');
+        });
+        this.announce(rt, [vip.address], rt.plan.core.garpMasterRepeat ?? 5);
+      } else if (ev.type === 'added' && !held && !rt.installed.has(vip.address)) {
+        this.inOrder(rt, async () => {
+          if (this.stateOf(rt.plan.name).vipsSet) return; // became MASTER meanwhile: it is ours now
+          await removeAddress(vip.interface, addressSpec(vip));
+          report('vip-removed');
+        });
+      }
+    }
+  }
+
+  private onRouteChange(ev: RouteEvent): void {
+    if (ev.type !== 'removed' || this.stopping) return;
+    for (const rt of this.runtimes.values()) {
+      if (!rt.routes.onRouteRemoved(ev) || !this.stateOf(rt.plan.name).vipsSet) continue;
+      this.inOrder(rt, async () => {
+        await rt.routes.becomeMaster();
+        this.sink({
+          kind: 'drift-repaired',
+          instance: rt.plan.name,
+          what: 'route-restored',
+          address: ev.route.destination ?? 'default',
+          interface: rt.plan.interface,
+          ms: Number(process.hrtime.bigint() - ev.at) / 1e6,
+        });
+      });
+    }
+  }
 
   /** vrrp_track_process: watch the tracked processes; a quorum change re-evaluates tracking. */
   private async trackProcesses(plan: VrrpPlan): Promise<void> {
@@ -750,6 +866,18 @@ export class VrrpEngine {
           rt.peerDrift = null;
           this.sink({ kind: 'peer-drift-cleared', instance: name, peer: a.peer });
           break;
+        case 'split-brain':
+          this.sink({
+            kind: 'split-brain',
+            instance: name,
+            peer: a.peer,
+            peerPriority: a.peerPriority,
+            ourPriority: a.ourPriority,
+          });
+          break;
+        case 'split-brain-cleared':
+          this.sink({ kind: 'split-brain-cleared', instance: name, peer: a.peer, how: a.how });
+          break;
         case 'log':
           this.sink({
             kind: 'log',
@@ -787,6 +915,19 @@ export class VrrpEngine {
       timedOut: r.timedOut,
       durationMs: r.durationMs,
     });
+  }
+
+  /** Writes the VIPs held now to the held-VIPs file (after each change). */
+  private saveHeld(): void {
+    if (!this.held) return;
+    const vips = [...this.runtimes.values()].flatMap((rt) =>
+      [...rt.installed.values()].map((v) => ({
+        ifname: v.interface,
+        address: v.address,
+        prefixLength: v.prefixLength,
+      })),
+    );
+    this.track(this.held.save(vips));
   }
 
   /** Run `fn` after everything queued before it for this instance (VIPs before their announcements). */
@@ -840,13 +981,16 @@ export class VrrpEngine {
       for (const v of chosen) {
         const spec = addressSpec(v);
         if (action === 'add') {
-          await addAddress(v.interface, spec);
+          // On disk before it is on the wire: a crash right after must not leave an unlisted VIP.
           rt.installed.set(v.address, v);
+          this.saveHeld();
+          await addAddress(v.interface, spec);
         } else {
           rt.installed.delete(v.address);
           await removeAddress(v.interface, spec);
         }
       }
+      if (action === 'remove') this.saveHeld();
       if (action === 'add' && wholeSet) await rt.routes.becomeMaster();
     });
   }

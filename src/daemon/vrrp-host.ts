@@ -41,7 +41,7 @@ export class VrrpHost {
     return new Promise((resolve, reject) => {
       const workerData: VrrpWorkerData = {
         plan: this.plan,
-        options: { keepVipsOnStop: this.opts.keepVipsOnStop },
+        options: { keepVipsOnStop: this.opts.keepVipsOnStop, heldVipsFile: this.opts.heldVipsFile },
       };
       const worker = new Worker(new URL('./vrrp-worker.js', import.meta.url), { workerData });
       this.worker = worker;

@@ -16,6 +16,8 @@ import type { InstanceStatus, VrrpEngineEvent } from './vrrp-engine.js';
 export interface VrrpRunOptions {
   /** keepalived -V: at stop, send priority 0 but leave the VIPs configured. */
   readonly keepVipsOnStop: boolean;
+  /** Where the engine keeps the list of VIPs it holds (src/daemon/held-vips.ts); none: not kept. */
+  readonly heldVipsFile?: string;
 }
 
 export interface VrrpWorkerData {

@@ -186,6 +186,14 @@ export interface VrrpInstanceState {
   delayedStartUntil?: number;
   /** The last peer advert whose address list differed from ours (reported once per change). */
   peerDrift?: { peer: string; theirs: string[] };
+  /**
+   * Another router advertises as MASTER while we are MASTER (two masters: a partition healing, a
+   * misconfigured peer): who, and when we last heard it. Cleared when we stop being MASTER or it goes
+   * quiet for a master-down interval.
+   */
+  splitBrain?: { peer: string; priority: number; lastHeardAt: number };
+  /** When we last became MASTER (to tell a preemption handoff from two masters). */
+  masterSince?: number;
   stats: VrrpStats;
 }
 
@@ -261,7 +269,11 @@ export type VrrpAction =
   /** A peer advertises another address list than ours (reported once per change; not in strict mode). */
   | { type: 'peer-drift'; peer: string; theirs: string[]; ours: string[] }
   /** The peer's address list matches ours again. */
-  | { type: 'peer-drift-cleared'; peer: string };
+  | { type: 'peer-drift-cleared'; peer: string }
+  /** We are MASTER and another router advertises as MASTER too. */
+  | { type: 'split-brain'; peer: string; peerPriority: number; ourPriority: number }
+  /** Only one master again (we stepped down, or the other went quiet). */
+  | { type: 'split-brain-cleared'; peer: string; how: 'we-stepped-down' | 'peer-quiet' };
 
 export interface StepOptions {
   /** Sync group: may this member become MASTER now (keepalived vrrp_sync_can_goto_master)? Default true. */
@@ -393,6 +405,8 @@ export function createInstance(params: VrrpInstanceParams): VrrpInstanceState {
     masterPriority: undefined,
     delayedStartUntil: undefined,
     peerDrift: undefined,
+    splitBrain: undefined,
+    masterSince: undefined,
     vipsSet: false,
     oldUnicastChecksum: p.unicastChecksumCompat === 'always',
     stats: {
@@ -410,10 +424,16 @@ export function createInstance(params: VrrpInstanceParams): VrrpInstanceState {
 /** Earliest time the shell must deliver a `timer` event; undefined when none is pending. */
 export function nextDeadline(s: VrrpInstanceState): number | undefined {
   let d: number | undefined;
-  for (const t of [s.timerAt, s.garpDelayAt, s.garpLowerPrioAt]) {
+  const quiet = s.splitBrain ? s.splitBrain.lastHeardAt + splitBrainQuietMs(s) : undefined;
+  for (const t of [s.timerAt, s.garpDelayAt, s.garpLowerPrioAt, quiet]) {
     if (t !== undefined && (d === undefined || t < d)) d = t;
   }
   return d;
+}
+
+/** How long the other master must stay quiet before a split brain counts as over. */
+function splitBrainQuietMs(s: VrrpInstanceState): number {
+  return opt(s.params, 'downTimerAdverts') * s.params.advertIntervalMs + s.params.advertIntervalMs;
 }
 
 /** The validation parameters for received adverts (exported for the shell's diagnostics and for tests). */
@@ -613,6 +633,7 @@ function becomeMaster(c: Ctx, reason: TransitionReason) {
   const s = c.s;
   const p = s.params;
   s.wantState = 'MASTER';
+  s.masterSince = c.now;
   // RFC 5798 6.4.3: a master advertises (and times) with its own interval. keepalived only resets
   // master_adver_int here when detailed logging is on (a quirk); we always do, as the RFC says.
   s.masterAdverIntMs = p.advertIntervalMs;
@@ -653,6 +674,7 @@ function restoreInterface(c: Ctx, sendPriorityZero: boolean) {
 /** keepalived vrrp_state_leave_master(): to BACKUP (higher advert, sync) or FAULT (tracking, sync). */
 function leaveMaster(c: Ctx, to: 'BACKUP' | 'FAULT', reason: TransitionReason, sendPriorityZero: boolean) {
   const s = c.s;
+  clearSplitBrain(c, 'we-stepped-down');
   if (to === 'BACKUP') {
     c.transition('BACKUP', reason, 'Entering BACKUP STATE');
     s.preemptAt = undefined;
@@ -768,6 +790,20 @@ function onTimer(c: Ctx) {
     s.garpLowerPrioAt = undefined;
     if (s.state === 'MASTER') sendGarp(c, opt(s.params, 'garpLowerPrioRepeat'), 'lower-priority-delayed');
   }
+  if (s.splitBrain && now >= s.splitBrain.lastHeardAt + splitBrainQuietMs(s)) {
+    clearSplitBrain(c, 'peer-quiet');
+  }
+}
+
+/** Reports the end of a two-master episode (see VrrpInstanceState.splitBrain). */
+function clearSplitBrain(c: Ctx, how: 'we-stepped-down' | 'peer-quiet') {
+  const sb = c.s.splitBrain;
+  if (!sb) return;
+  c.s.splitBrain = undefined;
+  c.log(
+    `split brain with ${sb.peer} is over (${how === 'peer-quiet' ? 'it stopped advertising' : 'we stepped down'})`,
+  );
+  c.actions.push({ type: 'split-brain-cleared', peer: sb.peer, how });
 }
 
 function dropPacket(c: Ctx, reason: DropReason, message: string) {
@@ -898,6 +934,27 @@ function onPacketMaster(c: Ctx, pkt: ReceivedAdvertPacket, source: string) {
   // bad packets could keep it from advertising; we only re-arm when we actually sent an advert.
   if (!a) return;
   const addrCmp = compareIpText(source, p.sourceAddress, p.family);
+  const lower = a.priority < s.effectivePriority || (a.priority === s.effectivePriority && addrCmp < 0);
+  const settled = s.masterSince !== undefined && c.now - s.masterSince > p.advertIntervalMs;
+  if (a.priority > 0 && addrCmp !== 0 && lower && settled) {
+    // A lower-priority router advertises as MASTER while we have been MASTER for a while: two masters (a
+    // partition healing, or a peer that does not hear us). The election below answers it; until the other
+    // goes quiet it is visible (log, metric, status). A higher-priority advert makes us step down at once,
+    // and the handoff right after a preemption (we just became MASTER) is not two masters.
+    if (!s.splitBrain || s.splitBrain.peer !== source) {
+      c.log(
+        `split brain: ${source} also advertises as MASTER (priority ${a.priority}, ours ${s.effectivePriority})`,
+        'warning',
+      );
+      c.actions.push({
+        type: 'split-brain',
+        peer: source,
+        peerPriority: a.priority,
+        ourPriority: s.effectivePriority,
+      });
+    }
+    s.splitBrain = { peer: source, priority: a.priority, lastHeardAt: c.now };
+  }
   const higher = a.priority > s.effectivePriority || (a.priority === s.effectivePriority && addrCmp > 0);
   if (a.priority === 0 || (p.higherPrioSendAdvert && higher)) {
     sendAdvert(c, s.effectivePriority);
@@ -950,6 +1007,11 @@ function onPacketMaster(c: Ctx, pkt: ReceivedAdvertPacket, source: string) {
     s.masterAddress = source;
     s.masterPriority = a.priority;
     s.wantState = 'BACKUP';
+    // A parting advert at our own priority before we stand down: the winner hears a lower-priority master
+    // and answers with its garp_lower_prio gratuitous ARPs / NAs (keepalived does the same), so clients
+    // that followed our announcements during a partition come back to it at once instead of after their
+    // ARP cache expires. Not in the RFCs (where a master stepping down just stops); not in strict mode.
+    if (!p.strictMode) sendAdvert(c, s.effectivePriority);
     leaveMaster(c, 'BACKUP', 'higher-priority-advert', false);
   }
 }
@@ -1061,6 +1123,7 @@ function onReconfigure(c: Ctx, params: VrrpInstanceParams) {
 function onStop(c: Ctx, deleted: boolean) {
   const s = c.s;
   if (s.state === 'STOP') return;
+  clearSplitBrain(c, 'we-stepped-down');
   if (s.state === 'MASTER') {
     // keepalived restore_vrrp_interfaces(): priority 0 so the backup takes over after Skew_Time.
     restoreInterface(c, true);

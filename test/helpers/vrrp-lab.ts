@@ -66,6 +66,8 @@ export interface Daemon {
   kind: DaemonKind;
   host: Host;
   child: ChildProcess;
+  /** Its sequence number in the lab (names its files). */
+  n: number;
   /** Its config file (rewrite it and send SIGHUP to reload). */
   configFile: string;
   /** Its control socket (halo only). */
@@ -114,10 +116,14 @@ export class VrrpLab {
     this.client = await this.lab.addHost('client', [`${this.clientAddress}/${this.prefix}`]);
   }
 
-  /** Start a VRRP daemon on director i with the given config text (halo: --vrrp-only unless extra args). */
-  start(kind: DaemonKind, i: number, config: string, haloArgs?: string[]): Daemon {
+  /**
+   * Start a VRRP daemon on director i with the given config text (halo: --vrrp-only unless extra args).
+   * `as`: a daemon that ran there before whose files (pid file, socket, state) this one takes over, as a
+   * restarted service does.
+   */
+  start(kind: DaemonKind, i: number, config: string, haloArgs?: string[], as?: Daemon): Daemon {
     const host = this.directors[i];
-    const n = this.daemonCount++;
+    const n = as ? as.n : this.daemonCount++;
     const conf = join(this.dir, `${kind}-d${i + 1}-${n}.conf`);
     writeFileSync(conf, config);
     const args =
@@ -146,6 +152,7 @@ export class VrrpLab {
       kind,
       host,
       child,
+      n,
       configFile: conf,
       socket: join(this.dir, `h${n}.sock`),
       output: () => out,
