@@ -6,8 +6,9 @@
  * Everything acts on the network namespace of the calling process.
  */
 import { EventEmitter } from 'node:events';
-import { createRtNetlink, FlagsNew, type RtNetlinkSocket, rt } from 'netlink';
+import { FlagsNew, type RtNetlinkSocket, rt } from 'netlink';
 import { formatIp, formatMac, parseIpv4, parseIpv6 } from './frames.js';
+import { createRtNetlinkSocket } from './netlink-socket.js';
 
 export type AddressScope = 'global' | 'host' | 'link' | 'site' | number;
 
@@ -61,10 +62,18 @@ function netlinkError(err: unknown, what: string): Error {
 }
 
 let shared: RtNetlinkSocket | undefined;
+/** Receive errors on the shared request socket (ENOBUFS after a burst); its requests time out or fail on their own. */
+export let requestSocketErrors = 0;
 
 /** One request socket per process (per thread); it does not keep the event loop alive when idle. */
 function socket(): RtNetlinkSocket {
-  shared ??= createRtNetlink();
+  if (!shared) {
+    shared = createRtNetlinkSocket();
+    // Without a listener an 'error' event would throw out of the receive callback.
+    shared.socket.on('error', () => {
+      requestSocketErrors++;
+    });
+  }
   return shared;
 }
 
@@ -212,7 +221,7 @@ export class LinkWatcher extends EventEmitter<LinkWatcherEvents> {
   constructor() {
     super();
     // Subscribe before the dump so no change between the two is lost.
-    this.sock = createRtNetlink({ ref: true } as Parameters<typeof createRtNetlink>[0]);
+    this.sock = createRtNetlinkSocket({ ref: true });
     this.sock.addMembership('LINK');
     // The raw message type tells RTM_NEWLINK from RTM_DELLINK; the rt layer drops it.
     this.sock.socket.on('message', (msgs) => {
