@@ -12,6 +12,7 @@ import { type ControlHandlers, ControlServer } from './control.js';
 import type { HaloLogger } from './log.js';
 import type { HaloMetrics } from './metrics.js';
 import { acquirePidFile, type HaloPaths, type PidFileHandle } from './paths.js';
+import { applyProcessScheduling, applyThreadScheduling, schedulingOf, watchRtTimeLimit } from './realtime.js';
 import {
   type StatsDocument,
   type StatusDocument,
@@ -64,6 +65,7 @@ export class Supervisor {
   private lastReloadError: string | undefined;
   private stopping: Promise<void> | undefined;
   private advertTimer: NodeJS.Timeout | undefined;
+  private stopRtTimeWatch: (() => void) | undefined;
   private started = false;
   private reloading: Promise<unknown> = Promise.resolve();
   readonly stopped: Promise<void>;
@@ -102,6 +104,7 @@ export class Supervisor {
     }
     this.lvs = this.opts.lvs?.(this.config);
     await this.lvs?.start(this.config);
+    if (this.lvs) this.applyCheckerScheduling(this.config);
 
     this.control = new ControlServer({
       path: this.opts.paths.controlSocket,
@@ -111,6 +114,24 @@ export class Supervisor {
     await this.control.listen();
     this.installSignals();
     if (this.opts.metrics) this.startAdvertCounters(this.opts.metrics);
+  }
+
+  /**
+   * checker_rt_priority & co. on this (main) thread, which runs the checks and IPVS; keepalived gives them to
+   * its checker process (realtime.ts). Applied at start and at each reload (a dropped setting is undone).
+   */
+  private applyCheckerScheduling(config: HaloConfig): void {
+    const s = schedulingOf(config.global, 'checker');
+    const thread = applyThreadScheduling(s, 0);
+    const proc = applyProcessScheduling(s);
+    const pino = this.opts.logger.pino;
+    for (const w of [...thread.warnings, ...proc.warnings]) pino.warn({ event: 'checker.scheduling' }, w);
+    const applied = [...thread.applied, ...proc.applied];
+    if (applied.length) pino.info({ event: 'checker.scheduling' }, `checker thread: ${applied.join(', ')}`);
+    this.stopRtTimeWatch?.();
+    this.stopRtTimeWatch = s.rtTime
+      ? watchRtTimeLimit('checker', (m) => pino.warn({ event: 'checker.scheduling' }, m))
+      : undefined;
   }
 
   /**
@@ -198,6 +219,7 @@ export class Supervisor {
         await this.vrrp.start();
       }
       await this.lvs?.reload(next);
+      if (this.lvs) this.applyCheckerScheduling(next);
       this.config = next;
       this.configLoadedAt = new Date();
       this.lastReloadError = undefined;
@@ -222,6 +244,7 @@ export class Supervisor {
         // A start refused before anything ran (bad config, pid file held) has nothing to stop.
         if (this.started) log.daemonStop({ reason });
         if (this.advertTimer) clearInterval(this.advertTimer);
+        this.stopRtTimeWatch?.();
         // VRRP first: the backup takes over one skew time after our priority 0 advert, so every
         // millisecond spent before sending it is a millisecond of outage.
         await this.vrrp?.stop();

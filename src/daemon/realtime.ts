@@ -1,0 +1,175 @@
+/**
+ * Scheduling of halo's parts, from global_defs (vrrp_* / checker_*), applied
+ * the way keepalived applies them to its child processes, but per thread:
+ *  - vrrp_rt_priority: SCHED_RR (with SCHED_RESET_ON_FORK, so scripts forked
+ *    from the thread run normal) on the VRRP worker thread and each advert
+ *    timer thread; vrrp_priority (nice) instead when not realtime;
+ *  - vrrp_cpu_affinity on the same threads;
+ *  - vrrp_no_swap: the advert timer threads' stacks, state and packets, and
+ *    the code they run (the addon and libc), locked in memory. Not mlockall:
+ *    V8 returns memory with madvise(MADV_DONTNEED), which fails on locked
+ *    pages, and V8 aborts on that (an isolate teardown did, in testing);
+ *  - vrrp_rlimit_rttime: RLIMIT_RTTIME, also per process; SIGXCPU at the soft
+ *    limit is counted and logged with keepalived's words;
+ * and the checker_* settings on the main thread (checks and IPVS).
+ * The resolution (config -> PartScheduling) is pure; the application goes
+ * through src/net/sched.ts and reports failures as warnings: a host that
+ * refuses realtime (no CAP_SYS_NICE, RestrictRealtime=) still runs halo.
+ */
+import type { GlobalDefs } from '../config/model.js';
+import {
+  currentThreadId,
+  lockNativeCode,
+  rtTimeLimit,
+  rtTimeSignals,
+  setThreadPolicy,
+  threadAffinity,
+  threadNice,
+  threadPolicy,
+  watchRtTimeSignals,
+} from '../net/sched.js';
+
+export type Part = 'vrrp' | 'checker';
+
+export interface PartScheduling {
+  part: Part;
+  /** SCHED_RR priority; 0 = not realtime. */
+  rtPriority: number;
+  /** Nice value when not realtime; undefined = unchanged. */
+  nice?: number;
+  cpus?: number[];
+  /** Lock the native send path in memory (vrrp_no_swap; the checker has no native path to lock). */
+  lockMemory: boolean;
+  /** RLIMIT_RTTIME (microseconds, hard may be Infinity) while realtime; undefined when not realtime. */
+  rtTime?: { soft: number; hard: number };
+}
+
+/** keepalived's RT_RLIMIT_DEFAULT is 10000 us, half of it the soft (warning) limit. */
+const SOFT_ONLY_RTTIME = { soft: 5000, hard: Number.POSITIVE_INFINITY };
+
+/** What global_defs asks for one part (pure). */
+export function schedulingOf(g: GlobalDefs, part: Part): PartScheduling {
+  const rtPriority = part === 'vrrp' ? g.vrrpRtPriority : g.checkerRtPriority;
+  const rttime = part === 'vrrp' ? g.vrrpRlimitRttimeUs : g.checkerRlimitRttimeUs;
+  return {
+    part,
+    rtPriority,
+    nice: part === 'vrrp' ? g.vrrpPriority : g.checkerPriority,
+    cpus: part === 'vrrp' ? g.vrrpCpuAffinity : g.checkerCpuAffinity,
+    lockMemory: part === 'vrrp' && g.vrrpNoSwap,
+    // keepalived: soft = N/2 (SIGXCPU), hard = N (SIGKILL). Unwritten: only the warning (see model.ts).
+    rtTime:
+      rtPriority === 0
+        ? undefined
+        : rttime === undefined
+          ? SOFT_ONLY_RTTIME
+          : { soft: Math.floor(rttime / 2), hard: rttime },
+  };
+}
+
+function describe(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code ? `${e.code}` : String(err);
+}
+
+/** A thread's nice value and CPU set before halo first changed them, to go back to when a reload drops a setting. */
+const originals = new Map<number, { nice: number; cpus: number[] }>();
+
+/**
+ * Applies the thread settings to one thread of this process (the calling one
+ * when tid is 0), and undoes the ones a reload dropped: a realtime thread
+ * whose part is no longer realtime goes back to SCHED_OTHER, an unset nice
+ * value or CPU set back to what the thread had before. Returns what was
+ * applied and what failed (never throws).
+ */
+export function applyThreadScheduling(
+  s: PartScheduling,
+  tid: number,
+): { applied: string[]; warnings: string[] } {
+  const applied: string[] = [];
+  const warnings: string[] = [];
+  const who = s.part === 'vrrp' ? 'VRRP' : 'checker';
+  let original: { nice: number; cpus: number[] };
+  let policy: string;
+  try {
+    if (tid === 0) tid = currentThreadId();
+    original = originals.get(tid) ?? { nice: threadNice(tid), cpus: threadAffinity(tid) };
+    originals.set(tid, original);
+    policy = threadPolicy(tid).policy;
+  } catch (err) {
+    return { applied, warnings: [`${who} thread ${tid}: ${describe(err)}`] };
+  }
+  const attempt = (what: string, fn: () => void) => {
+    try {
+      fn();
+      applied.push(what);
+    } catch (err) {
+      warnings.push(`${who} thread ${tid}: cannot set ${what}: ${describe(err)}`);
+    }
+  };
+  if (s.rtPriority > 0) {
+    attempt(`SCHED_RR priority ${s.rtPriority}`, () => setThreadPolicy(tid, 'rr', s.rtPriority));
+  } else if (policy === 'rr' || policy === 'fifo') {
+    attempt('SCHED_OTHER', () => setThreadPolicy(tid, 'other', 0));
+  }
+  // keepalived applies the nice value only when not realtime.
+  if (s.rtPriority === 0) {
+    const nice = s.nice ?? original.nice;
+    if (nice !== threadNice(tid)) attempt(`nice ${nice}`, () => threadNice(tid, nice));
+  }
+  const cpus = s.cpus ?? original.cpus;
+  if (cpus.join() !== threadAffinity(tid).join()) {
+    attempt(`CPUs ${cpus.join(',')}`, () => threadAffinity(tid, cpus));
+  }
+  return { applied, warnings };
+}
+
+/**
+ * The per-process part: the native code locked in memory and RLIMIT_RTTIME. When both parts set an
+ * RLIMIT_RTTIME, the larger one wins (one limit for the process; a smaller
+ * one would kill the other part's thread). Never throws.
+ */
+export function applyProcessScheduling(s: PartScheduling): { applied: string[]; warnings: string[] } {
+  const applied: string[] = [];
+  const warnings: string[] = [];
+  if (s.lockMemory) {
+    try {
+      applied.push(`native code locked in memory (${Math.round(lockNativeCode() / 1024)} kB)`);
+    } catch (err) {
+      warnings.push(`vrrp_no_swap: cannot lock the native code in memory: ${describe(err)}`);
+    }
+  }
+  if (s.rtTime) {
+    try {
+      if (!watchRtTimeSignals()) throw new Error('SIGXCPU is handled elsewhere');
+      const cur = rtTimeLimit();
+      const untouched = cur.soft === Number.POSITIVE_INFINITY && cur.hard === Number.POSITIVE_INFINITY;
+      const want = untouched
+        ? s.rtTime
+        : { soft: Math.max(cur.soft, s.rtTime.soft), hard: Math.max(cur.hard, s.rtTime.hard) };
+      const set = rtTimeLimit({ soft: Math.min(want.soft, want.hard), hard: want.hard });
+      applied.push(`RLIMIT_RTTIME ${set.soft}/${set.hard} us`);
+    } catch (err) {
+      warnings.push(`cannot set ${s.part}_rlimit_rttime: ${describe(err)}`);
+    }
+  }
+  return { applied, warnings };
+}
+
+/**
+ * Reports SIGXCPU (the RLIMIT_RTTIME soft limit) with keepalived's message,
+ * checking every `everyMs`. Returns the function that stops watching.
+ */
+export function watchRtTimeLimit(part: Part, warn: (message: string) => void, everyMs = 1000): () => void {
+  let seen = rtTimeSignals();
+  const timer = setInterval(() => {
+    const now = rtTimeSignals();
+    if (now === seen) return;
+    seen = now;
+    warn(
+      `${part === 'vrrp' ? 'VRRP' : 'Checker'} process has used too much CPU time, ${part}_rlimit_rttime may need to be increased`,
+    );
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
