@@ -50,6 +50,13 @@ import {
   type ScriptTrackerState,
   type TrackingConfig,
 } from '../vrrp/tracking.js';
+import { AdvertTimers } from './advert-timers.js';
+import {
+  applyProcessScheduling,
+  applyThreadScheduling,
+  type PartScheduling,
+  watchRtTimeLimit,
+} from './realtime.js';
 import { instanceAddresses, instanceParams, trackingConfigOf } from './vrrp-config.js';
 
 export type VrrpEngineEvent =
@@ -117,6 +124,13 @@ export interface VrrpEngineOptions {
   now?: () => number;
   /** keepalived -V: at stop, send priority 0 but leave the VIPs configured. */
   keepVipsOnStop?: boolean;
+  /**
+   * The VRRP part's scheduling (vrrp_rt_priority, ...: realtime.ts schedulingOf): applied to the thread that
+   * calls start() and to every advert timer thread. Only the VRRP worker passes it.
+   */
+  scheduling?: PartScheduling;
+  /** Periodic adverts from native timer threads (default true); false: from this thread's event loop. */
+  nativeAdverts?: boolean;
 }
 
 export class VrrpEngine {
@@ -142,6 +156,8 @@ export class VrrpEngine {
   private timer: NodeJS.Timeout | undefined;
   private timerAt: number | undefined;
   private stopping = false;
+  private readonly adverts: AdvertTimers | undefined;
+  private stopRtTimeWatch: (() => void) | undefined;
   /** Packets that matched no configured instance. */
   unknownVridPackets = 0;
 
@@ -152,7 +168,16 @@ export class VrrpEngine {
   ) {
     this.now = opts.now ?? (() => performance.now());
     this.keepVipsOnStop = opts.keepVipsOnStop ?? false;
+    this.scheduling = opts.scheduling;
+    if (opts.nativeAdverts !== false) {
+      this.adverts = new AdvertTimers({
+        scheduling: opts.scheduling,
+        log: (level, instance, message) => this.sink({ kind: 'log', level, instance, message }),
+      });
+    }
   }
+
+  private readonly scheduling: PartScheduling | undefined;
 
   /** Resolve host facts, open sockets, start tracking, then start every instance. */
   async start(): Promise<void> {
@@ -167,6 +192,25 @@ export class VrrpEngine {
     await this.startTrackFiles();
     this.startTrackScripts();
     this.startInstances(names);
+    this.applyScheduling();
+  }
+
+  /** vrrp_rt_priority & co. on this thread and the process (advert timer threads get theirs as they open). */
+  private applyScheduling(): void {
+    const s = this.scheduling;
+    if (!s) return;
+    const thread = applyThreadScheduling(s, 0);
+    const proc = applyProcessScheduling(s);
+    for (const w of [...thread.warnings, ...proc.warnings])
+      this.sink({ kind: 'log', level: 'warn', message: w });
+    const applied = [...thread.applied, ...proc.applied];
+    if (applied.length)
+      this.sink({ kind: 'log', level: 'info', message: `VRRP thread: ${applied.join(', ')}` });
+    if (s.rtTime && thread.warnings.length === 0) {
+      this.stopRtTimeWatch = watchRtTimeLimit('vrrp', (message) =>
+        this.sink({ kind: 'log', level: 'warn', message }),
+      );
+    }
   }
 
   /**
@@ -299,6 +343,7 @@ export class VrrpEngine {
     this.lastTracking.delete(name);
     this.since.delete(name);
     this.chains.delete(name);
+    this.adverts?.close(name);
     this.rebuildDispatchers();
   }
 
@@ -329,6 +374,8 @@ export class VrrpEngine {
     for (const t of this.scriptTimers) clearTimeout(t);
     for (const w of this.fileWatchers) w.close();
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    this.adverts?.closeAll();
+    this.stopRtTimeWatch?.();
     for (const s of this.sockets.values()) s.socket.close();
     this.sockets.clear();
     this.links?.close();
@@ -376,13 +423,45 @@ export class VrrpEngine {
       unit.group = r.group;
       actions = r.actions;
     }
-    this.execute(actions);
+    this.execute(this.syncAdvertTimers(unit, actions));
     this.rearm();
+  }
+
+  /** The native advert timers follow the unit's new state before its actions run (advert-timers.ts). */
+  private syncAdvertTimers<A extends InstanceAction | SyncGroupAction>(unit: Unit, actions: A[]): A[] {
+    if (!this.adverts) return actions;
+    const names = unit.kind === 'single' ? [unit.name] : Object.keys(unit.group.members);
+    for (const n of names) {
+      const inst = this.instances.get(n);
+      const socket = inst ? this.sockets.get(socketKey(inst))?.socket : undefined;
+      actions = this.adverts.sync(n, this.stateOf(n), socket, actions, this.stopping);
+    }
+    return actions;
+  }
+
+  /**
+   * Reads every advert already queued on the VRRP sockets. After a stall, Node runs expired timers before it
+   * polls sockets: without this, a master-down timer that expired while adverts sat in the queue would take
+   * over from a live master.
+   */
+  private drainSockets(): void {
+    for (const entry of this.sockets.values()) {
+      try {
+        entry.socket.drain();
+      } catch (err) {
+        this.sink({
+          kind: 'log',
+          level: 'error',
+          message: `VRRP socket on ${entry.ifname}: ${(err as Error).message}`,
+        });
+      }
+    }
   }
 
   private onTimer(): void {
     this.timer = undefined;
     this.timerAt = undefined;
+    this.drainSockets();
     const now = this.now();
     for (const unit of this.units) {
       if (unit.kind === 'single') {
@@ -390,14 +469,19 @@ export class VrrpEngine {
         if (d !== undefined && d <= now) {
           const r = step(unit.state, { type: 'timer' }, now);
           unit.state = r.state;
-          this.execute(r.actions.map((a) => ({ ...a, instance: unit.name })));
+          this.execute(
+            this.syncAdvertTimers(
+              unit,
+              r.actions.map((a) => ({ ...a, instance: unit.name })),
+            ),
+          );
         }
       } else {
         const d = syncGroupNextDeadline(unit.group);
         if (d !== undefined && d <= now) {
           const r = stepSyncGroupTimers(unit.group, now);
           unit.group = r.group;
-          this.execute(r.actions);
+          this.execute(this.syncAdvertTimers(unit, r.actions));
         }
       }
     }

@@ -10,6 +10,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { HaloConfig } from '../config/model.js';
+import { schedulingOf } from './realtime.js';
 import { VrrpEngine } from './vrrp-engine.js';
 
 export type VrrpWorkerRequest =
@@ -23,6 +24,8 @@ if (!port) throw new Error('vrrp-worker must run in a worker thread');
 const data = workerData as { config: HaloConfig; keepVipsOnStop: boolean };
 const engine = new VrrpEngine(data.config, (event) => port.postMessage({ type: 'event', event }), {
   keepVipsOnStop: data.keepVipsOnStop,
+  // vrrp_rt_priority & co.: this thread and the advert timer threads (realtime.ts).
+  scheduling: schedulingOf(data.config.global, 'vrrp'),
 });
 
 port.on('message', (m: VrrpWorkerRequest) => {
