@@ -37,6 +37,8 @@ const USAGE = `Usage: npm run bench:starvation -- [options]   (root: network nam
   --busy N           busy loops pinned beside the master (default 32)
   --cpu N            the CPU to starve (default the last one)
   --halo-args ARGS   extra arguments for halo run, space separated (default --vrrp-only)
+  --halo-global L    extra global_defs lines for halo, ';' separated (e.g. 'vrrp_rt_priority 0')
+  --halo-main PATH   run this halo build's dist/src/cli/main.js (e.g. the code before a change)
   --help             this text
 
 Namespaces are named halo-<random tag>-*; Ctrl-C kills the busy loops and daemons and removes them.`;
@@ -65,17 +67,19 @@ export function takeoverEpisodes(atMs: number[]): number {
 async function runCase(
   kind: DaemonKind,
   advertInt: number,
-  opts: { seconds: number; busy: number; cpu: number; haloArgs?: string[] },
+  opts: { seconds: number; busy: number; cpu: number; haloArgs?: string[]; global?: string[]; main?: string },
 ): Promise<StarvationResult> {
   const lab = new VrrpLab(4);
+  if (opts.main) lab.haloMain = opts.main;
   const unregister = onInterrupt(() => lab.cleanup());
   try {
     await lab.setup(2);
     await lab.startAdvertCapture();
     const common = { version: 3 as const, advertInt, vips: [`${VIP}/24`] };
-    const master: Daemon = lab.start(kind, 0, vrrpConfig([{ ...common, priority: 150 }]), opts.haloArgs);
+    const config = (priority: number) => vrrpConfig([{ ...common, priority }], opts.global);
+    const master: Daemon = lab.start(kind, 0, config(150), opts.haloArgs);
     await master.waitForOutput(/Entering MASTER STATE/, 20000);
-    lab.start(kind, 1, vrrpConfig([{ ...common, priority: 100 }]), opts.haloArgs);
+    lab.start(kind, 1, config(100), opts.haloArgs);
     await sleep(2000);
     if (!master.child.pid) throw new Error('master has no pid');
     pinTree(master.child.pid, opts.cpu);
@@ -89,6 +93,12 @@ async function runCase(
     const m = inWindow.filter((a) => a.source === lab.directorAddress(0)).map((a) => a.atMs);
     const b = inWindow.filter((a) => a.source === lab.directorAddress(1)).map((a) => a.atMs);
     const gaps = m.slice(1).map((t, i) => t - m[i]);
+    if (process.env.STARVATION_GAPS) {
+      const long = gaps.flatMap((g, i) =>
+        g > advertInt * 1500 ? [`${g.toFixed(1)}->${gaps[i + 1]?.toFixed(1)}`] : [],
+      );
+      console.log(`  long gaps (then the next one): ${long.join(' ') || 'none'}`);
+    }
     return {
       adverts: m.length,
       takeovers: takeoverEpisodes(b),
@@ -111,6 +121,8 @@ async function main(): Promise<void> {
       busy: { type: 'string', default: '32' },
       cpu: { type: 'string', default: String(lastCpu()) },
       'halo-args': { type: 'string' },
+      'halo-global': { type: 'string' },
+      'halo-main': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -134,10 +146,19 @@ async function main(): Promise<void> {
     daemons = daemons.filter((d) => d !== 'keepalived');
   }
   const haloArgs = values['halo-args']?.split(' ').filter(Boolean);
+  const haloGlobal = values['halo-global']
+    ?.split(';')
+    .map((l) => l.trim())
+    .filter(Boolean);
   console.log(
     `VRRP under CPU starvation: master pinned to CPU ${cpu} with ${busy} busy loops for ${seconds} s (VRRPv3)`,
   );
   console.log(`machine: ${machineLoad()} at start`);
+  if (values['halo-main'] || haloGlobal?.length) {
+    console.log(
+      `halo: ${values['halo-main'] ?? 'this build'}; global_defs: ${haloGlobal?.join('; ') || '-'}`,
+    );
+  }
   console.log('daemon       advert-s  adverts  takeovers  gap-p50-ms  gap-p99-ms  gap-max-ms');
   for (const advertInt of adverts) {
     for (const kind of daemons) {
@@ -146,6 +167,8 @@ async function main(): Promise<void> {
         busy,
         cpu,
         haloArgs: kind === 'halo' ? haloArgs : undefined,
+        global: kind === 'halo' ? haloGlobal : undefined,
+        main: values['halo-main'],
       });
       console.log(
         `${kind.padEnd(13)}${String(advertInt).padEnd(10)}${String(r.adverts).padEnd(9)}${String(r.takeovers).padEnd(11)}${r.p50.toFixed(1).padEnd(12)}${r.p99.toFixed(1).padEnd(12)}${r.max.toFixed(1)}`,

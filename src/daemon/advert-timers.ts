@@ -47,6 +47,15 @@ export interface AdvertTimersOptions {
   open?: (socket: RawSocket, opts: { lockMemory: boolean }) => AdvertTimerLike;
 }
 
+/**
+ * A timer thread runs one realtime priority above the VRRP worker thread: at equal SCHED_RR priority on one
+ * CPU, a wake-up waits until the running thread blocks or ends its 100 ms round-robin slice, so a busy
+ * JavaScript thread (a garbage collection) would hold the advert back.
+ */
+export function timerScheduling(s: PartScheduling): PartScheduling {
+  return s.rtPriority > 0 ? { ...s, rtPriority: Math.min(99, s.rtPriority + 1) } : s;
+}
+
 export class AdvertTimers {
   private readonly entries = new Map<string, Entry>();
 
@@ -123,7 +132,7 @@ export class AdvertTimers {
       return undefined;
     }
     if (this.opts.scheduling) {
-      const r = applyThreadScheduling(this.opts.scheduling, timer.threadId);
+      const r = applyThreadScheduling(timerScheduling(this.opts.scheduling), timer.threadId);
       for (const w of r.warnings) this.opts.log('warn', name, `(${name}) advert timer: ${w}`);
     }
     const lockError = timer.stats().lockError;
