@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type AdvertTimerLike, AdvertTimers } from '../../src/daemon/advert-timers.js';
+import { type AdvertTimerLike, AdvertTimers, timerScheduling } from '../../src/daemon/advert-timers.js';
 import type { RawSocket } from '../../src/net/raw-socket.js';
 import { encodeAdvert } from '../../src/vrrp/codec.js';
 import {
@@ -264,5 +264,15 @@ describe('AdvertTimers (engine glue)', () => {
     assert.ok(kept > 3, 'periodic adverts stay with JavaScript');
     assert.equal(logs.length, 1);
     assert.match(logs[0], /no native advert timer .*EAGAIN.*sent from JavaScript/);
+  });
+});
+
+describe('advert timer thread priority', () => {
+  const base = { part: 'vrrp' as const, lockMemory: true };
+  it('runs one SCHED_RR priority above the VRRP worker thread, capped at 99; not realtime stays not realtime', () => {
+    assert.equal(timerScheduling({ ...base, rtPriority: 10 }).rtPriority, 11);
+    assert.equal(timerScheduling({ ...base, rtPriority: 99 }).rtPriority, 99);
+    assert.equal(timerScheduling({ ...base, rtPriority: 0, nice: -5 }).rtPriority, 0);
+    assert.equal(timerScheduling({ ...base, rtPriority: 0, nice: -5 }).nice, -5);
   });
 });
