@@ -85,10 +85,11 @@ const originals = new Map<number, { nice: number; cpus: number[] }>();
 export function applyThreadScheduling(
   s: PartScheduling,
   tid: number,
-): { applied: string[]; warnings: string[] } {
+): { applied: string[]; warnings: string[]; realtime: boolean } {
   const applied: string[] = [];
   const warnings: string[] = [];
   const who = s.part === 'vrrp' ? 'VRRP' : 'checker';
+  let realtime = false;
   let original: { nice: number; cpus: number[] };
   let policy: string;
   try {
@@ -97,18 +98,20 @@ export function applyThreadScheduling(
     originals.set(tid, original);
     policy = threadPolicy(tid).policy;
   } catch (err) {
-    return { applied, warnings: [`${who} thread ${tid}: ${describe(err)}`] };
+    return { applied, warnings: [`${who} thread ${tid}: ${describe(err)}`], realtime };
   }
   const attempt = (what: string, fn: () => void) => {
     try {
       fn();
       applied.push(what);
+      return true;
     } catch (err) {
       warnings.push(`${who} thread ${tid}: cannot set ${what}: ${describe(err)}`);
+      return false;
     }
   };
   if (s.rtPriority > 0) {
-    attempt(`SCHED_RR priority ${s.rtPriority}`, () => setThreadPolicy(tid, 'rr', s.rtPriority));
+    realtime = attempt(`SCHED_RR priority ${s.rtPriority}`, () => setThreadPolicy(tid, 'rr', s.rtPriority));
   } else if (policy === 'rr' || policy === 'fifo') {
     attempt('SCHED_OTHER', () => setThreadPolicy(tid, 'other', 0));
   }
@@ -121,15 +124,19 @@ export function applyThreadScheduling(
   if (cpus.join() !== threadAffinity(tid).join()) {
     attempt(`CPUs ${cpus.join(',')}`, () => threadAffinity(tid, cpus));
   }
-  return { applied, warnings };
+  return { applied, warnings, realtime };
 }
 
 /**
- * The per-process part: the native code locked in memory and RLIMIT_RTTIME. When both parts set an
+ * The per-process part: the native code locked in memory and, when the
+ * part's thread is realtime, RLIMIT_RTTIME. When both parts set an
  * RLIMIT_RTTIME, the larger one wins (one limit for the process; a smaller
  * one would kill the other part's thread). Never throws.
  */
-export function applyProcessScheduling(s: PartScheduling): { applied: string[]; warnings: string[] } {
+export function applyProcessScheduling(
+  s: PartScheduling,
+  realtime: boolean,
+): { applied: string[]; warnings: string[] } {
   const applied: string[] = [];
   const warnings: string[] = [];
   if (s.lockMemory) {
@@ -139,7 +146,8 @@ export function applyProcessScheduling(s: PartScheduling): { applied: string[]; 
       warnings.push(`vrrp_no_swap: cannot lock the native code in memory: ${describe(err)}`);
     }
   }
-  if (s.rtTime) {
+  // RLIMIT_RTTIME only counts for realtime threads: nothing to set when the thread could not become one.
+  if (s.rtTime && realtime) {
     try {
       if (!watchRtTimeSignals()) throw new Error('SIGXCPU is handled elsewhere');
       const cur = rtTimeLimit();

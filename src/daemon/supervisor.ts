@@ -123,13 +123,13 @@ export class Supervisor {
   private applyCheckerScheduling(config: HaloConfig): void {
     const s = schedulingOf(config.global, 'checker');
     const thread = applyThreadScheduling(s, 0);
-    const proc = applyProcessScheduling(s);
+    const proc = applyProcessScheduling(s, thread.realtime);
     const pino = this.opts.logger.pino;
     for (const w of [...thread.warnings, ...proc.warnings]) pino.warn({ event: 'checker.scheduling' }, w);
     const applied = [...thread.applied, ...proc.applied];
     if (applied.length) pino.info({ event: 'checker.scheduling' }, `checker thread: ${applied.join(', ')}`);
     this.stopRtTimeWatch?.();
-    this.stopRtTimeWatch = s.rtTime
+    this.stopRtTimeWatch = thread.realtime
       ? watchRtTimeLimit('checker', (m) => pino.warn({ event: 'checker.scheduling' }, m))
       : undefined;
   }

@@ -200,13 +200,13 @@ export class VrrpEngine {
     const s = this.scheduling;
     if (!s) return;
     const thread = applyThreadScheduling(s, 0);
-    const proc = applyProcessScheduling(s);
+    const proc = applyProcessScheduling(s, thread.realtime);
     for (const w of [...thread.warnings, ...proc.warnings])
       this.sink({ kind: 'log', level: 'warn', message: w });
     const applied = [...thread.applied, ...proc.applied];
     if (applied.length)
       this.sink({ kind: 'log', level: 'info', message: `VRRP thread: ${applied.join(', ')}` });
-    if (s.rtTime && thread.warnings.length === 0) {
+    if (s.rtTime && thread.realtime) {
       this.stopRtTimeWatch = watchRtTimeLimit('vrrp', (message) =>
         this.sink({ kind: 'log', level: 'warn', message }),
       );

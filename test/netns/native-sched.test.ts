@@ -62,7 +62,7 @@ describe('per-thread scheduling', { skip }, () => {
     `);
     assert.equal(r.status, 0, r.stderr);
     const o = JSON.parse(r.stdout);
-    assert.deepEqual(o.a, { applied: ['nice 7', 'CPUs 0'], warnings: [] });
+    assert.deepEqual(o.a, { applied: ['nice 7', 'CPUs 0'], warnings: [], realtime: false });
     assert.deepEqual(o.set, { nice: 7, cpus: [0], policy: 'other' });
     assert.deepEqual(o.rt, { policy: 'rr', priority: 5, resetOnFork: true });
     assert.deepEqual(o.after, { ...o.before, policy: 'other' }, 'back to SCHED_OTHER, the old nice and CPUs');
