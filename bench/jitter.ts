@@ -61,12 +61,26 @@ function checkerConfig(checks: number, target: string): string {
   return out.join('\n');
 }
 
-/** Real servers for the checks: one node process in the client namespace listening on PORTS ports. */
-function startRealServers(lab: VrrpLab): void {
-  lab.lab.spawn(lab.client.ns, process.execPath, [
+/**
+ * Real servers for the checks: one node process in the client namespace listening on PORTS ports. It prints
+ * its accepted connections each second, so the bench reports the check rate the checker really reached.
+ */
+function startRealServers(lab: VrrpLab): { perSecond: (windowMs?: number) => number } {
+  const child = lab.lab.spawn(lab.client.ns, process.execPath, [
     '-e',
-    `const net=require('node:net');for(let p=9000;p<${9000 + PORTS};p++)net.createServer(s=>s.destroy()).listen(p,'${lab.clientAddress}')`,
+    `const net=require('node:net');let n=0;for(let p=9000;p<${9000 + PORTS};p++)net.createServer(s=>{n++;s.destroy()}).listen(p,'${lab.clientAddress}');setInterval(()=>console.log(n),1000)`,
   ]);
+  const counts: { at: number; n: number }[] = [];
+  child.stdout?.on('data', (d: Buffer) => {
+    for (const l of d.toString().split('\n')) if (l.trim()) counts.push({ at: Date.now(), n: Number(l) });
+  });
+  return {
+    perSecond: (windowMs = 10_000) => {
+      const last = counts.at(-1);
+      const first = counts.find((c) => last && last.at - c.at <= windowMs);
+      return last && first && last.at > first.at ? ((last.n - first.n) * 1000) / (last.at - first.at) : 0;
+    },
+  };
 }
 
 function spacing(atMs: number[], intervalMs: number) {
@@ -92,8 +106,9 @@ async function measure(
   try {
     await lab.setup(1);
     let config = vrrpConfig([{ version: 3, advertInt, priority: 150, vips: [`${VIP}/24`] }]);
+    let servers: ReturnType<typeof startRealServers> | undefined;
     if (checks > 0) {
-      startRealServers(lab);
+      servers = startRealServers(lab);
       config = `${config}\n${checkerConfig(checks, lab.clientAddress)}`;
     }
     await lab.startAdvertCapture();
@@ -102,8 +117,10 @@ async function measure(
     // Wait on the wire, not for the log line: with a busy checker the main thread (which logs) may lag,
     // and that is exactly what must not touch the VRRP thread.
     await lab.waitForAdvertFrom(lab.directorAddress(0), t0, 30000);
-    // Let the checker's staggered start ramp up before measuring.
+    // Let the checker's staggered start ramp up before measuring (a few thousand checks take tens of seconds
+    // to start): wait until the real servers see 90% of the rate, for at most 2 minutes.
     await sleep(3000);
+    if (servers) await waitUntilChecking(servers, checks);
     const from = Date.now();
     await sleep(seconds * 1000);
     const adverts = lab
@@ -111,11 +128,19 @@ async function measure(
       .filter((a) => a.atMs >= from && a.source === lab.directorAddress(0) && a.priority > 0)
       .map((a) => a.atMs);
     await waitFor(() => adverts.length > 10, 1000);
-    return spacing(adverts, advertInt * 1000);
+    return { ...spacing(adverts, advertInt * 1000), checksPerSecond: servers?.perSecond() };
   } finally {
     await lab.cleanup();
     unregister();
   }
+}
+
+async function waitUntilChecking(
+  servers: ReturnType<typeof startRealServers>,
+  checks: number,
+): Promise<void> {
+  const until = Date.now() + 120_000;
+  while (Date.now() < until && servers.perSecond(3000) < 0.9 * checks) await sleep(1000);
 }
 
 /** Episodes of backup adverts (a new one when the previous backup advert is over 1 s old). */
@@ -138,7 +163,7 @@ async function moonshot(minutes: number, checks: number, haloMain?: string): Pro
   const unregister = onInterrupt(() => lab.cleanup());
   try {
     await lab.setup(2);
-    startRealServers(lab);
+    const servers = startRealServers(lab);
     const base = { version: 3 as const, advertInt, vips: [`${VIP}/24`] };
     await lab.startAdvertCapture();
     const t0 = Date.now();
@@ -151,6 +176,7 @@ async function moonshot(minutes: number, checks: number, haloMain?: string): Pro
     await lab.waitForAdvertFrom(lab.directorAddress(0), t0, 30000);
     lab.start('halo', 1, vrrpConfig([{ ...base, priority: BACKUP_PRIORITY }]));
     await sleep(3000);
+    await waitUntilChecking(servers, checks);
     const from = Date.now();
     console.log(
       `moonshot: advert 0.02 s, ${checks} TCP checks/s in the master, ${minutes} min (${machineLoad()})`,
@@ -160,7 +186,9 @@ async function moonshot(minutes: number, checks: number, haloMain?: string): Pro
       const backup = lab
         .capturedAdverts()
         .filter((a) => a.atMs >= from && a.source === lab.directorAddress(1));
-      console.log(`  minute ${m}: false failovers ${episodes(backup.map((a) => a.atMs))} (${machineLoad()})`);
+      console.log(
+        `  minute ${m}: false failovers ${episodes(backup.map((a) => a.atMs))}, checks ${servers.perSecond().toFixed(0)}/s (${machineLoad()})`,
+      );
     }
     const to = Date.now();
     const inWindow = lab.capturedAdverts().filter((a) => a.atMs >= from && a.atMs <= to && a.priority > 0);
@@ -230,7 +258,9 @@ async function main(): Promise<void> {
     daemons = daemons.filter((d) => d !== 'keepalived');
   }
   console.log(`advert spacing error |spacing - advert_int| over ${seconds} s (${machineLoad()})`);
-  console.log('case                              advert-s  adverts  p50-ms   p99-ms   max-ms');
+  console.log(
+    'case                              advert-s  adverts  p50-ms   p99-ms   max-ms   checks/s reached',
+  );
   for (const advertInt of adverts) {
     const rows: [string, DaemonKind, number][] = [];
     if (daemons.includes('halo')) rows.push(['halo, VRRP only', 'halo', 0]);
@@ -239,7 +269,7 @@ async function main(): Promise<void> {
     for (const [name, kind, n] of rows) {
       const r = await measure(kind, advertInt, n, seconds, haloMain);
       console.log(
-        `${name.padEnd(34)}${String(advertInt).padEnd(10)}${String(r.n).padEnd(9)}${r.p50.toFixed(2).padEnd(9)}${r.p99.toFixed(2).padEnd(9)}${r.max.toFixed(2)}`,
+        `${name.padEnd(34)}${String(advertInt).padEnd(10)}${String(r.n).padEnd(9)}${r.p50.toFixed(2).padEnd(9)}${r.p99.toFixed(2).padEnd(9)}${r.max.toFixed(2).padEnd(9)}${r.checksPerSecond === undefined ? '-' : r.checksPerSecond.toFixed(0)}`,
       );
     }
   }
