@@ -874,7 +874,7 @@ static napi_value js_netlink_address(napi_env env, napi_callback_info info) {
 /* bufferSize(handle, 'rcv' | 'snd', size?): sets SO_RCVBUF / SO_SNDBUF when size is given; returns the current value. */
 static napi_value js_buffer_size(napi_env env, napi_callback_info info) {
   napi_value argv[3], out;
-  char which[4];
+  char which[8];
   int size, opt;
   socklen_t len = sizeof size;
   if (!get_args(env, info, 3, argv)) return NULL;

@@ -139,6 +139,34 @@ describe('native failures are JavaScript errors', { skip, concurrency: false }, 
     assert.equal(r.stdout, 'caught: listener failed\n');
   });
 
+  it('netlink sockets carry generic netlink: the IPVS client resolves its family through them', () => {
+    const IPVS = new URL('../../src/ipvs/client.js', import.meta.url).href;
+    const r = runModule(`
+      import { NetlinkRawSocket } from ${JSON.stringify(NETLINK)};
+      import { IpvsClient } from ${JSON.stringify(IPVS)};
+      const s = new NetlinkRawSocket(16, { recvBufferSize: 65536, sendBufferSize: 65536 });
+      const sizes = [s.getRecvBufferSize(), s.getSendBufferSize()];
+      s.close();
+      let outcome;
+      try {
+        const c = await IpvsClient.open();
+        outcome = 'opened';
+        c.close();
+      } catch (e) {
+        // Without ip_vs the controller answers ENOENT: still a reply over the socket, not a transport error.
+        outcome = e.code === 'ENOENT' && /family IPVS not found/.test(e.message) ? 'no ip_vs' : e.stack;
+      }
+      console.log(JSON.stringify({ sizes, outcome }));
+    `);
+    assert.equal(r.status, 0, r.stderr.slice(0, 1000));
+    const o = JSON.parse(r.stdout);
+    assert.ok(
+      o.sizes.every((n: number) => n >= 65536),
+      `SO_RCVBUF/SO_SNDBUF ${o.sizes}`,
+    );
+    assert.ok(['opened', 'no ip_vs'].includes(o.outcome), o.outcome);
+  });
+
   it('netlink socket misuse throws JavaScript errors with errno codes', () => {
     const r = runModule(`
       import { NetlinkRawSocket } from ${JSON.stringify(NETLINK)};
