@@ -1202,7 +1202,11 @@ typedef struct {
   int64_t interval_ns;
   struct timespec next;
   bool armed, quit, joined;
-  uint64_t sent, send_errors, skipped;
+  uint64_t sent, send_errors, skipped, withheld;
+  /* Watchdog: the engine feeds the timer at each of its own advert intervals; a timer not fed for
+   * watchdog_ns (0: no watchdog) withholds its adverts, so a wedged engine loses mastership as a dead
+   * one would instead of advertising forever. Sending resumes with the next feed. */
+  int64_t watchdog_ns, fed_ns;
   int64_t max_late_ns;
   int last_errno;
   bool hook_ran;
@@ -1250,7 +1254,9 @@ static void *timer_main(void *arg) {
     int64_t now = now_ns(), next = ts_ns(&t->next);
     if (now < next) continue; /* woken by a change (or spuriously): wait for the current deadline */
     if (now - next > t->max_late_ns) t->max_late_ns = now - next;
-    for (size_t i = 0; t->set && i < t->set->n; i++) {
+    bool starved = t->watchdog_ns > 0 && now - t->fed_ns > t->watchdog_ns;
+    if (starved) t->withheld++;
+    for (size_t i = 0; !starved && t->set && i < t->set->n; i++) {
       tpkt_t *pk = t->set->p[i];
       int err = send_to(t->fd, &pk->dest, pk->data, pk->len);
       if (err) {
@@ -1433,18 +1439,19 @@ static napi_value js_timer_open(napi_env env, napi_callback_info info) {
   return handle;
 }
 
-/* timerSet(timer, packets: Buffer[], destinations: string[], source?, ifindex?, intervalUs, firstInUs?)
- * Replaces what is sent and starts the timer. firstInUs given (or the timer stopped): the next
- * send is that long from now; omitted on a running timer: the phase is kept. */
+/* timerSet(timer, packets: Buffer[], destinations: string[], source?, ifindex?, intervalUs, firstInUs?, watchdogUs?)
+ * Replaces what is sent and starts the timer (and feeds it). firstInUs given (or the timer stopped):
+ * the next send is that long from now; omitted on a running timer: the phase is kept. watchdogUs:
+ * withhold adverts while the timer has not been fed (timerSet / timerFeed) for that long. */
 static napi_value js_timer_set(napi_env env, napi_callback_info info) {
-  napi_value argv[7];
+  napi_value argv[8];
   uint32_t n, nd;
-  int ifindex = 0, interval_us, first_us = -1;
+  int ifindex = 0, interval_us, first_us = -1, watchdog_us = 0;
   bool a1 = false, a2 = false;
   void *datas[TIMER_MAX_PACKETS];
   size_t lens[TIMER_MAX_PACKETS];
   napi_value dests[TIMER_MAX_PACKETS];
-  if (!get_args(env, info, 7, argv)) return NULL;
+  if (!get_args(env, info, 8, argv)) return NULL;
   atimer_t *t = get_timer(env, argv[0]);
   if (!t) return NULL;
   napi_is_array(env, argv[1], &a1);
@@ -1457,6 +1464,9 @@ static napi_value js_timer_set(napi_env env, napi_callback_info info) {
   /* VRRPv3 allows 10 ms..40.95 s, v2 1..255 s; the floor guards against a busy thread. */
   if (!get_int(env, argv[5], 1000, 300000000, "intervalUs", &interval_us)) return NULL;
   if (!is_type(env, argv[6], napi_undefined) && !get_int(env, argv[6], 0, 300000000, "firstInUs", &first_us)) return NULL;
+  if (!is_type(env, argv[7], napi_undefined) && !get_int(env, argv[7], 0, INT32_MAX, "watchdogUs", &watchdog_us)) {
+    return NULL;
+  }
   size_t total = sizeof(pktset_t);
   for (uint32_t i = 0; i < n; i++) {
     napi_value b;
@@ -1489,6 +1499,8 @@ static napi_value js_timer_set(napi_env env, napi_callback_info info) {
   pktset_t *old = t->set;
   t->set = set;
   t->interval_ns = (int64_t)interval_us * 1000;
+  t->watchdog_ns = (int64_t)watchdog_us * 1000;
+  t->fed_ns = now_ns();
   if (first_us >= 0 || !t->armed) {
     t->next = ns_ts(now_ns() + (first_us >= 0 ? (int64_t)first_us * 1000 : t->interval_ns));
   }
@@ -1496,6 +1508,19 @@ static napi_value js_timer_set(napi_env env, napi_callback_info info) {
   pthread_cond_broadcast(&t->cv);
   pthread_mutex_unlock(&t->mu);
   free_set(old);
+  return NULL;
+}
+
+/* timerFeed(timer): the engine is alive (see the watchdog). */
+static napi_value js_timer_feed(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  atimer_t *t = get_timer(env, argv[0]);
+  if (!t) return NULL;
+  int64_t now = now_ns();
+  pthread_mutex_lock(&t->mu);
+  t->fed_ns = now;
+  pthread_mutex_unlock(&t->mu);
   return NULL;
 }
 
@@ -1524,7 +1549,7 @@ static bool set_errno_name(napi_env env, napi_value obj, const char *name, int e
   return st == napi_ok && napi_set_named_property(env, obj, name, v) == napi_ok;
 }
 
-/* timerStats(timer) -> { threadId, armed, sent, sendErrors, lastError, skipped, maxLateUs, locked, lockError }. */
+/* timerStats(timer) -> { threadId, armed, sent, sendErrors, lastError, skipped, withheld, maxLateUs, locked, lockError }. */
 static napi_value js_timer_stats(napi_env env, napi_callback_info info) {
   napi_value argv[1], out, v;
   if (!get_args(env, info, 1, argv)) return NULL;
@@ -1533,13 +1558,14 @@ static napi_value js_timer_stats(napi_env env, napi_callback_info info) {
   pthread_mutex_lock(&t->mu);
   bool armed = t->armed;
   double sent = (double)t->sent, errors = (double)t->send_errors, skipped = (double)t->skipped;
+  double withheld = (double)t->withheld;
   double late_us = (double)t->max_late_ns / 1000.0;
   int last = t->last_errno, lock_err = t->lock_errno;
   pthread_mutex_unlock(&t->mu);
   CHECK(napi_create_object(env, &out));
   if (!set_num(env, out, "threadId", t->tid) || !set_num(env, out, "sent", sent) ||
       !set_num(env, out, "sendErrors", errors) || !set_num(env, out, "skipped", skipped) ||
-      !set_num(env, out, "maxLateUs", late_us) || !set_errno_name(env, out, "lastError", last) ||
+      !set_num(env, out, "maxLateUs", late_us) || !set_num(env, out, "withheld", withheld) || !set_errno_name(env, out, "lastError", last) ||
       !set_errno_name(env, out, "lockError", lock_err)) {
     return NULL;
   }
@@ -1608,6 +1634,7 @@ NAPI_MODULE_INIT() {
       {"timerOpen", js_timer_open},
       {"timerSet", js_timer_set},
       {"timerStop", js_timer_stop},
+      {"timerFeed", js_timer_feed},
       {"timerStats", js_timer_stats},
       {"timerClose", js_timer_close},
   };

@@ -24,15 +24,27 @@ import { applyThreadScheduling, type PartScheduling } from './realtime.js';
 /** What AdvertTimers needs of a timer (AdvertTimer; tests pass a recording fake). */
 export type AdvertTimerLike = Pick<
   AdvertTimer,
-  'set' | 'stop' | 'close' | 'stats' | 'isRunning' | 'threadId'
+  'set' | 'feed' | 'stop' | 'close' | 'stats' | 'isRunning' | 'threadId'
 >;
+
+/**
+ * How long the timer keeps advertising without hearing from the engine: 1 s plus three intervals. The
+ * engine feeds it at every one of its own advert deadlines, so only a wedged engine (or a stall of over a
+ * second, far beyond what a realtime thread sees) lets it run out; then the adverts stop and the backup
+ * takes over, as it would from a dead master.
+ */
+export function watchdogMs(intervalMs: number): number {
+  return 1000 + 3 * intervalMs;
+}
 
 interface Entry {
   timer?: AdvertTimerLike;
   /** The bytes and interval last handed to the timer (to skip unchanged updates). */
   key?: string;
-  /** Send errors already reported. */
+  watchdogMs?: number;
+  /** Send errors and withheld adverts already reported. */
   errorsSeen: number;
+  withheldSeen: number;
   /** The timer could not be created: this instance sends from JavaScript. */
   fallback: boolean;
 }
@@ -79,7 +91,7 @@ export class AdvertTimers {
       return actions;
     }
     if (!e) {
-      e = { errorsSeen: 0, fallback: false };
+      e = { errorsSeen: 0, withheldSeen: 0, fallback: false };
       this.entries.set(name, e);
     }
     if (!e.timer && !e.fallback) e.timer = this.open(name, socket, e);
@@ -90,12 +102,17 @@ export class AdvertTimers {
     const intervalMs = s.params.advertIntervalMs;
     const key = `${intervalMs}|${s.params.sourceAddress}|${packets.map((p) => `${p.destination}:${p.data.toString('hex')}`).join(',')}`;
     const sentNow = actions.some((a) => a.type === 'send-advert' && a.instance === name && !a.periodic);
+    const schedule = { source: s.params.sourceAddress, intervalMs, watchdogMs: watchdogMs(intervalMs) };
     if (sentNow || !timer.isRunning) {
-      timer.set(packets, { source: s.params.sourceAddress, intervalMs, firstInMs: intervalMs });
+      timer.set(packets, { ...schedule, firstInMs: intervalMs });
       e.key = key;
+      e.watchdogMs = schedule.watchdogMs;
     } else if (key !== e.key) {
-      timer.set(packets, { source: s.params.sourceAddress, intervalMs });
+      timer.set(packets, schedule);
       e.key = key;
+      e.watchdogMs = schedule.watchdogMs;
+    } else {
+      timer.feed();
     }
     const periodic = actions.filter((a) => a.type === 'send-advert' && a.instance === name && a.periodic);
     if (periodic.length > 0) this.reportErrors(name, e, timer);
@@ -148,6 +165,15 @@ export class AdvertTimers {
 
   private reportErrors(name: string, e: Entry, timer: AdvertTimerLike): void {
     const st = timer.stats();
+    if (st.withheld !== e.withheldSeen) {
+      const n = st.withheld - e.withheldSeen;
+      e.withheldSeen = st.withheld;
+      this.opts.log(
+        'warn',
+        name,
+        `(${name}) the VRRP engine did not run for over ${e.watchdogMs} ms: ${n} advert(s) withheld`,
+      );
+    }
     if (st.sendErrors === e.errorsSeen) return;
     const n = st.sendErrors - e.errorsSeen;
     e.errorsSeen = st.sendErrors;

@@ -43,6 +43,8 @@ export interface NativeTimerStats {
   sendErrors: number;
   lastError: string | null;
   skipped: number;
+  /** Adverts not sent because the engine had not fed the watchdog in time. */
+  withheld: number;
   /** Worst lateness of a send (behind its deadline) since the timer opened, in microseconds. */
   maxLateUs: number;
   /** The timer's stack, state and packets are locked in memory (asked for, and every mlock worked). */
@@ -93,7 +95,9 @@ export interface NativeAddon {
     ifindex: number | undefined,
     intervalUs: number,
     firstInUs?: number,
+    watchdogUs?: number,
   ): void;
+  timerFeed(t: NativeTimer): void;
   timerStop(t: NativeTimer): void;
   timerStats(t: NativeTimer): NativeTimerStats;
   timerClose(t: NativeTimer): void;

@@ -7,6 +7,9 @@
  * change (priority, VIPs, interval), and stops it before acting on any state
  * change. After stop() returns no advert goes out until the next set().
  *
+ * A watchdog (watchdogMs) makes the thread withhold adverts while the engine
+ * has not fed it, so a wedged engine still loses mastership.
+ *
  * The thread sends through a duplicate of the raw socket's descriptor, so it
  * shares the socket's options (TTL 255, TOS, multicast interface) and stays
  * valid until close(), whatever happens to the RawSocket object.
@@ -26,6 +29,11 @@ export interface AdvertTimerSchedule {
    * omitted on a stopped timer: one interval from now.
    */
   firstInMs?: number;
+  /**
+   * Withhold the adverts while feed() (or set()) has not been called for this long: a wedged engine then
+   * loses mastership as a dead one would, instead of advertising forever. Undefined: no watchdog.
+   */
+  watchdogMs?: number;
 }
 
 export class AdvertTimer {
@@ -67,8 +75,14 @@ export class AdvertTimer {
       undefined,
       Math.round(schedule.intervalMs * 1000),
       schedule.firstInMs === undefined ? undefined : Math.max(0, Math.round(schedule.firstInMs * 1000)),
+      schedule.watchdogMs === undefined ? undefined : Math.max(0, Math.round(schedule.watchdogMs * 1000)),
     );
     this.running = true;
+  }
+
+  /** The engine is alive: resets the watchdog. */
+  feed(): void {
+    if (!this.closed) this.native.timerFeed(this.timer);
   }
 
   /** No advert is sent after this returns (until the next set). Idempotent. */

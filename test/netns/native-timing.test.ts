@@ -154,6 +154,29 @@ describe('native advert timer and drain', { skip, concurrency: false }, () => {
     await agentA.request('timerClose', { timer: 'rt' });
   });
 
+  it('the watchdog withholds adverts while the engine does not feed it, and sending resumes with a feed', async () => {
+    await agentA.request('timerOpen', { timer: 'w', sock: 'tx', lock: false });
+    const data = payload();
+    await agentA.request('timerSet', {
+      timer: 'w',
+      packets: [{ destination: GROUP, data }],
+      intervalMs: 10,
+      firstInMs: 0,
+      watchdogMs: 200,
+    });
+    await waitFor(() => countOf(data) >= 3, 5000);
+    // Unfed, the timer stops sending after 200 ms: nothing new arrives afterwards.
+    await sleep(400);
+    const starved = countOf(data);
+    await sleep(200);
+    assert.equal(countOf(data), starved, 'no advert while the watchdog has run out');
+    const st = await agentA.request<Stats & { withheld: number }>('timerStats', { timer: 'w' });
+    assert.ok(st.withheld > 0 && st.armed, 'withheld, still armed');
+    await agentA.request('timerFeed', { timer: 'w' });
+    await waitFor(() => countOf(data) > starved, 5000);
+    await agentA.request('timerClose', { timer: 'w' });
+  });
+
   it('drain() delivers, synchronously, what queued while the thread was stalled', async () => {
     await agentA.request('timerOpen', { timer: 'd', sock: 'tx', lock: false });
     const data = payload();

@@ -254,8 +254,10 @@ async function serve(lines: AsyncIterable<string> | ((cb: (line: string) => void
         source: a.source as string | undefined,
         intervalMs: Number(a.intervalMs),
         firstInMs: a.firstInMs === undefined ? undefined : Number(a.firstInMs),
+        watchdogMs: a.watchdogMs === undefined ? undefined : Number(a.watchdogMs),
       });
     },
+    timerFeed: (a) => timer(a.timer).feed(),
     timerStop: (a) => timer(a.timer).stop(),
     timerStats: (a) => timer(a.timer).stats(),
     timerClose: (a) => {

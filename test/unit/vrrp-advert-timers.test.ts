@@ -27,10 +27,11 @@ type Sent = Extract<VrrpAction, { type: 'send-advert' }>;
 type Tagged = VrrpAction & { instance: string };
 
 interface Call {
-  op: 'set' | 'stop' | 'close';
+  op: 'set' | 'stop' | 'close' | 'feed';
   priority?: number;
   intervalMs?: number;
   firstInMs?: number;
+  watchdogMs?: number;
   bytes?: string;
 }
 
@@ -38,6 +39,8 @@ class FakeTimer implements AdvertTimerLike {
   calls: Call[] = [];
   running = false;
   errors = 0;
+  withheld = 0;
+  feeds = 0;
   get isRunning() {
     return this.running;
   }
@@ -46,7 +49,7 @@ class FakeTimer implements AdvertTimerLike {
   }
   set(
     packets: readonly { destination: string; data: Buffer }[],
-    s: { intervalMs: number; firstInMs?: number },
+    s: { intervalMs: number; firstInMs?: number; watchdogMs?: number },
   ) {
     this.running = true;
     this.calls.push({
@@ -54,8 +57,12 @@ class FakeTimer implements AdvertTimerLike {
       priority: packets[0].data[2],
       intervalMs: s.intervalMs,
       firstInMs: s.firstInMs,
+      watchdogMs: s.watchdogMs,
       bytes: packets.map((p) => p.data.toString('hex')).join(','),
     });
+  }
+  feed() {
+    this.feeds++;
   }
   stop() {
     this.running = false;
@@ -72,6 +79,7 @@ class FakeTimer implements AdvertTimerLike {
       sendErrors: this.errors,
       lastError: this.errors ? 'ENETDOWN' : null,
       skipped: 0,
+      withheld: this.withheld,
       maxLateUs: 0,
       locked: false,
       lockError: null,
@@ -228,6 +236,19 @@ describe('AdvertTimers (engine glue)', () => {
       'JavaScript sends the priority-0 advert itself, after the timer stopped',
     );
     assert.equal(r.timer.isRunning, false);
+  });
+
+  it('arms the watchdog (1 s + 3 intervals) and feeds it at every periodic step; reports withheld adverts', () => {
+    const r = new Rig(v3(150));
+    r.ev({ type: 'start' }, 0);
+    r.advance(400);
+    assert.equal(r.timer.calls[0].watchdogMs, 1300);
+    const fed = r.timer.feeds;
+    r.advance(1000);
+    assert.ok(r.timer.feeds >= fed + 5, 'each periodic step feeds the timer');
+    r.timer.withheld = 4;
+    r.advance(1100);
+    assert.deepEqual(r.logs, ['(VI_1) the VRRP engine did not run for over 1300 ms: 4 advert(s) withheld']);
   });
 
   it('reports the timer thread send errors as they grow, and closes the timer when the instance goes', () => {
