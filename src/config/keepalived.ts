@@ -92,7 +92,7 @@ export function parseKeepalivedText(text: string, file: string, opts: ParseOptio
     sink,
     strict: opts.strict ?? false,
     positions,
-    values: new ValueReader(sink),
+    values: new ValueReader(sink, opts.strict ?? false),
     config: {},
   };
   runBlock(cx, tree, ROOT, cx.config);

@@ -14,7 +14,7 @@ import type { DiagnosticSink, Position } from './diagnostics.js';
 import { didYouMean } from './diagnostics.js';
 import { type LineOptions, parseRouteLine, parseRuleLine } from './iproute-lines.js';
 import { clip } from './limits.js';
-import { CHECKER_TYPES, SCHEDULERS } from './model.js';
+import { CHECKER_TYPES, DEFAULT_VRRP_RT_PRIORITY, SCHEDULERS } from './model.js';
 import type { ConfNode, WordToken } from './tree.js';
 import {
   commandLine,
@@ -382,6 +382,48 @@ function fifoKw(field: string, part: 'path' | 'script'): Keyword {
   };
 }
 
+/**
+ * vrrp_* / checker_* scheduling (keepalived's process settings, halo's per-thread ones; see model.ts).
+ * Ranges are keepalived's; where keepalived clamps an out-of-range value with a message, halo refuses it.
+ */
+function schedulingKws(part: 'vrrp' | 'checker'): Record<string, Keyword> {
+  const f = (name: string) => `${part}${name}`;
+  const rttime: Keyword = {
+    status: 'implemented',
+    args: [1, 1],
+    yaml: f('RlimitRttimeUs'),
+    default: part === 'vrrp' ? 'soft limit 5000 us only (halo)' : '10000 us while realtime',
+    handle: (cx, n, t) => {
+      const v = cx.values.int(n.args[0], 1, 4_294_967_295, `${part}_rlimit_rttime`);
+      // keepalived: the soft limit is half of it and must not be 0.
+      if (v !== undefined) set(cx, t, f('RlimitRttimeUs'), Math.max(2, v), argPos(n));
+    },
+  };
+  return {
+    [`${part}_priority`]: intKw(f('Priority'), -20, 19, `${part}_priority`, 'unchanged (0)'),
+    [`${part}_rt_priority`]: intKw(
+      f('RtPriority'),
+      0,
+      99,
+      `${part}_rt_priority`,
+      part === 'vrrp' ? `${DEFAULT_VRRP_RT_PRIORITY} (halo; 0 = not realtime)` : '0 (not realtime)',
+    ),
+    [`${part}_cpu_affinity`]: {
+      status: 'implemented',
+      args: [1, 1024],
+      yaml: f('CpuAffinity'),
+      default: 'all CPUs',
+      handle: (cx, n, t) => {
+        const cpus = n.args.map((a) => cx.values.int(a, 0, 1023, `${part}_cpu_affinity`));
+        if (cpus.every((c) => c !== undefined)) set(cx, t, f('CpuAffinity'), [...new Set(cpus)], argPos(n));
+      },
+    },
+    [`${part}_rlimit_rttime`]: rttime,
+    // Renamed in keepalived 2.1 (02/02/2020); keepalived 2.2.7 still reads the old spelling.
+    [`${part}_rlimit_rtime`]: { ...rttime, deprecated: `${part}_rlimit_rttime` },
+  };
+}
+
 export const GLOBAL_DEFS: BlockTable = {
   name: 'global_defs',
   keywords: {
@@ -585,6 +627,16 @@ export const GLOBAL_DEFS: BlockTable = {
     vrrp_owner_ignore_adverts: newer('2.3.3'),
     vrrp_delay_after_boot: newer('2.4.0'),
     set_supplementary_groups: newer('after 2.4.3'),
+    ...schedulingKws('vrrp'),
+    vrrp_no_swap: boolFlagKw(
+      'vrrpNoSwap',
+      true,
+      'on (halo; keepalived: off): the native advert path is locked in RAM',
+    ),
+    ...schedulingKws('checker'),
+    // keepalived: mlockall() of the checker process. halo's checker is JavaScript only, and V8 cannot run with
+    // its memory locked (see model.ts vrrpNoSwap): known, not done.
+    checker_no_swap: notImplemented(),
     // Known to keepalived 2.2.7, not (yet) done by halo.
     process_names: notImplemented(),
     process_name: notImplemented(),
@@ -609,18 +661,8 @@ export const GLOBAL_DEFS: BlockTable = {
     nftables_ipvs_priority: notImplemented(),
     nftables_ipvs_start_fwmark: notImplemented(),
     nftables_counters: notImplemented(),
-    vrrp_priority: notImplemented(),
-    vrrp_no_swap: notImplemented(),
-    vrrp_rt_priority: notImplemented(),
-    vrrp_cpu_affinity: notImplemented(),
-    vrrp_rlimit_rttime: notImplemented(),
     vrrp_notify_priority_changes: notImplemented(),
     fifo_write_vrrp_states_on_reload: notImplemented(),
-    checker_priority: notImplemented(),
-    checker_no_swap: notImplemented(),
-    checker_rt_priority: notImplemented(),
-    checker_cpu_affinity: notImplemented(),
-    checker_rlimit_rttime: notImplemented(),
     bfd_priority: notImplemented(),
     bfd_no_swap: notImplemented(),
     bfd_rt_priority: notImplemented(),
@@ -665,8 +707,6 @@ export const GLOBAL_DEFS: BlockTable = {
     lvs_id: obsolete('router_id'),
     lvs_process_name: obsolete('checker_process_name'),
     vrrp_vmac_garp_intvl: obsolete('vrrp_garp_extra_if'),
-    vrrp_rlimit_rtime: obsolete('vrrp_rlimit_rttime'),
-    checker_rlimit_rtime: obsolete('checker_rlimit_rttime'),
     bfd_rlimit_rtime: obsolete('bfd_rlimit_rttime'),
     enable_snmp_keepalived: obsolete('enable_snmp_vrrp'),
     lvs_sync_daemon_interface: obsolete('lvs_sync_daemon'),

@@ -29,6 +29,9 @@ const weight = z.number().int().min(-253).max(253);
 
 /* ------------------------------------------------------------------ global_defs */
 
+/** halo's realtime priority for the VRRP threads when vrrp_rt_priority is not written (see vrrpRtPriority). */
+export const DEFAULT_VRRP_RT_PRIORITY = 10;
+
 export const SmtpServerSchema = z.object({ host: z.string().min(1), port: port.default(25) });
 
 /**
@@ -123,6 +126,40 @@ export const GlobalDefsSchema = z
     checkerLogAllFailures: z.boolean().default(false),
     /** v3_checksum_as_v2 (keepalived 2.2.8): the default for every instance's v3ChecksumAsV2. */
     v3ChecksumAsV2: z.boolean().default(false),
+    /*
+     * Scheduling (keepalived's vrrp_* / checker_* process settings). keepalived applies them to its VRRP and
+     * checker child processes; halo applies them per thread: the VRRP settings to the VRRP worker thread and
+     * its advert timer threads, the checker settings to the main thread (checks, IPVS). RLIMIT_RTTIME is per
+     * process in Linux, so it covers the whole halo process.
+     */
+    /**
+     * vrrp_rt_priority: SCHED_RR priority 1..99 of the VRRP threads. halo defaults to realtime (keepalived does
+     * not): DEFAULT_VRRP_RT_PRIORITY is above every normal task and below threaded IRQ handlers (50), so an
+     * advert is never held up by a busy host. 0 turns realtime off (keepalived rejects 0 and uses 1).
+     */
+    vrrpRtPriority: z.number().int().min(0).max(99).default(DEFAULT_VRRP_RT_PRIORITY),
+    /** vrrp_priority: nice value -20..19 of the VRRP threads, applied when they are not realtime (as keepalived). */
+    vrrpPriority: z.number().int().min(-20).max(19).optional(),
+    /**
+     * vrrp_no_swap: keep the advert path in RAM: the advert timer threads' stacks, state and packets, and the
+     * code they run. keepalived calls mlockall(); halo cannot (V8 aborts when it cannot give locked memory
+     * back), so the JavaScript threads are not locked. halo defaults to on (keepalived: off).
+     */
+    vrrpNoSwap: z.boolean().default(true),
+    /** vrrp_cpu_affinity: the CPUs the VRRP threads may run on; undefined = all. */
+    vrrpCpuAffinity: z.array(z.number().int().min(0).max(1023)).min(1).optional(),
+    /**
+     * vrrp_rlimit_rttime, microseconds: RLIMIT_RTTIME while realtime, hard limit (SIGKILL) N, soft limit
+     * (SIGXCPU, logged) N/2, as keepalived. keepalived defaults to 10000; halo sets only the soft limit
+     * (5000 us, a logged warning) unless this is written, because a garbage collection in a JavaScript thread
+     * may exceed 10 ms and a hard limit kills the whole daemon.
+     */
+    vrrpRlimitRttimeUs: z.number().int().min(2).max(4_294_967_295).optional(),
+    /** checker_rt_priority: SCHED_RR priority of the main (checker) thread; 0 (the default) = not realtime. */
+    checkerRtPriority: z.number().int().min(0).max(99).default(0),
+    checkerPriority: z.number().int().min(-20).max(19).optional(),
+    checkerCpuAffinity: z.array(z.number().int().min(0).max(1023)).min(1).optional(),
+    checkerRlimitRttimeUs: z.number().int().min(2).max(4_294_967_295).optional(),
     source,
   })
   .strict();

@@ -68,10 +68,25 @@ export class PositionIndex {
 }
 
 export class ValueReader {
-  constructor(readonly sink: DiagnosticSink) {}
+  /** `strict` (--strict): a value keepalived would ignore is an error instead of a warning. */
+  constructor(
+    readonly sink: DiagnosticSink,
+    private readonly strict = false,
+  ) {}
+
+  /**
+   * A number outside its range. keepalived logs it and runs on, mostly ignoring the line (e.g. "Priority
+   * not valid! ... Using default 100"), so a file with one still runs under keepalived: halo ignores the
+   * line and warns; under --strict it is an error.
+   */
+  private outOfRange(tok: WordToken, message: string): undefined {
+    if (this.strict) this.sink.error(tok.pos, message);
+    else this.sink.warning(tok.pos, `${message}: line ignored (an error with --strict)`);
+    return undefined;
+  }
 
   /** A decimal integer within [min, max]. */
-  int(tok: WordToken, min: number, max: number, what: string): number | undefined {
+  int(tok: WordToken, min: number, max: number, what: string, hard = false): number | undefined {
     const t = tok.text;
     if (!/^[-+]?\d+$/.test(t)) {
       this.sink.error(tok.pos, `${what}: '${t}' is not a whole number`, semicolonHint(t));
@@ -79,8 +94,9 @@ export class ValueReader {
     }
     const n = Number(t);
     if (n < min || n > max) {
-      this.sink.error(tok.pos, `${what}: ${t} is outside the range [${min}, ${max}]`);
-      return undefined;
+      const message = `${what}: ${t} is outside the range [${min}, ${max}]`;
+      if (hard) this.sink.error(tok.pos, message);
+      return hard ? undefined : this.outOfRange(tok, message);
     }
     return n;
   }
@@ -94,8 +110,10 @@ export class ValueReader {
     }
     const ms = Math.round(Number(t) * 1_000_000) / 1000;
     if (ms < minMs || ms > maxMs) {
-      this.sink.error(tok.pos, `${what}: ${t} s is outside the range [${minMs / 1000}, ${maxMs / 1000}] s`);
-      return undefined;
+      return this.outOfRange(
+        tok,
+        `${what}: ${t} s is outside the range [${minMs / 1000}, ${maxMs / 1000}] s`,
+      );
     }
     return ms;
   }
@@ -120,8 +138,9 @@ export class ValueReader {
   }
 
   /** A port number 0-65535 (keepalived also accepts service names; halo wants numbers). */
+  /** A port: part of an address (what a server is), so a bad one is always an error. */
   port(tok: WordToken, what: string): number | undefined {
-    return this.int(tok, 0, 65535, what);
+    return this.int(tok, 0, 65535, what, true);
   }
 
   oneOf<T extends string>(tok: WordToken, allowed: readonly T[], what: string): T | undefined {

@@ -20,6 +20,7 @@ import type { HaloLogger } from './log.js';
 import type { LvsPlans } from './lvs.js';
 import type { HaloMetrics } from './metrics.js';
 import { acquirePidFile, type HaloPaths, type PidFileHandle } from './paths.js';
+import { applyProcessScheduling, applyThreadScheduling, watchRtTimeLimit } from './realtime.js';
 import { StaticsPart } from './statics.js';
 import {
   type StatsDocument,
@@ -95,6 +96,7 @@ export class Supervisor {
   private lastReloadError: string | undefined;
   private stopping: Promise<void> | undefined;
   private advertTimer: NodeJS.Timeout | undefined;
+  private stopRtTimeWatch: (() => void) | undefined;
   private started = false;
   private reloading: Promise<unknown> = Promise.resolve();
   readonly stopped: Promise<void>;
@@ -159,6 +161,7 @@ export class Supervisor {
     }
     this.lvs = lvs;
     await this.lvs?.start(this.plans);
+    if (this.lvs) this.applyCheckerScheduling(this.plans);
     // BGP after the checks and IPVS, so a VIP is announced only once it can be served.
     if (this.plans.bgp) {
       this.bgp = this.opts.bgp?.(this.plans.bgp);
@@ -173,6 +176,24 @@ export class Supervisor {
     await this.control.listen();
     this.installSignals();
     if (this.opts.metrics) this.startAdvertCounters(this.opts.metrics);
+  }
+
+  /**
+   * checker_rt_priority & co. on this (main) thread, which runs the checks and IPVS; keepalived gives them to
+   * its checker process (realtime.ts). Applied at start and at each reload (a dropped setting is undone).
+   */
+  private applyCheckerScheduling(plans: Plans): void {
+    const s = plans.checkerScheduling;
+    const thread = applyThreadScheduling(s, 0);
+    const proc = applyProcessScheduling(s, thread.realtime);
+    const pino = this.opts.logger.pino;
+    for (const w of [...thread.warnings, ...proc.warnings]) pino.warn({ event: 'checker.scheduling' }, w);
+    const applied = [...thread.applied, ...proc.applied];
+    if (applied.length) pino.info({ event: 'checker.scheduling' }, `checker thread: ${applied.join(', ')}`);
+    this.stopRtTimeWatch?.();
+    this.stopRtTimeWatch = thread.realtime
+      ? watchRtTimeLimit('checker', (m) => pino.warn({ event: 'checker.scheduling' }, m))
+      : undefined;
   }
 
   /**
@@ -257,6 +278,7 @@ export class Supervisor {
         await this.vrrp.start();
       }
       await this.lvs?.reload(next);
+      if (this.lvs) this.applyCheckerScheduling(next);
       await this.notifier?.reload(next.alerts);
       await this.statics?.reload(next.statics);
       if (this.bgp) await this.bgp.reload(next.bgp);
@@ -338,6 +360,7 @@ export class Supervisor {
         // A start refused before anything ran (bad config, pid file held) has nothing to stop.
         if (this.started) log.daemonStop({ reason });
         if (this.advertTimer) clearInterval(this.advertTimer);
+        this.stopRtTimeWatch?.();
         // VRRP first: the backup takes over one skew time after our priority 0 advert, so every
         // millisecond spent before sending it is a millisecond of outage.
         await this.vrrp?.stop();

@@ -27,6 +27,7 @@ import { RawSocket, type ReceivedPacket } from '../net/raw-socket.js';
 import { InstanceRoutes } from '../net/virtual-routes.js';
 import { createVmac, deleteVmac, type Vmac, vmacManager } from '../net/vmac.js';
 import type { InstanceName } from '../plan/ids.js';
+import type { PartScheduling } from '../plan/scheduling.js';
 import type { VipPlan, VrrpInstancePlan, VrrpPlan } from '../plan/vrrp.js';
 import { diffVrrpPlans, type VrrpReloadReport } from '../plan/vrrp-diff.js';
 import { emptyDropCounters, IPPROTO_VRRP } from '../vrrp/codec.js';
@@ -53,7 +54,9 @@ import {
   syncGroupNextDeadline,
 } from '../vrrp/sync-group.js';
 import { evaluateTracking } from '../vrrp/tracking.js';
+import { AdvertTimers } from './advert-timers.js';
 import { HeldVipsFile } from './held-vips.js';
+import { applyProcessScheduling, applyThreadScheduling, watchRtTimeLimit } from './realtime.js';
 import { ScriptGate } from './script-gate.js';
 import { Notifier, type NotifierSettings, type VrrpAlert } from './vrrp-notify.js';
 import type { VrrpRunOptions } from './vrrp-protocol.js';
@@ -165,6 +168,8 @@ interface SocketEntry {
 export interface VrrpEngineOptions extends Partial<VrrpRunOptions> {
   /** Monotonic clock in ms (tests may pass a fake one). */
   now?: () => number;
+  /** Periodic adverts from native timer threads (default true); false: from this thread's event loop. */
+  nativeAdverts?: boolean;
 }
 
 export class VrrpEngine {
@@ -184,6 +189,10 @@ export class VrrpEngine {
   private processes: ProcessTracker | undefined;
   /** The VIPs held, on disk, for a successor after a crash (see held-vips.ts). */
   private readonly held: HeldVipsFile | undefined;
+  private readonly adverts: AdvertTimers | undefined;
+  /** Only the VRRP worker applies the plan's scheduling (realtime) to its thread; tests and benches do not. */
+  private readonly applySchedulingOn: boolean;
+  private stopRtTimeWatch: (() => void) | undefined;
   private gate: ScriptGate;
   private links: LinkWatcher | undefined;
   /** Addresses and routes changed behind halo's back (self-healing, issue 17). */
@@ -225,6 +234,13 @@ export class VrrpEngine {
       onScriptExit: (script, r) => this.scriptExit(script, 'notify', r),
       track: (p) => this.track(p),
     });
+    this.applySchedulingOn = opts.applyScheduling ?? false;
+    if (opts.nativeAdverts !== false) {
+      this.adverts = new AdvertTimers({
+        scheduling: this.applySchedulingOn ? plan.scheduling : undefined,
+        log: (level, instance, message) => this.sink({ kind: 'log', level, instance, message }),
+      });
+    }
   }
 
   /** Resolve host facts, open sockets, start tracking, then start every instance. */
@@ -249,6 +265,7 @@ export class VrrpEngine {
     // vrrp_delayed_start_time); it applies to the engine's start, not to instances a reload adds.
     const delay = this.plan.startupDelayMs;
     this.startInstances(names, delay > 0 ? this.now() + delay : undefined);
+    if (this.applySchedulingOn) this.applyScheduling(this.plan.scheduling);
   }
 
   /** Apply a new plan as a diff; returns what was done (see src/plan/vrrp-diff.ts). */
@@ -273,7 +290,10 @@ export class VrrpEngine {
     await Promise.allSettled(goes.map((c) => this.runtimes.get(c.name)?.chain));
     for (const c of goes) this.forget(c.name);
 
+    const scheduled = JSON.stringify(this.plan.scheduling) !== JSON.stringify(next.scheduling);
     this.plan = next;
+    // The worker thread follows vrrp_rt_priority & co. at once; advert timer threads already open keep theirs.
+    if (this.applySchedulingOn && scheduled) this.applyScheduling(next.scheduling);
     if (report.engine.includes('enable_script_security')) this.gate = this.newGate(next);
     this.notifier.update(this.notifierSettings(next));
     await this.files.apply(next.trackFiles);
@@ -307,6 +327,8 @@ export class VrrpEngine {
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     this.saveHeld();
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    this.adverts?.closeAll();
+    this.stopRtTimeWatch?.();
     for (const s of this.sockets.values()) s.socket.close();
     this.sockets.clear();
     this.links?.close();
@@ -699,6 +721,25 @@ export class VrrpEngine {
   }
 
   /** Drop a stopped instance (and its sync group unit) from every table. */
+  /**
+   * vrrp_rt_priority & co. on this thread and the process (advert timer threads get theirs as they open).
+   * At a reload too: a dropped setting is undone (realtime.ts).
+   */
+  private applyScheduling(s: PartScheduling): void {
+    const thread = applyThreadScheduling(s, 0);
+    const proc = applyProcessScheduling(s, thread.realtime);
+    for (const w of [...thread.warnings, ...proc.warnings])
+      this.sink({ kind: 'log', level: 'warn', message: w });
+    const applied = [...thread.applied, ...proc.applied];
+    if (applied.length)
+      this.sink({ kind: 'log', level: 'info', message: `VRRP thread: ${applied.join(', ')}` });
+    this.stopRtTimeWatch?.();
+    this.stopRtTimeWatch =
+      s.rtTime && thread.realtime
+        ? watchRtTimeLimit('vrrp', (message) => this.sink({ kind: 'log', level: 'warn', message }))
+        : undefined;
+  }
+
   private forget(name: InstanceName): void {
     const vmac = this.runtimes.get(name)?.vmac;
     if (vmac) this.track(this.removeVmac(vmac));
@@ -710,6 +751,7 @@ export class VrrpEngine {
     }
     this.unitOf.delete(name);
     this.runtimes.delete(name);
+    this.adverts?.close(name);
     this.rebuildDispatchers();
   }
 
@@ -750,13 +792,45 @@ export class VrrpEngine {
       unit.group = r.group;
       actions = r.actions;
     }
-    this.execute(actions);
+    this.execute(this.syncAdvertTimers(unit, actions));
     this.rearm();
+  }
+
+  /** The native advert timers follow the unit's new state before its actions run (advert-timers.ts). */
+  private syncAdvertTimers<A extends InstanceAction | SyncGroupAction>(unit: Unit, actions: A[]): A[] {
+    if (!this.adverts) return actions;
+    const names = unit.kind === 'single' ? [unit.name] : Object.keys(unit.group.members);
+    for (const n of names) {
+      const rt = this.runtimes.get(n);
+      const socket = rt ? this.sockets.get(socketKey(rt))?.socket : undefined;
+      actions = this.adverts.sync(n, this.stateOf(n), socket, actions, this.stopping);
+    }
+    return actions;
+  }
+
+  /**
+   * Reads every advert already queued on the VRRP sockets. After a stall, Node runs expired timers before it
+   * polls sockets: without this, a master-down timer that expired while adverts sat in the queue would take
+   * over from a live master.
+   */
+  private drainSockets(): void {
+    for (const entry of this.sockets.values()) {
+      try {
+        entry.socket.drain();
+      } catch (err) {
+        this.sink({
+          kind: 'log',
+          level: 'error',
+          message: `VRRP socket on ${entry.ifname}: ${(err as Error).message}`,
+        });
+      }
+    }
   }
 
   private onTimer(): void {
     this.timer = undefined;
     this.timerAt = undefined;
+    this.drainSockets();
     const now = this.now();
     for (const unit of this.units) {
       if (unit.kind === 'single') {
@@ -764,14 +838,19 @@ export class VrrpEngine {
         if (d !== undefined && d <= now) {
           const r = step(unit.state, { type: 'timer' }, now);
           unit.state = r.state;
-          this.execute(r.actions.map((a) => ({ ...a, instance: unit.name })));
+          this.execute(
+            this.syncAdvertTimers(
+              unit,
+              r.actions.map((a) => ({ ...a, instance: unit.name })),
+            ),
+          );
         }
       } else {
         const d = syncGroupNextDeadline(unit.group);
         if (d !== undefined && d <= now) {
           const r = stepSyncGroupTimers(unit.group, now);
           unit.group = r.group;
-          this.execute(r.actions);
+          this.execute(this.syncAdvertTimers(unit, r.actions));
         }
       }
     }

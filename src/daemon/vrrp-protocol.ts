@@ -18,6 +18,11 @@ export interface VrrpRunOptions {
   readonly keepVipsOnStop: boolean;
   /** Where the engine keeps the list of VIPs it holds (src/daemon/held-vips.ts); none: not kept. */
   readonly heldVipsFile?: string;
+  /**
+   * Apply the plan's scheduling (vrrp_rt_priority, ...) to the engine's thread and its advert timer threads.
+   * The VRRP worker does; an engine run on a test's or bench's main thread does not.
+   */
+  readonly applyScheduling?: boolean;
 }
 
 export interface VrrpWorkerData {

@@ -15,7 +15,11 @@ if (!port) throw new Error('vrrp-worker must run in a worker thread');
 const send = (m: VrrpWorkerMessage) => port.postMessage(m);
 
 const data = workerData as VrrpWorkerData;
-const engine = new VrrpEngine(data.plan, (event) => send({ type: 'event', event }), data.options);
+// vrrp_rt_priority & co. (the plan's scheduling) apply to this thread and the advert timer threads.
+const engine = new VrrpEngine(data.plan, (event) => send({ type: 'event', event }), {
+  ...data.options,
+  applyScheduling: true,
+});
 
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 

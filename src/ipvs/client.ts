@@ -11,7 +11,7 @@
  *  - several batches are in flight at once (window), so the kernel never waits for us.
  *  - dumps (NLM_F_DUMP) are serialised: the kernel runs at most one dump per socket (EBUSY otherwise).
  */
-import { RawNetlinkSocket } from 'netlink';
+import { NetlinkRawSocket as RawNetlinkSocket } from '../net/netlink-socket.js';
 import {
   type DecodeOptions,
   decodeConfigReply,

@@ -6,8 +6,9 @@
  * Everything acts on the network namespace of the calling process.
  */
 import { EventEmitter } from 'node:events';
-import { createRtNetlink, FlagsNew, type RtNetlinkSocket, rt } from 'netlink';
+import { FlagsNew, type RtNetlinkSocket, rt } from 'netlink';
 import { formatIp, formatMac, parseIpv4, parseIpv6 } from './frames.js';
+import { createRtNetlinkSocket } from './netlink-socket.js';
 import { NETLINK_ROUTE, NetlinkListener, RTNLGRP, splitMessages } from './nl-listener.js';
 
 export type AddressScope = 'global' | 'host' | 'link' | 'site' | number;
@@ -62,10 +63,43 @@ export function netlinkError(err: unknown, what: string): Error {
 }
 
 let shared: RtNetlinkSocket | undefined;
+/** Receive errors on the shared request socket (ENOBUFS after a burst); its requests time out or fail on their own. */
+export let requestSocketErrors = 0;
+
+/**
+ * One request at a time on a socket. A dump's reply spans several datagrams, which the kernel produces as
+ * the socket is read; a second dump on the same socket fails with EBUSY, and any other reply read between
+ * two parts of a dump makes the `netlink` package give up on it ("Multipart message not terminated
+ * properly"). Queued, every request sees only its own replies. Requests are short (well under a
+ * millisecond each), so the queue costs little.
+ */
+function serialized(sock: RtNetlinkSocket): RtNetlinkSocket {
+  let chain: Promise<unknown> = Promise.resolve();
+  return new Proxy(sock, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function' || typeof prop !== 'string' || !/^(get|new|del|set)/.test(prop))
+        return value;
+      return (...args: unknown[]) => {
+        const run = () => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        const result = chain.then(run, run);
+        chain = result.catch(() => undefined);
+        return result;
+      };
+    },
+  });
+}
 
 /** One request socket per process (per thread); it does not keep the event loop alive when idle. */
 function socket(): RtNetlinkSocket {
-  shared ??= createRtNetlink();
+  if (!shared) {
+    const sock = createRtNetlinkSocket();
+    // Without a listener an 'error' event would throw out of the receive callback.
+    sock.socket.on('error', () => {
+      requestSocketErrors++;
+    });
+    shared = serialized(sock);
+  }
   return shared;
 }
 

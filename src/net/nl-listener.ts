@@ -1,5 +1,5 @@
 /**
- * A netlink multicast listener on the addon (native/halo_net.c netlinkOpen): receives the kernel's
+ * A netlink multicast listener on the addon's netlink sockets (native/halo_net.c): receives the kernel's
  * notifications for a set of groups on the event loop.
  *
  * Why not the `netlink` package's socket, which src/net uses for requests: when the kernel drops notifications
@@ -8,7 +8,7 @@
  * thousand address changes while the event loop is busy. Here an overrun is an ordinary error event with
  * code ENOBUFS, reading goes on, and the watcher resynchronises.
  */
-import { loadAddon, type NativeHandle } from './raw-socket.js';
+import { loadAddon, type NativeHandle, type NativeNetlinkReceive } from './addon.js';
 
 export const NETLINK_ROUTE = 0;
 export const NETLINK_CONNECTOR = 11;
@@ -58,20 +58,34 @@ export class NetlinkListener {
 
   /** Opens a socket of `protocol` joined to `groups`; `rcvbuf` bytes of buffer (root may exceed rmem_max). */
   static open(protocol: number, groups: number[], opts: { rcvbuf?: number } = {}): NetlinkListener {
-    return new NetlinkListener(loadAddon().netlinkOpen(protocol, groups, opts.rcvbuf));
+    const addon = loadAddon();
+    const handle = addon.openNetlink(protocol);
+    try {
+      addon.netlinkBind(handle, 0, 0);
+      for (const g of groups) addon.netlinkMembership(handle, true, g);
+      if (opts.rcvbuf) addon.bufferSize(handle, 'rcv', opts.rcvbuf);
+    } catch (err) {
+      addon.close(handle);
+      throw err;
+    }
+    return new NetlinkListener(handle);
   }
 
   /** `onDatagram` gets every datagram from the kernel; `onError` an Error with `code` (ENOBUFS: overrun). */
   start(onDatagram: (datagram: Buffer) => void, onError: (err: Error & { code?: string }) => void): void {
-    this.addon.startReceive(this.handle, (err, data) => {
+    const receive: NativeNetlinkReceive = (err, data, port, _groups, truncatedLength) => {
       if (this.closed) return;
       if (err) onError(err as Error & { code?: string });
-      else if (data) onDatagram(data);
-    });
+      // Only the kernel (port 0) speaks here. A datagram cut short lost notifications, like an overrun.
+      else if (truncatedLength)
+        onError(Object.assign(new Error('netlink datagram truncated'), { code: 'ENOBUFS' }));
+      else if (data && port === 0) onDatagram(data);
+    };
+    this.addon.startReceive(this.handle, receive);
   }
 
   send(data: Buffer): void {
-    this.addon.netlinkSend(this.handle, data);
+    this.addon.netlinkSend(this.handle, data, 0, 0);
   }
 
   ref(): void {

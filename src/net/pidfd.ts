@@ -3,7 +3,7 @@
  * Linux 5.3) becomes readable when the process exits; the addon polls it on the event loop, so the callback
  * runs within the loop turn after the exit, with no polling.
  */
-import { loadAddon } from './raw-socket.js';
+import { loadAddon } from './addon.js';
 
 export interface ExitWatch {
   readonly pid: number;

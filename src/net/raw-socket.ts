@@ -9,10 +9,9 @@
  * The addon is context-aware: a RawSocket can be opened inside a worker_thread,
  * and its receive callbacks run on that thread's event loop.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadAddon, type NativeAddon, type NativeHandle, type NativeReceive } from './addon.js';
+
+export { loadAddon } from './addon.js';
 
 export interface RawSocketOptions {
   family: 4 | 6;
@@ -38,61 +37,6 @@ export interface ReceivedPacket {
   ipTotalLength?: number;
 }
 
-export type NativeHandle = { readonly __brand: 'halo_net socket' };
-type NativeReceive = (
-  err: Error | null,
-  data?: Buffer,
-  source?: string,
-  destination?: string,
-  ttl?: number,
-  ifindex?: number,
-  ipHeaderLength?: number,
-  ipTotalLength?: number,
-) => void;
-
-interface NativeAddon {
-  open(family: number, protocol: number, ifname?: string): NativeHandle;
-  startReceive(h: NativeHandle, cb: NativeReceive): void;
-  send(h: NativeHandle, data: Buffer, destination: string, source?: string, ifindex?: number): void;
-  setOption(
-    h: NativeHandle,
-    name: 'ttl' | 'mcastTtl' | 'mcastLoop' | 'tos' | 'checksum',
-    value: number,
-  ): void;
-  setMulticastInterface(h: NativeHandle, ifname: string, source?: string): void;
-  membership(h: NativeHandle, join: boolean, group: string, ifname: string): void;
-  refUnref(h: NativeHandle, ref: boolean): void;
-  close(h: NativeHandle): void;
-  sendFrame(ifname: string, frame: Buffer): void;
-  /** A process-exit watch (pidfd); see src/net/pidfd.ts. */
-  pidfdOpen(pid: number): NativeHandle;
-  /** A netlink multicast listener; see src/net/nl-listener.ts. */
-  netlinkOpen(protocol: number, groups: number[], rcvbuf?: number): NativeHandle;
-  netlinkSend(h: NativeHandle, data: Buffer): void;
-}
-
-let addon: NativeAddon | undefined;
-
-/** The package root: the nearest ancestor of this file holding package.json (works from src/ and dist/src/). */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('halo package root (package.json) not found');
-    dir = parent;
-  }
-  return dir;
-}
-
-/** Loads the addon on first use, so importing this module never fails on its own. */
-export function loadAddon(): NativeAddon {
-  if (addon) return addon;
-  const path = join(packageRoot(), 'build', 'Release', 'halo_net.node');
-  if (!existsSync(path)) throw new Error(`native addon not built: run npm ci (missing ${path})`);
-  addon = createRequire(import.meta.url)(path) as NativeAddon;
-  return addon;
-}
-
 /**
  * Sends one complete Ethernet frame (destination MAC first) on `ifname` over a
  * short-lived AF_PACKET socket. Used for gratuitous ARP and unsolicited NA.
@@ -107,6 +51,7 @@ export class RawSocket {
   private packetHandler: ((p: ReceivedPacket) => void) | undefined;
   private errorHandler: ((err: Error) => void) | undefined;
   private closed = false;
+  private receiving = false;
 
   private constructor(
     private readonly native: NativeAddon,
@@ -125,28 +70,45 @@ export class RawSocket {
   onPacket(cb: (p: ReceivedPacket) => void): void {
     if (typeof cb !== 'function') throw new TypeError('onPacket: callback must be a function');
     this.packetHandler = cb;
-    this.native.startReceive(
-      this.handle,
-      (err, data, source, destination, ttl, ifindex, ihl, totalLength) => {
-        if (err) {
-          if (this.errorHandler) this.errorHandler(err);
-          else this.unhandledErrors++;
-          return;
-        }
-        const packet: ReceivedPacket = {
-          data: data!,
-          source: source!,
-          destination: destination!,
-          ttl: ttl!,
-          ifindex: ifindex!,
-        };
-        if (this.family === 4) {
-          packet.ipHeaderLength = ihl;
-          packet.ipTotalLength = totalLength;
-        }
-        this.packetHandler?.(packet);
-      },
-    );
+    const receive: NativeReceive = (err, data, source, destination, ttl, ifindex, ihl, totalLength) => {
+      if (err) {
+        if (this.errorHandler) this.errorHandler(err);
+        else this.unhandledErrors++;
+        return;
+      }
+      const packet: ReceivedPacket = {
+        data: data!,
+        source: source!,
+        destination: destination!,
+        ttl: ttl!,
+        ifindex: ifindex!,
+      };
+      if (this.family === 4) {
+        packet.ipHeaderLength = ihl;
+        packet.ipTotalLength = totalLength;
+      }
+      this.packetHandler?.(packet);
+    };
+    this.native.startReceive(this.handle, receive);
+    this.receiving = true;
+  }
+
+  /**
+   * Delivers every datagram queued on the socket now, synchronously, to the
+   * packet handler, and returns how many. Used before acting on a timer that
+   * may have expired while the thread was stalled: adverts that arrived in
+   * time must be seen first (Node runs expired timers before it polls
+   * sockets). A no-op before onPacket() and after close().
+   */
+  drain(): number {
+    if (this.closed || !this.receiving) return 0;
+    return this.native.drain(this.handle);
+  }
+
+  /** The native handle, for the advert timer thread (src/net/advert-timer.ts) that sends through this socket. */
+  nativeHandle(): NativeHandle {
+    if (this.closed) throw Object.assign(new Error('raw socket is closed'), { code: 'EBADF' });
+    return this.handle;
   }
 
   onError(cb: (err: Error) => void): void {

@@ -8,6 +8,7 @@ import type { StaticConfig } from '../net/static-entries.js';
 import { type AlertPlan, buildAlertPlan, type LocalHost, localHost } from '../notify/index.js';
 import { buildCheckPlan } from './check.js';
 import { buildIpvsPlan, type IpvsPlan } from './ipvs.js';
+import { type PartScheduling, schedulingOf } from './scheduling.js';
 import { buildVrrpPlan, type VrrpPlan } from './vrrp.js';
 
 export interface Plans {
@@ -20,6 +21,8 @@ export interface Plans {
   readonly bgp: BgpPlan | undefined;
   /** static_ipaddress / static_routes / static_rules: set at start, kept, removed at stop. */
   readonly statics: StaticConfig;
+  /** checker_rt_priority & co.: the main thread's scheduling (it runs the checks and IPVS). */
+  readonly checkerScheduling: PartScheduling;
 }
 
 /** `host` (the host name and user keepalived's mail defaults use) is the one host fact; tests pass it. */
@@ -35,5 +38,6 @@ export function buildPlans(cfg: HaloConfig, host: LocalHost = localHost()): Plan
       staticRoutes: cfg.staticRoutes,
       staticRules: cfg.staticRules,
     },
+    checkerScheduling: schedulingOf(cfg.global, 'checker'),
   };
 }

@@ -24,6 +24,7 @@ import type { VrrpInstanceParams } from '../vrrp/instance.js';
 import { trackedProcessesFor } from '../vrrp/process-tracking.js';
 import { normaliseTracking, type TrackingConfig } from '../vrrp/tracking.js';
 import type { Family, InstanceName } from './ids.js';
+import { type PartScheduling, schedulingOf } from './scheduling.js';
 
 /** A virtual address with the options it is added with. */
 export interface VipPlan {
@@ -138,6 +139,8 @@ export interface VrrpPlan {
   readonly scriptSecurity: boolean;
   /** vrrp_startup_delay: no instance leaves BACKUP before this long after start. */
   readonly startupDelayMs: number;
+  /** vrrp_rt_priority, vrrp_priority, vrrp_cpu_affinity, vrrp_no_swap, vrrp_rlimit_rttime. */
+  readonly scheduling: PartScheduling;
 }
 
 function notifyPlan(n: Notify): NotifyPlan {
@@ -314,5 +317,6 @@ export function buildVrrpPlan(cfg: HaloConfig): VrrpPlan {
     scriptUser,
     scriptSecurity: g.enableScriptSecurity,
     startupDelayMs: g.vrrpStartupDelayMs,
+    scheduling: schedulingOf(g, 'vrrp'),
   };
 }

@@ -248,6 +248,12 @@ export type VrrpAction =
       addresses: string[];
       source: string;
       packets: { destination: string; data: Buffer }[];
+      /**
+       * The MASTER's regular advert from its advert timer (true), as opposed to one sent because of an event
+       * (becoming MASTER, answering a lower-priority advert, priority 0 when leaving): a shell that repeats the
+       * adverts on its own clock (src/net/advert-timer.ts) may leave the periodic ones to it.
+       */
+      periodic: boolean;
     }
   | { type: 'add-vips'; addresses: string[] }
   | { type: 'remove-vips'; addresses: string[] }
@@ -553,8 +559,14 @@ export function step(
 
 /* ------------------------------------------------------------------ sending */
 
-function sendAdvert(c: Ctx, priority: number) {
-  const s = c.s;
+/**
+ * The advert this instance sends now at `priority`: one datagram per destination (the multicast group, or each
+ * unicast peer). Pure; the shell's native advert timer repeats exactly these bytes between the core's own sends.
+ */
+export function advertPackets(
+  s: VrrpInstanceState,
+  priority: number,
+): { destination: string; data: Buffer }[] {
   const p = s.params;
   const destinations = isUnicast(p) ? (p.unicastPeers ?? []).map((u) => u.address) : [multicastGroup(p)];
   const advert = {
@@ -566,7 +578,7 @@ function sendAdvert(c: Ctx, priority: number) {
     auth:
       authOf(p)?.type === 'pass' ? { type: 'pass' as const, password: authOf(p)?.password ?? '' } : undefined,
   };
-  const packets = destinations.map((destination) => ({
+  return destinations.map((destination) => ({
     destination,
     data: encodeAdvert(advert, {
       family: p.family,
@@ -576,13 +588,20 @@ function sendAdvert(c: Ctx, priority: number) {
       pseudoHeaderDestination: s.oldUnicastChecksum ? VRRP_MULTICAST_V4 : undefined,
     }),
   }));
+}
+
+/** `periodic`: the MASTER's regular advert (the advert timer's job), not one sent in answer to an event. */
+function sendAdvert(c: Ctx, priority: number, periodic = false) {
+  const s = c.s;
+  const p = s.params;
   c.actions.push({
     type: 'send-advert',
     priority,
     advertIntervalMs: p.advertIntervalMs,
     addresses: [...p.virtualAddresses],
     source: p.sourceAddress,
-    packets,
+    packets: advertPackets(s, priority),
+    periodic,
   });
   const st = c.stats();
   st.advertsSent++;
@@ -772,7 +791,7 @@ function onTimer(c: Ctx) {
       gotoMaster(c, 'master-down-timeout');
     } else if (s.state === 'MASTER') {
       // vrrp_state_master_tx(): the periodic advert, and the refresh GARPs when due.
-      sendAdvert(c, s.effectivePriority);
+      sendAdvert(c, s.effectivePriority, true);
       if (s.garpRefreshAt !== undefined && now > s.garpRefreshAt) {
         sendGarp(c, opt(s.params, 'garpMasterRefreshRepeat'), 'refresh');
         s.garpRefreshAt = now + opt(s.params, 'garpMasterRefreshMs');

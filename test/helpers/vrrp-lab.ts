@@ -93,6 +93,8 @@ export class VrrpLab {
   private tcpdump: ChildProcess | undefined;
   private adverts: Advert[] = [];
   private daemonCount = 0;
+  /** The halo CLI to run (benchmarks compare against another build with this). */
+  haloMain = HALO_MAIN;
 
   constructor(readonly family: Family = 4) {}
 
@@ -136,7 +138,7 @@ export class VrrpLab {
           ]
         : [
             process.execPath,
-            [HALO_MAIN, 'run', ...(haloArgs ?? ['--vrrp-only']), '-f', conf, '--log-format', 'json']
+            [this.haloMain, 'run', ...(haloArgs ?? ['--vrrp-only']), '-f', conf, '--log-format', 'json']
               .concat(['--socket', join(this.dir, `h${n}.sock`), '--pid-file', join(this.dir, `h${n}.pid`)])
               .concat(['--config-id', `d${i + 1}`]),
           ];

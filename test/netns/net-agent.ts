@@ -17,9 +17,11 @@ import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { AdvertTimer } from '../../src/net/advert-timer.js';
 import * as announce from '../../src/net/announce.js';
 import * as link from '../../src/net/link.js';
 import { RawSocket, sendEthernetFrame } from '../../src/net/raw-socket.js';
+import { type SchedPolicy, setThreadPolicy, threadPolicy } from '../../src/net/sched.js';
 import type { NetnsLab } from '../helpers/netns.js';
 import { hostOps } from './host-agent-ops.js';
 
@@ -161,6 +163,14 @@ type Send = (msg: unknown) => void;
 async function serve(lines: AsyncIterable<string> | ((cb: (line: string) => void) => void), send: Send) {
   const sockets = new Map<string, RawSocket>();
   const watchers = new Map<string, link.LinkWatcher>();
+  const timers = new Map<string, AdvertTimer>();
+  /** Packets each listening socket has delivered (counted synchronously, for stallDrain). */
+  const counts = new Map<string, number>();
+  const timer = (name: unknown) => {
+    const t = timers.get(String(name));
+    if (!t) throw new Error(`no timer ${String(name)}`);
+    return t;
+  };
   const sock = (name: unknown) => {
     const s = sockets.get(String(name));
     if (!s) throw new Error(`no socket ${String(name)}`);
@@ -189,6 +199,7 @@ async function serve(lines: AsyncIterable<string> | ((cb: (line: string) => void
       const s = sock(name);
       let closedAt: number | undefined;
       s.onPacket((p) => {
+        counts.set(name, (counts.get(name) ?? 0) + 1);
         if (closedAt !== undefined) send({ event: 'packet', sock: `${name}:after-close`, packet: {} });
         send({ event: 'packet', sock: name, packet: { ...p, data: p.data.toString('hex') } });
         if (a.closeOnFirst && closedAt === undefined) {
@@ -218,6 +229,46 @@ async function serve(lines: AsyncIterable<string> | ((cb: (line: string) => void
       }
       return sent;
     },
+    /**
+     * Blocks this thread for `ms` (datagrams queue up unread, as in a stall), then drains the socket.
+     * Returns how many the listener saw during the stall (none: nothing polls) and how many drain() delivered.
+     */
+    stallDrain: (a) => {
+      const name = String(a.sock);
+      const before = counts.get(name) ?? 0;
+      const until = performance.now() + Number(a.ms);
+      while (performance.now() < until) {
+        /* busy: the event loop does not run */
+      }
+      const duringStall = (counts.get(name) ?? 0) - before;
+      const drained = sock(name).drain();
+      return { duringStall, drained, delivered: (counts.get(name) ?? 0) - before };
+    },
+    timerOpen: (a) => {
+      timers.set(String(a.timer), AdvertTimer.open(sock(a.sock), { lockMemory: Boolean(a.lock) }));
+      return timer(a.timer).stats();
+    },
+    timerSet: (a) => {
+      const packets = (a.packets as { destination: string; data: string }[]).map((p) => ({
+        destination: p.destination,
+        data: fromHex(p.data),
+      }));
+      timer(a.timer).set(packets, {
+        source: a.source as string | undefined,
+        intervalMs: Number(a.intervalMs),
+        firstInMs: a.firstInMs === undefined ? undefined : Number(a.firstInMs),
+        watchdogMs: a.watchdogMs === undefined ? undefined : Number(a.watchdogMs),
+      });
+    },
+    timerFeed: (a) => timer(a.timer).feed(),
+    timerStop: (a) => timer(a.timer).stop(),
+    timerStats: (a) => timer(a.timer).stats(),
+    timerClose: (a) => {
+      timer(a.timer).close();
+      timers.delete(String(a.timer));
+    },
+    threadPolicy: (a) => threadPolicy(Number(a.tid)),
+    setThreadPolicy: (a) => setThreadPolicy(Number(a.tid), a.policy as SchedPolicy, Number(a.priority)),
     sendFrame: (a) => sendEthernetFrame(String(a.ifname), fromHex(a.frame)),
     garp: (a) => announce.sendGratuitousArp(String(a.ifname), String(a.address)),
     na: (a) => announce.sendUnsolicitedNa(String(a.ifname), String(a.address)),
@@ -274,6 +325,7 @@ async function serve(lines: AsyncIterable<string> | ((cb: (line: string) => void
   };
 
   const closeAll = () => {
+    for (const t of timers.values()) t.close();
     for (const s of sockets.values()) s.close();
     for (const w of watchers.values()) w.close();
     host.close();
@@ -293,10 +345,24 @@ async function serve(lines: AsyncIterable<string> | ((cb: (line: string) => void
   return closeAll;
 }
 
-async function terminateProbe(opts: { ifname: string; group: string; family: 4 | 6; noJoin?: boolean }) {
+async function terminateProbe(opts: {
+  ifname: string;
+  group: string;
+  family: 4 | 6;
+  noJoin?: boolean;
+  timer?: boolean;
+}) {
   const s = RawSocket.open({ family: opts.family, protocol: 112, ifname: opts.ifname });
   if (!opts.noJoin) s.joinGroup(opts.group, opts.ifname);
   s.onPacket(() => parentPort!.postMessage({ packet: true }));
+  if (opts.timer) {
+    // A running advert timer thread (sending to ourselves on loopback) when the worker is terminated.
+    const t = AdvertTimer.open(s, { lockMemory: true });
+    t.set([{ destination: opts.family === 4 ? '127.0.0.1' : '::1', data: Buffer.alloc(40, 0x31) }], {
+      intervalMs: 2,
+      firstInMs: 0,
+    });
+  }
   parentPort!.postMessage({ ready: true });
 }
 
@@ -324,11 +390,13 @@ if (!isMainThread && workerData?.role === 'terminate-probe') {
   process.argv[1] === fileURLToPath(import.meta.url) &&
   process.argv[2] === '--terminate-workers'
 ) {
-  // Opens a receiving socket on loopback in each of a few workers and terminates them with the socket open.
+  // Opens a receiving socket on loopback in each of a few workers and terminates them with the socket open
+  // (and, with --timer, an advert timer thread sending through it).
   const [family, group] = process.argv[3] === '6' ? ([6, 'ff02::12'] as const) : ([4, '224.0.0.18'] as const);
+  const withTimer = process.argv.includes('--timer');
   for (let i = 0; i < 3; i++) {
     const w = new Worker(fileURLToPath(import.meta.url), {
-      workerData: { role: 'terminate-probe', ifname: 'lo', group, family, noJoin: true },
+      workerData: { role: 'terminate-probe', ifname: 'lo', group, family, noJoin: true, timer: withTimer },
     });
     await new Promise((resolve) =>
       w.on('message', (m: { ready?: boolean }) => m.ready && resolve(undefined)),

@@ -212,6 +212,20 @@ describe('Debian package', { skip, concurrency: false }, () => {
     assert.deepEqual(unit.get('Service.ProtectSystem'), ['full']);
     assert.deepEqual(unit.get('Install.WantedBy'), ['multi-user.target']);
     assert.equal(unit.get('Service.MemoryDenyWriteExecute'), undefined, 'V8 needs W+X pages');
+    // Realtime is allowed, per thread (halo sets it on its VRRP threads), never imposed on the whole process.
+    assert.equal(unit.get('Service.RestrictRealtime'), undefined, 'RestrictRealtime=yes makes SCHED_RR fail');
+    assert.deepEqual(unit.get('Service.LimitRTPRIO'), ['99']);
+    assert.deepEqual(unit.get('Service.LimitNICE'), ['-20']);
+    assert.deepEqual(unit.get('Service.LimitMEMLOCK'), ['64M']);
+    for (const key of [
+      'CPUSchedulingPolicy',
+      'CPUSchedulingPriority',
+      'Nice',
+      'CPUAffinity',
+      'LimitRTTIME',
+    ]) {
+      assert.equal(unit.get(`Service.${key}`), undefined, `${key} would apply to every thread and script`);
+    }
 
     if ((await run('sh', ['-c', 'command -v systemd-analyze'])).code === 0) {
       const r = await run('systemd-analyze', ['verify', '/lib/systemd/system/halo.service']);

@@ -79,8 +79,8 @@ describe('halo config check', () => {
   });
 
   it('--json gives machine-readable diagnostics', () => {
-    const f = file('bad.conf', GOOD.replace('priority 150', 'priority 0'));
-    const r = halo('check', '-f', f, '--json', '--config-id', 'lb1', '--host-checks', 'off');
+    const f = file('bad.conf', GOOD.replace('priority 150', 'priority 0').replace('    debug 1\n', ''));
+    const r = halo('check', '-f', f, '--json', '--strict', '--config-id', 'lb1', '--host-checks', 'off');
     assert.equal(r.code, 1);
     const j = JSON.parse(r.out) as {
       ok: boolean;

@@ -39,11 +39,16 @@ describe('missed mistakes keepalived flags', () => {
     );
   });
 
-  it('vrrp_garp_interval 0 and vrrp_gna_interval 0 (keepalived: 0.000001 s at least)', () => {
+  it('vrrp_garp_interval 0 and vrrp_gna_interval 0 (keepalived: 0.000001 s at least, ignores the line)', () => {
+    // Debian's sample keepalived.conf has both lines: keepalived logs them and runs, so halo warns and runs.
     const r = parse('global_defs {\n  vrrp_garp_interval 0\n  vrrp_gna_interval 0\n}\n');
     assert.deepEqual(r.lines, [
+      'c.conf:2:22: warning: vrrp_garp_interval: 0 s is outside the range [0.000001, 4294.967295] s: line ignored (an error with --strict)',
+      'c.conf:3:21: warning: vrrp_gna_interval: 0 s is outside the range [0.000001, 4294.967295] s: line ignored (an error with --strict)',
+    ]);
+    assert.equal(r.config?.global.vrrpGarpIntervalMs, 0, 'the default applies');
+    assert.deepEqual(parse('global_defs {\n  vrrp_garp_interval 0\n}\n', { strict: true }).lines, [
       'c.conf:2:22: error: vrrp_garp_interval: 0 s is outside the range [0.000001, 4294.967295] s',
-      'c.conf:3:21: error: vrrp_gna_interval: 0 s is outside the range [0.000001, 4294.967295] s',
     ]);
     assert.equal(
       parse('global_defs {\n  vrrp_garp_interval 0.001\n}\n').config?.global.vrrpGarpIntervalMs,

@@ -181,8 +181,17 @@ describe('braces', () => {
 
 describe('values out of range and bad values', () => {
   it('VRID and priority ranges', () => {
-    refused(VI('', 'VI_1', 0), ['e.conf:3:23: error: virtual_router_id: 0 is outside the range [1, 255]']);
-    refused(VI('    priority 300'), ['e.conf:7:14: error: priority: 300 is outside the range [1, 255]']);
+    // keepalived logs an out-of-range value and runs on without the line: halo warns (--strict refuses).
+    refused(VI('', 'VI_1', 0), [
+      'e.conf:3:23: warning: virtual_router_id: 0 is outside the range [1, 255]: line ignored (an error with --strict)',
+      "e.conf:8:1: error: vrrp_instance VI_1: missing required 'virtual_router_id'",
+    ]);
+    accepted(VI('    priority 300'), [
+      'e.conf:7:14: warning: priority: 300 is outside the range [1, 255]: line ignored (an error with --strict)',
+    ]);
+    refused(VI('    priority 300'), ['e.conf:7:14: error: priority: 300 is outside the range [1, 255]'], {
+      strict: true,
+    });
     refused(VI('    priority high'), ["e.conf:7:14: error: priority: 'high' is not a whole number"]);
   });
 
@@ -243,7 +252,7 @@ describe('values out of range and bad values', () => {
       [
         "e.conf:2:11: error: lb_algo: 'roundrobin' is not one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos",
         "e.conf:3:11: error: lb_kind: 'nat' is not one of NAT, DR, TUN (did you mean 'NAT'?)",
-        'e.conf:5:11: error: real_server weight: -1 is outside the range [0, 2147483647]',
+        'e.conf:5:11: warning: real_server weight: -1 is outside the range [0, 2147483647]: line ignored (an error with --strict)',
       ],
     );
     refused(
@@ -253,7 +262,7 @@ describe('values out of range and bad values', () => {
     refused(
       'virtual_server 10.0.0.1 80 {\n  real_server 10.0.0.2 80 {\n    HTTP_GET {\n      connect_timeout 0\n    }\n  }\n  protocol TCP\n  lb_algo wlc\n}\n',
       [
-        'e.conf:4:23: error: connect_timeout: 0 s is outside the range [0.001, 4294967295] s',
+        'e.conf:4:23: warning: connect_timeout: 0 s is outside the range [0.001, 4294967295] s: line ignored (an error with --strict)',
         "e.conf:5:5: error: HTTP_GET needs at least one 'url' block",
       ],
     );

@@ -427,15 +427,15 @@ vrrp_track_process d {
 ${VI('track_process {\n  haproxi\n  b weight 255\n}')}
 `);
     assert.deepEqual(r.diags, [
-      'k.conf:3:10: error: vrrp_track_process weight: 300 is outside the range [-254, 254]',
+      'k.conf:3:10: warning: vrrp_track_process weight: 300 is outside the range [-254, 254]: line ignored (an error with --strict)',
       "k.conf:4:1: error: vrrp_track_process a needs a 'process'",
       'k.conf:7:10: error: vrrp_track_process b: quorum 5 is greater than quorum_max 3',
       "k.conf:11:11: warning: vrrp_track_process c: 'a-very-long-process-name' is longer than the 15 characters of a process name (comm) and can never match (add 'full_command' to match the command line)",
       "k.conf:12:15: error: param_match: 'exact' is not one of initial, partial",
-      'k.conf:13:9: error: vrrp_track_process delay: 0 s is outside the range [0.000001, 3600] s',
+      'k.conf:13:9: warning: vrrp_track_process delay: 0 s is outside the range [0.000001, 3600] s: line ignored (an error with --strict)',
       'k.conf:17:10: error: vrrp_track_process d: quorum 2 is greater than quorum_max 0',
       "k.conf:27:3: error: (VI_1) track_process 'haproxi' is not a defined vrrp_track_process",
-      'k.conf:28:12: error: track_process weight: 255 is outside the range [-254, 254]',
+      'k.conf:28:12: warning: track_process weight: 255 is outside the range [-254, 254]: line ignored (an error with --strict)',
     ]);
   });
 

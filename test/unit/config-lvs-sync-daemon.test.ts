@@ -53,7 +53,12 @@ describe('global_defs lvs_sync_daemon', () => {
     const bad = parse('  lvs_sync_daemon eth1 VI_1 ttll 2');
     assert.equal(bad.global, undefined);
     assert.match(bad.errors.join('\n'), /unknown option 'ttll'/);
-    assert.equal(parse('  lvs_sync_daemon eth1 VI_1 id 256').global, undefined);
+    const wide = parse('  lvs_sync_daemon eth1 VI_1 id 256');
+    assert.match(
+      wide.errors.join('\n'),
+      /warning: lvs_sync_daemon id: 256 is outside the range \[0, 255\]: line ignored/,
+    );
+    assert.equal(wide.global?.lvsSyncDaemon?.syncId, 0, 'the default applies');
     assert.equal(parse('  lvs_sync_daemon eth1 VI_1 port').global, undefined);
   });
 });

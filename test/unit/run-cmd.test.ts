@@ -38,10 +38,6 @@ test('halo run refuses an invalid config with located diagnostics and creates no
     assert.match(r.stderr, /refusing to start with an invalid config/);
     assert.match(
       r.stderr,
-      new RegExp(`${conf}:4:12: error: priority: 300 is outside the range \\[1, 255\\]`),
-    );
-    assert.match(
-      r.stderr,
       /bad\.conf:5:3: error: unknown keyword 'unicasti_src_ip'.*did you mean 'unicast_src_ip'/,
     );
     assert.ok(!existsSync(join(run, 'halo.pid')), 'no pid file');
