@@ -205,7 +205,7 @@ export class Lvs implements LvsPart {
       list.push({
         address: info.rs.address,
         port: info.rs.port,
-        up: h ? h.alive : info.rs.checkers.every((c) => !c.alpha),
+        up: h ? h.alive : info.rs.checkers.every((c) => c.type === 'FILE_CHECK' || !c.alpha),
         weight: info.rs.weight,
         ...(k?.inKernel ? { effectiveWeight: k.weight } : {}),
         lastCheck: info.lastCheck

@@ -214,7 +214,7 @@ export function timeoutsFromConfig(
 }
 
 function startsAlive(rs: RealServer): boolean {
-  return !rs.checkers.some((c) => c.alpha);
+  return !rs.checkers.some((c) => c.type !== 'FILE_CHECK' && c.alpha);
 }
 
 export function computeDesired(

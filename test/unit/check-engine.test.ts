@@ -10,7 +10,11 @@ import { type AttemptEvent, CheckEngine } from '../../src/check/engine.js';
 import type { ServerStateAction } from '../../src/check/scheduler.js';
 import type { CheckPlan, CheckResult } from '../../src/check/types.js';
 
-const flush = () => new Promise<void>((r) => setImmediate(r));
+/** Let completions through: the engine applies them in a batch on the next setImmediate turn. */
+const flush = async () => {
+  await new Promise<void>((r) => setImmediate(r));
+  await new Promise<void>((r) => setImmediate(r));
+};
 
 function plan(ids: string[]): CheckPlan {
   return {
