@@ -29,7 +29,7 @@ const USAGE = `Usage: node dist/bench/checks.js [options]   (root: uses network 
   --seconds N      measured seconds after an 8 s warm-up (default 40)
   --tcp N          TCP_CHECK real servers, delay_loop 1 s (default 10000)
   --http N         HTTP_GET real servers, delay_loop 1 s (default 1000)
-  --in-flight N    the engine's in-flight bound (default 256)
+  --in-flight N    the engine's in-flight bound (default: the engine's, 1024)
   --baseline-seconds N  seconds each C baseline runs (default 10; 0 skips them)
   --help           this text
 Ctrl-C stops the run and removes its namespaces (halo-<tag>-chk/srv/br).`;
@@ -39,7 +39,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '40' },
     tcp: { type: 'string', default: '10000' },
     http: { type: 'string', default: '1000' },
-    'in-flight': { type: 'string', default: '256' },
+    'in-flight': { type: 'string' },
     'baseline-seconds': { type: 'string', default: '10' },
     help: { type: 'boolean', default: false },
   },
@@ -386,12 +386,12 @@ async function main(): Promise<void> {
         runMs: WARMUP_MS + SECONDS * 1000,
         statsAfterMs: WARMUP_MS,
         sampleEveryMs: 5000,
-        options: { maxInFlight: Number(values['in-flight']) },
+        options: { maxInFlight: values['in-flight'] === undefined ? undefined : Number(values['in-flight']) },
       }),
     );
     console.log(
       `bench/checks: ${TCP} TCP_CHECK + ${HTTP} HTTP_GET real servers, delay_loop 1 s, ` +
-        `${WARMUP_MS / 1000} s warm-up + ${SECONDS} s measured, max in flight ${values['in-flight']}`,
+        `${WARMUP_MS / 1000} s warm-up + ${SECONDS} s measured, max in flight ${values['in-flight'] ?? 'default (1024)'}`,
     );
     const nodeArgs = process.env.HALO_BENCH_PROF
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HALO_BENCH_PROF}`]

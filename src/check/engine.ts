@@ -21,6 +21,9 @@
  *  'attempt' AttemptEvent        one attempt finished (result, lag, duration)
  *  'suspend' SuspendEvent        ha_suspend suspended or resumed a virtual server's checkers
  *  'warning' EngineWarning       something the operator should know (a track file that cannot be watched, ...)
+ *  'settled' (no argument)       the 'server'/'weight' events of one batch are all out: recompute
+ *                                derived state (the IPVS table) once here, not once per event
+ *                                (at start every real server reports at once)
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -143,7 +146,8 @@ interface Completion {
 
 export class CheckEngine extends EventEmitter {
   private readonly scheduler: CheckScheduler;
-  private readonly targets = new Map<string, PlanChecker>();
+  /** Per checker: its plan entry, and the actual start and due time of its previous attempt (interval errors). */
+  private readonly targets = new Map<string, { spec: PlanChecker; prevStart: number; prevDue: number }>();
   private readonly now: () => number;
   private readonly start_: StartCheck;
   private readonly abort = new AbortController();
@@ -161,8 +165,6 @@ export class CheckEngine extends EventEmitter {
   private readonly flushBound = () => this.flush();
   private readonly lag = new LagHistogram();
   private readonly intervalError = new LagHistogram();
-  /** Per checker: [actual start, due] of its previous attempt, for interval errors. */
-  private readonly previousStart = new Map<string, [number, number]>();
   private attempts = 0;
   private failures = 0;
   /** FILE_CHECK checkers by watched path. */
@@ -181,7 +183,7 @@ export class CheckEngine extends EventEmitter {
       let polled = 0;
       for (const rs of vs.realServers) {
         for (const c of rs.checkers) {
-          this.targets.set(c.id, c);
+          this.targets.set(c.id, { spec: c, prevStart: Number.NaN, prevDue: 0 });
           if (c.target.type === 'FILE_CHECK') {
             const list = this.fileCheckers.get(c.target.path) ?? [];
             list.push({ id: c.id, target: c.target });
@@ -216,6 +218,7 @@ export class CheckEngine extends EventEmitter {
       }
     }
     this.apply(this.scheduler.start(this.now()));
+    this.settle();
     this.arm();
   }
 
@@ -232,6 +235,7 @@ export class CheckEngine extends EventEmitter {
     if (this.outstanding > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     this.completed.length = 0;
     this.apply(final);
+    this.settle();
     return final.filter((a): a is ServerStateAction => a.type === 'server-state-changed');
   }
 
@@ -309,6 +313,7 @@ export class CheckEngine extends EventEmitter {
         this.scheduler.setPassive(c.id, st.up, st.weightDelta, fileCheckReason(c.target.name, value, st)),
       );
     }
+    if (this.running) this.settle();
   }
 
   /* ---------------------------------------------------------------- stats */
@@ -354,7 +359,17 @@ export class CheckEngine extends EventEmitter {
     this.timerAt = Number.POSITIVE_INFINITY;
     if (!this.running) return;
     this.apply(this.scheduler.poll(this.now()));
+    this.settle();
     this.arm();
+  }
+
+  /** A 'server' or 'weight' event went out since the last 'settled'. */
+  private unsettled = false;
+
+  private settle(): void {
+    if (!this.unsettled) return;
+    this.unsettled = false;
+    this.emit('settled');
   }
 
   private apply(actions: SchedulerAction[]): void {
@@ -364,12 +379,14 @@ export class CheckEngine extends EventEmitter {
           this.launch(a);
           break;
         case 'server-state-changed':
+          this.unsettled = true;
           this.emit('server', a satisfies ServerStateAction);
           break;
         case 'checker-state-changed':
           this.emit('checker', a satisfies CheckerStateAction);
           break;
         case 'weight-changed':
+          this.unsettled = true;
           this.emit('weight', a satisfies WeightAction);
           break;
       }
@@ -377,16 +394,15 @@ export class CheckEngine extends EventEmitter {
   }
 
   private launch(a: StartCheckAction): void {
-    const spec = this.targets.get(a.checkerId) as PlanChecker;
+    const t = this.targets.get(a.checkerId) as { spec: PlanChecker; prevStart: number; prevDue: number };
     const started = this.now();
     const lagMs = started - a.dueAt;
     this.lag.add(lagMs);
-    const prev = this.previousStart.get(a.checkerId);
-    if (prev && a.retry === 0) this.intervalError.add(Math.abs(started - prev[0] - (a.dueAt - prev[1])));
-    if (prev) {
-      prev[0] = started;
-      prev[1] = a.dueAt;
-    } else this.previousStart.set(a.checkerId, [started, a.dueAt]);
+    if (a.retry === 0 && !Number.isNaN(t.prevStart)) {
+      this.intervalError.add(Math.abs(started - t.prevStart - (a.dueAt - t.prevDue)));
+    }
+    t.prevStart = started;
+    t.prevDue = a.dueAt;
     this.outstanding++;
     let called = false;
     const done: CheckDone = (result) => {
@@ -395,7 +411,7 @@ export class CheckEngine extends EventEmitter {
       this.completedOne(a, started, lagMs, result);
     };
     try {
-      this.start_(spec.target, a.urlIndex, this.abort.signal, done);
+      this.start_(t.spec.target, a.urlIndex, this.abort.signal, done);
     } catch (err) {
       done(checkerError(err));
     }
@@ -440,6 +456,7 @@ export class CheckEngine extends EventEmitter {
     }
     batch.length = 0;
     this.spare = batch;
+    this.settle();
     this.arm();
   }
 }

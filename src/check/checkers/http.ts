@@ -14,9 +14,10 @@
  * verified (keepalived does not verify either); SNI is sent only with
  * enable_sni, carrying the virtualhost.
  *
- * HTTP_GET runs on the libuv TCP handle (tcp-handle.ts): connect, write the
- * request once connected, read into the shared buffer, close — the calls a C
- * checker makes, with no stream machinery in between. SSL_GET needs TLS and
+ * HTTP_GET runs on the libuv TCP handle (tcp-handle.ts): connect (reading
+ * armed at once), write the request once connected, read into the shared
+ * buffer, close — the calls a C checker makes, with no stream machinery in
+ * between. SSL_GET needs TLS and
  * uses tls.connect; HTTP_GET falls back to net.connect without the handle.
  *
  * Timeouts: connect_timeout applies to each I/O step like keepalived
@@ -149,10 +150,6 @@ function fetchOnHandle(
       return;
     }
     if (state[b.stream.kLastWriteWasAsync] === 0) phase = 'read';
-    h.onread = onRead;
-    h.useUserBuffer(sharedReadBuffer);
-    const rerr = h.readStart();
-    if (rerr) finish(errnoReason(rerr));
   });
   if (conn.error !== undefined) {
     finished = true;
@@ -160,6 +157,15 @@ function fetchOnHandle(
     return;
   }
   handle = conn.handle;
+  // Reading starts with the connect, so libuv registers the socket for both directions in its
+  // first epoll_ctl: starting it after the connect completes costs a failed ADD and a MOD.
+  handle.onread = onRead;
+  handle.useUserBuffer(sharedReadBuffer);
+  const rerr = handle.readStart();
+  if (rerr) {
+    finish(errnoReason(rerr));
+    return;
+  }
   timer = setTimeout(() => finish(timeoutText(phase, target.connectTimeoutMs)), target.connectTimeoutMs);
   untrack = trackAbort(signal, () => finish('aborted'));
 }
