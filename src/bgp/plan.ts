@@ -85,7 +85,7 @@ function realServerRule(vs: VirtualServer, rs: RealServer): RealServerRule {
     healthKey: realServerKey(realServerIdOf(virtualServerIdOf(vs), rs)),
     weight: rs.weight,
     alwaysAlive: rs.checkers.length === 0,
-    startsAlive: !rs.checkers.some((c) => c.alpha),
+    startsAlive: !rs.checkers.some((c) => c.type !== 'FILE_CHECK' && c.alpha),
   };
 }
 

@@ -1,19 +1,42 @@
 /**
  * The health-check driver: real time and real checkers around the pure
- * CheckScheduler. One timer, armed for the scheduler's next deadline; each
- * attempt's completion is fed back at once. Everything interesting
- * (retries, state, staggering, the in-flight bound) is decided by the
- * scheduler; this file only does I/O and bookkeeping.
+ * CheckScheduler. One timer, armed for the scheduler's next deadline.
+ * Completions are delivered in batches: a checker calls back from its I/O
+ * callback, the result is queued, and once per event-loop turn (setImmediate,
+ * after every I/O callback of that turn) the whole batch goes through the
+ * scheduler and the timer is re-armed once. So an attempt costs its I/O
+ * callbacks and nothing per attempt beyond them. Everything interesting
+ * (retries, state, staggering, the in-flight bound, ha_suspend skips) is
+ * decided by the scheduler; this file only does I/O and bookkeeping.
+ *
+ * FILE_CHECK checkers are fed from a TrackFileWatcher (file-check.ts);
+ * ha_suspend follows the host's addresses through a HaSuspendTracker
+ * (ha-suspend.ts), given by the caller (setHostAddresses / addressAdded /
+ * addressRemoved), or directly with suspendVirtualServer / resume.
  *
  * Events (all synchronous, in scheduler order):
  *  'server'  ServerStateAction   a real server went up/down (feeds IPVS + notify)
  *  'checker' CheckerStateAction  one checker went up/down
- *  'weight'  WeightAction        misc_dynamic changed a real server's weight
+ *  'weight'  WeightAction        misc_dynamic or FILE_CHECK changed a real server's weight
  *  'attempt' AttemptEvent        one attempt finished (result, lag, duration)
+ *  'suspend' SuspendEvent        ha_suspend suspended or resumed a virtual server's checkers
+ *  'warning' EngineWarning       something the operator should know (a track file that cannot be watched, ...)
+ *  'settled' (no argument)       the 'server'/'weight' events of one batch are all out: recompute
+ *                                derived state (the IPVS table) once here, not once per event
+ *                                (at start every real server reports at once)
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { runCheck as defaultRunCheck, type RunCheck } from './checkers/index.js';
+import {
+  type CheckDone,
+  checkerError,
+  startCheck as defaultStartCheck,
+  fromPromise,
+  type RunCheck,
+  type StartCheck,
+} from './checkers/index.js';
+import { fileCheckReason, fileCheckState, TrackFileWatcher } from './file-check.js';
+import { HaSuspendTracker } from './ha-suspend.js';
 import {
   type CheckerStateAction,
   CheckScheduler,
@@ -24,7 +47,7 @@ import {
   type StartCheckAction,
   type WeightAction,
 } from './scheduler.js';
-import type { CheckPlan, CheckResult, CheckTarget, PlanChecker } from './types.js';
+import type { CheckPlan, CheckResult, FileTarget, PlanChecker } from './types.js';
 
 export interface AttemptEvent {
   checkerId: string;
@@ -37,11 +60,36 @@ export interface AttemptEvent {
   durationMs: number;
 }
 
+export interface SuspendEvent {
+  vs: string;
+  suspended: boolean;
+  /** Checkers (not FILE_CHECK) that stop or start running. */
+  checkers: number;
+}
+
+export interface EngineWarning {
+  message: string;
+  vs?: string;
+  checkerId?: string;
+}
+
 export interface EngineOptions extends SchedulerOptions {
   /** Monotonic clock in ms (default performance.now). */
   now?: () => number;
-  /** Checker dispatch (default: the real checkers). */
+  /** Checker dispatch, promise style (tests). */
   runCheck?: RunCheck;
+  /** Checker dispatch, callback style (default: the real checkers). */
+  startCheck?: StartCheck;
+  /**
+   * ha_suspend: the host's addresses at start (one entry per address per
+   * interface). Without them, ha_suspend virtual servers are not suspended
+   * until setHostAddresses() is called (and a 'warning' says so).
+   */
+  hostAddresses?: string[];
+  /** FILE_CHECK: delay between a change event and reading the file (default file-check.ts SETTLE_MS). */
+  fileSettleMs?: number;
+  /** Restarted after a reload: init_file does not overwrite existing files (keepalived). */
+  reload?: boolean;
 }
 
 /** Start-lag histogram with 0.1 ms buckets up to 10 s. */
@@ -88,38 +136,89 @@ export interface EngineStats {
   intervalErrorMaxMs: number;
 }
 
+interface Completion {
+  a: StartCheckAction;
+  started: number;
+  lagMs: number;
+  result: CheckResult;
+  end: number;
+}
+
 export class CheckEngine extends EventEmitter {
   private readonly scheduler: CheckScheduler;
-  private readonly targets = new Map<string, PlanChecker>();
+  /** Per checker: its plan entry, and the actual start and due time of its previous attempt (interval errors). */
+  private readonly targets = new Map<string, { spec: PlanChecker; prevStart: number; prevDue: number }>();
   private readonly now: () => number;
-  private readonly run: RunCheck;
+  private readonly start_: StartCheck;
   private readonly abort = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
   private running = false;
-  private readonly pending = new Set<Promise<void>>();
+  private stopped = false;
+  /** Attempts started and not yet called back. */
+  private outstanding = 0;
+  private drained: (() => void) | undefined;
+  /** Completions waiting for the next flush; `flushing` is the batch being applied. */
+  private completed: Completion[] = [];
+  private spare: Completion[] = [];
+  private flushQueued = false;
+  private readonly flushBound = () => this.flush();
   private readonly lag = new LagHistogram();
   private readonly intervalError = new LagHistogram();
-  /** Per checker: [actual start, due] of its previous attempt, for interval errors. */
-  private readonly previousStart = new Map<string, [number, number]>();
   private attempts = 0;
   private failures = 0;
+  /** FILE_CHECK checkers by watched path. */
+  private readonly fileCheckers = new Map<string, Array<{ id: string; target: FileTarget }>>();
+  private fileWatcher: TrackFileWatcher | undefined;
+  private readonly haSuspend: HaSuspendTracker | undefined;
+  private readonly checkersPerVs = new Map<string, number>();
 
-  constructor(plan: CheckPlan, opts: EngineOptions = {}) {
+  constructor(
+    plan: CheckPlan,
+    private readonly opts: EngineOptions = {},
+  ) {
     super();
     this.scheduler = CheckScheduler.fromPlan(plan, opts);
     for (const vs of plan.virtualServers) {
-      for (const rs of vs.realServers) for (const c of rs.checkers) this.targets.set(c.key, c);
+      let polled = 0;
+      for (const rs of vs.realServers) {
+        for (const c of rs.checkers) {
+          this.targets.set(c.key, { spec: c, prevStart: Number.NaN, prevDue: 0 });
+          if (c.target.type === 'FILE_CHECK') {
+            const list = this.fileCheckers.get(c.target.path) ?? [];
+            list.push({ id: c.key, target: c.target });
+            this.fileCheckers.set(c.target.path, list);
+          } else polled++;
+        }
+      }
+      this.checkersPerVs.set(vs.key, (this.checkersPerVs.get(vs.key) ?? 0) + polled);
+    }
+    const suspendable = plan.virtualServers.filter((vs) => vs.haSuspend !== undefined);
+    if (suspendable.length > 0) {
+      this.haSuspend = new HaSuspendTracker(
+        suspendable.map((vs) => ({ vs: vs.key, ranges: vs.haSuspend ?? [] })),
+      );
     }
     this.now = opts.now ?? (() => performance.now());
-    this.run = opts.runCheck ?? defaultRunCheck;
+    this.start_ = opts.startCheck ?? (opts.runCheck ? fromPromise(opts.runCheck) : defaultStartCheck);
     setMaxListeners(0, this.abort.signal);
   }
 
   start(): void {
-    if (this.running) return;
+    if (this.running || this.stopped) return;
     this.running = true;
+    this.startFileChecks();
+    if (this.haSuspend) {
+      if (this.opts.hostAddresses) this.applySuspend(this.haSuspend.initial(this.opts.hostAddresses));
+      else {
+        this.emit('warning', {
+          message:
+            'ha_suspend: the host addresses are not known yet, so the checkers of ha_suspend virtual servers run until they are',
+        } satisfies EngineWarning);
+      }
+    }
     this.apply(this.scheduler.start(this.now()));
+    this.settle();
     this.arm();
   }
 
@@ -127,18 +226,97 @@ export class CheckEngine extends EventEmitter {
   async stop(): Promise<ServerStateAction[]> {
     if (!this.running) return [];
     this.running = false;
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.fileWatcher?.stop();
     const final = this.scheduler.stop();
     this.abort.abort();
-    await Promise.allSettled([...this.pending]);
+    if (this.outstanding > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    this.completed.length = 0;
     this.apply(final);
+    this.settle();
     return final.filter((a): a is ServerStateAction => a.type === 'server-state-changed');
   }
 
   servers(): RealServerSnapshot[] {
     return this.scheduler.serverSnapshot();
   }
+
+  /* ---------------------------------------------------------------- ha_suspend */
+
+  /** ha_suspend: the host's addresses now (e.g. from an address dump); suspends/resumes to match. */
+  setHostAddresses(addresses: string[]): void {
+    if (this.haSuspend) this.applySuspend(this.haSuspend.initial(addresses));
+  }
+
+  /** ha_suspend: an address appeared on an interface of this host. */
+  addressAdded(address: string): void {
+    if (this.haSuspend) this.applySuspend(this.haSuspend.added(address));
+  }
+
+  /** ha_suspend: an address left an interface of this host. */
+  addressRemoved(address: string): void {
+    if (this.haSuspend) this.applySuspend(this.haSuspend.removed(address));
+  }
+
+  /** Suspend a virtual server's checkers directly; false when unknown or already suspended. */
+  suspendVirtualServer(vs: string): boolean {
+    return this.setSuspended(vs, true);
+  }
+
+  resumeVirtualServer(vs: string): boolean {
+    return this.setSuspended(vs, false);
+  }
+
+  isSuspended(vs: string): boolean {
+    return this.scheduler.isSuspended(vs);
+  }
+
+  private applySuspend(changes: Array<{ vs: string; suspended: boolean }>): void {
+    for (const c of changes) this.setSuspended(c.vs, c.suspended);
+  }
+
+  private setSuspended(vs: string, suspended: boolean): boolean {
+    if (!this.scheduler.setSuspended(vs, suspended)) return false;
+    this.emit('suspend', { vs, suspended, checkers: this.checkersPerVs.get(vs) ?? 0 } satisfies SuspendEvent);
+    return true;
+  }
+
+  /* ---------------------------------------------------------------- FILE_CHECK */
+
+  private startFileChecks(): void {
+    if (this.fileCheckers.size === 0) return;
+    const files = [...this.fileCheckers.values()].map((list) => ({
+      path: list[0].target.path,
+      initFile: list.find((c) => c.target.initFile)?.target.initFile,
+    }));
+    this.fileWatcher = new TrackFileWatcher(
+      files,
+      (path, value) => this.onFileValue(path, value),
+      (path, message) => {
+        const ids = this.fileCheckers.get(path)?.map((c) => c.id) ?? [];
+        this.emit('warning', { message, checkerId: ids[0] } satisfies EngineWarning);
+      },
+      this.opts.fileSettleMs,
+    );
+    const values = this.fileWatcher.start(this.opts.reload ?? false);
+    // Before the scheduler starts: this sets the initial states and weights silently.
+    for (const [path, value] of values) this.onFileValue(path, value);
+  }
+
+  private onFileValue(path: string, value: number): void {
+    if (this.stopped) return;
+    for (const c of this.fileCheckers.get(path) ?? []) {
+      const st = fileCheckState(value, c.target.weight, c.target.reverse);
+      this.apply(
+        this.scheduler.setPassive(c.id, st.up, st.weightDelta, fileCheckReason(c.target.name, value, st)),
+      );
+    }
+    if (this.running) this.settle();
+  }
+
+  /* ---------------------------------------------------------------- stats */
 
   stats(): EngineStats {
     return {
@@ -181,7 +359,17 @@ export class CheckEngine extends EventEmitter {
     this.timerAt = Number.POSITIVE_INFINITY;
     if (!this.running) return;
     this.apply(this.scheduler.poll(this.now()));
+    this.settle();
     this.arm();
+  }
+
+  /** A 'server' or 'weight' event went out since the last 'settled'. */
+  private unsettled = false;
+
+  private settle(): void {
+    if (!this.unsettled) return;
+    this.unsettled = false;
+    this.emit('settled');
   }
 
   private apply(actions: SchedulerAction[]): void {
@@ -191,12 +379,14 @@ export class CheckEngine extends EventEmitter {
           this.launch(a);
           break;
         case 'server-state-changed':
+          this.unsettled = true;
           this.emit('server', a satisfies ServerStateAction);
           break;
         case 'checker-state-changed':
           this.emit('checker', a satisfies CheckerStateAction);
           break;
         case 'weight-changed':
+          this.unsettled = true;
           this.emit('weight', a satisfies WeightAction);
           break;
       }
@@ -204,45 +394,69 @@ export class CheckEngine extends EventEmitter {
   }
 
   private launch(a: StartCheckAction): void {
-    const spec = this.targets.get(a.checkerId) as PlanChecker;
+    const t = this.targets.get(a.checkerId) as { spec: PlanChecker; prevStart: number; prevDue: number };
     const started = this.now();
     const lagMs = started - a.dueAt;
     this.lag.add(lagMs);
-    const prev = this.previousStart.get(a.checkerId);
-    if (prev && a.retry === 0) this.intervalError.add(Math.abs(started - prev[0] - (a.dueAt - prev[1])));
-    if (prev) {
-      prev[0] = started;
-      prev[1] = a.dueAt;
-    } else this.previousStart.set(a.checkerId, [started, a.dueAt]);
-    const p = this.safeRun(spec.target, a.urlIndex).then((result) => {
-      this.pending.delete(p);
-      if (!this.running) return;
-      this.attempts++;
-      if (!result.ok) this.failures++;
-      const end = this.now();
-      if (this.listenerCount('attempt') > 0) {
-        this.emit('attempt', {
-          checkerId: a.checkerId,
-          attempt: a.attempt,
-          retry: a.retry,
-          urlIndex: a.urlIndex,
-          result,
-          lagMs,
-          durationMs: end - started,
-        } satisfies AttemptEvent);
-      }
-      this.apply(this.scheduler.complete(a.checkerId, a.attempt, result, end));
-      this.arm();
-    });
-    this.pending.add(p);
+    if (a.retry === 0 && !Number.isNaN(t.prevStart)) {
+      this.intervalError.add(Math.abs(started - t.prevStart - (a.dueAt - t.prevDue)));
+    }
+    t.prevStart = started;
+    t.prevDue = a.dueAt;
+    this.outstanding++;
+    let called = false;
+    const done: CheckDone = (result) => {
+      if (called) return; // a checker calling twice is a bug there, not a second result
+      called = true;
+      this.completedOne(a, started, lagMs, result);
+    };
+    try {
+      this.start_(t.spec.target, a.urlIndex, this.abort.signal, done);
+    } catch (err) {
+      done(checkerError(err));
+    }
   }
 
-  /** A checker that throws is a failed attempt, never a crashed engine. */
-  private async safeRun(target: CheckTarget, urlIndex: number): Promise<CheckResult> {
-    try {
-      return await this.run(target, urlIndex, this.abort.signal);
-    } catch (err) {
-      return { ok: false, reason: `checker error: ${err instanceof Error ? err.message : String(err)}` };
+  private completedOne(a: StartCheckAction, started: number, lagMs: number, result: CheckResult): void {
+    this.outstanding--;
+    if (!this.running) {
+      if (this.outstanding === 0) this.drained?.();
+      return;
     }
+    this.completed.push({ a, started, lagMs, result, end: this.now() });
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(this.flushBound);
+    }
+  }
+
+  /** Apply every completion since the last flush, then re-arm the timer once. */
+  private flush(): void {
+    this.flushQueued = false;
+    if (!this.running) return;
+    const batch = this.completed;
+    this.completed = this.spare;
+    const wantAttempts = this.listenerCount('attempt') > 0;
+    for (const c of batch) {
+      this.attempts++;
+      if (!c.result.ok) this.failures++;
+      if (wantAttempts) {
+        this.emit('attempt', {
+          checkerId: c.a.checkerId,
+          attempt: c.a.attempt,
+          retry: c.a.retry,
+          urlIndex: c.a.urlIndex,
+          result: c.result,
+          lagMs: c.lagMs,
+          durationMs: c.end - c.started,
+        } satisfies AttemptEvent);
+      }
+      this.apply(this.scheduler.complete(c.a.checkerId, c.a.attempt, c.result, c.end));
+      if (!this.running) break;
+    }
+    batch.length = 0;
+    this.spare = batch;
+    this.settle();
+    this.arm();
   }
 }

@@ -44,6 +44,14 @@
  * First runs: keepalived starts each checker BOOTSTRAP_DELAY (1 s) +
  * random(0..warmup) after start, warmup defaulting to the delay loop
  * (check_api.c register_checkers_thread); halo does the same.
+ *
+ * FILE_CHECK checkers are passive: never started, their state and weight
+ * set by setPassive() from the file's value (file-check.ts); keepalived
+ * clears their alpha, and they count as run from the start.
+ * ha_suspend: a suspended virtual server's checkers keep their state and
+ * skip their due attempts, one delay_loop at a time (keepalived's disabled
+ * checker thread re-arms itself every delay_loop without checking); after
+ * resume they run at their next due time.
  */
 import { BOOTSTRAP_DELAY_MS } from './timing.js';
 import type { CheckerType, CheckPlan, CheckResult, CheckTiming } from './types.js';
@@ -53,10 +61,12 @@ function withRetries(reason: string, failStreak: number): string {
   return failStreak > 1 ? `${reason} (after ${failStreak - 1} retries)` : reason;
 }
 
-export type RetryFlavour = 'cycle' | 'up-only' | 'smtp' | 'http';
+export type RetryFlavour = 'cycle' | 'up-only' | 'smtp' | 'http' | 'passive';
 
 export function retryFlavour(type: CheckerType): RetryFlavour {
   switch (type) {
+    case 'FILE_CHECK':
+      return 'passive';
     case 'TCP_CHECK':
       return 'cycle';
     case 'SMTP_CHECK':
@@ -89,6 +99,8 @@ export interface SchedVirtualServerSpec {
   key: string;
   omega: boolean;
   realServers: SchedRealServerSpec[];
+  /** ha_suspend: start with the checkers suspended. */
+  suspended?: boolean;
 }
 
 export interface StartCheckAction {
@@ -139,7 +151,11 @@ export interface WeightAction {
 export type SchedulerAction = StartCheckAction | CheckerStateAction | ServerStateAction | WeightAction;
 
 export interface SchedulerOptions {
-  /** Bound on attempts in flight at once; due attempts beyond it wait (default 256). */
+  /**
+   * Bound on attempts in flight at once (each holds a socket or a process); due attempts beyond it
+   * wait (default 1024). At 11,000 checks/s a loaded host's attempts average ~20 ms end to end, so
+   * 256 was reached often and the schedule slipped; 1024 keeps 4x headroom within common fd limits.
+   */
   maxInFlight?: number;
   /** Delay before any first run (keepalived BOOTSTRAP_DELAY, 1 s). */
   bootstrapDelayMs?: number;
@@ -147,8 +163,13 @@ export interface SchedulerOptions {
   random?: () => number;
 }
 
+interface VirtualServerState {
+  suspended: boolean;
+}
+
 interface RealServerState {
   vs: string;
+  vsState: VirtualServerState;
   rs: string;
   omega: boolean;
   configuredWeight: number;
@@ -270,6 +291,7 @@ export interface RealServerSnapshot {
 export class CheckScheduler {
   private readonly checkers = new Map<string, CheckerState>();
   private readonly servers: RealServerState[] = [];
+  private readonly virtualServers = new Map<string, VirtualServerState>();
   private readonly queue = new DueQueue();
   private readonly maxInFlight: number;
   private readonly bootstrapDelayMs: number;
@@ -280,13 +302,19 @@ export class CheckScheduler {
   private stopped = false;
 
   constructor(virtualServers: SchedVirtualServerSpec[], opts: SchedulerOptions = {}) {
-    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 256);
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 1024);
     this.bootstrapDelayMs = opts.bootstrapDelayMs ?? BOOTSTRAP_DELAY_MS;
     this.random = opts.random ?? Math.random;
     for (const vs of virtualServers) {
+      let vsState = this.virtualServers.get(vs.key);
+      if (!vsState) {
+        vsState = { suspended: vs.suspended ?? false };
+        this.virtualServers.set(vs.key, vsState);
+      }
       for (const rs of vs.realServers) {
         const server: RealServerState = {
           vs: vs.key,
+          vsState,
           rs: rs.key,
           omega: vs.omega,
           configuredWeight: rs.weight,
@@ -300,13 +328,15 @@ export class CheckScheduler {
           if (flavour === 'http' && !(spec.urlCount && spec.urlCount > 0)) {
             throw new Error(`checker ${spec.id}: ${spec.type} needs at least one url`);
           }
+          const passive = flavour === 'passive';
           const c: CheckerState = {
             spec,
             flavour,
             server,
-            // check_data.c: alpha checkers start down (set_checker_state(checker, false)).
-            up: !spec.timing.alpha,
-            hasRun: false,
+            // check_data.c: alpha checkers start down (set_checker_state(checker, false));
+            // check_file.c clears alpha for FILE_CHECK and marks it run.
+            up: passive || !spec.timing.alpha,
+            hasRun: passive,
             // check_data.c: "For non alpha mode, one failure is enough initially".
             retryIt: spec.timing.retry,
             nextIsRetry: false,
@@ -351,6 +381,54 @@ export class CheckScheduler {
     );
   }
 
+  /**
+   * A passive (FILE_CHECK) checker's state from outside: up with a weight
+   * delta, or down. Before start() it only sets the initial state; after, it
+   * returns the resulting actions (a weight change before the state change,
+   * as keepalived adds the weight and then brings the checker up).
+   */
+  setPassive(checkerId: string, up: boolean, weightDelta: number, reason: string): SchedulerAction[] {
+    const c = this.checkers.get(checkerId);
+    if (c?.flavour !== 'passive' || this.stopped) return [];
+    if (!this.started) {
+      if (c.up !== up) c.server.failedCheckers += up ? -1 : 1;
+      c.up = up;
+      c.weightDelta = up ? weightDelta : 0;
+      return [];
+    }
+    const actions: SchedulerAction[] = [];
+    if (up && c.weightDelta !== weightDelta) {
+      const s = c.server;
+      const before = this.effectiveWeight(s);
+      c.weightDelta = weightDelta;
+      actions.push({
+        type: 'weight-changed',
+        vs: s.vs,
+        rs: s.rs,
+        weight: this.effectiveWeight(s),
+        previous: before,
+        checkerId,
+      });
+    }
+    this.setCheckerState(c, up, reason, actions);
+    return actions;
+  }
+
+  /**
+   * ha_suspend: suspend or resume a virtual server's checkers. Returns whether
+   * anything changed (unknown virtual servers: false).
+   */
+  setSuspended(vs: string, suspended: boolean): boolean {
+    const v = this.virtualServers.get(vs);
+    if (!v || v.suspended === suspended) return false;
+    v.suspended = suspended;
+    return true;
+  }
+
+  isSuspended(vs: string): boolean {
+    return this.virtualServers.get(vs)?.suspended ?? false;
+  }
+
   get inFlight(): number {
     return this.inFlightCount;
   }
@@ -376,10 +454,25 @@ export class CheckScheduler {
         notify: true,
       });
       for (const c of s.checkers) {
+        if (c.flavour === 'passive') continue;
         const warmup = c.spec.timing.warmupMs;
         const offset = warmup > 0 ? Math.floor(warmup * this.random()) : 0;
         this.enqueue(c, now + this.bootstrapDelayMs + offset);
       }
+    }
+    // Weights set before start (FILE_CHECK values): keepalived starts with them (set_track_file_weights).
+    for (const s of this.servers) {
+      const w = this.effectiveWeight(s);
+      if (w === s.configuredWeight) continue;
+      const by = s.checkers.find((c) => c.weightDelta !== 0);
+      actions.push({
+        type: 'weight-changed',
+        vs: s.vs,
+        rs: s.rs,
+        weight: w,
+        previous: s.configuredWeight,
+        checkerId: by?.spec.id ?? '',
+      });
     }
     this.drain(now, actions);
     return actions;
@@ -480,6 +573,12 @@ export class CheckScheduler {
       if (!next || next.dueAt > now) return;
       this.queue.pop();
       const c = next;
+      if (c.server.vsState.suspended) {
+        // ha_suspend: skip this attempt; look again one delay_loop later (on the grid, past now).
+        const loop = Math.max(1, c.spec.timing.delayLoopMs);
+        this.enqueue(c, c.dueAt + loop * (Math.floor((now - c.dueAt) / loop) + 1));
+        continue;
+      }
       if (c.flavour === 'smtp' && !c.nextIsRetry) c.retryIt = 0; // smtp_start_check_thread
       c.inFlight = true;
       c.attempt++;

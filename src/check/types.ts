@@ -14,6 +14,7 @@ import type {
   VirtualServerId,
   VirtualServerKey,
 } from '../plan/ids.js';
+import type { AddressRange } from './ha-suspend.js';
 
 /** The checker kinds, as the config model names them (one list for the whole project). */
 export type CheckerType = (typeof CHECKER_TYPES)[number];
@@ -47,6 +48,29 @@ export interface TcpTarget extends ConnectOptions {
   type: 'TCP_CHECK';
 }
 
+/**
+ * url { regex ... }: what the body must match (or, with regex_no_match, must
+ * not). keepalived compiles the pattern with PCRE2; halo translates it to a
+ * JS RegExp when the plan is built (src/check/pcre.ts), so the checker only
+ * runs `exec`.
+ */
+export interface HttpRegexTarget {
+  /** JS RegExp source (translated from the PCRE2 pattern). */
+  source: string;
+  /** JS flags from regex_options: i (caseless), m (multiline), s (dotall), u (utf). 'g' is the checker's. */
+  flags: string;
+  /** regex_no_match: the attempt fails when the body matches. */
+  noMatch: boolean;
+  /** regex_min_offset: first body byte a match may start at (0 = the start of the body). */
+  minOffset: number;
+  /** regex_max_offset: last body byte a match may start at; undefined = no limit (within the read bound). */
+  maxOffset?: number;
+  /** regex_options firstline: the match must start at or before the first newline after minOffset. */
+  firstLine: boolean;
+  /** regex_options utf: the body is UTF-8 text; otherwise one character per byte (as PCRE2 sees it). */
+  utf8: boolean;
+}
+
 export interface HttpUrlTarget {
   path: string;
   /** Lower-case MD5 hex of the body, if the url has a digest. */
@@ -54,6 +78,7 @@ export interface HttpUrlTarget {
   /** Accepted status code ranges, inclusive. */
   statusCodes: Array<{ from: number; to: number }>;
   virtualhost?: string;
+  regex?: HttpRegexTarget;
 }
 
 export type HttpProtocol = '1.0' | '1.0C' | '1.0K' | '1.1';
@@ -99,6 +124,10 @@ export interface UdpTarget extends ConnectOptions {
   replyPattern?: Buffer;
   /** Mask of bits to ignore in the comparison (keepalived's reply_mask). */
   replyMask?: Buffer;
+  /**
+   * min_reply_length / max_reply_length (default 0 / 255). keepalived checks
+   * them only when a reply pattern is given (check_udp.c udp_check_thread).
+   */
   minReplyLength: number;
   maxReplyLength: number;
 }
@@ -117,7 +146,30 @@ export interface SmtpTarget extends ConnectOptions {
   heloName: string;
 }
 
+/**
+ * FILE_CHECK (keepalived check_file.c, trackers/track_file.c): not polled.
+ * The file holds an integer; status = value x weight (x -1 with reverse).
+ * With weight 0, a non-zero value (a zero one with reverse) takes the
+ * checker down; otherwise the status is added to the real server's weight,
+ * and a status at or below -2^31 (keepalived's IPVS_WEIGHT_FAULT) takes it
+ * down.
+ */
+export interface FileTarget {
+  type: 'FILE_CHECK';
+  /** The track_file block's name (for reasons and logs). */
+  name: string;
+  /** The file it watches (track_file `file`). */
+  path: string;
+  /** FILE_CHECK weight, else the track_file's (default 1). */
+  weight: number;
+  /** weight ... reverse. */
+  reverse: boolean;
+  /** track_file init_file: write VALUE at start when the file is missing (or always with overwrite). */
+  initFile?: { value: number; overwrite: boolean };
+}
+
 export type CheckTarget =
+  | FileTarget
   | TcpTarget
   | HttpTarget
   | MiscTarget
@@ -141,6 +193,7 @@ export interface PlanChecker {
   /** Unique across the plan (an opaque map key: never parsed). */
   key: CheckerKey;
   id: CheckerId;
+  /** Unused for FILE_CHECK (it has no attempts; keepalived also clears its alpha). */
   timing: CheckTiming;
   target: CheckTarget;
   /** HTTP_GET/SSL_GET fast_recovery: a down checker re-checks at once after a success. */
@@ -164,6 +217,11 @@ export interface PlanVirtualServer {
   /** omega: run the down notifications for alive real servers when halo stops. */
   omega: boolean;
   realServers: PlanRealServer[];
+  /**
+   * ha_suspend: the checkers run only while one of these addresses is on
+   * this host (src/check/ha-suspend.ts). Undefined: never suspended.
+   */
+  haSuspend?: AddressRange[];
 }
 
 export interface CheckPlan {

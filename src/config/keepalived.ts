@@ -105,7 +105,7 @@ export function parseKeepalivedText(text: string, file: string, opts: ParseOptio
   const later = new DiagnosticSink();
   const config = validateModel(cx.config, later, locate, keywordForPath, (p) => contextIn(cx.config, p));
   if (config) {
-    checkSemantics(config, later, locate);
+    checkSemantics(config, later, locate, { strict: opts.strict });
     checkHost(config, later, locate, opts.hostChecks ?? 'warn', opts.host);
   }
   const errorLines = new Set(

@@ -14,7 +14,7 @@ import type { DiagnosticSink, Position } from './diagnostics.js';
 import { didYouMean } from './diagnostics.js';
 import { type LineOptions, parseRouteLine, parseRuleLine } from './iproute-lines.js';
 import { clip } from './limits.js';
-import { CHECKER_TYPES, DEFAULT_VRRP_RT_PRIORITY, SCHEDULERS } from './model.js';
+import { CHECKER_TYPES, DEFAULT_VRRP_RT_PRIORITY, PCRE2_OPTIONS, SCHEDULERS } from './model.js';
 import type { ConfNode, WordToken } from './tree.js';
 import {
   commandLine,
@@ -51,6 +51,8 @@ export interface Keyword {
    * VIP): an error, not a warning, with this explanation.
    */
   refused?: string;
+  /** For not-implemented keywords: why it is ignored, when "not implemented yet" would mislead. */
+  note?: string;
   /** Still works but renamed: a warning (an error under --strict) pointing at the new name. */
   deprecated?: string;
   /** The model field or YAML name, for docs. */
@@ -293,7 +295,9 @@ function runKeyword(cx: BuildContext, written: ConfNode, table: BlockTable, targ
     const msg =
       kw.status === 'obsolete'
         ? `'${node.keyword}' ${where} is obsolete (from an older keepalived release) and is ignored`
-        : `'${node.keyword}' ${where} is not implemented by halo yet and is ignored`;
+        : kw.note
+          ? `'${node.keyword}' ${where} ${kw.note} and is ignored`
+          : `'${node.keyword}' ${where} is not implemented by halo yet and is ignored`;
     const hint = kw.replacement ? `use '${kw.replacement}' instead` : undefined;
     if (cx.strict) cx.sink.error(node.pos, msg, hint);
     else cx.sink.warning(node.pos, msg, hint);
@@ -1456,10 +1460,29 @@ const URL_BLOCK: BlockTable = {
     virtualhost: stringKw('virtualhost'),
     regex: stringKw('regex'),
     regex_no_match: flagKw('regexNoMatch'),
-    regex_options: notImplemented(),
-    regex_min_offset: notImplemented(),
-    regex_max_offset: notImplemented(),
-    regex_stack: notImplemented(),
+    regex_options: {
+      status: 'implemented',
+      args: [1, Number.POSITIVE_INFINITY],
+      yaml: 'regexOptions',
+      handle: (cx, n, t) => {
+        const list = ensure(t, 'regexOptions', []) as string[];
+        for (const a of n.args) {
+          // keepalived ignores unknown words silently: halo ignores them too, with a warning (--strict: error).
+          const o = (PCRE2_OPTIONS as readonly string[]).includes(a.text) ? a.text : undefined;
+          if (o === undefined) {
+            const message = `regex_options: unknown option '${a.text}' (one of ${PCRE2_OPTIONS.join(', ')})`;
+            if (cx.strict) cx.sink.error(a.pos, message);
+            else cx.sink.warning(a.pos, `${message}: ignored, as keepalived does`);
+          } else if (!list.includes(o)) list.push(o);
+        }
+        cx.positions.set(t, 'regexOptions', argPos(n));
+      },
+    },
+    regex_min_offset: intKw('regexMinOffset', 0, Number.MAX_SAFE_INTEGER, 'regex_min_offset', '0'),
+    regex_max_offset: intKw('regexMaxOffset', 0, Number.MAX_SAFE_INTEGER, 'regex_max_offset', 'none'),
+    regex_stack: notImplemented({
+      note: "has no effect in halo (it sizes PCRE2's JIT stack; halo runs the regex as a JS RegExp)",
+    }),
     tls_compliant: newer('2.2.8'),
   },
 };
@@ -1561,8 +1584,8 @@ const CHECKER_TABLES: Record<string, BlockTable> = {
           if (n.args.length > 0) set(cx, t, 'replyPattern', n.args.map((a) => a.text).join(''), argPos(n));
         },
       },
-      min_reply_length: notImplemented(),
-      max_reply_length: notImplemented(),
+      min_reply_length: intKw('minReplyLength', 0, 65535, 'min_reply_length', '0'),
+      max_reply_length: intKw('maxReplyLength', 0, 65535, 'max_reply_length', '255'),
     },
   },
   DNS_CHECK: {
@@ -1598,6 +1621,41 @@ const CHECKER_TABLES: Record<string, BlockTable> = {
       host: obsolete('connect_ip / connect_port in SMTP_CHECK'),
     },
   },
+  // keepalived 2.2.x check_file.c: only these two (no timing or connection keywords).
+  FILE_CHECK: {
+    name: 'FILE_CHECK',
+    keywords: {
+      track_file: stringKw('trackFile'),
+      weight: {
+        status: 'implemented',
+        args: [1, 2],
+        yaml: 'weight, weightReverse',
+        default: "the track_file's",
+        handle: (cx, n, t) => {
+          set(
+            cx,
+            t,
+            'weight',
+            cx.values.int(n.args[0], -2_147_483_647, 2_147_483_647, 'FILE_CHECK weight'),
+            argPos(n),
+          );
+          const dir = n.args[1]?.text;
+          if (dir === 'reverse' || dir === 'noreverse')
+            set(cx, t, 'weightReverse', dir === 'reverse', argPos(n, 1));
+          else if (dir !== undefined) {
+            cx.sink.error(
+              n.args[1].pos,
+              `FILE_CHECK weight: expected 'reverse' or 'noreverse', got '${dir}'`,
+            );
+          }
+        },
+      },
+      // In keepalived.conf(5) but not in 2.2.7's parser (an unknown keyword there): the weight always applies.
+      dynamic: notImplemented({
+        note: 'is documented by keepalived but not read by keepalived 2.2.7 (the weight always applies)',
+      }),
+    },
+  },
 };
 
 function checkerKw(type: string): Keyword {
@@ -1615,6 +1673,10 @@ function checkerKw(type: string): Keyword {
       }
       if ((type === 'HTTP_GET' || type === 'SSL_GET') && !checker.urls) {
         cx.sink.error(n.closePos ?? n.pos, `${type} needs at least one 'url' block`);
+        return;
+      }
+      if (type === 'FILE_CHECK' && checker.trackFile === undefined) {
+        cx.sink.error(n.closePos ?? n.pos, "FILE_CHECK needs a 'track_file'");
         return;
       }
       push(t, 'checkers', checker);
@@ -1670,7 +1732,6 @@ export const REAL_SERVER: BlockTable = {
     notify_down: scriptKw('notifyDown'),
     alpha: boolFlagKw('alpha', true, 'virtual server'),
     ...Object.fromEntries(CHECKER_TYPES.map((c) => [c, checkerKw(c)])),
-    FILE_CHECK: notImplemented(),
     BFD_CHECK: notImplemented(),
     snmp_name: notImplemented(),
   },

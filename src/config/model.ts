@@ -587,6 +587,35 @@ const checkerBase = {
   source,
 };
 
+/** keepalived 2.2.7's regex_options words (check_http.c regex_options[], PCRE2 compile options). */
+export const PCRE2_OPTIONS = [
+  'allow_empty_class',
+  'alt_bsux',
+  'auto_callout',
+  'caseless',
+  'dollar_endonly',
+  'dotall',
+  'dupnames',
+  'extended',
+  'firstline',
+  'match_unset_backref',
+  'multiline',
+  'never_ucp',
+  'never_utf',
+  'no_auto_capture',
+  'no_auto_possess',
+  'no_dotstar_anchor',
+  'no_start_optimize',
+  'ucp',
+  'ungreedy',
+  'utf',
+  'never_backslash_c',
+  'alt_circumflex',
+  'alt_verbnames',
+  'use_offset_limit',
+] as const;
+export type Pcre2Option = (typeof PCRE2_OPTIONS)[number];
+
 export const HttpUrlSchema = z
   .object({
     path: z.string().min(1),
@@ -603,8 +632,15 @@ export const HttpUrlSchema = z
       )
       .default([{ from: 200, to: 299 }]),
     virtualhost: z.string().optional(),
+    /** PCRE2 pattern the body must match (halo runs it as a JS RegExp; see docs/config.md). */
     regex: z.string().optional(),
     regexNoMatch: z.boolean().default(false),
+    /** regex_options: PCRE2 compile options by keepalived's names. */
+    regexOptions: z.array(z.enum(PCRE2_OPTIONS)).default([]),
+    /** regex_min_offset: first body byte a match may start at. */
+    regexMinOffset: z.number().int().min(0).optional(),
+    /** regex_max_offset: last body byte a match may start at. */
+    regexMaxOffset: z.number().int().min(0).optional(),
     source,
   })
   .strict();
@@ -647,6 +683,9 @@ export const CheckerSchema = z.discriminatedUnion('type', [
       requireReply: z.boolean().default(false),
       /** require_reply PATTERN in hex. */
       replyPattern: z.string().optional(),
+      /** min_reply_length / max_reply_length: checked with a reply pattern only, as keepalived does. */
+      minReplyLength: z.number().int().min(0).max(65535).default(0),
+      maxReplyLength: z.number().int().min(0).max(65535).default(255),
     })
     .strict(),
   z
@@ -664,6 +703,18 @@ export const CheckerSchema = z.discriminatedUnion('type', [
       heloName: z.string().default('smtpchecker.keepalived.org'),
     })
     .strict(),
+  // Not polled, so none of the connection or timing fields: the file's value drives it.
+  z
+    .object({
+      type: z.literal('FILE_CHECK'),
+      /** track_file NAME: a top-level track_file (vrrp_track_file) block. */
+      trackFile: z.string().min(1),
+      /** weight N [reverse]: the file value's multiplier; default the track_file's weight and reverse. */
+      weight: z.number().int().min(-2_147_483_647).max(2_147_483_647).optional(),
+      weightReverse: z.boolean().optional(),
+      source,
+    })
+    .strict(),
 ]);
 export const CHECKER_TYPES = [
   'TCP_CHECK',
@@ -674,6 +725,7 @@ export const CHECKER_TYPES = [
   'UDP_CHECK',
   'DNS_CHECK',
   'SMTP_CHECK',
+  'FILE_CHECK',
 ] as const;
 
 export const RealServerSchema = z
@@ -893,6 +945,7 @@ export const NormalisedCheckerSchema = z.discriminatedUnion('type', [
   CheckerSchema.options[5].required(inheritedRequired),
   CheckerSchema.options[6].required(inheritedRequired),
   CheckerSchema.options[7].required(inheritedRequired),
+  CheckerSchema.options[8].required({ weight: true, weightReverse: true }),
 ]);
 
 export const NormalisedRealServerSchema = RealServerSchema.required({
@@ -977,6 +1030,8 @@ export type SyncGroup = z.output<typeof NormalisedSyncGroupSchema>;
 export type VirtualServer = z.output<typeof NormalisedVirtualServerSchema>;
 export type RealServer = z.output<typeof NormalisedRealServerSchema>;
 export type Checker = z.output<typeof NormalisedCheckerSchema>;
+/** Every checker but FILE_CHECK: the ones with connection and timing settings. */
+export type PolledChecker = Exclude<Checker, { type: 'FILE_CHECK' }>;
 export type CheckerType = Checker['type'];
 export type BgpConfig = NonNullable<HaloConfig['bgp']>;
 export type ResolvedTrackRef = VrrpInstance['trackScripts'][number];

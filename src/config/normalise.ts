@@ -224,6 +224,13 @@ export function applyInheritance(input: Obj): Obj {
         rs.port = vs.port;
       const rsDelayLoop = num(rs.delayLoopMs) ?? vsDelayLoop;
       for (const ck of objects(rs.checkers)) {
+        if (ck.type === 'FILE_CHECK') {
+          // check_file.c file_end_handler: no weight of its own -> the track_file's weight and reverse.
+          const tf = files.get(ck.trackFile);
+          inherit(ck, 'weight', tf ? (num(tf.weight) ?? 1) : 1);
+          inherit(ck, 'weightReverse', tf ? (tf.weightReverse ?? false) : false);
+          continue;
+        }
         inherit(ck, 'connectTimeoutMs', rs.connectTimeoutMs);
         inherit(ck, 'delayLoopMs', rsDelayLoop);
         const ckDelayLoop = num(ck.delayLoopMs) ?? rsDelayLoop;

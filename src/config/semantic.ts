@@ -7,20 +7,26 @@
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
+import { PcreTranslationError, translatePcre } from '../check/pcre.js';
 import type { DiagnosticSink } from './diagnostics.js';
 import { didYouMean } from './diagnostics.js';
-import type { HaloConfig } from './model.js';
+import type { HaloConfig, HttpUrl } from './model.js';
 import type { Locate } from './normalise.js';
 import { applyStrictMode } from './strict-mode.js';
 import { interfaceNameProblem } from './values.js';
 
 export type HostChecks = 'warn' | 'error' | 'off';
 
-export function checkSemantics(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
+export function checkSemantics(
+  config: HaloConfig,
+  sink: DiagnosticSink,
+  at: Locate,
+  opts: { strict?: boolean } = {},
+): void {
   checkVrrp(config, sink, at);
   applyStrictMode(config, sink, at);
   checkSyncGroups(config, sink, at);
-  checkLvs(config, sink, at);
+  checkLvs(config, sink, at, opts.strict ?? false);
   checkBgp(config, sink, at);
 }
 
@@ -488,7 +494,7 @@ function vsName(vs: HaloConfig['virtualServers'][number]): string {
   return vs.family === 6 ? `[${vs.address}]:${vs.port}` : `${vs.address}:${vs.port}`;
 }
 
-function checkLvs(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
+function checkLvs(config: HaloConfig, sink: DiagnosticSink, at: Locate, strict: boolean): void {
   const groupNames = config.virtualServerGroups.map((g) => g.name);
   duplicates(
     config.virtualServerGroups,
@@ -576,6 +582,20 @@ function checkLvs(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
       sink.error(p('sorryServer'), `${name}: sorry_server ${vs.sorryServer.address} is not IPv${vs.family}`);
     }
     if (vs.realServers.length === 0 && !vs.sorryServer) sink.warning(p(), `${name} has no real_server`);
+    if (vs.haSuspend) {
+      const groupFwmark = config.virtualServerGroups
+        .find((g) => g.name === vs.group)
+        ?.members.some((m) => m.type === 'fwmark');
+      if (vs.fwmark !== undefined || groupFwmark) {
+        // keepalived: "cannot use ha_suspend with fwmarks - clearing ha_suspend".
+        warnOrError(
+          sink,
+          strict,
+          p('haSuspend'),
+          `${name}: ha_suspend has no effect on a fwmark service (there is no address to follow)`,
+        );
+      }
+    }
     duplicates(
       vs.realServers,
       (rs) => `${rs.address}|${rs.port}`,
@@ -627,6 +647,42 @@ function checkLvs(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
         );
       }
       rs.checkers.forEach((ck, c) => {
+        if (ck.type === 'FILE_CHECK') {
+          if (!config.trackFiles.some((f) => f.name === ck.trackFile)) {
+            sink.error(
+              rp('checkers', c, 'trackFile'),
+              `${rname} FILE_CHECK: track_file '${ck.trackFile}' is not a defined track_file`,
+              didYouMean(
+                ck.trackFile,
+                config.trackFiles.map((f) => f.name),
+              ),
+            );
+          }
+          return;
+        }
+        if (ck.type === 'HTTP_GET' || ck.type === 'SSL_GET') {
+          ck.urls.forEach((u, j) => {
+            const up = (...rest: PropertyKey[]) => rp('checkers', c, 'urls', j, ...rest);
+            checkUrlRegex(sink, u, up(), up('regex'), `${rname} ${ck.type} url ${u.path}`);
+          });
+        }
+        if (ck.type === 'UDP_CHECK') {
+          const lengthsSet = ck.minReplyLength !== 0 || ck.maxReplyLength !== 255;
+          if (lengthsSet && ck.replyPattern === undefined) {
+            warnOrError(
+              sink,
+              strict,
+              rp('checkers', c, ck.minReplyLength !== 0 ? 'minReplyLength' : 'maxReplyLength'),
+              `${rname} UDP_CHECK: min_reply_length / max_reply_length have no effect without a require_reply pattern`,
+              'keepalived checks the reply length only when it compares the reply with a pattern',
+            );
+          } else if (ck.minReplyLength > ck.maxReplyLength) {
+            sink.warning(
+              rp('checkers', c, 'minReplyLength'),
+              `${rname} UDP_CHECK: min_reply_length ${ck.minReplyLength} > max_reply_length ${ck.maxReplyLength} - will always fail`,
+            );
+          }
+        }
         if (ck.connectTimeoutMs > ck.delayLoopMs) {
           sink.warning(
             rp('checkers', c, 'connectTimeoutMs'),
@@ -642,6 +698,47 @@ function checkLvs(config: HaloConfig, sink: DiagnosticSink, at: Locate): void {
       });
     });
   });
+}
+
+/**
+ * url regex: the PCRE2 pattern must translate to a JS RegExp (an error names
+ * what does not); what still behaves differently is a warning; the regex_*
+ * settings without a regex do nothing.
+ */
+function checkUrlRegex(
+  sink: DiagnosticSink,
+  u: HttpUrl,
+  pos: ReturnType<Locate>,
+  regexPos: ReturnType<Locate>,
+  what: string,
+): void {
+  if (u.regex === undefined) {
+    const stray = [
+      u.regexNoMatch ? 'regex_no_match' : undefined,
+      u.regexOptions.length > 0 ? 'regex_options' : undefined,
+      u.regexMinOffset !== undefined ? 'regex_min_offset' : undefined,
+      u.regexMaxOffset !== undefined ? 'regex_max_offset' : undefined,
+    ].filter((x) => x !== undefined);
+    if (stray.length > 0) sink.warning(pos, `${what}: ${stray.join(', ')} without 'regex' has no effect`);
+    return;
+  }
+  try {
+    const t = translatePcre(u.regex, u.regexOptions);
+    for (const w of t.warnings) sink.warning(regexPos, `${what}: regex: ${w}`);
+  } catch (err) {
+    if (!(err instanceof PcreTranslationError)) throw err;
+    sink.error(regexPos, `${what}: regex '${u.regex}': ${err.message}`, 'halo runs the regex as a JS RegExp');
+  }
+  if (
+    u.regexMinOffset !== undefined &&
+    u.regexMaxOffset !== undefined &&
+    u.regexMaxOffset < u.regexMinOffset
+  ) {
+    sink.warning(
+      pos,
+      `${what}: regex_max_offset ${u.regexMaxOffset} is below regex_min_offset ${u.regexMinOffset}, so the regex never matches`,
+    );
+  }
 }
 
 function warnOrError(
@@ -797,6 +894,7 @@ export function checkHost(
       script(rs.notifyUp, [...rp, 'notifyUp'], 'notify_up');
       script(rs.notifyDown, [...rp, 'notifyDown'], 'notify_down');
       rs.checkers.forEach((ck, c) => {
+        if (ck.type === 'FILE_CHECK') return;
         iface(ck.bindIf, [...rp, 'checkers', c, 'bindIf'], `${ck.type} bind_if`);
         if (ck.type === 'MISC_CHECK') {
           script(ck.miscPath, [...rp, 'checkers', c, 'miscPath'], 'misc_path');

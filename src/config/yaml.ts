@@ -117,7 +117,7 @@ export function parseYamlText(text: string, file: string, opts: ParseOptions = {
     return { diagnostics: sink.sorted(), input };
   }
   attachSources(config, locate);
-  checkSemantics(config, sink, locate);
+  checkSemantics(config, sink, locate, { strict: opts.strict });
   checkHost(config, sink, locate, opts.hostChecks ?? 'warn', opts.host);
   return { config: sink.hasErrors ? undefined : config, diagnostics: sink.sorted(), input };
 }

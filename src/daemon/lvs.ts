@@ -14,7 +14,7 @@
  * at start), lvs_timeouts, lvs_sync_daemon (master/backup following a VRRP
  * instance) and lvs_flush_on_stop. In dry-run mode these are only logged.
  */
-import { type AttemptEvent, CheckEngine } from '../check/engine.js';
+import { type AttemptEvent, CheckEngine, type EngineWarning, type SuspendEvent } from '../check/engine.js';
 import type { CheckerStateAction, ServerStateAction, WeightAction } from '../check/scheduler.js';
 import { runScript } from '../check/script-runner.js';
 import type { CheckerType, CheckPlan } from '../check/types.js';
@@ -31,11 +31,13 @@ import { MemoryKernel } from '../ipvs/memory-kernel.js';
 import { KernelError } from '../ipvs/netlink.js';
 import { Reconciler } from '../ipvs/reconciler.js';
 import type { SyncDaemon, SyncState } from '../ipvs/types.js';
+import { AddressWatcher } from '../net/addr-watch.js';
 import type { AlertEvent, VirtualServerRef } from '../notify/events.js';
 import { describeProblem, type PlanProblem } from '../plan/check.js';
 import {
   type CheckerKey,
   describeRealServer,
+  describeVirtualServer,
   type RealServerKey,
   realServerEndpoint,
   type VirtualServerKey,
@@ -120,6 +122,8 @@ export class Lvs implements LvsPart {
   private readonly checkerUp = new Map<CheckerKey, boolean>();
   /** Checkers that have reported a state change since start. */
   private readonly checkerHasRun = new Set<CheckerKey>();
+  /** ha_suspend: the host's addresses, watched only while some virtual server uses it. */
+  private addressWatch: AddressWatcher | undefined;
 
   constructor(
     private readonly opts: LvsOptions,
@@ -154,7 +158,7 @@ export class Lvs implements LvsPart {
       await this.kernelCall('flush', 'flushed the IPVS table (lvs_flush)', (c) => c.flush());
     await this.applyTimeouts(plans.ipvs);
     this.indexServers(plans);
-    this.startChecks(plans.check);
+    await this.startChecks(plans.check, false);
     await this.publish();
     this.reconciler.start();
     await this.applySyncDaemon(plans.ipvs);
@@ -177,7 +181,7 @@ export class Lvs implements LvsPart {
       const old = this.engine;
       old?.removeAllListeners();
       await old?.stop();
-      this.startChecks(plans.check);
+      await this.startChecks(plans.check, true);
     }
     await this.publish();
     await this.applySyncDaemon(plans.ipvs);
@@ -191,6 +195,8 @@ export class Lvs implements LvsPart {
   async stop(): Promise<void> {
     this.announceRemoved([...this.servers.values()], true);
     this.stopping = true;
+    this.addressWatch?.close();
+    this.addressWatch = undefined;
     await this.engine?.stop();
     await this.syncChain;
     await this.stopSyncDaemon();
@@ -219,7 +225,6 @@ export class Lvs implements LvsPart {
 
   /** VRRP state changes: the sync daemon follows its instance (master when MASTER, backup otherwise). */
   vrrpStateChanged(instance: string, state: string): void {
-    // ha_suspend (checks follow VRRP state) is not implemented yet: checks always run.
     const sync = this.plans?.ipvs.syncDaemon;
     if (!sync?.instance || sync.instance !== instance || this.stopping) return;
     this.followedState = state.toUpperCase() === 'MASTER' ? 'master' : 'backup';
@@ -402,7 +407,33 @@ export class Lvs implements LvsPart {
     this.checkersOf = new Map(realServers.map((rs) => [rs.key, rs.checkers.map((c) => c.key)]));
   }
 
-  private startChecks({ plan, problems }: LvsPlans['check']): void {
+  /**
+   * ha_suspend follows the host's addresses (keepalived: a virtual server's checks run only while its
+   * address is on this host). The watcher exists only while some virtual server asks for it.
+   */
+  private async hostAddresses(plan: CheckPlan): Promise<string[] | undefined> {
+    if (!plan.virtualServers.some((vs) => vs.haSuspend !== undefined)) {
+      this.addressWatch?.close();
+      this.addressWatch = undefined;
+      return undefined;
+    }
+    if (!this.addressWatch) {
+      const watch = new AddressWatcher();
+      watch.on('address', (e) => {
+        if (e.type === 'added') this.engine?.addressAdded(e.address);
+        else this.engine?.addressRemoved(e.address);
+      });
+      watch.on('error', (err: Error) =>
+        this.opts.logger.pino.warn({ event: 'check.ha_suspend' }, `ha_suspend address watch: ${err.message}`),
+      );
+      this.addressWatch = watch;
+      await watch.ready;
+    }
+    return this.addressWatch.addresses().map((a) => a.address);
+  }
+
+  private async startChecks({ plan, problems }: LvsPlans['check'], reload: boolean): Promise<void> {
+    const hostAddresses = await this.hostAddresses(plan);
     // Compared on reload; taken before the health seeding below changes the plan.
     this.planText = planText(plan);
     // Carry health across a reload: a server we know is down starts down (alpha: down until a check
@@ -421,9 +452,17 @@ export class Lvs implements LvsPart {
       })),
     };
     for (const p of problems) this.opts.logger.pino.warn({ event: 'check.plan_problem' }, describeProblem(p));
-    const engine = new CheckEngine(seeded);
+    // reload: init_file does not overwrite a file a previous run wrote (keepalived).
+    const engine = new CheckEngine(seeded, { hostAddresses, reload });
     engine.on('server', (a: ServerStateAction) => this.onServer(a));
     engine.on('weight', (a: WeightAction) => this.onWeight(a));
+    // One recomputation per batch of results: at start every real server reports at once, and a table per
+    // report would keep a thousand tables alive until the reconciler caught up.
+    engine.on('settled', () => void this.publish());
+    engine.on('warning', (w: EngineWarning) =>
+      this.opts.logger.pino.warn({ event: 'check.warning', checker: w.checkerId }, w.message),
+    );
+    engine.on('suspend', (e: SuspendEvent) => this.onSuspend(e));
     engine.on('checker', (a: CheckerStateAction) => this.onChecker(a));
     engine.on('attempt', (a: AttemptEvent) => {
       const checker = this.checkerOf(a.checkerId);
@@ -496,7 +535,6 @@ export class Lvs implements LvsPart {
     this.opts.metrics?.setRealServerUp(info.vs.name, realServerEndpoint(info.rs.id), a.up);
     const script = a.up ? info.rs.notifyUp : info.rs.notifyDown;
     if (script && a.notify) void this.runHook(script, 'other');
-    void this.publish();
   }
 
   /** Alive real servers leaving the pool because of a reload or a stop (keepalived mails "Removing ..."). */
@@ -546,7 +584,16 @@ export class Lvs implements LvsPart {
     if (!info) return;
     const prev = this.health.get(info.rs.key) ?? { alive: true };
     this.health.set(info.rs.key, { ...prev, dynamicWeight: a.weight });
-    void this.publish();
+  }
+
+  /** keepalived's words for ha_suspend ("Activating/Suspending healthchecker for service ..."). */
+  private onSuspend(e: SuspendEvent): void {
+    const vs = this.plans.check.plan.virtualServers.find((v) => v.key === e.vs);
+    const name = vs ? describeVirtualServer(vs.id) : String(e.vs);
+    this.opts.logger.pino.info(
+      { event: e.suspended ? 'check.suspended' : 'check.resumed', virtualServer: name, checkers: e.checkers },
+      `${e.suspended ? 'Suspending' : 'Activating'} healthchecker for service ${name}`,
+    );
   }
 
   /** Recompute the desired table and hand it to the reconciler. */

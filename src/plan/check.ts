@@ -7,15 +7,19 @@
  * Checkers that cannot run (a bad hex pattern, an unparsable command line) are left out and reported.
  */
 
+import type { AddressRange } from '../check/ha-suspend.js';
+import { translatePcre } from '../check/pcre.js';
 import { splitCommandLine } from '../check/script-runner.js';
 import type {
   CheckPlan,
   CheckTarget,
+  CheckTiming,
+  HttpRegexTarget,
   PlanChecker,
   PlanRealServer,
   PlanVirtualServer,
 } from '../check/types.js';
-import type { Checker, HaloConfig, RealServer, VirtualServer } from '../config/model.js';
+import type { Checker, HaloConfig, HttpUrl, RealServer, VirtualServer } from '../config/model.js';
 import { type CheckerId, checkerKey, describeChecker, realServerKey, virtualServerKey } from './ids.js';
 import { realServerIdOf, virtualServerIdOf } from './ipvs.js';
 
@@ -68,7 +72,58 @@ export function parseHexPattern(text: string, allowWildcard: boolean): { data: B
   return { data: Buffer.from(data), mask: usingMask ? Buffer.from(mask) : undefined };
 }
 
+/** url regex, regex_no_match, regex_options, regex_min_offset, regex_max_offset -> the checker's regex. */
+export function regexTarget(u: HttpUrl): HttpRegexTarget | undefined {
+  if (u.regex === undefined) return undefined;
+  const t = translatePcre(u.regex, u.regexOptions);
+  return {
+    source: t.source,
+    flags: t.flags,
+    noMatch: u.regexNoMatch,
+    minOffset: u.regexMinOffset ?? 0,
+    maxOffset: u.regexMaxOffset,
+    firstLine: t.firstLine,
+    utf8: t.utf8,
+  };
+}
+
+/**
+ * ha_suspend: the addresses that enable the checkers; undefined when off, or
+ * cleared as keepalived clears it on fwmark services and groups with fwmarks.
+ */
+export function haSuspendRanges(cfg: HaloConfig, vs: VirtualServer): AddressRange[] | undefined {
+  if (!vs.haSuspend || vs.fwmark !== undefined) return undefined;
+  const family = (a: string): 4 | 6 => (a.includes(':') ? 6 : 4);
+  if (vs.group !== undefined) {
+    const members = cfg.virtualServerGroups.find((g) => g.name === vs.group)?.members ?? [];
+    if (members.some((m) => m.type === 'fwmark')) return undefined;
+    return members.flatMap((m) =>
+      m.type === 'address'
+        ? [{ family: family(m.address), first: m.address, last: m.rangeEnd ?? m.address }]
+        : [],
+    );
+  }
+  return vs.address === undefined
+    ? undefined
+    : [{ family: family(vs.address), first: vs.address, last: vs.address }];
+}
+
+/** FILE_CHECK has no attempts; the scheduler never reads this. */
+const NO_TIMING: CheckTiming = { delayLoopMs: 0, delayBeforeRetryMs: 0, retry: 0, warmupMs: 0, alpha: false };
+
 function buildTarget(cfg: HaloConfig, vs: VirtualServer, rs: RealServer, c: Checker): CheckTarget {
+  if (c.type === 'FILE_CHECK') {
+    const tf = cfg.trackFiles.find((f) => f.name === c.trackFile);
+    if (!tf) throw new Error(`FILE_CHECK: track_file '${c.trackFile}' is not defined`);
+    return {
+      type: 'FILE_CHECK',
+      name: tf.name,
+      path: tf.file,
+      weight: c.weight,
+      reverse: c.weightReverse,
+      initFile: tf.initFile,
+    };
+  }
   const conn = {
     host: c.connectIp ?? rs.address,
     port: c.connectPort ?? (rs.port || vs.port),
@@ -94,6 +149,7 @@ function buildTarget(cfg: HaloConfig, vs: VirtualServer, rs: RealServer, c: Chec
           digest: u.digest?.toLowerCase(),
           statusCodes: u.statusCodes,
           virtualhost: u.virtualhost,
+          regex: regexTarget(u),
         })),
       };
     case 'MISC_CHECK': {
@@ -126,9 +182,8 @@ function buildTarget(cfg: HaloConfig, vs: VirtualServer, rs: RealServer, c: Chec
         requireReply: c.requireReply,
         replyPattern: reply?.data,
         replyMask: reply?.mask,
-        // check_udp.c udp_check_handler defaults (min/max_reply_length are not in the model yet).
-        minReplyLength: 0,
-        maxReplyLength: 255,
+        minReplyLength: c.minReplyLength,
+        maxReplyLength: c.maxReplyLength,
       };
     }
     case 'DNS_CHECK':
@@ -154,16 +209,19 @@ export function buildCheckPlan(cfg: HaloConfig): { plan: CheckPlan; problems: Pl
           checkers.push({
             key: checkerKey(id),
             id,
-            timing: {
-              delayLoopMs: c.delayLoopMs,
-              delayBeforeRetryMs: c.delayBeforeRetryMs,
-              retry: c.retry,
-              warmupMs: c.warmupMs,
-              alpha: c.alpha,
-            },
+            timing:
+              c.type === 'FILE_CHECK'
+                ? NO_TIMING
+                : {
+                    delayLoopMs: c.delayLoopMs,
+                    delayBeforeRetryMs: c.delayBeforeRetryMs,
+                    retry: c.retry,
+                    warmupMs: c.warmupMs,
+                    alpha: c.alpha,
+                  },
             target: buildTarget(cfg, vs, rs, c),
             fastRecovery: c.type === 'HTTP_GET' || c.type === 'SSL_GET' ? c.fastRecovery : undefined,
-            logAllFailures: c.logAllFailures || cfg.global.checkerLogAllFailures,
+            logAllFailures: c.type !== 'FILE_CHECK' && (c.logAllFailures || cfg.global.checkerLogAllFailures),
           });
         } catch (err) {
           problems.push({ checker: id, message: (err as Error).message, source: c.source });
@@ -171,7 +229,13 @@ export function buildCheckPlan(cfg: HaloConfig): { plan: CheckPlan; problems: Pl
       });
       realServers.push({ key: realServerKey(rsId), id: rsId, weight: rs.weight, checkers });
     }
-    virtualServers.push({ key: virtualServerKey(vsId), id: vsId, omega: vs.omega, realServers });
+    virtualServers.push({
+      key: virtualServerKey(vsId),
+      id: vsId,
+      omega: vs.omega,
+      realServers,
+      haSuspend: haSuspendRanges(cfg, vs),
+    });
   }
   return { plan: { virtualServers }, problems };
 }

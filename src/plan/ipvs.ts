@@ -260,7 +260,8 @@ export function buildIpvsVirtualServerPlan(
         upperThreshold: rs.uthreshold ?? 0,
         lowerThreshold: rs.lthreshold ?? 0,
         checked: rs.checkers.length > 0,
-        startsAlive: !rs.checkers.some((c) => c.alpha),
+        // FILE_CHECK has no alpha (keepalived clears it): its file decides from the start.
+        startsAlive: !rs.checkers.some((c) => c.type !== 'FILE_CHECK' && c.alpha),
         notifyUp: rs.notifyUp,
         notifyDown: rs.notifyDown,
       };

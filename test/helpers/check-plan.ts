@@ -3,7 +3,7 @@
  * assertions stay readable; the typed ids beside them are placeholders (the engine treats keys as opaque
  * and never looks at ids).
  */
-import type { PlanChecker, PlanRealServer, PlanVirtualServer } from '../../src/check/types.js';
+import type { CheckPlan, PlanChecker, PlanRealServer, PlanVirtualServer } from '../../src/check/types.js';
 import type {
   CheckerKey,
   RealServerId,
@@ -35,4 +35,34 @@ export function testRealServer(key: string, checkers: Omit<PlanChecker, 'id'>[],
 
 export function testCheckerKey(key: string): CheckerKey {
   return key as CheckerKey;
+}
+
+type RawChecker = Omit<PlanChecker, 'key' | 'id'> & { key?: string; id?: string };
+type RawRealServer = { key: string; weight: number; checkers: RawChecker[] };
+type RawVirtualServer = Omit<PlanVirtualServer, 'key' | 'id' | 'realServers'> & {
+  key: string;
+  realServers: RawRealServer[];
+};
+
+/**
+ * A whole plan written with short string keys (a checker's `key`, or its old-style `id`, names it): typed
+ * keys and placeholder ids are filled in.
+ */
+export function testPlan(raw: { virtualServers: RawVirtualServer[] }): CheckPlan {
+  return {
+    virtualServers: raw.virtualServers.map(({ key, realServers, ...rest }) => ({
+      ...testVirtualServer(
+        key,
+        realServers.map((rs) =>
+          testRealServer(
+            rs.key,
+            rs.checkers.map(({ key: k, id, ...c }) => ({ ...c, key: testCheckerKey(k ?? id ?? '') })),
+            rs.weight,
+          ),
+        ),
+        rest.omega,
+      ),
+      ...rest,
+    })),
+  };
 }

@@ -8,7 +8,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { CheckTarget, CheckTiming, PlanRealServer } from '../../src/check/types.js';
+import { translatePcre } from '../../src/check/pcre.js';
+import type { CheckTarget, CheckTiming, HttpRegexTarget, PlanRealServer } from '../../src/check/types.js';
+import type { Pcre2Option } from '../../src/config/model.js';
 import { testCheckerKey, testRealServer, testVirtualServer } from '../helpers/check-plan.js';
 import { canUseNetns, NetnsLab, waitFor } from '../helpers/netns.js';
 import {
@@ -236,6 +238,67 @@ describe('health checks against real servers', { skip: !enabled && 'needs root a
     });
   });
 
+  it('HTTP_GET url regex / regex_no_match / offsets on the body; a page that stops matching goes down', async () => {
+    const re = (pattern: string, over: Partial<HttpRegexTarget> = {}, options: Pcre2Option[] = []) => {
+      const t = translatePcre(pattern, options);
+      return {
+        regex: {
+          source: t.source,
+          flags: t.flags,
+          noMatch: false,
+          minOffset: 0,
+          firstLine: t.firstLine,
+          utf8: t.utf8,
+          ...over,
+        },
+      };
+    };
+    const events = await runPlan(
+      lab,
+      cl,
+      plan([
+        rs('match', http('/status', {}, re('^status: ready$', {}, ['multiline']))),
+        rs('miss', http('/status', {}, re('status: down'))),
+        rs('no-match-ok', http('/status', {}, re('maintenance', { noMatch: true }))),
+        rs('no-match-hit', http('/status', {}, re('ready', { noMatch: true }))),
+        rs('offset-in', http('/split', {}, re('READY', { minOffset: 10, maxOffset: 10 }))),
+        rs('offset-out', http('/split', {}, re('READY', { maxOffset: 9 }))),
+        rs('with-digest', http('/ok', {}, { digest: BODY_MD5, ...re('from halo') })),
+        rs('flip', http('/status-flip', {}, re('ready'))),
+      ]),
+      2600,
+    ).done;
+    for (const id of ['match', 'no-match-ok', 'offset-in', 'with-digest']) {
+      assert.ok(attempts(events, id).length >= 3, id);
+      assert.ok(
+        attempts(events, id).every((a) => a.ok),
+        `${id}: ${JSON.stringify(attempts(events, id))}`,
+      );
+    }
+    assert.equal(attempts(events, 'match')[0].reason, 'regex match for /status');
+    assert.equal(attempts(events, 'no-match-ok')[0].reason, 'no regex match for /status');
+    assert.deepEqual(serverStates(events, 'miss').at(-1), {
+      up: false,
+      reason: 'body does not match regex for /status',
+    });
+    assert.deepEqual(serverStates(events, 'no-match-hit').at(-1), {
+      up: false,
+      reason: 'body matches regex (regex_no_match) for /status',
+    });
+    assert.deepEqual(serverStates(events, 'offset-out').at(-1), {
+      up: false,
+      reason: 'body does not match regex for /split',
+    });
+    assert.deepEqual(
+      shape(attempts(events, 'flip').slice(0, 4)),
+      passThenFail('body does not match regex for /status-flip'),
+    );
+    assert.deepEqual(serverStates(events, 'flip').at(-1), {
+      up: false,
+      reason: 'body does not match regex for /status-flip (after 2 retries)',
+    });
+  });
+
   it('MISC_CHECK: exit 0/1, misc_dynamic weight, a hung script killed with its process group', async () => {
     const script = (name: string, text: string) => {
       const p = join(cl.dir, name);
@@ -324,6 +387,8 @@ describe('health checks against real servers', { skip: !enabled && 'needs root a
       plan([
         rs('udp-echo', udp(7)),
         rs('udp-pattern', udp(7, { replyPattern: Buffer.from('pong') })),
+        rs('udp-too-short', udp(7, { minReplyLength: 20 })),
+        rs('udp-any-length', udp(7, { replyPattern: undefined, maxReplyLength: 4 })),
         rs('udp-closed', udp(9, { requireReply: false })),
         rs('udp-silent-ok', udp(5353, { requireReply: false })),
         rs('udp-silent', udp(5353)),
@@ -339,7 +404,7 @@ describe('health checks against real servers', { skip: !enabled && 'needs root a
       ]),
       2800,
     ).done;
-    for (const id of ['udp-echo', 'udp-silent-ok', 'dns-ok', 'smtp-ok']) {
+    for (const id of ['udp-echo', 'udp-any-length', 'udp-silent-ok', 'dns-ok', 'smtp-ok']) {
       assert.ok(attempts(events, id).length >= 3, id);
       assert.ok(
         attempts(events, id).every((a) => a.ok),
@@ -350,6 +415,11 @@ describe('health checks against real servers', { skip: !enabled && 'needs root a
     assert.deepEqual(serverStates(events, 'udp-pattern').at(-1), {
       up: false,
       reason: 'reply data mismatch at byte 1',
+    });
+    // min_reply_length applies with a pattern; without one any reply passes (keepalived's udp_check_thread).
+    assert.deepEqual(serverStates(events, 'udp-too-short').at(-1), {
+      up: false,
+      reason: 'reply length 9 outside 20..255',
     });
     assert.deepEqual(serverStates(events, 'udp-closed').at(-1), { up: false, reason: 'connection refused' });
     assert.deepEqual(serverStates(events, 'udp-silent').at(-1), {

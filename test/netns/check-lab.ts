@@ -42,6 +42,9 @@ function handler(req, res) {
   else if (req.url === '/sni') send(req.socket.servername === 'www.halo.test' ? 200 : 421);
   else if (req.url === '/host') send(req.headers.host === 'www.halo.test' ? 200 : 400);
   else if (req.url === '/chunked') { res.writeHead(200); res.write('part one\n'); setTimeout(() => res.end('part two\n'), 20); }
+  else if (req.url === '/status') { const b = 'service: web\nstatus: ready\n'; res.writeHead(200, { 'Content-Length': b.length }); res.end(b); }
+  else if (req.url === '/status-flip') { const b = n === 1 ? 'status: ready\n' : 'status: maintenance\n'; res.writeHead(200, { 'Content-Length': b.length }); res.end(b); }
+  else if (req.url === '/split') { res.writeHead(200, { 'Content-Length': 20 }); res.write('0123456789'); setTimeout(() => res.end('READY.....'), 30); }
   else if (req.url === '/big') { const b = Buffer.alloc(100000, 'x'); res.writeHead(200, { 'Content-Length': b.length }); res.end(b); }
   else if (req.url === '/nolength') { res.useChunkedEncodingByDefault = false; res.shouldKeepAlive = false; res.writeHead(200, { Connection: 'close' }); res.end('streamed until close\n'); }
   else send(500);

@@ -11,7 +11,11 @@ import type { ServerStateAction } from '../../src/check/scheduler.js';
 import type { CheckPlan, CheckResult } from '../../src/check/types.js';
 import { testCheckerKey, testRealServer, testVirtualServer } from '../helpers/check-plan.js';
 
-const flush = () => new Promise<void>((r) => setImmediate(r));
+/** Let completions through: the engine applies them in a batch on the next setImmediate turn. */
+const flush = async () => {
+  await new Promise<void>((r) => setImmediate(r));
+  await new Promise<void>((r) => setImmediate(r));
+};
 
 function plan(ids: string[]): CheckPlan {
   return {
@@ -68,6 +72,9 @@ describe('CheckEngine', () => {
     const attempts: AttemptEvent[] = [];
     engine.on('server', (a) => servers.push(a));
     engine.on('attempt', (a) => attempts.push(a));
+    // 'settled' follows each batch of server/weight events, once (the daemon recomputes IPVS there).
+    const settledAfter: number[] = [];
+    engine.on('settled', () => settledAfter.push(servers.length));
     engine.start();
     assert.deepEqual(
       servers.map((s) => [s.rs, s.up]),
@@ -76,6 +83,7 @@ describe('CheckEngine', () => {
         ['b', true],
       ],
     );
+    assert.deepEqual(settledAfter, [2]);
     await advance(999);
     assert.deepEqual(calls, []);
     await advance(1);
@@ -102,6 +110,7 @@ describe('CheckEngine', () => {
         [1, false],
       ],
     );
+    assert.deepEqual(settledAfter, [2, 3], 'no settled for batches without a state change');
     assert.equal(engine.stats().attempts, 5);
     assert.equal(engine.stats().lagMaxMs, 0);
     const final = await engine.stop();

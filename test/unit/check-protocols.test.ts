@@ -141,7 +141,7 @@ describe('SMTP, UDP and ICMP details', () => {
     assert.equal(smtpStatus('25 short'), -1);
   });
 
-  it('matches UDP replies over min(len) bytes with a mask, within the length bounds', () => {
+  it('matches UDP replies over min(len) bytes with a mask, within the length bounds (with a pattern only)', () => {
     const t: UdpTarget = {
       type: 'UDP_CHECK',
       host: '10.0.0.1',
@@ -158,6 +158,11 @@ describe('SMTP, UDP and ICMP details', () => {
     assert.equal(udpReplyMatches(Buffer.from([0x12, 0x44, 0x56]), t), 'reply data mismatch at byte 1');
     assert.match(udpReplyMatches(Buffer.from([0x12]), t) ?? '', /reply length 1 outside 2..10/);
     assert.match(udpReplyMatches(Buffer.alloc(11), t) ?? '', /outside/);
+    // Without a pattern keepalived accepts any reply, whatever its length.
+    assert.equal(
+      udpReplyMatches(Buffer.alloc(300), { ...t, replyPattern: undefined, replyMask: undefined }),
+      undefined,
+    );
   });
 
   it('encodes ICMP echo requests with a valid checksum (v4) and leaves v6 to the kernel', () => {

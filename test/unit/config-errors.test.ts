@@ -121,10 +121,11 @@ describe('keyword mistakes', () => {
       "e.conf:5:35: warning: 'connect_timeout' takes one value; keepalived reads one keyword per line: 'retry 0' is ignored (put it on its own line)",
       "e.conf:6:54: warning: 'connect_ip' takes one value; keepalived reads one keyword per line: '8000' is ignored (remove it)",
     ]);
-    const checkers = r.config?.virtualServers[0].realServers[0].checkers ?? [];
-    assert.equal(checkers[0].connectTimeoutMs, 1000);
-    assert.equal(checkers[0].retry, 1, "'retry 0' is not applied");
-    assert.equal(checkers[1].connectIp, '10.10.32.26');
+    const [tcp, http] = r.config?.virtualServers[0].realServers[0].checkers ?? [];
+    assert.ok(tcp?.type === 'TCP_CHECK' && http?.type === 'HTTP_GET');
+    assert.equal(tcp.connectTimeoutMs, 1000);
+    assert.equal(tcp.retry, 1, "'retry 0' is not applied");
+    assert.equal(http.connectIp, '10.10.32.26');
   });
 
   it("';' after a value is an error pointing at the ';'", () => {

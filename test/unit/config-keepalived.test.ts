@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatDiagnostic } from '../../src/config/diagnostics.js';
 import { parseKeepalivedText } from '../../src/config/keepalived.js';
-import type { HaloConfig } from '../../src/config/model.js';
+import type { HaloConfig, PolledChecker } from '../../src/config/model.js';
 import type { HostProbe } from '../../src/config/semantic.js';
 
 const anyHost: HostProbe = {
@@ -581,7 +581,7 @@ real_server 10.0.1.1 80 {
 describe('checkers: options, defaults and inheritance (virtual_server -> real_server -> checker)', () => {
   const one = (checker: string, vsBody = '', rsBody = '') =>
     model(VS(`${vsBody}\nreal_server 10.0.1.1 80 {\n${rsBody}\n${checker}\n}`)).virtualServers[0]
-      .realServers[0].checkers[0];
+      .realServers[0].checkers[0] as PolledChecker;
 
   it('TCP_CHECK inherits delay_loop and connect_timeout; retry 1, delay_before_retry 1 s, warmup = delay loop', () => {
     const ck = one('TCP_CHECK {\n}', 'delay_loop 6\nconnect_timeout 2');
@@ -654,9 +654,16 @@ describe('checkers: options, defaults and inheritance (virtual_server -> real_se
             { from: 301, to: 301 },
           ],
           regexNoMatch: false,
+          regexOptions: [],
           source: undefined,
         },
-        { path: '/', statusCodes: [{ from: 200, to: 299 }], regexNoMatch: false, source: undefined },
+        {
+          path: '/',
+          statusCodes: [{ from: 200, to: 299 }],
+          regexNoMatch: false,
+          regexOptions: [],
+          source: undefined,
+        },
       ],
     );
   });
@@ -670,7 +677,10 @@ describe('checkers: options, defaults and inheritance (virtual_server -> real_se
     assert.deepEqual(r.diagnostics.map(formatDiagnostic), [
       "k.conf:9:2: warning: 'nb_get_retry' is deprecated (keepalived still reads it) (use 'retry')",
     ]);
-    assert.equal(r.config?.virtualServers[0].realServers[0].checkers[0].retry, 4);
+    assert.equal(
+      (r.config?.virtualServers[0].realServers[0].checkers[0] as PolledChecker | undefined)?.retry,
+      4,
+    );
   });
 
   it('HTTP_GET virtualhost comes from the real server, else the virtual server', () => {
@@ -737,5 +747,111 @@ describe('conditional config', () => {
     const text = VI('@lb1 priority 150\n@lb2 priority 100');
     assert.equal(model(text, { configId: 'lb1' }).vrrpInstances[0].priority, 150);
     assert.equal(model(text, { configId: 'lb2' }).vrrpInstances[0].priority, 100);
+  });
+});
+
+describe('url regex options, UDP reply lengths, FILE_CHECK, ha_suspend (keepalived 2.2.x keywords)', () => {
+  const diags = (text: string, strict = false) =>
+    parseKeepalivedText(text, 'k.conf', { host: anyHost, strict }).diagnostics.map(formatDiagnostic);
+  const url = (body: string) =>
+    VS(`real_server 10.0.1.1 80 {\n HTTP_GET {\n  url {\n   path /\n${body}\n  }\n }\n}`);
+
+  it('reads regex, regex_no_match, regex_options, regex_min_offset, regex_max_offset', () => {
+    const ck = model(
+      url(
+        '   regex "^up\\\\d$"\n   regex_no_match\n   regex_options caseless multiline\n   regex_options caseless utf\n   regex_min_offset 3\n   regex_max_offset 40',
+      ),
+    ).virtualServers[0].realServers[0].checkers[0];
+    assert.ok(ck.type === 'HTTP_GET');
+    const u = ck.urls[0];
+    assert.deepEqual(
+      [u.regex, u.regexNoMatch, u.regexOptions, u.regexMinOffset, u.regexMaxOffset],
+      ['^up\\d$', true, ['caseless', 'multiline', 'utf'], 3, 40],
+    );
+  });
+
+  it('warns on unknown regex options (keepalived ignores them), refuses what JS RegExp cannot run, warns on regex_stack', () => {
+    assert.deepEqual(diags(url('   regex ok\n   regex_options caseles')), [
+      "k.conf:9:18: warning: regex_options: unknown option 'caseles' (one of allow_empty_class, alt_bsux, auto_callout, caseless, dollar_endonly, dotall, dupnames, extended, firstline, match_unset_backref, multiline, never_ucp, never_utf, no_auto_capture, no_auto_possess, no_dotstar_anchor, no_start_optimize, ucp, ungreedy, utf, never_backslash_c, alt_circumflex, alt_verbnames, use_offset_limit): ignored, as keepalived does",
+    ]);
+    assert.deepEqual(diags(url('   regex "a(?>b)"')), [
+      "k.conf:8:10: error: virtual_server 10.0.0.100:80 real_server 10.0.1.1 HTTP_GET url /: regex 'a(?>b)': atomic group (?>...) at offset 1 has no JS RegExp equivalent (halo runs the regex as a JS RegExp)",
+    ]);
+    assert.deepEqual(diags(url('   regex ok\n   regex_stack 1024 65536')), [
+      "k.conf:9:4: warning: 'regex_stack' in url has no effect in halo (it sizes PCRE2's JIT stack; halo runs the regex as a JS RegExp) and is ignored",
+    ]);
+    assert.deepEqual(diags(url('   regex_no_match\n   regex_min_offset 4')), [
+      "k.conf:6:3: warning: virtual_server 10.0.0.100:80 real_server 10.0.1.1 HTTP_GET url /: regex_no_match, regex_min_offset without 'regex' has no effect",
+    ]);
+  });
+
+  it('UDP_CHECK min_reply_length / max_reply_length, with a pattern; without one they are a warning', () => {
+    const udp = (body: string) => VS(`real_server 10.0.1.1 80 {\n UDP_CHECK {\n${body}\n }\n}`);
+    const ck = model(udp('  require_reply 0a0b\n  min_reply_length 2\n  max_reply_length 1400'))
+      .virtualServers[0].realServers[0].checkers[0];
+    assert.ok(ck.type === 'UDP_CHECK');
+    assert.deepEqual([ck.minReplyLength, ck.maxReplyLength], [2, 1400]);
+    assert.deepEqual(diags(udp('  require_reply\n  max_reply_length 70000')), [
+      'k.conf:7:20: warning: max_reply_length: 70000 is outside the range [0, 65535]: line ignored (an error with --strict)',
+    ]);
+    assert.deepEqual(diags(udp('  require_reply\n  max_reply_length 100')), [
+      'k.conf:7:20: warning: virtual_server 10.0.0.100:80 real_server 10.0.1.1 UDP_CHECK: min_reply_length / max_reply_length have no effect without a require_reply pattern (keepalived checks the reply length only when it compares the reply with a pattern)',
+    ]);
+    assert.ok(diags(udp('  require_reply\n  max_reply_length 100'), true)[0].includes(': error: '));
+    assert.deepEqual(diags(udp('  require_reply 0a\n  min_reply_length 9\n  max_reply_length 8')), [
+      'k.conf:7:20: warning: virtual_server 10.0.0.100:80 real_server 10.0.1.1 UDP_CHECK: min_reply_length 9 > max_reply_length 8 - will always fail',
+    ]);
+  });
+
+  it("FILE_CHECK reads track_file and weight; without a weight it takes the track_file's", () => {
+    const tf = 'track_file drain {\n file /run/drain\n weight -2 reverse\n}\n';
+    const fc = (body: string) =>
+      model(`${tf}${VS(`real_server 10.0.1.1 80 {\n FILE_CHECK {\n${body}\n }\n}`)}`).virtualServers[0]
+        .realServers[0].checkers[0];
+    assert.deepEqual(
+      { ...fc('  track_file drain'), source: undefined },
+      {
+        type: 'FILE_CHECK',
+        trackFile: 'drain',
+        weight: -2,
+        weightReverse: true,
+        source: undefined,
+      },
+    );
+    assert.deepEqual(
+      { ...fc('  track_file drain\n  weight 0 noreverse'), source: undefined },
+      {
+        type: 'FILE_CHECK',
+        trackFile: 'drain',
+        weight: 0,
+        weightReverse: false,
+        source: undefined,
+      },
+    );
+  });
+
+  it('FILE_CHECK problems: no track_file, an undefined one, timing keywords, dynamic', () => {
+    const fc = (body: string, top = '') =>
+      diags(`${top}${VS(`real_server 10.0.1.1 80 {\n FILE_CHECK {\n${body}\n }\n}`)}`);
+    assert.deepEqual(fc('  weight 2'), ["k.conf:7:2: error: FILE_CHECK needs a 'track_file'"]);
+    assert.deepEqual(fc('  track_file drian', 'track_file drain {\n file /run/drain\n}\n'), [
+      "k.conf:9:14: error: virtual_server 10.0.0.100:80 real_server 10.0.1.1 FILE_CHECK: track_file 'drian' is not a defined track_file (did you mean 'drain'?)",
+    ]);
+    assert.match(
+      fc('  track_file x\n  delay_loop 3', 'track_file x {\n file /run/x\n}\n').join(),
+      /unknown keyword 'delay_loop' in FILE_CHECK|'delay_loop'.*FILE_CHECK/,
+    );
+    assert.deepEqual(fc('  track_file x\n  dynamic', 'track_file x {\n file /run/x\n}\n'), [
+      "k.conf:10:3: warning: 'dynamic' in FILE_CHECK is documented by keepalived but not read by keepalived 2.2.7 (the weight always applies) and is ignored",
+    ]);
+  });
+
+  it('ha_suspend on a fwmark service has no effect: a warning (an error with --strict)', () => {
+    const text = VS('lb_kind DR\nha_suspend\nreal_server 10.0.1.1 {\n TCP_CHECK {\n }\n}', 'fwmark 5');
+    assert.deepEqual(diags(text), [
+      'k.conf:4:1: warning: virtual_server fwmark 5: ha_suspend has no effect on a fwmark service (there is no address to follow)',
+    ]);
+    assert.match(diags(text, true)[0], /: error: .*ha_suspend has no effect/);
+    assert.equal(model(VS('ha_suspend\nreal_server 10.0.1.1 80 {\n}')).virtualServers[0].haSuspend, true);
   });
 });

@@ -72,7 +72,7 @@ virtualServers:
       "c.yaml:7:5: error: unknown setting 'priorty' in vrrpInstances[0] (VI_1) (did you mean 'priority'?)",
       "c.yaml:8:5: error: vrrpInstances[1] (VI_2): missing required 'virtualRouterId'",
       'c.yaml:17:17: error: weight: -3 is below the minimum 0',
-      "c.yaml:19:19: error: type: 'HTTP_GTE' is not one of TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, PING_CHECK, UDP_CHECK, DNS_CHECK, SMTP_CHECK (did you mean 'HTTP_GET'?)",
+      "c.yaml:19:19: error: type: 'HTTP_GTE' is not one of TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, PING_CHECK, UDP_CHECK, DNS_CHECK, SMTP_CHECK, FILE_CHECK (did you mean 'HTTP_GET'?)",
     ]);
   });
 

@@ -191,12 +191,14 @@ virtual_server 10.0.0.53 53 {
             { from: 301, to: 301 },
           ],
           virtualhost: undefined,
+          regex: undefined,
         },
         {
           path: '/ready',
           digest: undefined,
           statusCodes: [{ from: 200, to: 299 }],
           virtualhost: 'url.example',
+          regex: undefined,
         },
       ],
     });
@@ -235,6 +237,121 @@ virtual_server 10.0.0.53 53 {
     });
     const smtp = rs2.checkers[3].target;
     assert.equal(smtp.type === 'SMTP_CHECK' && smtp.heloName, 'mx.example');
+  });
+});
+
+describe('planFromConfig: regex, FILE_CHECK, UDP reply lengths, ha_suspend', () => {
+  const conf = (vsExtra: string, rsBody: string, top = '') => `
+${top}
+virtual_server 10.0.0.10 80 {
+  delay_loop 6
+  lb_kind DR
+  protocol TCP
+${vsExtra}
+  real_server 10.0.1.1 80 {
+${rsBody}
+  }
+}
+`;
+  const build = (text: string) => {
+    const parsed = parseKeepalivedText(text, 'test.conf', { hostChecks: 'off' });
+    assert.ok(parsed.config, JSON.stringify(parsed.diagnostics));
+    const { plan, problems } = buildCheckPlan(parsed.config);
+    assert.deepEqual(problems, []);
+    return plan;
+  };
+  const http = (urlBody: string) =>
+    build(conf('', `HTTP_GET {\n url {\n path /\n ${urlBody}\n }\n}`)).virtualServers[0].realServers[0]
+      .checkers[0].target;
+
+  it('url regex, regex_no_match, regex_options, regex_min/max_offset -> urls[].regex', () => {
+    const none = http('');
+    assert.equal(none.type === 'HTTP_GET' && none.urls[0].regex, undefined);
+    const t = http(
+      'regex "^OK\\\\s+(up|ready)$"\n regex_no_match\n regex_options caseless multiline firstline\n regex_min_offset 4\n regex_max_offset 100',
+    );
+    assert.ok(t.type === 'HTTP_GET');
+    assert.deepEqual(t.urls[0].regex, {
+      source: '(?:(?<![\\s\\S])|(?<=\\n)(?=[\\s\\S]))OK[\\t-\\r ]+(up|ready)(?=\\n|(?![\\s\\S]))',
+      flags: 'i',
+      noMatch: true,
+      minOffset: 4,
+      maxOffset: 100,
+      firstLine: true,
+      utf8: false,
+    });
+    const plain = http('regex ok');
+    assert.ok(plain.type === 'HTTP_GET');
+    assert.deepEqual(
+      { ...plain.urls[0].regex, source: undefined },
+      {
+        source: undefined,
+        flags: '',
+        noMatch: false,
+        minOffset: 0,
+        maxOffset: undefined,
+        firstLine: false,
+        utf8: false,
+      },
+    );
+  });
+
+  it('FILE_CHECK -> a FILE_CHECK target with the track_file path, weight and init_file', () => {
+    const top = 'track_file drain {\n file /run/halo/drain\n weight -5 reverse\n init_file 3\n}';
+    const rs = (body: string) => build(conf('', body, top)).virtualServers[0].realServers[0];
+    const inherited = rs('FILE_CHECK {\n track_file drain\n}');
+    assert.deepEqual(inherited.checkers[0].target, {
+      type: 'FILE_CHECK',
+      name: 'drain',
+      path: '/run/halo/drain',
+      weight: -5,
+      reverse: true,
+      initFile: { value: 3, overwrite: false },
+    });
+    assert.equal(describeChecker(inherited.checkers[0].id), '[10.0.0.10]:tcp:80 / [10.0.1.1]:tcp:80 #0');
+    const own = rs('FILE_CHECK {\n track_file drain\n weight 0 noreverse\n}\nTCP_CHECK {\n}');
+    assert.deepEqual(
+      own.checkers.map((c) => c.target.type === 'FILE_CHECK' && [c.target.weight, c.target.reverse]),
+      [[0, false], false],
+    );
+  });
+
+  it('UDP_CHECK min_reply_length / max_reply_length -> the target (defaults 0 / 255)', () => {
+    const udp = (body: string) => {
+      const t = build(conf('', `UDP_CHECK {\n require_reply 0a\n ${body}\n}`)).virtualServers[0]
+        .realServers[0].checkers[0].target;
+      return t.type === 'UDP_CHECK' && [t.minReplyLength, t.maxReplyLength];
+    };
+    assert.deepEqual(udp(''), [0, 255]);
+    assert.deepEqual(udp('min_reply_length 2\n max_reply_length 1400'), [2, 1400]);
+  });
+
+  it('ha_suspend -> the addresses that enable the checkers (none on fwmark services)', () => {
+    const vs = (extra: string, head = 'virtual_server 10.0.0.10 80', top = '') =>
+      build(
+        `${top}\n${head} {\n delay_loop 6\n lb_kind DR\n protocol TCP\n ${extra}\n real_server 10.0.1.1 80 {\n TCP_CHECK {\n }\n }\n}`,
+      ).virtualServers[0];
+    assert.equal(vs('').haSuspend, undefined);
+    assert.deepEqual(vs('ha_suspend').haSuspend, [{ family: 4, first: '10.0.0.10', last: '10.0.0.10' }]);
+    assert.deepEqual(
+      vs(
+        'ha_suspend',
+        'virtual_server group web',
+        'virtual_server_group web {\n 10.0.0.20-29 80\n 10.0.0.40 80\n}',
+      ).haSuspend,
+      [
+        { family: 4, first: '10.0.0.20', last: '10.0.0.29' },
+        { family: 4, first: '10.0.0.40', last: '10.0.0.40' },
+      ],
+    );
+    const fw = parseKeepalivedText(
+      'virtual_server fwmark 7 {\n delay_loop 6\n lb_kind DR\n ha_suspend\n real_server 10.0.1.1 80 {\n TCP_CHECK {\n }\n }\n}',
+      'f.conf',
+      { hostChecks: 'off' },
+    );
+    assert.ok(fw.config);
+    assert.equal(buildCheckPlan(fw.config).plan.virtualServers[0].haSuspend, undefined);
+    assert.ok(fw.diagnostics.some((d) => /ha_suspend has no effect on a fwmark service/.test(d.message)));
   });
 });
 

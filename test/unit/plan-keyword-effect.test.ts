@@ -39,6 +39,7 @@ const SLOTS = [
   'UDP_CHECK',
   'DNS_CHECK',
   'SMTP_CHECK',
+  'FILE_CHECK',
   'url',
   'bgp',
   'announce',
@@ -144,6 +145,10 @@ ${f('DNS_CHECK')}
     }
     SMTP_CHECK {
 ${f('SMTP_CHECK')}
+    }
+    FILE_CHECK {
+      track_file tf
+${f('FILE_CHECK')}
     }
   }
 }
@@ -445,6 +450,7 @@ const EXAMPLES: Record<Slot, Record<string, Example>> = {
     UDP_CHECK: 'UDP_CHECK {\nconnect_port 53\n}',
     DNS_CHECK: 'DNS_CHECK {\nconnect_port 53\n}',
     SMTP_CHECK: 'SMTP_CHECK {\nconnect_port 25\n}',
+    FILE_CHECK: 'FILE_CHECK {\ntrack_file tf\nweight 2\n}',
   },
   TCP_CHECK: { ...CONNECTION, ...TIMING },
   HTTP_GET: HTTP,
@@ -457,7 +463,23 @@ const EXAMPLES: Record<Slot, Record<string, Example>> = {
     user: 'user nobody',
   },
   PING_CHECK: { ...CONNECTION, ...TIMING },
-  UDP_CHECK: { ...CONNECTION, ...TIMING, payload: 'payload 0a0b', require_reply: 'require_reply' },
+  UDP_CHECK: {
+    ...CONNECTION,
+    ...TIMING,
+    payload: 'payload 0a0b',
+    require_reply: 'require_reply',
+    // keepalived checks the reply length only together with a reply pattern.
+    min_reply_length: { base: 'require_reply 0a', with: 'min_reply_length 4' },
+    max_reply_length: { base: 'require_reply 0a', with: 'max_reply_length 64' },
+  },
+  FILE_CHECK: {
+    track_file: {
+      base: '',
+      with: 'track_file tf2',
+      also: 'vrrp_track_file tf2 {\nfile /tmp/halo-plan-other\n}',
+    },
+    weight: 'weight 3 reverse',
+  },
   DNS_CHECK: { ...CONNECTION, ...TIMING, type: 'type A', name: 'name example.com' },
   SMTP_CHECK: { ...CONNECTION, ...TIMING, helo_name: 'helo_name mx.example' },
   bgp: {
@@ -511,6 +533,9 @@ const EXAMPLES: Record<Slot, Record<string, Example>> = {
     virtualhost: 'virtualhost url.example',
     regex: 'regex ok',
     regex_no_match: { base: 'regex ok', with: 'regex_no_match' },
+    regex_options: { base: 'regex ok', with: 'regex_options caseless' },
+    regex_min_offset: { base: 'regex ok', with: 'regex_min_offset 10' },
+    regex_max_offset: { base: 'regex ok', with: 'regex_max_offset 100' },
   },
 };
 
@@ -518,11 +543,7 @@ const EXAMPLES: Record<Slot, Record<string, Example>> = {
  * Implemented keywords whose engine part is being built in another change right now; each entry names
  * where its effect will come from. This list must be empty before a release.
  */
-const PENDING: Record<string, string> = {
-  'url.regex': 'HTTP checker body match, being built in src/check',
-  'url.regex_no_match': 'HTTP checker body match, being built in src/check',
-  'virtual_server.ha_suspend': 'check scheduler suspend/resume, being built in src/check',
-};
+const PENDING: Record<string, string> = {};
 
 function plansOf(text: string): string {
   const r = parseKeepalivedText(text, 'effect.conf', { hostChecks: 'off' });
