@@ -98,6 +98,13 @@ export interface InstanceStatus {
   faultReasons: string[];
   /** A peer whose adverts carry another address list than ours (config drift between the pair). */
   peerDrift: { peer: string; theirs: string[]; ours: string[] } | null;
+  /** The last advert accepted from another router, and what it says about that router (see status.ts). */
+  peer: {
+    address: string;
+    priority: number;
+    lastAdvertAt: number;
+    state: 'MASTER' | 'LEFT' | 'SILENT';
+  } | null;
   stats: VrrpStats;
 }
 
@@ -117,6 +124,8 @@ interface Runtime {
   since: { at: number; reason: string };
   lastTracking: { effectivePriority: number; fault: boolean } | undefined;
   peerDrift: InstanceStatus['peerDrift'];
+  /** The last advert the core accepted from another router (epoch ms for people, monotonic for ages). */
+  lastAdvert: { address: string; priority: number; wallAt: number; at: number } | null;
   /** VIP changes, then the announcements that depend on them, in order. */
   chain: Promise<void>;
 }
@@ -263,9 +272,23 @@ export class VrrpEngine {
         lastTransitionReason: rt.since.reason,
         faultReasons: s.faultReasons,
         peerDrift: rt.peerDrift,
+        peer: this.peerOf(rt, s),
         stats: s.stats,
       };
     });
+  }
+
+  /**
+   * Only a master advertises, so a peer whose adverts keep coming is MASTER; one whose last advert had
+   * priority 0 left; one silent for longer than a master-down interval (3 intervals + at most 1 of skew)
+   * is BACKUP or gone.
+   */
+  private peerOf(rt: Runtime, s: VrrpInstanceState): InstanceStatus['peer'] {
+    const a = rt.lastAdvert;
+    if (!a) return null;
+    const silentAfter = 4 * Math.max(s.masterAdverIntMs, rt.plan.core.advertIntervalMs);
+    const state = a.priority === 0 ? 'LEFT' : this.now() - a.at > silentAfter ? 'SILENT' : 'MASTER';
+    return { address: a.address, priority: a.priority, lastAdvertAt: a.wallAt, state };
   }
 
   /* ---------------------------------------------------------------- instances */
@@ -301,6 +324,7 @@ export class VrrpEngine {
         since: { at: Date.now(), reason: 'startup' },
         lastTracking: undefined,
         peerDrift: null,
+        lastAdvert: null,
         chain: Promise.resolve(),
       };
       this.runtimes.set(plan.name, rt);
@@ -737,6 +761,7 @@ export class VrrpEngine {
       this.unknownVridPackets++;
       return;
     }
+    const before = this.unitOf.has(routed.name) ? this.stateOf(routed.name).stats.advertsReceived : 0;
     this.deliver(routed.name, {
       type: 'packet',
       packet: {
@@ -750,6 +775,12 @@ export class VrrpEngine {
         ipTotalLength: p.ipTotalLength,
       },
     });
+    // The core counts the adverts it accepted (valid, ours by VRID and auth): remember who sent it. The
+    // priority is the advert's third byte in both versions (RFC 3768 5.1, RFC 5798 5.1).
+    const rt = this.runtimes.get(routed.name);
+    if (rt && this.unitOf.has(routed.name) && this.stateOf(routed.name).stats.advertsReceived > before) {
+      rt.lastAdvert = { address: p.source, priority: p.data[2] ?? 0, wallAt: Date.now(), at: this.now() };
+    }
   }
 
   /* ---------------------------------------------------------------- tracking */
