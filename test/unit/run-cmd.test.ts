@@ -50,3 +50,70 @@ test('halo run refuses an invalid config with located diagnostics and creates no
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** A config halo can run anywhere: one virtual server on loopback, checked with TCP (nothing listens). */
+const LOOPBACK_CONFIG = `virtual_server 127.0.0.1 18080 {
+  delay_loop 5
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  real_server 127.0.0.2 18080 {
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+`;
+
+function logLines(stdout: string): Record<string, unknown>[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+test('halo already running: one clear line, no JavaScript stack trace, exit 1', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'halo-run-'));
+  try {
+    const conf = join(dir, 'halo.conf');
+    writeFileSync(conf, LOOPBACK_CONFIG);
+    const run = join(dir, 'run');
+    // The pid file names a live process (this test): another halo holds it.
+    spawnSync('mkdir', ['-p', run]);
+    writeFileSync(join(run, 'halo.pid'), `${process.pid}\n`);
+    const r = spawnSync(
+      process.execPath,
+      [HALO_MAIN, 'run', '--check-only', '--ipvs', 'dry-run', '-f', conf, '--run-dir', run],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /halo is already running \(pid \d+ holds .*halo\.pid\)/);
+    const refused = logLines(r.stdout).find((l) => l.event === 'daemon.start_refused');
+    assert.ok(refused, r.stdout);
+    assert.equal(refused.cause, 'already-running');
+    assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('no ip_vs in the kernel: one clear line naming --ipvs dry-run and --vrrp-only, no stack trace', (t) => {
+  if (existsSync('/proc/net/ip_vs')) return t.skip('this kernel has IPVS loaded');
+  const dir = mkdtempSync(join(tmpdir(), 'halo-run-'));
+  try {
+    const conf = join(dir, 'halo.conf');
+    writeFileSync(conf, LOOPBACK_CONFIG);
+    const r = spawnSync(process.execPath, [HALO_MAIN, 'run', '--check-only', '-f', conf, '--run-dir', dir], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    const refused = logLines(r.stdout).find((l) => l.event === 'daemon.start_refused');
+    assert.ok(refused, r.stdout);
+    assert.equal(refused.cause, 'ipvs-unavailable');
+    assert.match(String(refused.msg), /IPVS is not available .*--vrrp-only.*--ipvs dry-run/);
+    assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
