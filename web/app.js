@@ -26,7 +26,7 @@ function h(tag, attrs, ...children) {
     if (v === undefined || v === null || v === false) continue;
     el.setAttribute(k, String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Number.POSITIVE_INFINITY)) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }

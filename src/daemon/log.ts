@@ -831,7 +831,8 @@ export class HaloLogger {
   }
 }
 
-function ipvsMessage(f: IpvsChangeFields): string {
+/** keepalived's words for an IPVS change ("Adding service [10.0.0.2]:tcp:80 to VS [10.0.0.100]:tcp:80"). */
+export function ipvsMessage(f: IpvsChangeFields): string {
   const vs = formatService(f.service);
   const rs = f.dest === undefined ? '?' : formatService(f.dest);
   switch (f.op) {

@@ -42,7 +42,7 @@ import {
 } from '../plan/ids.js';
 import type { IpvsPlan, IpvsRealServerPlan, IpvsVirtualServerPlan } from '../plan/ipvs.js';
 import type { HaloEventBody, RealServerState } from './events.js';
-import { formatService, type HaloLogger, type IpvsOp as LogIpvsOp } from './log.js';
+import { formatService, type HaloLogger, ipvsMessage, type IpvsOp as LogIpvsOp } from './log.js';
 import type { HaloMetrics } from './metrics.js';
 import type { CheckStats, RealServerStatus, VirtualServerStatus } from './status.js';
 import type { LvsPart } from './supervisor.js';
@@ -728,18 +728,19 @@ export class Lvs implements LvsPart {
         ...(changes.length ? { changes } : {}),
         ...(dryRun ? { dryRun } : {}),
       });
-    const svc = formatService(service);
     const dst = dest ? formatService(dest) : undefined;
-    const what = describeOp(op);
+    const words = ipvsMessage({ op: kind, service, dest, weight, ...(changes.length ? { changes } : {}) });
     this.opts.events?.({
       type: drift ? 'ipvs.drift_repaired' : 'ipvs.change',
       op: kind,
-      service: svc,
+      service: formatService(service),
       ...(dst ? { dest: dst } : {}),
       ...(weight !== undefined ? { weight } : {}),
       dryRun,
-      ...(drift ? { drift: what } : {}),
-      message: `${drift ? 'drift repaired: ' : ''}${what}${dryRun ? ' (dry-run: not programmed)' : ''}`,
+      ...(drift ? { drift: describeOp(op) } : {}),
+      message: drift
+        ? `IPVS drift repaired (${describeOp(op)}): ${words}`
+        : `${words}${dryRun ? ' (dry-run: not programmed)' : ''}`,
     });
   }
 }
