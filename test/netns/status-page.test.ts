@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { HaloPair, HTTP_PORT, WEB } from '../helpers/halo-pair.js';
-import { canUseNetns, waitFor } from '../helpers/netns.js';
+import { canUseNetns } from '../helpers/netns.js';
 import { REPO_ROOT } from '../helpers/vrrp-lab.js';
 
 const CHROMIUM = '/usr/bin/chromium';
