@@ -71,6 +71,10 @@ export class HaloPair {
   web!: Host;
   private readonly servers = new Map<string, ChildProcess>();
 
+  constructor() {
+    this.lab.atCleanup(() => rmSync(this.dir, { recursive: true, force: true }));
+  }
+
   async setup(): Promise<void> {
     writeFileSync(this.config, CONFIG);
     for (const [i, name] of (['d1', 'd2'] as const).entries()) {
@@ -169,6 +173,5 @@ export class HaloPair {
 
   async cleanup(): Promise<void> {
     await this.lab.cleanup();
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }
