@@ -57,7 +57,7 @@ cp -r "$repo/node_modules" "$lib/node_modules"
   || die "npm prune failed"
 rm -f "$lib/package-lock.json" "$lib/node_modules/.package-lock.json"
 find "$lib/node_modules" -mindepth 1 -maxdepth 1 -type d -empty -delete # scopes emptied by the prune
-for dev in typescript @biomejs fast-check @types; do
+for dev in typescript @biomejs fast-check @types playwright-core; do
   [ ! -e "$lib/node_modules/$dev" ] || die "dev dependency $dev survived pruning"
 done
 
