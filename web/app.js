@@ -12,6 +12,8 @@ const STATUS_EVERY_MS = 5000;
 const model = {
   /** @type {any} */ status: null,
   statusError: '',
+  /** What the last render showed (status text and last event), to skip rebuilding an unchanged page. */
+  rendered: '',
   /** @type {any[]} */ events: [],
   stream: '',
   live: false,
@@ -40,6 +42,7 @@ function fill(sectionId, ...children) {
 
 function duration(ms) {
   if (!Number.isFinite(ms) || ms < 0) ms = 0;
+  if (ms < 10_000) return `${(Math.floor(ms / 100) / 10).toFixed(1)}s`;
   const s = Math.floor(ms / 1000);
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);
@@ -447,7 +450,10 @@ function renderTimeline(now) {
           ),
       )
     : h('p', { class: 'muted', id: 'events' }, 'Nothing happened in the last hour.');
+  // Keep the reader's place in a scrolled list across re-renders.
+  const scrolled = document.getElementById('events')?.scrollTop ?? 0;
   fill('timeline', marks, axis, list);
+  list.scrollTop = scrolled;
 }
 
 function renderIpvs() {
@@ -501,6 +507,13 @@ function renderFooter() {
 
 function render() {
   const now = Date.now();
+  // Rebuilding an unchanged page would reset a scrolled event list every few seconds for nothing.
+  const key = `${JSON.stringify(model.status)}|${model.statusError}|${model.live}|${model.events.at(-1)?.seq}|${Math.floor(now / 60_000)}`;
+  if (key === model.rendered) {
+    tick();
+    return;
+  }
+  model.rendered = key;
   renderHeader();
   renderPair();
   renderVrrp(now);

@@ -123,6 +123,10 @@ export async function runEvents(argv: string[], io: EventsIo): Promise<number> {
 export async function run(argv: string[]): Promise<number> {
   const ac = new AbortController();
   const stop = () => ac.abort();
+  // `halo events | head`: the reader left, which is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') ac.abort();
+  });
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {

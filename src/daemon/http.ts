@@ -34,6 +34,8 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
 };
 
+const STATUS_REUSE_MS = 250;
+
 /** Everything the page may load: its own files and its own API, nothing from anywhere else. */
 const PAGE_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -61,6 +63,8 @@ export class HaloHttpServer {
   private readonly streams = new Set<ServerResponse>();
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly allowedHosts: Set<string>;
+  /** One status document serves every request within STATUS_REUSE_MS: tabs and reloads cost the daemon once. */
+  private statusCache: { at: number; doc: Promise<StatusDocument> } | undefined;
 
   constructor(private readonly opts: HaloHttpOptions) {
     const h = hostname().toLowerCase();
@@ -176,18 +180,16 @@ export class HaloHttpServer {
     }
     const page = this.opts.page!;
     if (path === '/api/status') {
-      Promise.resolve()
-        .then(() => page.status())
-        .then(
-          (doc) =>
-            res
-              .writeHead(200, { ...base, 'content-type': 'application/json', 'cache-control': 'no-store' })
-              .end(head ? undefined : JSON.stringify(doc)),
-          (err) => {
-            this.opts.onError?.(err);
-            text(500, 'status failed\n');
-          },
-        );
+      this.status(page).then(
+        (doc) =>
+          res
+            .writeHead(200, { ...base, 'content-type': 'application/json', 'cache-control': 'no-store' })
+            .end(head ? undefined : JSON.stringify(doc)),
+        (err) => {
+          this.opts.onError?.(err);
+          text(500, 'status failed\n');
+        },
+      );
       return;
     }
     if (path === '/api/events') {
@@ -206,6 +208,18 @@ export class HaloHttpServer {
       ...(path === '/' ? { 'content-security-policy': PAGE_CSP, 'x-frame-options': 'DENY' } : {}),
     });
     res.end(head ? undefined : asset.body);
+  }
+
+  private status(page: NonNullable<HaloHttpOptions['page']>): Promise<StatusDocument> {
+    const now = Date.now();
+    if (this.statusCache && now - this.statusCache.at < STATUS_REUSE_MS) return this.statusCache.doc;
+    const doc = Promise.resolve().then(() => page.status());
+    this.statusCache = { at: now, doc };
+    // A failure is not reused.
+    doc.catch(() => {
+      if (this.statusCache?.doc === doc) this.statusCache = undefined;
+    });
+    return doc;
   }
 
   private isPagePath(path: string): boolean {
