@@ -7,13 +7,12 @@
  * for halo pairs and keepalived pairs in the same run. Also the advert jitter
  * of the master at advert_int 0.1 (p99 deviation from the interval).
  *
- * Prints numbers; asserts nothing. Usage:
- *   node dist/bench/failover.js [--runs 5] [--daemons halo,keepalived] [--cases v2-crash,v2-term,v3-crash,v3-term]
+ * Prints numbers; asserts nothing. Usage: see USAGE (node dist/bench/failover.js --help). Ctrl-C cleans up.
  */
 import type { ChildProcess } from 'node:child_process';
-import { parseArgs } from 'node:util';
 import { waitFor } from '../test/helpers/netns.js';
 import { type DaemonKind, keepalivedInstalled, VrrpLab, vrrpConfig } from '../test/helpers/vrrp-lab.js';
+import { benchArgs, runBench } from './cli.js';
 
 interface Case {
   name: string;
@@ -28,6 +27,26 @@ const CASES: Case[] = [
   { name: 'v3-crash', version: 3, advertInt: 0.1, signal: 'SIGKILL' },
   { name: 'v3-term', version: 3, advertInt: 0.1, signal: 'SIGTERM' },
 ];
+
+const USAGE = `usage: npm run bench:failover [-- OPTIONS]     (node dist/bench/failover.js, as root)
+
+A VRRP pair in network namespaces (halolab-<pid>-*); the master is crashed (SIGKILL + link cut) or
+stopped (SIGTERM); prints the takeover time on the wire and until the VIP answers, for halo and
+keepalived, median (min..max) of the runs. Ctrl-C stops and removes the namespaces and daemons.
+
+  --runs N          runs per case and daemon (default 5)
+  --daemons LIST    halo,keepalived (default both; keepalived only when installed)
+  --cases LIST      ${CASES.map((c) => c.name).join(',')} (default all)`;
+
+const values = benchArgs({
+  usage: USAGE,
+  needsRoot: true,
+  options: {
+    runs: { type: 'string', default: '5' },
+    daemons: { type: 'string', default: 'halo,keepalived' },
+    cases: { type: 'string', default: CASES.map((c) => c.name).join(',') },
+  },
+});
 
 const VIP = '10.77.0.100';
 const BACKUP_PRIORITY = 100;
@@ -128,14 +147,8 @@ async function runOnce(
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      runs: { type: 'string', default: '5' },
-      daemons: { type: 'string', default: 'halo,keepalived' },
-      cases: { type: 'string', default: CASES.map((c) => c.name).join(',') },
-    },
-  });
   const runs = Number(values.runs);
+  if (!(Number.isInteger(runs) && runs > 0)) throw new Error('--runs needs a positive whole number');
   let daemons = values.daemons.split(',') as DaemonKind[];
   if (daemons.includes('keepalived') && !(await keepalivedInstalled())) {
     console.log('keepalived is not installed: measuring halo only');
@@ -168,7 +181,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+await runBench(main);

@@ -6,7 +6,7 @@
  *   npm run lab                  interactive (keys k r w q when stdin is a terminal)
  *   npm run lab -- --demo        scripted: kill the master, time the takeover, restart, preempt back; exit 0/1
  *   npm run lab -- --vm          the scripted demo inside the IPVS VM (real kernel IPVS, ipvsadm -Ln)
- *   npm run lab -- --cleanup     remove namespaces a crashed lab left behind (names halolab-*)
+ *   npm run lab -- --cleanup     remove namespaces a killed lab, test or benchmark left behind (halolab-<pid>-*)
  *   npm run lab -- --bgp         the BGP lab: active-active directors behind an ECMP router (lab/bgp-lab.ts)
  *
  * The lab adapts to the halo it finds: when `halo run --help` offers `--ipvs`, halo runs its checker and
@@ -82,7 +82,10 @@ interface DirectorView {
 interface RealServerView {
   address: string;
   port: number;
-  up: boolean;
+  /** null: no director has checked it yet since its halo started (its start-up state says nothing). */
+  up: boolean | null;
+  /** The director whose check result this is (index), null when none has checked it. */
+  checkedBy: number | null;
 }
 
 interface Observation {
@@ -276,11 +279,7 @@ class Lab {
       };
     });
     const masterIdx = directors.findIndex((v) => v.state === 'MASTER');
-    const source =
-      (masterIdx >= 0 ? docs[masterIdx] : undefined) ?? docs.find((doc) => doc?.virtualServers.length);
-    const realServers = (source?.virtualServers ?? []).flatMap((vs) =>
-      vs.realServers.map((rs) => ({ address: rs.address, port: rs.port, up: rs.up })),
-    );
+    const realServers = mergeRealServers(docs, masterIdx);
     const obs: Observation = { at: Date.now(), directors, realServers, client: this.lastProbe };
     this.noteChanges(obs);
     return obs;
@@ -293,7 +292,10 @@ class Lab {
     obs.directors.forEach((v, i) => {
       const d = this.directors[i];
       const before = prev?.directors[i];
-      if (v.state && v.state !== before?.state) this.event(`${d.name} is ${v.state}`);
+      if (v.state && v.state !== before?.state) {
+        const hint = v.state === 'MASTER' && v.pid ? ` (kill -9 ${v.pid} crashes it)` : '';
+        this.event(`${d.name} is ${v.state}${hint}`);
+      }
       if (before && v.holdsVip !== before.holdsVip) {
         this.event(
           v.holdsVip
@@ -304,6 +306,8 @@ class Lab {
     });
     for (const rs of obs.realServers) {
       const before = prev?.realServers.find((r) => r.address === rs.address && r.port === rs.port);
+      // Not checked yet (a director just restarted): nothing is known, so nothing changed.
+      if (rs.up === null) continue;
       if (!before || before.up !== rs.up) {
         this.event(
           `real server ${this.webName(rs.address)} ${rs.address}:${rs.port} is ${rs.up ? 'UP' : 'DOWN'}`,
@@ -354,7 +358,10 @@ class Lab {
     if (obs.realServers.length > 0) {
       out.push(
         `  real servers: ${obs.realServers
-          .map((rs) => `${this.webName(rs.address)} ${rs.address} ${rs.up ? 'up' : 'DOWN'}`)
+          .map(
+            (rs) =>
+              `${this.webName(rs.address)} ${rs.address} ${rs.up === null ? 'checking' : rs.up ? 'up' : 'DOWN'}`,
+          )
           .join('   ')}`,
       );
     } else {
@@ -366,15 +373,34 @@ class Lab {
     return out;
   }
 
-  commands(): string[] {
+  /** The "try this" lines, with the PIDs that are real right now (after a failover too). */
+  commands(obs?: Observation): string[] {
     const [d1, d2] = this.directors;
     const web2 = this.webs[1];
+    const pidOf = (d: Director) => {
+      const i = this.directors.indexOf(d);
+      return obs?.directors[i]?.running ? obs.directors[i].pid : d.child?.pid;
+    };
+    const master = obs ? this.master(obs) : undefined;
+    const backup = master && this.directors.find((d) => d !== master);
+    const killLine = master
+      ? `kill -9 ${pidOf(master) ?? '?'}   (halo on ${master.name}, the MASTER; ${backup?.name} takes over${
+          backup && pidOf(backup)
+            ? `; kill -9 ${pidOf(backup)} stops ${backup.name}'s halo`
+            : `, once its halo runs again`
+        })`
+      : `no MASTER right now${this.directors
+          .filter((d) => pidOf(d))
+          .map((d) => `; ${d.name}: kill -9 ${pidOf(d)}`)
+          .join('')}`;
     const haloCmd = (d: Director) =>
       `ip netns exec ${d.ns} node ${HALO_MAIN} run -f ${this.config} --config-id ${d.id} --log-format pretty --run-dir ${d.runDir} ${this.modeArgs().join(' ')}`.trimEnd();
     return [
       'Try (from another terminal, as root):',
-      `  kill the master:        kill -9 ${d1.child?.pid ?? '?'}   (halo on director1; director2: kill -9 ${d2.child?.pid ?? '?'})`,
-      `  stop a web server:      kill ${web2.child?.pid ?? '?'}   (web2; the health checks mark it DOWN)`,
+      `  kill the master:        ${killLine}`,
+      web2.child
+        ? `  stop a web server:      kill ${web2.child.pid}   (web2; the health checks mark it DOWN)`
+        : '  stop a web server:      web2 is stopped (w starts it again)',
       `  status of a director:   node ${HALO_MAIN} status --socket ${d1.socket}`,
       `  restart halo by hand:   ${haloCmd(d1)} >> ${d1.log} 2>&1 &`,
       `  look inside:            ip netns exec ${d1.ns} ip addr show eth0${this.mode === 'ipvs' ? `; ip netns exec ${d1.ns} ipvsadm -Ln` : ''}`,
@@ -405,6 +431,39 @@ class Lab {
   }
 }
 
+/**
+ * One view of the real servers from both directors' status. A halo that just started reports its real
+ * servers in their start-up state (up, unless alpha) before any check ran: that is not news, so a server is
+ * taken from the MASTER's view when the MASTER has checked it, else from any director that has, else it is
+ * "not checked yet" (up: null). Otherwise a stopped web server would flicker UP after a director restart.
+ */
+function mergeRealServers(docs: (StatusDocument | null)[], masterIdx: number): RealServerView[] {
+  const order = docs.map((_, i) => i);
+  if (masterIdx >= 0) order.sort((a, b) => Number(b === masterIdx) - Number(a === masterIdx));
+  const views = new Map<string, RealServerView>();
+  for (const i of order) {
+    for (const vs of docs[i]?.virtualServers ?? []) {
+      for (const rs of vs.realServers) {
+        const key = `${rs.address}:${rs.port}`;
+        const known = views.get(key);
+        const checked = rs.lastCheck !== null;
+        if (!known) {
+          views.set(key, {
+            address: rs.address,
+            port: rs.port,
+            up: checked ? rs.up : null,
+            checkedBy: checked ? i : null,
+          });
+        } else if (known.up === null && checked) {
+          known.up = rs.up;
+          known.checkedBy = i;
+        }
+      }
+    }
+  }
+  return [...views.values()];
+}
+
 function readLog(path: string): string[] {
   try {
     return readFileSync(path, 'utf8').split('\n').filter(Boolean);
@@ -429,7 +488,7 @@ async function commandExists(cmd: string): Promise<boolean> {
 async function prerequisiteProblems(): Promise<string[]> {
   const problems: string[] = [];
   if (process.platform !== 'linux') problems.push('the lab needs Linux (network namespaces)');
-  if (process.getuid?.() !== 0) problems.push('the lab needs root: sudo npm run lab');
+  if (process.getuid?.() !== 0) problems.push('the lab needs root: run it as root (e.g. sudo npm run lab)');
   if (!(await commandExists('ip'))) problems.push("'ip' (iproute2) is missing: apt-get install iproute2");
   else {
     try {
@@ -580,8 +639,10 @@ async function demo(lab: Lab, print: (s: string) => void, slow: number): Promise
   print(`client after the takeover: ${lab.clientText(obs.client)}`);
   for (const l of lab.render(obs)) print(l);
 
-  if (obs.realServers.length > 0) {
-    const web2 = lab.webs[1];
+  const web2 = lab.webs[1];
+  const withChecks = obs.realServers.length > 0;
+  let eventsBeforeRestart = 0;
+  if (withChecks) {
     print(`== 3. stop web2 (${web2.address}): the health checks take it out`);
     await lab.stopWeb(web2);
     const stoppedAt = Date.now();
@@ -592,24 +653,10 @@ async function demo(lab: Lab, print: (s: string) => void, slow: number): Promise
       (o) => o.realServers.find((r) => r.address === web2.address)?.up === false,
     );
     print(`web2 is DOWN ${((obs.at - stoppedAt) / 1000).toFixed(1)} s after it stopped`);
-    lab.startWeb(web2);
-    obs = await waitUntil(
-      lab,
-      'web2 is UP again',
-      20_000 * slow,
-      (o) => o.realServers.find((r) => r.address === web2.address)?.up === true,
-    );
-    print('web2 is UP again');
-    const t = await lab.ipvsTable(other);
-    if (lab.mode === 'ipvs' && t.length > 0) {
-      print(`IPVS table on ${other.name} (ipvsadm -Ln):`);
-      for (const l of t) print(`  ${l}`);
-    }
+    eventsBeforeRestart = lab.events.length;
   }
 
-  print(
-    `== ${obs.realServers.length > 0 ? 4 : 3}. restart halo on ${first.name}: it has the higher priority and preempts`,
-  );
+  print(`== ${withChecks ? 4 : 3}. restart halo on ${first.name}: it has the higher priority and preempts`);
   const restartedAt = Date.now();
   lab.startDirector(first);
   obs = await waitUntil(
@@ -621,6 +668,35 @@ async function demo(lab: Lab, print: (s: string) => void, slow: number): Promise
   print(
     `${first.name} is MASTER again ${((obs.at - restartedAt) / 1000).toFixed(2)} s after its restart (halo start-up included)`,
   );
+
+  if (withChecks) {
+    // The restarted director reports web2 in its start-up state (up) until its first check: that must not
+    // show as web2 coming back.
+    const firstIdx = lab.directors.indexOf(first);
+    obs = await waitUntil(lab, `${first.name} has checked web2`, 20_000 * slow, (o) =>
+      o.realServers.some((r) => r.address === web2.address && r.checkedBy === firstIdx && r.up === false),
+    );
+    const flicker = lab.events.slice(eventsBeforeRestart).filter((l) => /real server web2 .* is UP/.test(l));
+    if (flicker.length > 0) {
+      print(`web2 showed UP while it was stopped: ${flicker.join(' | ')}`);
+      return 1;
+    }
+    print(`web2 stayed DOWN while ${first.name} restarted`);
+    print('== 5. start web2 again');
+    lab.startWeb(web2);
+    obs = await waitUntil(
+      lab,
+      'web2 is UP again',
+      20_000 * slow,
+      (o) => o.realServers.find((r) => r.address === web2.address)?.up === true,
+    );
+    print('web2 is UP again');
+    const t = await lab.ipvsTable(first);
+    if (lab.mode === 'ipvs' && t.length > 0) {
+      print(`IPVS table on ${first.name} (ipvsadm -Ln):`);
+      for (const l of t) print(`  ${l}`);
+    }
+  }
   obs = await waitUntil(lab, 'the client reaches the VIP', 15_000 * slow, (o) => lab.clientOk(o.client));
   for (const l of lab.render(obs)) print(l);
   print(
@@ -684,7 +760,7 @@ async function live(lab: Lab, tty: boolean, stopped: Promise<void>): Promise<num
       const screen = [
         ...lab.render(lastObs),
         '',
-        ...lab.commands(),
+        ...lab.commands(lastObs),
         '',
         keyHelp,
         '',
@@ -731,7 +807,8 @@ a client (10.88.0.50) probes the VIP every second.
   (none)      live view; with a terminal, keys k (kill -9 the master), r (restart), w (toggle web2), q
   --demo      scripted: kill the master, time the takeover, restart it, see it preempt; exit 0 or 1
   --vm        the scripted demo inside the IPVS VM (test/vm; real kernel IPVS, shows ipvsadm -Ln)
-  --cleanup   remove namespaces left by a crashed lab (halolab-<pid>-*, lab pid gone) and exit
+  --cleanup   remove namespaces (and what runs in them) left by a killed lab, test or benchmark
+              (halolab-<pid>-*, whose owner <pid> is gone) and exit
   --keep-logs keep the temp dir with the halo logs on exit
   --slow N    multiply the demo's timeouts by N (slow machines, the VM)
   --bgp       the BGP lab instead: three active-active directors announce a VIP over BGP to an
@@ -765,10 +842,10 @@ export async function main(argv: string[]): Promise<number> {
     print(
       removed.length
         ? `removed ${removed.join(' ')}`
-        : 'nothing to clean up (no leftover halolab-* namespaces)',
+        : 'nothing to clean up (no leftover halolab-* namespaces whose owner is gone)',
     );
     if (inUse.length) {
-      print(`left alone (their lab is still running, stop it with q or Ctrl-C): ${inUse.join(' ')}`);
+      print(`left alone (the lab, test or benchmark that made them still runs): ${inUse.join(' ')}`);
     }
     return 0;
   }

@@ -1,8 +1,9 @@
 /**
  * The lab's own small namespace toolkit (the lab is a product feature and runs from the built tree, so it
- * does not lean on test/helpers). Every namespace is named `halolab-<pid>-<rand>-<host>`: the prefix lets
- * `--cleanup` find what a crashed lab left behind and nothing else, the lab's PID lets it leave alone the
- * namespaces of a lab that is still running (someone else's demo, a test run next door).
+ * does not lean on test/helpers). Every namespace is named `halolab-<pid>-<rand>-<host>`, and so are the
+ * test and benchmark namespaces (test/helpers/netns.ts): the prefix lets `--cleanup` find what a killed
+ * lab, test or benchmark left behind and nothing else, the owner's PID lets it leave alone the namespaces
+ * of one that is still running (someone else's demo, a test run next door).
  *
  * Veth pairs are created directly inside their namespaces (`ip link add ... netns A type veth peer ... netns
  * B`), so a crash never leaves an interface in the host's own namespace.

@@ -8,7 +8,7 @@
 # node_modules are a pruned copy of the checkout's. Prints the path of halo_<version>_<arch>.deb.
 #
 # Layout:
-#   /usr/lib/halo/{package.json,dist/src,node_modules,build/Release/halo_net.node}
+#   /usr/lib/halo/{package.json,dist/src,web,node_modules,build/Release/halo_net.node}
 #   /usr/bin/halo                       wrapper: exec /usr/bin/node /usr/lib/halo/dist/src/cli/main.js
 #   /lib/systemd/system/halo.service
 #   /etc/halo/halo.conf                 conffile (inert default)
@@ -44,6 +44,9 @@ install -d -m 755 "$lib/dist" "$lib/build/Release" "$root/usr/bin" "$root/lib/sy
 # Application: compiled JS without source maps (the .ts sources are not shipped).
 cp -r "$repo/dist/src" "$lib/dist/src"
 find "$lib/dist" -name '*.map' -delete
+# The status page (halo run --http): plain files, served from /usr/lib/halo/web, nothing from a CDN.
+install -d -m 755 "$lib/web"
+install -m 644 "$repo"/web/index.html "$repo"/web/app.js "$repo"/web/app.css "$lib/web/"
 install -m 644 "$repo/package.json" "$lib/package.json"
 install -m 755 "$addon" "$lib/build/Release/halo_net.node"
 
@@ -54,7 +57,7 @@ cp -r "$repo/node_modules" "$lib/node_modules"
   || die "npm prune failed"
 rm -f "$lib/package-lock.json" "$lib/node_modules/.package-lock.json"
 find "$lib/node_modules" -mindepth 1 -maxdepth 1 -type d -empty -delete # scopes emptied by the prune
-for dev in typescript @biomejs fast-check @types; do
+for dev in typescript @biomejs fast-check @types playwright-core; do
   [ ! -e "$lib/node_modules/$dev" ] || die "dev dependency $dev survived pruning"
 done
 

@@ -1,6 +1,6 @@
 /**
  * `halo reload [--socket PATH]` and `halo stop [--socket PATH]`: main.ts passes the verb as argv[0].
- * Also serves `halo dump` once main.ts maps it here (it is not mapped yet).
+ * Also serves `halo dump`.
  *
  * reload: the daemon re-reads its config; a config with errors is rejected and the running one kept (the
  * errors are printed and the exit code is 1). stop: the daemon acknowledges, then shuts down (priority 0
@@ -9,15 +9,19 @@
 import { ControlClientError, controlRequest } from '../daemon/control.js';
 import { PATH_FLAGS_HELP, parsePathArgs, UsageError } from '../daemon/paths.js';
 
-const USAGE = `usage: halo reload [--plan] [--socket PATH] [--timeout SECONDS]
-       halo stop [--socket PATH] [--timeout SECONDS]
-       halo dump [--socket PATH] [--timeout SECONDS]
+const USAGE = `usage: halo reload [--plan] [--socket PATH | --run-dir DIR] [--timeout SECONDS]
+       halo stop [--socket PATH | --run-dir DIR] [--timeout SECONDS]
+       halo dump [--socket PATH | --run-dir DIR] [--timeout SECONDS]
 
   reload   re-read the configuration of the running halo (kept unchanged if the new one has errors);
            with --plan, print what the reload would do (VRRP instances updated in place or restarted,
            VIPs, checkers, IPVS operations) and change nothing
   stop     stop the running halo (under systemd prefer 'systemctl stop halo')
-  dump     write the data and stats dumps (as SIGUSR1/SIGUSR2 do) and print their paths`;
+  dump     write the data and stats dumps (as SIGUSR1/SIGUSR2 do) and print their paths
+
+  --socket PATH      the running halo's control socket (default /run/halo/halo.sock)
+  --run-dir DIR      the --run-dir the halo was started with (its socket is DIR/halo.sock)
+  --timeout SECONDS  how long to wait for the answer (default 30 for reload, 5 otherwise)`;
 
 export interface ControlIo {
   stdout: { write(s: string): unknown };

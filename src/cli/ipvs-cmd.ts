@@ -7,10 +7,13 @@
  * the last check's reason) are used, and its config file when -f is not given; otherwise real servers are
  * shown in their start-up state (up unless `alpha`). Annotations follow "  # " at the end of lines; --plain
  * omits them. Exit codes: 0 ok, 1 kernel/config error, 2 usage.
+ *
+ * A daemon that runs `--ipvs dry-run` programs nothing: the listing says so first ("IPVS: dry-run, nothing
+ * programmed"), and where the kernel has no IPVS at all it shows the table that daemon would program.
  */
 import { controlRequest } from '../daemon/control.js';
 import { defaultPaths } from '../daemon/paths.js';
-import type { StatusDocument } from '../daemon/status.js';
+import { DRY_RUN_TEXT, type StatusDocument } from '../daemon/status.js';
 import { IpvsClient } from '../ipvs/client.js';
 import {
   computeDesired,
@@ -20,7 +23,7 @@ import {
   type VirtualServerState,
 } from '../ipvs/desired.js';
 import { renderIpvsadm } from '../ipvs/render.js';
-import { destKeyString, type KernelService, serviceKeyString } from '../ipvs/types.js';
+import { destKeyString, type IpvsTable, type KernelService, serviceKeyString } from '../ipvs/types.js';
 import type { RealServerKey, VirtualServerKey } from '../plan/ids.js';
 import { buildIpvsPlan, type IpvsVirtualServerPlan } from '../plan/ipvs.js';
 
@@ -106,19 +109,42 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
 
+  const dryRun = daemon?.ipvs?.mode === 'dry-run';
+  const dryRunNote = `# halo: ${DRY_RUN_TEXT} by the running daemon (pid ${daemon?.daemon.pid}, --ipvs dry-run)`;
   let client: IpvsClient;
   try {
     client = await IpvsClient.open();
   } catch (e) {
+    if (dryRun && desired) {
+      // Nothing to list in the kernel: show what the dry-run daemon would program, and say so.
+      const table = asKernelTable(desired.table);
+      const info = { version: 0, connTableSize: 0 };
+      if (o.json) {
+        process.stdout.write(
+          `${JSON.stringify({ ...listDocument(info, table, desired), ipvsMode: 'dry-run', kernel: null, healthSource: source }, bigintJson, 2)}\n`,
+        );
+      } else {
+        if (o.plain) process.stderr.write(`${dryRunNote}; the table it would program:\n`);
+        else process.stdout.write(`${dryRunNote}; the kernel has no IPVS; the table it would program:\n`);
+        // There is no kernel version to show: the first line says whose table this is instead.
+        const text = renderList(info, table, desired, o.plain).replace(
+          /^IP Virtual Server version .*\n/,
+          'IP Virtual Server: none in this kernel; halo (dry-run) would program:\n',
+        );
+        process.stdout.write(text);
+      }
+      return 0;
+    }
     process.stderr.write(`halo ipvs: cannot talk to the kernel IPVS: ${(e as Error).message}\n`);
     return 1;
   }
   try {
     const [info, table] = await Promise.all([client.getInfo(), client.dumpTable()]);
+    if (dryRun && o.plain) process.stderr.write(`${dryRunNote}: the kernel table below is not halo's\n`);
     process.stdout.write(
       o.json
-        ? `${JSON.stringify({ ...listDocument(info, table, desired), healthSource: source }, bigintJson, 2)}\n`
-        : `${o.plain || source?.from !== 'daemon' ? '' : `${describeSource(source)}\n`}${renderList(info, table, desired, o.plain)}`,
+        ? `${JSON.stringify({ ...listDocument(info, table, desired), ...(dryRun ? { ipvsMode: 'dry-run' } : {}), healthSource: source }, bigintJson, 2)}\n`
+        : `${dryRun && !o.plain ? `${dryRunNote}: the kernel table below is not halo's\n` : ''}${o.plain || source?.from !== 'daemon' ? '' : `${describeSource(source)}\n`}${renderList(info, table, desired, o.plain)}`,
     );
     return 0;
   } catch (e) {
@@ -137,6 +163,14 @@ function describeSource(s: HealthSource): string {
   return s.from === 'daemon'
     ? `# halo: health from the running daemon (pid ${s.pid}, ${s.socket}); config ${s.configFile}`
     : `# halo: no daemon answered: real servers in their start-up state from ${s.configFile}`;
+}
+
+/** A desired table in the kernel's listing shape (no connections: nothing runs through it). */
+export function asKernelTable(t: IpvsTable): KernelService[] {
+  return t.services.map((s) => ({
+    service: { ...s.service },
+    dests: s.dests.map((d) => ({ ...d, activeConns: 0, inactiveConns: 0, persistConns: 0 })),
+  }));
 }
 
 /**

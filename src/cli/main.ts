@@ -16,6 +16,10 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
   reload: { module: './control-cmd.js', summary: 'ask the running daemon to reload its config' },
   stop: { module: './control-cmd.js', summary: 'ask the running daemon to stop' },
   dump: { module: './control-cmd.js', summary: 'ask the running daemon to write its data and stats dumps' },
+  events: {
+    module: './events-cmd.js',
+    summary: 'show what happened: transitions, real servers, IPVS, reloads',
+  },
   ipvs: { module: './ipvs-cmd.js', summary: 'show the kernel IPVS table and what halo owns' },
   genhash: {
     module: './genhash-cmd.js',

@@ -4,17 +4,26 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BgpPart } from '../bgp/part.js';
-import { createLogger, parseLogFormat, parseLogLevel } from '../daemon/log.js';
-import { createLvsPart } from '../daemon/lvs.js';
-import { HaloMetrics, MetricsServer, parseMetricsAddress } from '../daemon/metrics.js';
-import { PATH_FLAGS_HELP, parsePathArgs, UsageError } from '../daemon/paths.js';
+import { ControlSocketInUseError } from '../daemon/control.js';
+import { EventBus } from '../daemon/events.js';
+import { HaloHttpServer } from '../daemon/http.js';
+import { createLogger, type HaloLogger, parseLogFormat, parseLogLevel } from '../daemon/log.js';
+import { createLvsPart, IpvsUnavailableError } from '../daemon/lvs.js';
+import {
+  DEFAULT_METRICS_PORT,
+  HaloMetrics,
+  type MetricsAddress,
+  parseMetricsAddress,
+} from '../daemon/metrics.js';
+import { PATH_FLAGS_HELP, PidFileLockedError, parsePathArgs, UsageError } from '../daemon/paths.js';
 import { ConfigRejected, Supervisor } from '../daemon/supervisor.js';
 import type { AlertEvent } from '../notify/index.js';
 import type { Plans } from '../plan/index.js';
 import { DEFAULT_CONFIG_PATHS } from './config-cmd.js';
 
 const HELP = `usage: halo run [-f FILE] [--vrrp-only | --check-only | --bgp-only] [--config-id ID]
-                [--log-format json|pretty] [--log-level LEVEL] [--metrics HOST:PORT] [path options]
+                [--log-format json|pretty] [--log-level LEVEL] [--http HOST:PORT]
+                [--metrics HOST:PORT] [--ipvs kernel|dry-run] [path options]
 
 Runs halo in the foreground: VRRP (in its own thread), the health checker, the
 IPVS reconciler and, with a bgp block, the BGP announcements. SIGHUP reloads,
@@ -29,7 +38,10 @@ SIGUSR1 writes the data dump, SIGUSR2 the stats.
   --config-id ID        for @ID conditional lines (default: short hostname)
   --log-format FORMAT   json (default, for journald) or pretty
   --log-level LEVEL     trace, debug, info (default), warn, error
-  --metrics HOST:PORT   serve Prometheus metrics on this address (opt-in; use loopback)
+  --http HOST:PORT      serve the status page (/), /metrics, /api/status and /api/events
+                        (server-sent events) on this address (opt-in, read-only; use loopback,
+                        e.g. 127.0.0.1:${DEFAULT_METRICS_PORT}, and an SSH tunnel to look from elsewhere)
+  --metrics HOST:PORT   serve Prometheus metrics alone on this address (opt-in; use loopback)
   --ipvs MODE           kernel (default: program IPVS over generic netlink) or dry-run
                         (no kernel IPVS needed: log what would be programmed)
   -I, --dont-release-ipvs  leave halo's IPVS services in the kernel at stop
@@ -53,6 +65,7 @@ export function parseRunArgs(argv: string[]) {
       'log-format': { type: 'string', default: 'json' },
       'log-level': { type: 'string', default: 'info' },
       metrics: { type: 'string' },
+      http: { type: 'string' },
       ipvs: { type: 'string', default: 'kernel' },
       'dont-release-ipvs': { type: 'boolean', short: 'I', default: false },
       'dont-release-vrrp': { type: 'boolean', short: 'V', default: false },
@@ -98,8 +111,23 @@ export async function run(argv: string[]): Promise<number> {
   }
   const configFile =
     values.config ?? DEFAULT_CONFIG_PATHS.find((p) => existsSync(p)) ?? DEFAULT_CONFIG_PATHS[0];
+  let httpAddress: MetricsAddress | undefined;
+  let metricsAddress: MetricsAddress | undefined;
+  for (const flag of ['http', 'metrics'] as const) {
+    const text = values[flag];
+    if (text === undefined) continue;
+    try {
+      const a = parseMetricsAddress(text);
+      if (flag === 'http') httpAddress = a;
+      else metricsAddress = a;
+    } catch (err) {
+      process.stderr.write(`halo run: ${(err as Error).message.replace(/^--metrics/, `--${flag}`)}\n`);
+      return 2;
+    }
+  }
   const logger = createLogger({ format, level });
-  const metrics = values.metrics ? new HaloMetrics() : undefined;
+  const metrics = metricsAddress || httpAddress ? new HaloMetrics() : undefined;
+  const events = new EventBus({ onListenerError: (err) => logger.daemonError({ context: 'events', err }) });
   // One BGP part, fed by the checker part's health; it runs when the config has a bgp block, except with
   // --vrrp-only / --check-only. --bgp-only is checks + IPVS + BGP without VRRP.
   const withBgp = !values['vrrp-only'] && !values['check-only'];
@@ -112,6 +140,7 @@ export async function run(argv: string[]): Promise<number> {
     keepIpvsOnStop: values['dont-release-ipvs'],
     vrrp: !values['check-only'] && !values['bgp-only'],
     onHealth: bgp ? (health) => bgp.healthChanged(health) : undefined,
+    events: (e) => events.publish(e),
   });
   const lvsPart = (plans: Plans, alert: (e: AlertEvent) => void) => {
     // --bgp-only without a bgp block: refuse before the checker and IPVS start (the LVS part is the first
@@ -125,31 +154,90 @@ export async function run(argv: string[]): Promise<number> {
     paths,
     logger,
     metrics,
+    events,
     vrrp: !values['check-only'] && !values['bgp-only'],
     keepVipsOnStop: values['dont-release-vrrp'],
     lvs: values['vrrp-only'] ? undefined : lvsPart,
     bgp: bgp ? () => bgp : undefined,
   });
+
+  // The HTTP servers bind before anything else starts: a taken port refuses the start before VRRP
+  // has claimed a VIP, instead of after.
+  const servers: HaloHttpServer[] = [];
+  const onHttpError = (err: unknown) => logger.daemonError({ context: 'http', err });
+  if (httpAddress) {
+    servers.push(
+      new HaloHttpServer({
+        address: httpAddress,
+        metrics,
+        page: { status: () => supervisor.statusDocument(), events },
+        onError: onHttpError,
+      }),
+    );
+  }
+  // --metrics on its own address keeps serving /metrics alone (on the --http address it is served already).
+  if (metricsAddress && !(httpAddress && sameAddress(httpAddress, metricsAddress))) {
+    servers.push(new HaloHttpServer({ address: metricsAddress, metrics, onError: onHttpError }));
+  }
   try {
+    for (const s of servers) {
+      await s.listen().catch((err: NodeJS.ErrnoException) => {
+        const why = err.code === 'EADDRINUSE' ? 'the address is in use' : err.message;
+        throw new StartRefused(`cannot serve HTTP on ${describeAddress(s)}: ${why}`, 'http-address');
+      });
+      if (s.exposure === 'network') {
+        logger.pino.warn(
+          { event: 'http.exposed', address: describeAddress(s) },
+          `HTTP on ${describeAddress(s)} is reachable from the network: it shows the topology (VIPs, real servers, states); keep it on loopback or firewall it`,
+        );
+      }
+    }
     await supervisor.start();
   } catch (err) {
     if (err instanceof ConfigRejected) {
       process.stderr.write(`halo run: refusing to start with an invalid config:\n${err.message}\n`);
     } else {
-      logger.daemonError({ context: 'start', err });
-      process.stderr.write(`halo run: ${err instanceof Error ? err.message : String(err)}\n`);
+      reportStartFailure(logger, err);
     }
     await supervisor.stop('start failed').catch(() => undefined);
+    for (const s of servers) await s.close();
     return 1;
   }
-  let metricsServer: MetricsServer | undefined;
-  if (metrics && values.metrics) {
-    metricsServer = new MetricsServer(metrics, parseMetricsAddress(values.metrics), (err) =>
-      logger.daemonError({ context: 'metrics', err }),
-    );
-    await metricsServer.listen();
-  }
   await supervisor.stopped;
-  await metricsServer?.close();
+  for (const s of servers) await s.close();
   return 0;
+}
+
+class StartRefused extends Error {
+  constructor(
+    message: string,
+    readonly kind: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Why the start failed: expected reasons in one clear line, anything else with its stack trace. */
+function reportStartFailure(logger: HaloLogger, err: unknown): void {
+  const message = err instanceof Error ? err.message : String(err);
+  const cause =
+    err instanceof StartRefused
+      ? err.kind
+      : err instanceof PidFileLockedError || err instanceof ControlSocketInUseError
+        ? 'already-running'
+        : err instanceof IpvsUnavailableError
+          ? 'ipvs-unavailable'
+          : undefined;
+  if (cause) logger.daemonStartRefused({ reason: message, cause });
+  else logger.daemonError({ context: 'start', err });
+  process.stderr.write(`halo run: ${message}\n`);
+}
+
+function sameAddress(a: MetricsAddress, b: MetricsAddress): boolean {
+  return a.host === b.host && a.port === b.port;
+}
+
+function describeAddress(s: HaloHttpServer): string {
+  const a = s.boundAddress ?? s.address;
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }

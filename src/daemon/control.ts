@@ -8,15 +8,38 @@
  * unknown command, a line over the size limit, too many queued requests) gets one error response and the
  * connection is closed. Idle connections are closed too. Nothing a client sends can throw out of the
  * server: the daemon must not die because someone piped /dev/urandom into its socket.
+ *
+ * `events` is a stream (`halo events`):
+ *
+ *   request:  {"cmd":"events", "follow"?: bool, "since"?: SEQ, "id"?: any}\n
+ *   response: {"id"?: any, "ok": true, "result": {"stream", "lastSeq", "missed"}}\n
+ *             then {"event": {...}}\n per event: the kept backlog after SEQ, then (follow) each new one
+ *
+ * Without `follow` the server closes the connection after the backlog. A following connection is not
+ * idle-timed out, takes no further requests, and is cut off (after a last error line when there is room)
+ * when it falls more than `maxStreamBufferBytes` behind: a reader that stops reading costs the daemon a
+ * bounded buffer, never memory without end. At most `maxFollowers` connections follow at once, so the
+ * one-shot commands always have room.
  */
 import { chmod as chmodP, lstat, mkdir, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { z } from 'zod';
+import {
+  type EventEnvelope,
+  EventEnvelopeSchema,
+  type EventSource,
+  type EventStreamInfo,
+  EventStreamInfoSchema,
+} from './events.js';
 import { type StatusDocument, StatusDocumentSchema } from './status.js';
 
+/** Commands with one answer. */
 export const CONTROL_COMMANDS = ['status', 'reload', 'reload-plan', 'stop', 'dump'] as const;
 export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
+/** Every command the socket takes: the one-answer ones and `events` (a stream, see below). */
+const ALL_COMMANDS = [...CONTROL_COMMANDS, 'events'] as const;
+type AnyCommand = (typeof ALL_COMMANDS)[number];
 
 export const ReloadResultSchema = z.object({
   /** False when the new config was rejected and the old one keeps running. */
@@ -73,6 +96,12 @@ export interface ControlHandlers {
 export interface ControlServerOptions {
   path: string;
   handlers: ControlHandlers;
+  /** The event bus `events` reads (without it, `events` answers an error). */
+  events?: EventSource;
+  /** Connections following the event stream at once. */
+  maxFollowers?: number;
+  /** Unsent bytes a following connection may have queued before it is cut off. */
+  maxStreamBufferBytes?: number;
   /** Longest request line accepted (bytes, newline excluded). */
   maxLineBytes?: number;
   /** Close a connection that sends nothing for this long. */
@@ -93,6 +122,8 @@ const DEFAULTS = {
   idleTimeoutMs: 30_000,
   maxConnections: 16,
   maxPendingPerConnection: 8,
+  maxFollowers: 8,
+  maxStreamBufferBytes: 1024 * 1024,
 };
 
 function describe(err: unknown): string {
@@ -117,8 +148,9 @@ async function socketIsLive(path: string, timeoutMs = 1000): Promise<boolean> {
 export class ControlServer {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
-  private readonly opts: Required<Omit<ControlServerOptions, 'onError'>> &
-    Pick<ControlServerOptions, 'onError'>;
+  private readonly opts: Required<Omit<ControlServerOptions, 'onError' | 'events'>> &
+    Pick<ControlServerOptions, 'onError' | 'events'>;
+  private followers = 0;
   private ino: number | undefined;
 
   constructor(opts: ControlServerOptions) {
@@ -226,14 +258,30 @@ export class ControlServer {
         fail('bad request: not JSON (expected {"cmd":"status"|"reload"|"stop"|"dump"})');
         return;
       }
-      const r = req as { cmd?: unknown; id?: unknown } | null;
+      const r = req as { cmd?: unknown; id?: unknown; follow?: unknown; since?: unknown } | null;
       const id = r && typeof r === 'object' ? r.id : undefined;
-      if (!r || typeof r !== 'object' || !CONTROL_COMMANDS.includes(r.cmd as ControlCommand)) {
-        fail(`bad request: unknown command (expected one of ${CONTROL_COMMANDS.join(', ')})`, id);
+      if (!r || typeof r !== 'object' || !ALL_COMMANDS.includes(r.cmd as AnyCommand)) {
+        fail(`bad request: unknown command (expected one of ${ALL_COMMANDS.join(', ')})`, id);
         return;
       }
       if (++pending > this.opts.maxPendingPerConnection) {
         fail('too many pending requests on this connection', id);
+        return;
+      }
+      if (r.cmd === 'events') {
+        const since = r.since;
+        if (since !== undefined && !(Number.isSafeInteger(since) && (since as number) >= 0)) {
+          fail('bad request: "since" must be a sequence number (an integer >= 0)', id);
+          return;
+        }
+        if (r.follow !== undefined && typeof r.follow !== 'boolean') {
+          fail('bad request: "follow" must be true or false', id);
+          return;
+        }
+        // The connection now belongs to the stream: later lines are not requests.
+        closing = true;
+        const follow = r.follow === true;
+        chain = chain.then(() => this.stream(socket, id, since as number | undefined, follow));
         return;
       }
       const cmd = r.cmd as ControlCommand;
@@ -300,6 +348,88 @@ export class ControlServer {
     });
     // Acknowledge first, then stop: the client learns the request was taken before the socket goes away.
     if (cmd === 'stop') this.runStop();
+  }
+
+  /** `events`: the answer line, the backlog after `since`, then (follow) every new event until the end. */
+  private async stream(
+    socket: Socket,
+    id: unknown,
+    since: number | undefined,
+    follow: boolean,
+  ): Promise<void> {
+    const idPart = id === undefined ? {} : { id };
+    const bye = (error: string) => {
+      if (socket.destroyed) return;
+      socket.end(`${JSON.stringify({ ...idPart, ok: false, error })}\n`);
+      setTimeout(() => socket.destroy(), 1000).unref();
+    };
+    const source = this.opts.events;
+    if (!source) return bye('events are not available in this daemon');
+    if (socket.destroyed) return;
+    if (follow && this.followers >= this.opts.maxFollowers) {
+      return bye(`too many connections follow the events (${this.opts.maxFollowers}); try again later`);
+    }
+    socket.setTimeout(0);
+    const limit = this.opts.maxStreamBufferBytes;
+    // Events published while the backlog is still being written wait here, behind it.
+    const queued: string[] = [];
+    let queuedBytes = 0;
+    let live = false;
+    let cut = false;
+    // Frees the follower's slot and its subscription once, at the cut-off or at the close.
+    let released = !follow;
+    const release = () => {
+      sub.unsubscribe();
+      if (released) return;
+      released = true;
+      this.followers--;
+    };
+    const cutOff = () => {
+      // The reader stopped reading: say so if there is still room for a line, then let it go.
+      cut = true;
+      release();
+      bye('too slow: this reader fell too far behind the events and was cut off; reconnect with "since"');
+    };
+    const sub = source.subscribe(since, (e) => {
+      if (cut || socket.destroyed) return;
+      const line = `${JSON.stringify({ event: e })}\n`;
+      if (!live) {
+        queued.push(line);
+        queuedBytes += line.length;
+        if (queuedBytes > limit) cutOff();
+      } else if (socket.writableLength + line.length > limit) cutOff();
+      else socket.write(line);
+    });
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    if (follow) {
+      this.followers++;
+      void closed.then(release);
+    }
+    // Keep reading (and dropping) what the client sends, so that its close is noticed.
+    socket.resume();
+    const info: EventStreamInfo = { stream: sub.stream, lastSeq: sub.lastSeq, missed: sub.missed };
+    // The backlog is written with back-pressure (it may be larger than one reader's buffer allowance).
+    for (const line of [
+      `${JSON.stringify({ ...idPart, ok: true, result: info })}\n`,
+      ...sub.replay.map((e) => `${JSON.stringify({ event: e })}\n`),
+    ]) {
+      if (cut || socket.destroyed) break;
+      if (!socket.write(line)) {
+        await Promise.race([new Promise<void>((resolve) => socket.once('drain', () => resolve())), closed]);
+      }
+    }
+    if (!follow) {
+      sub.unsubscribe();
+      if (!cut && !socket.destroyed) {
+        for (const line of queued) socket.write(line);
+        socket.end();
+      }
+      return;
+    }
+    if (cut || socket.destroyed) return;
+    for (const line of queued) socket.write(line);
+    queued.length = 0;
+    live = true;
   }
 
   private runStop(): void {
@@ -403,6 +533,117 @@ export async function controlRequest<C extends ControlCommand>(
     );
   }
   return result.data as ControlResults[C];
+}
+
+export interface EventStreamOptions {
+  /** Keep the connection open and receive new events as they happen. */
+  follow: boolean;
+  /** Only events after this sequence number (of the same stream). */
+  since?: number;
+  /** How long to wait for the daemon's first answer. */
+  timeoutMs?: number;
+  /** Longest event line accepted. */
+  maxLineBytes?: number;
+  /** Called once, before any event, with the stream's identity. */
+  onInfo?(info: EventStreamInfo): void;
+  onEvent(e: EventEnvelope): void;
+  /** Ends the stream (resolves with 'aborted'). */
+  signal?: AbortSignal;
+}
+
+/**
+ * `events` over the control socket. Resolves when the stream ends: 'end' when the daemon closed it (the
+ * whole backlog was sent, or with `follow` the daemon went away), 'aborted' on `signal`. Rejects with a
+ * ControlClientError when the daemon cannot be reached, refuses, or sends something malformed.
+ */
+export function readEvents(socketPath: string, opts: EventStreamOptions): Promise<'end' | 'aborted'> {
+  const timeoutMs = opts.timeoutMs ?? 5000;
+  const maxLine = opts.maxLineBytes ?? 16 * 1024 * 1024;
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath);
+    let settled = false;
+    let answered = false;
+    let buf = '';
+    const finish = (err: ControlClientError | undefined, how: 'end' | 'aborted' = 'end') => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(how);
+    };
+    const onAbort = () => finish(undefined, 'aborted');
+    if (opts.signal?.aborted) return finish(undefined, 'aborted');
+    opts.signal?.addEventListener('abort', onAbort);
+    const timer = setTimeout(
+      () =>
+        finish(
+          new ControlClientError(
+            `no answer from halo on ${socketPath} within ${timeoutMs / 1000}s`,
+            'timeout',
+          ),
+        ),
+      timeoutMs,
+    );
+    const line = (text: string) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        return finish(new ControlClientError(`answer from ${socketPath} is not JSON`, 'protocol'));
+      }
+      const p = parsed as { ok?: unknown; error?: unknown; result?: unknown; event?: unknown };
+      if (p && typeof p === 'object' && p.ok === false) {
+        return finish(new ControlClientError(String(p.error ?? 'error'), 'remote'));
+      }
+      if (!answered) {
+        const info = EventStreamInfoSchema.safeParse(p?.result);
+        if (p?.ok !== true || !info.success) {
+          return finish(
+            new ControlClientError(
+              `unexpected events answer from ${socketPath} (daemon of another version?)`,
+              'protocol',
+            ),
+          );
+        }
+        answered = true;
+        clearTimeout(timer);
+        opts.onInfo?.(info.data);
+        return;
+      }
+      const ev = EventEnvelopeSchema.safeParse(p?.event);
+      if (!ev.success)
+        return finish(new ControlClientError(`malformed event from ${socketPath}`, 'protocol'));
+      opts.onEvent(ev.data);
+    };
+    socket.setEncoding('utf8');
+    socket.once('connect', () =>
+      socket.write(
+        `${JSON.stringify({ cmd: 'events', follow: opts.follow, ...(opts.since !== undefined ? { since: opts.since } : {}) })}\n`,
+      ),
+    );
+    socket.on('data', (chunk: string) => {
+      buf += chunk;
+      for (let nl = buf.indexOf('\n'); nl !== -1 && !settled; nl = buf.indexOf('\n')) {
+        const text = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (text.trim()) line(text);
+      }
+      if (buf.length > maxLine)
+        finish(new ControlClientError(`event line from ${socketPath} is too long`, 'protocol'));
+    });
+    socket.once('end', () => {
+      if (!answered)
+        finish(new ControlClientError(`halo closed ${socketPath} without answering`, 'protocol'));
+      else finish(undefined, 'end');
+    });
+    socket.once('close', () => finish(undefined, 'end'));
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      if (answered) finish(undefined, 'end');
+      else finish(connectError(socketPath, err));
+    });
+  });
 }
 
 function connectError(path: string, err: NodeJS.ErrnoException): ControlClientError {

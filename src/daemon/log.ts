@@ -18,6 +18,7 @@
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { UsageError } from './paths.js';
+import { DRY_RUN_TEXT } from './status.js';
 
 export type LogFormat = 'json' | 'pretty';
 export type LevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
@@ -30,6 +31,7 @@ export type EventName =
   | 'daemon.stop'
   | 'daemon.stopped'
   | 'daemon.error'
+  | 'daemon.start_refused'
   | 'vrrp.transition'
   | 'vrrp.advert_dropped'
   | 'vrrp.priority_changed'
@@ -102,7 +104,14 @@ export type ScriptPurpose = 'vrrp_script' | 'check' | 'notify' | 'quorum' | 'oth
 export interface DaemonStartFields {
   version: string;
   configFile: string;
-  pid?: number;
+  /** The IPVS backend: kernel, dry-run (nothing programmed), or null when this daemon runs no IPVS part. */
+  ipvs?: 'kernel' | 'dry-run' | null;
+}
+export interface DaemonStartRefusedFields {
+  /** The operator-facing reason (another halo runs, no ip_vs, ...): no stack trace, nothing is broken. */
+  reason: string;
+  /** What kind of refusal: 'already-running', 'ipvs-unavailable', ... */
+  cause: string;
 }
 export interface BgpSessionFields {
   speaker: string;
@@ -185,6 +194,10 @@ export interface IpvsChangeFields {
   service: ServiceRef | string;
   dest?: ServiceRef | string;
   weight?: number;
+  /** For updates: what changed, field by field ("scheduler rr -> wlc"). */
+  changes?: string[];
+  /** --ipvs dry-run: nothing was programmed. */
+  dryRun?: boolean;
 }
 export interface IpvsDriftFields extends IpvsChangeFields {
   /** What was found in the kernel that halo did not program (or the reverse). */
@@ -578,7 +591,13 @@ export class HaloLogger {
 
   // --- daemon ---------------------------------------------------------------------------------------------
   daemonStart(f: DaemonStartFields): void {
-    this.emit('info', 'daemon.start', { ...f, pid: f.pid ?? process.pid }, `Starting halo v${f.version}`);
+    // The pid is in every line already (pino's base fields): not repeated here.
+    const dry = f.ipvs === 'dry-run' ? ` (${DRY_RUN_TEXT})` : '';
+    this.emit('info', 'daemon.start', f, `Starting halo v${f.version}${dry}`);
+  }
+  /** An expected reason not to start: one clear line, no stack trace. */
+  daemonStartRefused(f: DaemonStartRefusedFields): void {
+    this.emit('error', 'daemon.start_refused', f, `Not starting: ${f.reason}`);
   }
   daemonStop(f: DaemonStopFields): void {
     this.emit('info', 'daemon.stop', f, 'Stopping');
@@ -699,7 +718,8 @@ export class HaloLogger {
 
   // --- ipvs -----------------------------------------------------------------------------------------------
   ipvsChange(f: IpvsChangeFields): void {
-    this.emit('info', 'ipvs.change', this.ipvsFields(f), ipvsMessage(f));
+    const dry = f.dryRun ? ' (dry-run: not programmed)' : '';
+    this.emit('info', 'ipvs.change', this.ipvsFields(f), `${ipvsMessage(f)}${dry}`);
   }
   ipvsDriftRepaired(f: IpvsDriftFields): void {
     this.emit(
@@ -848,20 +868,28 @@ export class HaloLogger {
   }
 }
 
-function ipvsMessage(f: IpvsChangeFields): string {
+/** keepalived's words for an IPVS change ("Adding service [10.0.0.2]:tcp:80 to VS [10.0.0.100]:tcp:80"). */
+export function ipvsMessage(f: IpvsChangeFields): string {
   const vs = formatService(f.service);
   const rs = f.dest === undefined ? '?' : formatService(f.dest);
   switch (f.op) {
     case 'add-service':
       return `Adding virtual server ${vs}`;
     case 'update-service':
-      return `Updating virtual server ${vs}`;
+      return `Updating virtual server ${vs}${f.changes?.length ? `: ${f.changes.join(', ')}` : ''}`;
     case 'remove-service':
       return `Removing Virtual Server ${vs}`;
     case 'add-dest':
       return `Adding service ${rs} to VS ${vs}`;
-    case 'update-dest':
-      return `Changing weight to ${f.weight ?? '?'} for service ${rs} in VS ${vs}`;
+    case 'update-dest': {
+      // keepalived's words when the weight changed; other changes (forwarding, thresholds) are named too.
+      const other = (f.changes ?? []).filter((c) => !c.startsWith('weight '));
+      const rest = other.length ? ` (${other.join(', ')})` : '';
+      const weightChanged = !f.changes || f.changes.some((c) => c.startsWith('weight '));
+      return weightChanged
+        ? `Changing weight to ${f.weight ?? '?'} for service ${rs} in VS ${vs}${rest}`
+        : `Updating service ${rs} in VS ${vs}${rest}`;
+    }
     case 'remove-dest':
       return `Removing service ${rs} from VS ${vs}`;
   }

@@ -26,7 +26,7 @@ import {
   type RealServerHealth,
   type VirtualServerState,
 } from '../ipvs/desired.js';
-import { describeOp, type IpvsOp } from '../ipvs/diff.js';
+import { describeChanges, describeOp, type IpvsOp } from '../ipvs/diff.js';
 import { MemoryKernel } from '../ipvs/memory-kernel.js';
 import { KernelError } from '../ipvs/netlink.js';
 import { Reconciler } from '../ipvs/reconciler.js';
@@ -44,9 +44,10 @@ import {
 } from '../plan/ids.js';
 import type { IpvsPlan, IpvsRealServerPlan, IpvsVirtualServerPlan } from '../plan/ipvs.js';
 import type { LiveState } from '../plan/reload.js';
-import type { HaloLogger, IpvsOp as LogIpvsOp } from './log.js';
+import type { HaloEventBody, RealServerState } from './events.js';
+import { formatService, type HaloLogger, ipvsMessage, type IpvsOp as LogIpvsOp } from './log.js';
 import type { HaloMetrics } from './metrics.js';
-import type { RealServerStatus, VirtualServerStatus } from './status.js';
+import type { CheckStats, RealServerStatus, VirtualServerStatus } from './status.js';
 import type { LvsPart } from './supervisor.js';
 
 export type IpvsMode = 'kernel' | 'dry-run';
@@ -66,6 +67,8 @@ export interface LvsOptions {
   vrrp?: boolean;
   /** The BGP part's input: the whole real server health map after every change. */
   onHealth?: (health: ReadonlyMap<RealServerKey, RealServerHealth>) => void;
+  /** The event bus (src/daemon/events.ts): real-server states, quorum, IPVS changes and drift repairs. */
+  events?: (e: HaloEventBody) => void;
 }
 
 /** What the checks + IPVS part reads: the checker plan and the IPVS plan (src/plan/). */
@@ -78,7 +81,12 @@ interface ServerInfo {
   vs: IpvsVirtualServerPlan;
   rs: IpvsRealServerPlan;
   since: number;
-  lastCheck: { checker: string; ok: boolean; reason: string; at: number } | null;
+  lastCheck: { checker: string; ok: boolean; reason: string; at: number; durationMs: number } | null;
+}
+
+/** The kernel has no IPVS: an expected reason not to start (logged without a stack trace). */
+export class IpvsUnavailableError extends Error {
+  override name = 'IpvsUnavailableError';
 }
 
 /** The IPVS backend for a mode; a host without ip_vs gets a clear message. */
@@ -88,7 +96,7 @@ export async function openIpvsBackend(mode: IpvsMode): Promise<IpvsBackend & { c
     return await IpvsClient.open();
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    throw new Error(
+    throw new IpvsUnavailableError(
       `IPVS is not available in this kernel (${why}): load it with 'modprobe ip_vs', run with --vrrp-only, or use --ipvs dry-run to see what halo would program`,
     );
   }
@@ -124,6 +132,23 @@ export class Lvs implements LvsPart {
   private readonly checkerHasRun = new Set<CheckerKey>();
   /** ha_suspend: the host's addresses, watched only while some virtual server uses it. */
   private addressWatch: AddressWatcher | undefined;
+
+  /** Each real server's last published state (up/down/drained), to publish changes only. */
+  private readonly rsState = new Map<RealServerKey, RealServerState>();
+  /** Why a real server's state is about to change (set before publish() recomputes the states). */
+  private readonly pendingWhy = new Map<
+    RealServerKey,
+    { reason: string; checker?: string; initial?: boolean }
+  >();
+  /** Check results per checker since start (the SIGUSR2 stats). */
+  private readonly checkCounts = new Map<CheckerKey, { ok: number; failed: number }>();
+  /** IPVS operations done (or, in dry-run, that would have been done) since start. */
+  private readonly opCounts: Record<string, number> = {};
+
+  /** kernel or dry-run, for daemon.start, the status and the dumps. */
+  get ipvsMode(): IpvsMode {
+    return this.opts.ipvs;
+  }
 
   constructor(
     private readonly opts: LvsOptions,
@@ -250,6 +275,7 @@ export class Lvs implements LvsPart {
           ? { ...info.lastCheck, at: new Date(info.lastCheck.at).toISOString() }
           : null,
         since: new Date(info.since).toISOString(),
+        state: this.rsState.get(info.rs.key) ?? this.stateOf(info.rs.key),
       });
       byVs.set(info.vs.key, list);
     }
@@ -276,7 +302,32 @@ export class Lvs implements LvsPart {
         lastSyncAt: this.lastSyncAt ? new Date(this.lastSyncAt).toISOString() : null,
         driftRepairs: this.driftRepairs,
         lastError: this.lastError,
+        mode: this.opts.ipvs,
       },
+    };
+  }
+
+  /** Check counts per checker and IPVS operation counts since start (the SIGUSR2 stats dump). */
+  stats(): {
+    checks: CheckStats[];
+    ipvs: { operations: Record<string, number>; driftRepairs: number; mode: IpvsMode };
+  } {
+    const checks: CheckStats[] = [];
+    for (const [key, c] of this.checkers) {
+      const info = this.servers.get(c.rs);
+      const n = this.checkCounts.get(key);
+      if (!info) continue;
+      checks.push({
+        virtualServer: info.vs.name,
+        realServer: describeRealServer(info.rs.id),
+        checker: c.type,
+        ok: n?.ok ?? 0,
+        failed: n?.failed ?? 0,
+      });
+    }
+    return {
+      checks,
+      ipvs: { operations: { ...this.opCounts }, driftRepairs: this.driftRepairs, mode: this.opts.ipvs },
     };
   }
 
@@ -468,7 +519,17 @@ export class Lvs implements LvsPart {
       const checker = this.checkerOf(a.checkerId);
       if (!checker) return;
       const { info, type } = checker;
-      info.lastCheck = { checker: type, ok: a.result.ok, reason: a.result.reason, at: Date.now() };
+      info.lastCheck = {
+        checker: type,
+        ok: a.result.ok,
+        reason: a.result.reason,
+        at: Date.now(),
+        durationMs: Math.round(a.durationMs * 10) / 10,
+      };
+      const count = this.checkCounts.get(a.checkerId as CheckerKey) ?? { ok: 0, failed: 0 };
+      if (a.result.ok) count.ok++;
+      else count.failed++;
+      this.checkCounts.set(a.checkerId as CheckerKey, count);
       // keepalived logs a failed attempt while the server is still up (the retries before it goes down);
       // log_all_failures logs the failures of a server that is already down too, each one.
       const all = this.checkers.get(a.checkerId as CheckerKey)?.logAllFailures ?? false;
@@ -535,6 +596,9 @@ export class Lvs implements LvsPart {
     this.opts.metrics?.setRealServerUp(info.vs.name, realServerEndpoint(info.rs.id), a.up);
     const script = a.up ? info.rs.notifyUp : info.rs.notifyDown;
     if (script && a.notify) void this.runHook(script, 'other');
+    // The engine's announcement of a server's first state is not a change to publish. The table is
+    // recomputed once the engine's batch has settled.
+    this.pendingWhy.set(key, { reason: a.reason, checker: fields.checker, initial: a.cause === 'initial' });
   }
 
   /** Alive real servers leaving the pool because of a reload or a stop (keepalived mails "Removing ..."). */
@@ -584,6 +648,7 @@ export class Lvs implements LvsPart {
     if (!info) return;
     const prev = this.health.get(info.rs.key) ?? { alive: true };
     this.health.set(info.rs.key, { ...prev, dynamicWeight: a.weight });
+    this.pendingWhy.set(info.rs.key, { reason: `dynamic weight ${a.weight} (misc_dynamic)` });
   }
 
   /** keepalived's words for ha_suspend ("Activating/Suspending healthchecker for service ..."). */
@@ -601,9 +666,54 @@ export class Lvs implements LvsPart {
     const result = computeDesired(this.plans.ipvs.virtualServers, this.health, this.vsState);
     this.desired = result;
     this.vsState = result.state;
+    this.publishStateChanges();
     for (const a of result.actions) this.onQuorum(a);
     this.opts.onHealth?.(this.health);
     await this.reconciler.setDesired(result.table);
+  }
+
+  /** up, down or drained (alive with weight 0: no new connections), from health and the desired table. */
+  private stateOf(key: RealServerKey): RealServerState {
+    const info = this.servers.get(key);
+    const alive = this.health.get(key)?.alive ?? (info ? !info.rs.checked || info.rs.startsAlive : false);
+    if (!alive) return 'down';
+    const st = this.desired?.status.find((s) => s.realServer === key);
+    const weight = st?.weight ?? this.health.get(key)?.dynamicWeight ?? info?.rs.weight ?? 1;
+    return weight === 0 ? 'drained' : 'up';
+  }
+
+  /**
+   * Puts every real server whose state changed on the event bus. The first computation after start only
+   * records the states (nothing changed yet); a server a reload added is published with previous null.
+   */
+  private publishStateChanges(): void {
+    const first = this.rsState.size === 0;
+    const byKey = new Map((this.desired?.status ?? []).map((s) => [s.realServer, s]));
+    for (const [key, info] of this.servers) {
+      const state = this.stateOf(key);
+      const previous = this.rsState.get(key) ?? null;
+      this.rsState.set(key, state);
+      const why = this.pendingWhy.get(key) ?? {
+        reason: previous === null ? 'added by reload' : 'weight changed',
+      };
+      if (first || state === previous || why.initial) continue;
+      const rs = describeRealServer(info.rs.id);
+      this.opts.events?.({
+        type: 'rs.state',
+        virtualServer: info.vs.name,
+        realServer: rs,
+        address: info.rs.address,
+        port: info.rs.port,
+        state,
+        previous,
+        reason: why.reason,
+        ...(why.checker ? { checker: why.checker } : {}),
+        weight: byKey.get(key)?.weight ?? info.rs.weight,
+        message: `${rs} in VS ${info.vs.name} is ${state.toUpperCase()}${why.reason ? ` (${why.reason})` : ''}`,
+      });
+    }
+    for (const key of this.rsState.keys()) if (!this.servers.has(key)) this.rsState.delete(key);
+    this.pendingWhy.clear();
   }
 
   private onQuorum(a: QuorumAction): void {
@@ -616,6 +726,16 @@ export class Lvs implements LvsPart {
       },
       `${a.kind === 'quorum-up' ? 'Gained' : 'Lost'} quorum ${a.weightSum}${a.kind === 'quorum-up' ? '>=' : '<'}${a.threshold} for VS ${a.virtualServer.name}`,
     );
+    if (!a.init) {
+      this.opts.events?.({
+        type: 'vs.quorum',
+        virtualServer: a.virtualServer.name,
+        up: a.kind === 'quorum-up',
+        weightSum: a.weightSum,
+        threshold: a.threshold,
+        message: `${a.kind === 'quorum-up' ? 'Gained' : 'Lost'} quorum ${a.weightSum}${a.kind === 'quorum-up' ? '>=' : '<'}${a.threshold} for VS ${a.virtualServer.name}`,
+      });
+    }
     this.alert({
       type: 'quorum',
       virtualServer: alertRef(a.virtualServer),
@@ -644,6 +764,7 @@ export class Lvs implements LvsPart {
   private logOp(op: IpvsOp, drift: boolean): void {
     const kind = opKind(op);
     this.opts.metrics?.ipvsOperation(kind);
+    this.opCounts[kind] = (this.opCounts[kind] ?? 0) + 1;
     const s = op.service;
     const service = s.fwmark
       ? { fwmark: s.fwmark }
@@ -651,8 +772,32 @@ export class Lvs implements LvsPart {
     const dest =
       'dest' in op ? { address: op.dest.address, port: op.dest.port, protocol: s.protocol } : undefined;
     const weight = 'dest' in op && 'weight' in op.dest ? op.dest.weight : undefined;
+    const changes = describeChanges(op);
+    const dryRun = this.opts.ipvs === 'dry-run';
     if (drift) this.opts.logger.ipvsDriftRepaired({ op: kind, service, dest, weight, drift: describeOp(op) });
-    else this.opts.logger.ipvsChange({ op: kind, service, dest, weight });
+    else
+      this.opts.logger.ipvsChange({
+        op: kind,
+        service,
+        dest,
+        weight,
+        ...(changes.length ? { changes } : {}),
+        ...(dryRun ? { dryRun } : {}),
+      });
+    const dst = dest ? formatService(dest) : undefined;
+    const words = ipvsMessage({ op: kind, service, dest, weight, ...(changes.length ? { changes } : {}) });
+    this.opts.events?.({
+      type: drift ? 'ipvs.drift_repaired' : 'ipvs.change',
+      op: kind,
+      service: formatService(service),
+      ...(dst ? { dest: dst } : {}),
+      ...(weight !== undefined ? { weight } : {}),
+      dryRun,
+      ...(drift ? { drift: describeOp(op) } : {}),
+      message: drift
+        ? `IPVS drift repaired (${describeOp(op)}): ${words}`
+        : `${words}${dryRun ? ' (dry-run: not programmed)' : ''}`,
+    });
   }
 }
 
@@ -662,6 +807,7 @@ type StatusIpvs = {
   lastSyncAt: string | null;
   driftRepairs: number;
   lastError: string | null;
+  mode: IpvsMode;
 };
 
 const OP_NAMES: Record<IpvsOp['kind'], LogIpvsOp> = {

@@ -1,13 +1,12 @@
 /**
- * Prometheus metrics (prom-client), served over HTTP only when the operator asks (`--metrics ADDR`).
+ * Prometheus metrics (prom-client), served over HTTP only when the operator asks (`--metrics ADDR`, or
+ * `--http ADDR` with the status page): the server is src/daemon/http.ts.
  *
  * Address policy: a bare port ("9650") or an empty host binds 127.0.0.1. Any other address is used as given
- * (the operator typed it: maybe a management VLAN address behind a firewall); `exposure` reports whether it
- * is reachable from off the host so the supervisor can log a warning. The endpoint serves /metrics only,
- * read-only, and carries no secrets, but it does reveal topology (VIPs, real servers, states).
+ * (the operator typed it: maybe a management VLAN address behind a firewall); the server's `exposure`
+ * reports whether it is reachable from off the host so halo can log a warning. Metrics are read-only and
+ * carry no secrets, but they do reveal topology (VIPs, real servers, states).
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { IpvsOp, VrrpState } from './log.js';
 
@@ -321,72 +320,4 @@ export function parseMetricsArgs(argv: readonly string[]): { metrics?: MetricsAd
     } else rest.push(arg);
   }
   return { metrics, rest };
-}
-
-export class MetricsServer {
-  private server: Server | undefined;
-
-  constructor(
-    private readonly metrics: HaloMetrics,
-    private readonly address: MetricsAddress,
-    private readonly onError?: (err: unknown) => void,
-  ) {}
-
-  /** 'loopback' or 'network': the supervisor warns on 'network'. */
-  get exposure(): 'loopback' | 'network' {
-    return isLoopback(this.address.host) ? 'loopback' : 'network';
-  }
-
-  /** Bound address (the port is real even when 0 was asked for). */
-  get boundAddress(): MetricsAddress | undefined {
-    const a = this.server?.address() as AddressInfo | null | undefined;
-    return a ? { host: a.address, port: a.port } : undefined;
-  }
-
-  async listen(): Promise<void> {
-    const server = createServer((req, res) => {
-      const path = (req.url ?? '').split('?')[0];
-      if (path !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
-        return;
-      }
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
-        return;
-      }
-      this.metrics.render().then(
-        (body) => {
-          res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
-          res.end(req.method === 'HEAD' ? undefined : body);
-        },
-        (err) => {
-          this.onError?.(err);
-          res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics collection failed\n');
-        },
-      );
-    });
-    // Scrapers are quick; don't let idle keep-alive connections pile up.
-    server.keepAliveTimeout = 5000;
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 10_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.address.port, this.address.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    server.on('error', (err) => this.onError?.(err));
-    this.server = server;
-  }
-
-  async close(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = undefined;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
-  }
 }

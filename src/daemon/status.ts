@@ -19,7 +19,11 @@ export const LastCheckSchema = z.object({
   reason: z.string(),
   /** ISO time of the check. */
   at: z.string(),
+  /** How long the check took (its latency), in ms. */
+  durationMs: z.number().nonnegative().optional(),
 });
+
+export const REAL_SERVER_STATES = ['up', 'down', 'drained'] as const;
 
 export const RealServerStatusSchema = z.object({
   address: z.string(),
@@ -32,6 +36,8 @@ export const RealServerStatusSchema = z.object({
   lastCheck: LastCheckSchema.nullable(),
   /** ISO time of the last up/down change (or of the start). */
   since: z.string(),
+  /** up, down, or drained (up but weight 0: it takes no new connections). Older daemons omit it. */
+  state: z.enum(REAL_SERVER_STATES).optional(),
 });
 
 export const VirtualServerStatusSchema = z.object({
@@ -66,6 +72,21 @@ export const InstanceStatusSchema = z.object({
   since: z.string(),
   lastTransitionReason: z.string(),
   syncGroup: z.string().optional(),
+  /**
+   * The last advert received from another router on this VRID: who, with what priority, when, and what
+   * that says about it. MASTER: its adverts keep coming. LEFT: its last advert had priority 0 (it stopped
+   * or gave up mastership). SILENT: nothing for longer than the master-down interval (it is BACKUP, which
+   * does not advertise, or it is down). null: no advert seen since this instance started.
+   */
+  peer: z
+    .object({
+      address: z.string(),
+      priority: z.number().int(),
+      lastAdvertAt: z.string(),
+      state: z.enum(['MASTER', 'LEFT', 'SILENT']),
+    })
+    .nullable()
+    .optional(),
   /** A peer advertises another VIP list than ours (config drift between the pair; its adverts still count). */
   peerDrift: z
     .object({ peer: z.string(), theirs: z.array(z.string()), ours: z.array(z.string()) })
@@ -81,6 +102,8 @@ export const IpvsSummarySchema = z.object({
   lastSyncAt: z.string().nullable(),
   driftRepairs: z.number().int(),
   lastError: z.string().nullable().optional(),
+  /** kernel, or dry-run (nothing is programmed: the table is what halo would program). */
+  mode: z.enum(['kernel', 'dry-run']).optional(),
 });
 
 export const DaemonStatusSchema = z.object({
@@ -89,6 +112,8 @@ export const DaemonStatusSchema = z.object({
   startedAt: z.string(),
   configFile: z.string(),
   configLoadedAt: z.string(),
+  /** The node's host name (the status page names the node by it). */
+  hostname: z.string().optional(),
   /** Only present when the last reload was rejected. */
   lastReloadError: z.string().optional(),
 });
@@ -109,6 +134,17 @@ export type InstanceStatus = z.infer<typeof InstanceStatusSchema>;
 export type IpvsSummary = z.infer<typeof IpvsSummarySchema>;
 export type DaemonStatus = z.infer<typeof DaemonStatusSchema>;
 export type StatusDocument = z.infer<typeof StatusDocumentSchema>;
+export type PeerStatus = NonNullable<InstanceStatus['peer']>;
+
+/** up / down / drained, also for documents of daemons that did not send `state`. */
+export function realServerState(r: RealServerStatus): (typeof REAL_SERVER_STATES)[number] {
+  if (r.state) return r.state;
+  if (!r.up) return 'down';
+  return (r.effectiveWeight ?? r.weight) === 0 ? 'drained' : 'up';
+}
+
+/** The words every output uses for dry-run, so one grep finds them all. */
+export const DRY_RUN_TEXT = 'IPVS: dry-run, nothing programmed';
 
 /** Per-instance VRRP counters (keepalived's /tmp/keepalived.stats), plus per-reason drop counts. */
 export const InstanceStatsSchema = z.object({
@@ -136,7 +172,11 @@ export const StatsDocumentSchema = z.object({
   at: z.string(),
   instances: z.array(InstanceStatsSchema),
   checks: z.array(CheckStatsSchema),
-  ipvs: z.object({ operations: z.record(z.string(), z.number().int()), driftRepairs: z.number().int() }),
+  ipvs: z.object({
+    operations: z.record(z.string(), z.number().int()),
+    driftRepairs: z.number().int(),
+    mode: z.enum(['kernel', 'dry-run']).optional(),
+  }),
 });
 
 export type InstanceStats = z.infer<typeof InstanceStatsSchema>;
@@ -181,6 +221,15 @@ function hostPort(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
+function latency(ms: number | undefined): string {
+  return ms === undefined ? '' : ` ${ms < 10 ? ms.toFixed(1) : Math.round(ms)}ms`;
+}
+
+/** "10.0.0.12 prio 100 MASTER 1s ago" */
+export function peerText(p: PeerStatus, now: number): string {
+  return `${p.address} prio ${p.priority} ${p.state} ${ago(p.lastAdvertAt, now)} ago`;
+}
+
 /** The `halo status` screen. `now` is injectable so tests are deterministic. */
 export function renderStatusText(doc: StatusDocument, now: number = Date.now()): string {
   const out: string[] = [];
@@ -189,6 +238,7 @@ export function renderStatusText(doc: StatusDocument, now: number = Date.now()):
     `halo ${d.version}  pid ${d.pid}  up ${ago(d.startedAt, now)}  config ${d.configFile} (loaded ${ago(d.configLoadedAt, now)} ago)`,
   );
   if (d.lastReloadError) out.push(`last reload REJECTED: ${d.lastReloadError}`);
+  if (doc.ipvs?.mode === 'dry-run') out.push(`${DRY_RUN_TEXT} (halo run --ipvs dry-run)`);
   out.push('');
 
   out.push(`VRRP instances (${doc.instances.length})`);
@@ -203,10 +253,11 @@ export function renderStatusText(doc: StatusDocument, now: number = Date.now()):
       i.masterAddress ?? '-',
       ago(i.since, now),
       i.lastTransitionReason,
+      i.peer ? peerText(i.peer, now) : '-',
       i.vips.join(' ') || '-',
     ]);
     const table = renderTable(
-      ['NAME', 'STATE', 'IFACE', 'VRID', 'PRIO', 'MASTER', 'FOR', 'REASON', 'VIPS'],
+      ['NAME', 'STATE', 'IFACE', 'VRID', 'PRIO', 'MASTER', 'FOR', 'REASON', 'PEER', 'VIPS'],
       rows,
     );
     out.push(...table.map((l) => `  ${l}`));
@@ -238,11 +289,12 @@ export function renderStatusText(doc: StatusDocument, now: number = Date.now()):
           ? `${r.effectiveWeight}/${r.weight}`
           : String(r.weight);
       const check = r.lastCheck
-        ? `${r.lastCheck.checker} ${r.lastCheck.ok ? 'ok' : 'FAIL'} ${ago(r.lastCheck.at, now)} ago${
+        ? `${r.lastCheck.checker} ${r.lastCheck.ok ? 'ok' : 'FAIL'}${latency(r.lastCheck.durationMs)} ${ago(r.lastCheck.at, now)} ago${
             r.lastCheck.reason ? `: ${r.lastCheck.reason}` : ''
           }`
         : 'not checked yet';
-      return [hostPort(r.address, r.port), r.up ? 'UP' : 'DOWN', weight, ago(r.since, now), check];
+      const state = realServerState(r).toUpperCase();
+      return [hostPort(r.address, r.port), state, weight, ago(r.since, now), check];
     });
     out.push(
       ...renderTable(['REAL SERVER', 'STATE', 'WEIGHT', 'FOR', 'LAST CHECK'], rows).map((l) => `    ${l}`),
@@ -254,7 +306,9 @@ export function renderStatusText(doc: StatusDocument, now: number = Date.now()):
     const i = doc.ipvs;
     const sync = i.lastSyncAt ? `${ago(i.lastSyncAt, now)} ago` : 'never';
     out.push(
-      `IPVS: ${i.services} services, ${i.destinations} real servers programmed; last sync ${sync}; ${i.driftRepairs} drift repairs`,
+      i.mode === 'dry-run'
+        ? `${DRY_RUN_TEXT}: ${i.services} services, ${i.destinations} real servers would be programmed; last pass ${sync}`
+        : `IPVS: ${i.services} services, ${i.destinations} real servers programmed; last sync ${sync}; ${i.driftRepairs} drift repairs`,
     );
     if (i.lastError) out.push(`IPVS last error: ${i.lastError}`);
   } else {
@@ -275,6 +329,7 @@ export function renderDataText(doc: StatusDocument): string {
   out.push(` Config file = ${d.configFile}`);
   out.push(` Config loaded = ${d.configLoadedAt}`);
   if (d.lastReloadError) out.push(` Last reload rejected = ${d.lastReloadError}`);
+  if (doc.ipvs?.mode === 'dry-run') out.push(` ${DRY_RUN_TEXT}`);
   out.push('------< VRRP Topology >------');
   for (const i of doc.instances) {
     out.push(` VRRP Instance = ${i.name}`);
@@ -287,6 +342,11 @@ export function renderDataText(doc: StatusDocument): string {
     out.push(`   Priority = ${i.priority}`);
     out.push(`   Effective priority = ${i.effectivePriority}`);
     out.push(`   Master router = ${i.masterAddress ?? '(unknown)'}`);
+    if (i.peer) {
+      out.push(
+        `   Last peer advert = ${i.peer.address} priority ${i.peer.priority} at ${i.peer.lastAdvertAt} (${i.peer.state})`,
+      );
+    }
     out.push(`   Virtual IP = ${i.vips.length}`);
     for (const v of i.vips) out.push(`     ${v}`);
   }
@@ -300,12 +360,13 @@ export function renderDataText(doc: StatusDocument): string {
     for (const r of vs.realServers) {
       out.push(`   RS = ${hostPort(r.address, r.port)}`);
       out.push(`     Alive = ${r.up ? 'yes' : 'no'}`);
+      out.push(`     State = ${realServerState(r)}`);
       out.push(`     Weight = ${r.weight}`);
       if (r.effectiveWeight !== undefined) out.push(`     Effective weight = ${r.effectiveWeight}`);
       out.push(`     Since = ${r.since}`);
       if (r.lastCheck) {
         out.push(
-          `     Last check = ${r.lastCheck.checker} ${r.lastCheck.ok ? 'ok' : 'failed'} at ${r.lastCheck.at}`,
+          `     Last check = ${r.lastCheck.checker} ${r.lastCheck.ok ? 'ok' : 'failed'} at ${r.lastCheck.at}${r.lastCheck.durationMs === undefined ? '' : ` in ${r.lastCheck.durationMs} ms`}`,
         );
         if (r.lastCheck.reason) out.push(`     Last check result = ${r.lastCheck.reason}`);
       }
@@ -313,6 +374,7 @@ export function renderDataText(doc: StatusDocument): string {
   }
   if (doc.ipvs) {
     out.push('------< IPVS >------');
+    out.push(` Mode = ${doc.ipvs.mode === 'dry-run' ? `dry-run (${DRY_RUN_TEXT})` : 'kernel'}`);
     out.push(` Services = ${doc.ipvs.services}`);
     out.push(` Destinations = ${doc.ipvs.destinations}`);
     out.push(` Last sync = ${doc.ipvs.lastSyncAt ?? 'never'}`);
@@ -347,7 +409,9 @@ export function renderStatsText(stats: StatsDocument): string {
     }
   }
   const ops = Object.keys(stats.ipvs.operations).sort();
-  out.push('IPVS:');
+  out.push(
+    stats.ipvs.mode === 'dry-run' ? `IPVS (${DRY_RUN_TEXT}; counts are what would have been done):` : 'IPVS:',
+  );
   for (const op of ops) out.push(`  ${op}: ${stats.ipvs.operations[op]}`);
   out.push(`  drift repairs: ${stats.ipvs.driftRepairs}`);
   return `${out.join('\n')}\n`;

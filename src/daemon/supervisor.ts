@@ -7,6 +7,7 @@
  * stop gracefully, SIGUSR1 writes the data dump, SIGUSR2 the stats.
  */
 import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
 import type { BgpPlan } from '../bgp/plan.js';
 import { type Diagnostic, formatDiagnostic, type HaloConfig } from '../config/index.js';
 import { loadConfigIsolated } from '../config/isolated.js';
@@ -15,6 +16,7 @@ import { buildPlans, type Plans } from '../plan/index.js';
 import { type LiveState, planReload, renderReloadPlan } from '../plan/reload.js';
 import type { VrrpReloadReport } from '../plan/vrrp-diff.js';
 import { type ControlHandlers, ControlServer, type ReloadPlanResult } from './control.js';
+import { EventBus } from './events.js';
 import { heldVipsPath, releasedAtStart } from './held-vips.js';
 import type { HaloLogger } from './log.js';
 import type { LvsPlans } from './lvs.js';
@@ -41,6 +43,10 @@ export interface LvsPart {
   reload(plans: LvsPlans): Promise<void>;
   stop(): Promise<void>;
   status(): Pick<StatusDocument, 'virtualServers' | 'ipvs'>;
+  /** Check and IPVS operation counts since start (the stats dump). */
+  stats?(): Pick<StatsDocument, 'checks' | 'ipvs'>;
+  /** kernel or dry-run (said in daemon.start, the status and the dumps). */
+  readonly ipvsMode?: 'kernel' | 'dry-run';
   /** VRRP state changes, for ha_suspend. */
   vrrpStateChanged?(instance: string, state: string): void;
   /** The live health and quorum state (what a reload plan's IPVS operations are computed from). */
@@ -72,6 +78,8 @@ export interface SupervisorOptions {
   lvs?: (plans: Plans, alert: (e: AlertEvent) => void) => LvsPart | undefined;
   /** The BGP part, for a config with a bgp block (undefined: no BGP). */
   bgp?: (plan: BgpPlan) => BgpPartHook | undefined;
+  /** The event bus (`halo events`, the status page); the supervisor makes its own when none is given. */
+  events?: EventBus;
 }
 
 export class ConfigRejected extends Error {
@@ -101,11 +109,14 @@ export class Supervisor {
   private reloading: Promise<unknown> = Promise.resolve();
   readonly stopped: Promise<void>;
   private resolveStopped!: () => void;
+  /** Every state change, for `halo events` and the status page. */
+  readonly events: EventBus;
 
   constructor(private readonly opts: SupervisorOptions) {
     this.stopped = new Promise((r) => {
       this.resolveStopped = r;
     });
+    this.events = opts.events ?? new EventBus();
   }
 
   /**
@@ -130,7 +141,18 @@ export class Supervisor {
     const log = this.opts.logger;
     this.plans = buildPlans(await this.load());
     this.pidFile = await acquirePidFile(this.opts.paths.pidFile);
-    log.daemonStart({ version: HALO_VERSION, configFile: this.opts.configFile });
+    const runsVrrp = this.opts.vrrp && this.plans.vrrp.instances.length > 0;
+    const lvs = this.opts.lvs?.(this.plans, (e) => this.alert(e));
+    const ipvs = lvs?.ipvsMode ?? null;
+    log.daemonStart({ version: HALO_VERSION, configFile: this.opts.configFile, ipvs });
+    this.events.publish({
+      type: 'daemon.start',
+      version: HALO_VERSION,
+      pid: process.pid,
+      configFile: this.opts.configFile,
+      ipvs,
+      message: `Starting halo v${HALO_VERSION}${ipvs === 'dry-run' ? ' (IPVS: dry-run, nothing programmed)' : ''}`,
+    });
     if (releasedAtStart.vips.length) {
       log.pino.warn(
         {
@@ -143,8 +165,6 @@ export class Supervisor {
     }
     this.started = true;
 
-    const runsVrrp = this.opts.vrrp && this.plans.vrrp.instances.length > 0;
-    const lvs = this.opts.lvs?.(this.plans, (e) => this.notifier?.notify(e));
     this.notifier = new Notifier(this.plans.alerts, {
       log: (level, message, fields) => log.pino[level]({ event: 'notify', ...fields }, message),
       // A FIFO that only carries the events of a part that does not run here is not opened.
@@ -171,6 +191,7 @@ export class Supervisor {
     this.control = new ControlServer({
       path: this.opts.paths.controlSocket,
       handlers: this.controlHandlers(),
+      events: this.events,
       onError: (context, err) => log.daemonError({ context, err }),
     });
     await this.control.listen();
@@ -262,6 +283,12 @@ export class Supervisor {
         const errors = err instanceof ConfigRejected ? err.diagnostics.map(formatDiagnostic) : [String(err)];
         this.lastReloadError = errors.join('\n');
         log.configReloadRejected({ configFile: this.opts.configFile, errors });
+        this.events.publish({
+          type: 'config.reload_rejected',
+          configFile: this.opts.configFile,
+          errors,
+          message: `Reload rejected: ${errors.length} error(s); keeping the running configuration`,
+        });
         this.opts.metrics?.configReload('rejected');
         return { applied: false, errors };
       }
@@ -271,8 +298,9 @@ export class Supervisor {
         { event: 'config.reload_plan', plan: renderReloadPlan(plan).trimEnd().split('\n') },
         `reload plan: ${plan.vrrp.instances.filter((c) => c.kind !== 'kept').length} VRRP instance(s) change, ${plan.checks.started.length} checker(s) start, ${plan.checks.stopped.length} stop, ${plan.ipvs.length} IPVS operation(s)`,
       );
+      const changes: string[] = [];
       if (this.vrrp) {
-        this.logVrrpReload(await this.vrrp.reload(next.vrrp));
+        changes.push(...this.logVrrpReload(await this.vrrp.reload(next.vrrp)));
       } else if (this.opts.vrrp && next.vrrp.instances.length > 0) {
         this.vrrp = this.newVrrpHost(next);
         await this.vrrp.start();
@@ -296,6 +324,13 @@ export class Supervisor {
         virtualServers: next.ipvs.virtualServers.length,
       });
       this.opts.metrics?.configReload('applied');
+      this.events.publish({
+        type: 'config.reloaded',
+        configFile: this.opts.configFile,
+        durationMs: Math.round(performance.now() - started),
+        changes,
+        message: `Reloaded configuration from ${this.opts.configFile}${changes.length ? `: ${changes.join('; ')}` : ''}`,
+      });
       return { applied: true, errors: [] };
     };
     const p = this.reloading.then(run, run);
@@ -317,8 +352,9 @@ export class Supervisor {
     return { configFile, valid: true, errors: [], text: renderReloadPlan(plan), plan };
   }
 
-  /** One line per instance that the reload touched, with what changed and (for a restart) why. */
-  private logVrrpReload(r: VrrpReloadReport): void {
+  /** One line per instance that the reload touched, with what changed and (for a restart) why; returns them. */
+  private logVrrpReload(r: VrrpReloadReport): string[] {
+    const lines: string[] = [];
     const log = this.opts.logger.pino;
     const count = (k: string) => r.instances.filter((c) => c.kind === k).length;
     for (const c of r.instances) {
@@ -326,6 +362,7 @@ export class Supervisor {
       const level = c.kind === 'restarted' ? 'warn' : 'info';
       const why = c.restartReason ? ` because ${c.restartReason}` : '';
       const what = c.changes.length ? `: ${c.changes.join('; ')}` : '';
+      lines.push(`(${c.name}) ${c.kind}${why}${what}`);
       log[level](
         {
           event: 'vrrp.reload_instance',
@@ -351,6 +388,14 @@ export class Supervisor {
       },
       `VRRP reload: ${count('kept')} kept, ${count('updated')} updated in place, ${count('restarted')} restarted, ${count('added')} added, ${count('removed')} removed`,
     );
+    return lines;
+  }
+
+  /** Alerts go to the notify FIFOs and mail; those no other event already says go on the bus too. */
+  private alert(e: AlertEvent): void {
+    this.notifier?.notify(e);
+    const message = alertMessage(e);
+    if (message) this.events.publish({ type: 'alert', alert: e, message });
   }
 
   stop(reason: string): Promise<void> {
@@ -358,7 +403,10 @@ export class Supervisor {
       this.stopping = (async () => {
         const log = this.opts.logger;
         // A start refused before anything ran (bad config, pid file held) has nothing to stop.
-        if (this.started) log.daemonStop({ reason });
+        if (this.started) {
+          log.daemonStop({ reason });
+          this.events.publish({ type: 'daemon.stop', reason, message: `Stopping (${reason})` });
+        }
         if (this.advertTimer) clearInterval(this.advertTimer);
         this.stopRtTimeWatch?.();
         // VRRP first: the backup takes over one skew time after our priority 0 advert, so every
@@ -396,6 +444,16 @@ export class Supervisor {
         m?.recordTransition(ev.instance, ev.to);
         m?.setVrrpState(ev.instance, ev.to);
         this.lvs?.vrrpStateChanged?.(ev.instance, ev.to);
+        this.events.publish({
+          type: 'vrrp.transition',
+          instance: ev.instance,
+          from: ev.from,
+          to: ev.to,
+          reason: ev.reason,
+          priority: ev.priority,
+          masterAddress: ev.masterAddress,
+          message: ev.message,
+        });
         break;
       case 'drop':
         log.vrrpAdvertDropped({
@@ -414,9 +472,16 @@ export class Supervisor {
         break;
       case 'priority':
         log.vrrpPriorityChanged({ instance: ev.instance, from: ev.from, to: ev.to });
+        this.events.publish({
+          type: 'vrrp.priority_changed',
+          instance: ev.instance,
+          from: ev.from,
+          to: ev.to,
+          message: `(${ev.instance}) Changing effective priority from ${ev.from} to ${ev.to}`,
+        });
         break;
       case 'alert':
-        this.notifier?.notify(ev.alert);
+        this.alert(ev.alert);
         break;
       case 'peer-drift':
         log.pino.warn(
@@ -430,6 +495,14 @@ export class Supervisor {
           `(${ev.instance}) peer ${ev.peer} advertises ${ev.theirs.length} VIP(s), we have ${ev.ours.length}: config drift between the pair (their ${ev.theirs.join(' ') || 'none'}; ours ${ev.ours.join(' ') || 'none'})`,
         );
         m?.peerDrift(ev.instance, true);
+        this.events.publish({
+          type: 'vrrp.peer_drift',
+          instance: ev.instance,
+          peer: ev.peer,
+          theirs: ev.theirs,
+          ours: ev.ours,
+          message: `(${ev.instance}) peer ${ev.peer} advertises other VIPs than ours (theirs ${ev.theirs.join(' ') || 'none'}; ours ${ev.ours.join(' ') || 'none'})`,
+        });
         break;
       case 'split-brain':
         log.pino.warn(
@@ -477,6 +550,12 @@ export class Supervisor {
           `(${ev.instance}) peer ${ev.peer} advertises the same VIPs as we do again`,
         );
         m?.peerDrift(ev.instance, false);
+        this.events.publish({
+          type: 'vrrp.peer_drift_cleared',
+          instance: ev.instance,
+          peer: ev.peer,
+          message: `(${ev.instance}) peer ${ev.peer} advertises the same VIPs as we do again`,
+        });
         break;
       case 'script-state':
         log.vrrpScriptState({ script: ev.script, ok: ev.ok, exitCode: ev.exitCode });
@@ -510,6 +589,7 @@ export class Supervisor {
         startedAt: this.startedAt.toISOString(),
         configFile: this.opts.configFile,
         configLoadedAt: this.configLoadedAt.toISOString(),
+        hostname: hostname(),
         ...(this.lastReloadError ? { lastReloadError: this.lastReloadError } : {}),
       },
       instances: instances.map((i) => toStatusInstance(i, this.plans)),
@@ -533,8 +613,7 @@ export class Supervisor {
         priorityZeroSent: i.stats.priorityZeroSent,
         dropped: Object.fromEntries(Object.entries(i.stats.drops).filter(([, n]) => n > 0)),
       })),
-      checks: [],
-      ipvs: { operations: {}, driftRepairs: 0 },
+      ...(this.lvs?.stats?.() ?? { checks: [], ipvs: { operations: {}, driftRepairs: 0 } }),
     };
   }
 
@@ -564,5 +643,23 @@ function toStatusInstance(i: InstanceStatus, plans: Plans): StatusInstance {
     ...(group ? { syncGroup: group.name } : {}),
     ...(i.peerDrift ? { peerDrift: i.peerDrift } : {}),
     ...(i.splitBrain ? { splitBrain: i.splitBrain } : {}),
+    peer: i.peer ? { ...i.peer, lastAdvertAt: new Date(i.peer.lastAdvertAt).toISOString() } : null,
   };
+}
+
+/**
+ * The bus line for an alert, or undefined for the alerts another event already carries (instance
+ * states are vrrp.transition, real servers up/down are rs.state, checker results are not events).
+ */
+function alertMessage(e: AlertEvent): string | undefined {
+  switch (e.type) {
+    case 'vrrp-group':
+      return `sync group ${e.group} is ${e.state}`;
+    case 'vrrp-master-rx-lower-pri':
+      return `(${e.instance}) master received a lower-priority advert (ours ${e.priority})`;
+    case 'real-server-removed':
+      return `[${e.realServer.address}]:${e.realServer.port} leaves the pool (${e.stopping ? 'halo is stopping' : 'removed from the config'})`;
+    default:
+      return undefined;
+  }
 }

@@ -126,6 +126,13 @@ export interface InstanceStatus {
   peerDrift: { peer: string; theirs: string[]; ours: string[] } | null;
   /** Another router advertising as MASTER beside us (two masters), while it lasts. */
   splitBrain: { peer: string; priority: number } | null;
+  /** The last advert accepted from another router, and what it says about that router (see status.ts). */
+  peer: {
+    address: string;
+    priority: number;
+    lastAdvertAt: number;
+    state: 'MASTER' | 'LEFT' | 'SILENT';
+  } | null;
   stats: VrrpStats;
 }
 
@@ -151,6 +158,8 @@ interface Runtime {
   peerDrift: InstanceStatus['peerDrift'];
   /** virtual_routes / virtual_rules, set while MASTER. */
   routes: InstanceRoutes;
+  /** The last advert the core accepted from another router (epoch ms for people, monotonic for ages). */
+  lastAdvert: { address: string; priority: number; wallAt: number; at: number } | null;
   /** VIP changes, then the announcements that depend on them, in order. */
   chain: Promise<void>;
 }
@@ -362,6 +371,7 @@ export class VrrpEngine {
       faultReasons: [`interface ${p.interface} does not exist`],
       peerDrift: null,
       splitBrain: null,
+      peer: null,
       stats: emptyStats(),
     }));
     return [
@@ -382,10 +392,24 @@ export class VrrpEngine {
           faultReasons: s.faultReasons,
           peerDrift: rt.peerDrift,
           splitBrain: s.splitBrain ? { peer: s.splitBrain.peer, priority: s.splitBrain.priority } : null,
+          peer: this.peerOf(rt, s),
           stats: s.stats,
         };
       }),
     ];
+  }
+
+  /**
+   * Only a master advertises, so a peer whose adverts keep coming is MASTER; one whose last advert had
+   * priority 0 left; one silent for longer than a master-down interval (3 intervals + at most 1 of skew)
+   * is BACKUP or gone.
+   */
+  private peerOf(rt: Runtime, s: VrrpInstanceState): InstanceStatus['peer'] {
+    const a = rt.lastAdvert;
+    if (!a) return null;
+    const silentAfter = 4 * Math.max(s.masterAdverIntMs, rt.plan.core.advertIntervalMs);
+    const state = a.priority === 0 ? 'LEFT' : this.now() - a.at > silentAfter ? 'SILENT' : 'MASTER';
+    return { address: a.address, priority: a.priority, lastAdvertAt: a.wallAt, state };
   }
 
   /* ---------------------------------------------------------------- instances */
@@ -555,6 +579,7 @@ export class VrrpEngine {
         lastTracking: undefined,
         peerDrift: null,
         routes: this.newRoutes(plan),
+        lastAdvert: null,
         chain: Promise.resolve(),
       };
       this.runtimes.set(plan.name, rt);
@@ -1153,6 +1178,7 @@ export class VrrpEngine {
       this.unknownVridPackets++;
       return;
     }
+    const before = this.unitOf.has(routed.name) ? this.stateOf(routed.name).stats.advertsReceived : 0;
     this.deliver(routed.name, {
       type: 'packet',
       packet: {
@@ -1166,6 +1192,12 @@ export class VrrpEngine {
         ipTotalLength: p.ipTotalLength,
       },
     });
+    // The core counts the adverts it accepted (valid, ours by VRID and auth): remember who sent it. The
+    // priority is the advert's third byte in both versions (RFC 3768 5.1, RFC 5798 5.1).
+    const rt = this.runtimes.get(routed.name);
+    if (rt && this.unitOf.has(routed.name) && this.stateOf(routed.name).stats.advertsReceived > before) {
+      rt.lastAdvert = { address: p.source, priority: p.data[2] ?? 0, wallAt: Date.now(), at: this.now() };
+    }
   }
 
   /* ---------------------------------------------------------------- tracking */

@@ -29,10 +29,22 @@ import {
 
 export type IpvsOp =
   | { kind: 'add-service'; service: ServiceConfig }
-  | { kind: 'edit-service'; service: ServiceConfig; changed: string[] }
+  | {
+      kind: 'edit-service';
+      service: ServiceConfig;
+      changed: string[];
+      /** The kernel's values of the changed fields before the edit (for logs: "scheduler rr -> wlc"). */
+      was?: Record<string, unknown>;
+    }
   | { kind: 'delete-service'; service: ServiceKey }
   | { kind: 'add-dest'; service: ServiceKey; dest: DestConfig }
-  | { kind: 'edit-dest'; service: ServiceKey; dest: DestConfig; changed: string[] }
+  | {
+      kind: 'edit-dest';
+      service: ServiceKey;
+      dest: DestConfig;
+      changed: string[];
+      was?: Record<string, unknown>;
+    }
   | { kind: 'delete-dest'; service: ServiceKey; dest: DestKey };
 
 const SERVICE_EDITABLE = ['scheduler', 'flags', 'timeout', 'netmask', 'peName'] as const;
@@ -87,8 +99,10 @@ export function diff(
       svcOps.push({ kind: 'add-service', service: serviceConfigOf(want.service) });
     } else {
       const changed = serviceChanges(want.service, have.service);
-      if (changed.length)
-        svcOps.push({ kind: 'edit-service', service: serviceConfigOf(want.service), changed });
+      if (changed.length) {
+        const was = Object.fromEntries(changed.map((f) => [f, have.service[f as keyof ServiceConfig]]));
+        svcOps.push({ kind: 'edit-service', service: serviceConfigOf(want.service), changed, was });
+      }
     }
     const haveDests = new Map<string, DestConfig>();
     for (const d of have?.dests ?? []) haveDests.set(destKeyString(d), d);
@@ -101,8 +115,10 @@ export function diff(
       if (!h) destOps.push({ kind: 'add-dest', service: svcKey, dest: destConfigOf(d) });
       else {
         const changed = destChanges(d, h);
-        if (changed.length)
-          destOps.push({ kind: 'edit-dest', service: svcKey, dest: destConfigOf(d), changed });
+        if (changed.length) {
+          const was = Object.fromEntries(changed.map((f) => [f, h[f as keyof DestConfig]]));
+          destOps.push({ kind: 'edit-dest', service: svcKey, dest: destConfigOf(d), changed, was });
+        }
       }
     }
     for (const [dk, h] of haveDests) {
@@ -117,6 +133,15 @@ export function diff(
   }
 
   return [...delDests, ...delServices, ...svcOps, ...destOps];
+}
+
+/** What an edit changes, field by field: ["scheduler rr -> wlc", "weight 1 -> 3"]; [] for other ops. */
+export function describeChanges(op: IpvsOp): string[] {
+  if (op.kind !== 'edit-service' && op.kind !== 'edit-dest') return [];
+  const now = (op.kind === 'edit-service' ? op.service : op.dest) as unknown as Record<string, unknown>;
+  return op.changed.map((f) =>
+    op.was && f in op.was ? `${f} ${op.was[f]} -> ${now[f]}` : `${f} -> ${now[f]}`,
+  );
 }
 
 export function describeOp(op: IpvsOp): string {

@@ -194,6 +194,12 @@ export interface VrrpInstanceState {
   splitBrain?: { peer: string; priority: number; lastHeardAt: number };
   /** When we last became MASTER (to tell a preemption handoff from two masters). */
   masterSince?: number;
+  /**
+   * A lower-priority master whose adverts this BACKUP discards in order to preempt it (cleared by any
+   * accepted advert): when the master-down timer then fires, the takeover is a preemption, not a master
+   * that went silent, and the log says so.
+   */
+  preempting?: { address: string; priority: number };
   stats: VrrpStats;
 }
 
@@ -228,6 +234,8 @@ export type TransitionReason =
   | 'startup'
   | 'master-down-timeout'
   | 'higher-priority-advert'
+  /** A higher-priority backup took over from a lower-priority master it had waited out (preemption). */
+  | 'preempt'
   | 'fault'
   | 'fault-recovered'
   | 'sync-group'
@@ -787,8 +795,19 @@ function onTimer(c: Ctx) {
   const now = c.now;
   if (s.timerAt !== undefined && s.timerAt <= now) {
     if (s.state === 'BACKUP') {
-      c.log('Receive advertisement timeout');
-      gotoMaster(c, 'master-down-timeout');
+      // keepalived says only "Receive advertisement timeout" here, also when this backup is preempting a
+      // lower-priority master that is alive and advertising; halo keeps those words and adds which it is.
+      const pre = s.preempting;
+      s.preempting = undefined;
+      if (pre) {
+        c.log(
+          `Receive advertisement timeout (preempting lower-priority master ${pre.address}, priority ${pre.priority})`,
+        );
+        gotoMaster(c, 'preempt');
+      } else {
+        c.log('Receive advertisement timeout');
+        gotoMaster(c, 'master-down-timeout');
+      }
     } else if (s.state === 'MASTER') {
       // vrrp_state_master_tx(): the periodic advert, and the refresh GARPs when due.
       sendAdvert(c, s.effectivePriority, true);
@@ -923,6 +942,7 @@ function onPacketBackup(c: Ctx, pkt: ReceivedAdvertPacket, source: string) {
     armBackupTimer(c);
     s.masterAddress = source;
     s.masterPriority = a.priority;
+    s.preempting = undefined;
     if (p.preemptDelayMs > 0) {
       if (a.priority >= s.effectivePriority) {
         if (s.preemptAt !== undefined) {
@@ -942,6 +962,7 @@ function onPacketBackup(c: Ctx, pkt: ReceivedAdvertPacket, source: string) {
   // lower master keeps advertising, and only then takes over.
   c.log(`received lower priority (${a.priority}) advert from ${source} - discarding`);
   s.masterAddress = source;
+  s.preempting = { address: source, priority: a.priority };
 }
 
 /** keepalived vrrp_state_master_rx(). */

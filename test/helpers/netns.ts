@@ -1,16 +1,29 @@
 /**
- * Network-namespace lab for tests: hosts (namespaces) joined by a bridge that
- * lives in its own namespace, processes tracked by PID, and a cleanup that
- * removes exactly what this lab created (never anything matched by name).
+ * Network-namespace lab for tests and benchmarks: hosts (namespaces) joined by a bridge that lives in its
+ * own namespace, processes tracked by PID, and a cleanup that removes exactly what this lab created (never
+ * anything matched by name).
  *
- * Names carry a per-lab random tag so parallel test files and concurrent
- * developers never collide.
+ * Names are `halolab-<pid>-<tag>-<host>`, as the lab's (lab/netns.ts): the random tag keeps parallel test
+ * files and concurrent developers apart, the owner's PID lets `npm run lab -- --cleanup` remove what a
+ * killed test or benchmark left behind (once that PID is gone) and leave running ones alone. Veth pairs are
+ * created directly inside their namespaces, so nothing is ever left in the host's own namespace.
+ *
+ * Every lab alive in a process is known: `cleanupLiveLabs()` (bench/cli.ts calls it on Ctrl-C) cleans
+ * them all up.
  */
 import { type ChildProcess, execFile, type SpawnOptions, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
+import { LAB_PREFIX } from '../../lab/netns.js';
 
 const execFileP = promisify(execFile);
+
+const liveLabs = new Set<NetnsLab>();
+
+/** Cleans up every lab of this process that has not been cleaned up yet (at an interruption). */
+export async function cleanupLiveLabs(): Promise<void> {
+  await Promise.all([...liveLabs].map((l) => l.cleanup()));
+}
 
 export interface ExecResult {
   stdout: string;
@@ -56,14 +69,29 @@ export class NetnsLab {
   readonly tag = randomBytes(3).toString('hex');
   private readonly namespaces: string[] = [];
   private readonly children = new Set<ChildProcess>();
+  private readonly hooks: (() => unknown)[] = [];
   private bridgeNs: string | undefined;
   private vethCount = 0;
 
+  constructor() {
+    liveLabs.add(this);
+  }
+
+  /** The namespace name for a host of this lab. */
+  nsName(short: string): string {
+    return `${LAB_PREFIX}${process.pid}-${this.tag}-${short}`;
+  }
+
+  /** Something else to undo at cleanup (a temporary directory), after the processes are gone. */
+  atCleanup(fn: () => unknown): void {
+    this.hooks.push(fn);
+  }
+
   /** Create an empty namespace with loopback up. */
   async addNamespace(short: string): Promise<string> {
-    const ns = `halo-${this.tag}-${short}`;
-    await sh('ip', ['netns', 'add', ns]);
+    const ns = this.nsName(short);
     this.namespaces.push(ns);
+    await sh('ip', ['netns', 'add', ns]);
     await this.exec(ns, 'ip', ['link', 'set', 'lo', 'up']);
     return ns;
   }
@@ -93,15 +121,10 @@ export class NetnsLab {
   /** Attach an existing namespace to the bridge through a new veth. */
   async attach(ns: string, addrs: string[], ifname = 'eth0'): Promise<void> {
     const br = await this.bridge();
-    const n = this.vethCount++;
-    const a = `h${this.tag}a${n}`;
-    const b = `h${this.tag}b${n}`;
-    await sh('ip', ['link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
-    await sh('ip', ['link', 'set', a, 'netns', ns]);
-    await sh('ip', ['link', 'set', b, 'netns', br]);
+    const b = `p${this.vethCount++}`;
+    await sh('ip', ['link', 'add', ifname, 'netns', ns, 'type', 'veth', 'peer', 'name', b, 'netns', br]);
     await this.exec(br, 'ip', ['link', 'set', b, 'master', 'br0']);
     await this.exec(br, 'ip', ['link', 'set', b, 'up']);
-    await this.exec(ns, 'ip', ['link', 'set', a, 'name', ifname]);
     for (const addr of addrs) {
       const v6 = addr.includes(':');
       // nodad: tests must not wait ~2 s for IPv6 duplicate address detection.
@@ -164,11 +187,28 @@ export class NetnsLab {
   }
 
   async cleanup(): Promise<void> {
+    liveLabs.delete(this);
     await Promise.all([...this.children].map((c) => this.kill(c, 'SIGKILL')));
     for (const ns of this.namespaces.reverse()) {
+      // Whatever still runs inside (a daemon that forked away from its process group) dies with it.
+      const pids = (await sh('ip', ['netns', 'pids', ns], { allowFail: true })).stdout;
+      for (const pid of pids.split(/\s+/).filter(Boolean)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
       await sh('ip', ['netns', 'del', ns], { allowFail: true });
     }
     this.namespaces.length = 0;
+    for (const fn of this.hooks.splice(0)) {
+      try {
+        await fn();
+      } catch {
+        // best effort: the namespaces (what matters) are gone
+      }
+    }
   }
 }
 

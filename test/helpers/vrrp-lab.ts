@@ -96,7 +96,10 @@ export class VrrpLab {
   /** The halo CLI to run (benchmarks compare against another build with this). */
   haloMain = HALO_MAIN;
 
-  constructor(readonly family: Family = 4) {}
+  constructor(readonly family: Family = 4) {
+    // Also on an interrupted benchmark (bench/cli.ts cleans up every live lab).
+    this.lab.atCleanup(() => rmSync(this.dir, { recursive: true, force: true }));
+  }
 
   /** Director i's address (no prefix). */
   directorAddress(i: number): string {

@@ -53,6 +53,9 @@ interface LogLine {
   op?: string;
   dest?: string;
   msg: string;
+  ipvs?: string;
+  dryRun?: boolean;
+  changes?: string[];
 }
 
 describe('halo run (checks + dry-run IPVS) in a namespace', { skip: enabled ? false : 'needs root' }, () => {
@@ -112,6 +115,29 @@ describe('halo run (checks + dry-run IPVS) in a namespace', { skip: enabled ? fa
       await waitFor(() => ops(0).filter((l) => l.op === 'add-dest').length === 2, 15000);
       await waitFor(async () => (await status()).virtualServers[0].realServers.every((r) => r.up), 10000);
 
+      // Dry-run is visible everywhere: daemon.start, each IPVS line, halo status (text and JSON), halo ipvs list.
+      const DRY = 'IPVS: dry-run, nothing programmed';
+      const start = lines.find((l) => l.event === 'daemon.start');
+      assert.equal(start?.ipvs, 'dry-run');
+      assert.ok(start?.msg.includes(DRY), start?.msg);
+      assert.ok(
+        ops(0).every((l) => l.dryRun === true && l.msg.endsWith('(dry-run: not programmed)')),
+        ops(0)
+          .map((l) => l.msg)
+          .join('\n'),
+      );
+      const statusText = (await sh(process.execPath, [HALO_MAIN, 'status', '--socket', sock])).stdout;
+      assert.ok(statusText.split('\n')[1].startsWith(DRY), statusText);
+      assert.equal(((await status()) as { ipvs?: { mode?: string } }).ipvs?.mode, 'dry-run');
+      const list = await sh(process.execPath, [HALO_MAIN, 'ipvs', 'list', '--socket', sock], {
+        allowFail: true,
+      });
+      assert.ok(
+        list.stdout.startsWith(`# halo: ${DRY} by the running daemon (pid `),
+        list.stdout + list.stderr,
+      );
+      assert.match(list.stdout, /-> 10\.66\.0\.21:80\s+Route\s+1\s/);
+
       // web2 dies: its TCP check fails and it leaves the table.
       let mark = lines.length;
       await lab.kill(web2);
@@ -137,6 +163,7 @@ describe('halo run (checks + dry-run IPVS) in a namespace', { skip: enabled ? fa
         `reload ops: ${after.map((l) => l.msg).join(' | ')}`,
       );
       assert.match(after[0].dest ?? '', /10\.66\.0\.21/);
+      assert.deepEqual(after[0].changes, ['weight 1 -> 3'], 'the reload says what changed');
       const st = await status();
       assert.equal(st.virtualServers[0].realServers.find((r) => r.address === '10.66.0.21')?.weight, 3);
       assert.equal(st.virtualServers[0].realServers.find((r) => r.address === '10.66.0.22')?.up, false);
@@ -180,6 +207,27 @@ describe('halo run (checks + dry-run IPVS) in a namespace', { skip: enabled ? fa
         '10.66.0.22',
       ]);
       assert.match(readFileSync(join(dir, 'halo.data'), 'utf8'), /10\.66\.0\.21/);
+      assert.match(readFileSync(join(dir, 'halo.data'), 'utf8'), /^ IPVS: dry-run, nothing programmed$/m);
+      // The stats count the checks that ran (they were empty before) and say dry-run.
+      const stats = JSON.parse(readFileSync(join(dir, 'halo.stats.json'), 'utf8')) as {
+        checks: { realServer: string; checker: string; ok: number; failed: number }[];
+        ipvs: { operations: Record<string, number>; mode?: string };
+      };
+      assert.deepEqual(stats.checks.map((c) => [c.realServer, c.checker]).sort(), [
+        ['[10.66.0.21]:tcp:80', 'HTTP_GET'],
+        ['[10.66.0.22]:tcp:80', 'TCP_CHECK'],
+      ]);
+      assert.ok(
+        stats.checks.every((c) => c.ok > 0),
+        JSON.stringify(stats.checks),
+      );
+      assert.ok(
+        (stats.checks.find((c) => c.checker === 'TCP_CHECK')?.failed ?? 0) > 0,
+        'web2 failed its checks',
+      );
+      assert.ok((stats.ipvs.operations['add-dest'] ?? 0) >= 2, JSON.stringify(stats.ipvs));
+      assert.equal(stats.ipvs.mode, 'dry-run');
+      assert.match(readFileSync(join(dir, 'halo.stats'), 'utf8'), /TCP_CHECK: ok \d+, failed \d+/);
 
       // SIGTERM: halo's services are released.
       mark = lines.length;

@@ -46,6 +46,14 @@ test('lab --demo: director2 takes over from a killed director1, director1 preemp
   const takeover = /director2 is MASTER: takeover (\d+\.\d+) s after the kill/.exec(output);
   assert.ok(takeover, output);
   assert.match(output, /director1 is MASTER again/);
+  // The hint names the real PID of the new master (it showed '?' after a failover).
+  assert.match(output, /director2 is MASTER \(kill -9 \d+ crashes it\)/);
+  assert.doesNotMatch(output, /kill -9 \?/);
+  if (/== 3\. stop web2/.test(output)) {
+    // A stopped web server does not flicker UP while a director restarts (checked by the demo itself).
+    assert.match(output, /web2 stayed DOWN while director1 restarted/);
+    assert.match(output, /web2 is UP again/);
+  }
   assert.match(output, /demo OK/);
   const left = (await labNamespaces()).filter((n) => !before.has(n));
   assert.deepEqual(left, [], 'the lab removed its namespaces');

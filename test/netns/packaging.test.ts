@@ -139,6 +139,9 @@ describe('Debian package', { skip, concurrency: false }, () => {
       '/usr/lib/halo/dist/src/cli/main.js',
       '/usr/lib/halo/dist/src/daemon/control.js',
       '/usr/lib/halo/build/Release/halo_net.node',
+      '/usr/lib/halo/web/index.html',
+      '/usr/lib/halo/web/app.js',
+      '/usr/lib/halo/web/app.css',
       '/usr/lib/halo/node_modules/pino/package.json',
       '/usr/lib/halo/node_modules/prom-client/package.json',
       '/lib/systemd/system/halo.service',
@@ -151,7 +154,7 @@ describe('Debian package', { skip, concurrency: false }, () => {
     for (const f of files.keys()) {
       assert.ok(!(f.startsWith('/usr/lib/halo/dist/') && f.endsWith('.map')), `source map shipped: ${f}`);
       assert.ok(
-        !/^\/usr\/lib\/halo\/node_modules\/(typescript|@biomejs|fast-check|@types)\//.test(f),
+        !/^\/usr\/lib\/halo\/node_modules\/(typescript|@biomejs|fast-check|@types|playwright-core)\//.test(f),
         `dev dependency shipped: ${f}`,
       );
       assert.ok(!f.startsWith('/usr/lib/halo/dist/test/'), `tests shipped: ${f}`);

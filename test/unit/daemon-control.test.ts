@@ -214,6 +214,23 @@ describe('control socket', () => {
     assert.match(bad.err[1], /reload rejected/);
   });
 
+  it('reload, stop and dump --help name --run-dir (the daemon started with one answers there)', async () => {
+    for (const verb of ['reload', 'stop', 'dump']) {
+      const c = capture();
+      assert.equal(await runControl([verb, '--help'], c.io), 0);
+      assert.match(
+        c.out.join(''),
+        new RegExp(`halo ${verb} (\\[--plan\\] )?\\[--socket PATH \\| --run-dir DIR\\]`),
+      );
+      assert.match(c.out.join(''), /--run-dir DIR {6}the --run-dir the halo was started with/);
+    }
+    // And --run-dir works: DIR/halo.sock is the socket asked (this daemon's last answer is a rejection).
+    const c = capture();
+    await runControl(['reload', '--run-dir', join(dir, 'run')], c.io);
+    assert.match(c.err.join(''), /reload rejected/);
+    assert.doesNotMatch(c.err.join(''), /not running/);
+  });
+
   it('usage errors exit 2', async () => {
     const c = capture();
     assert.equal(await runControl(['stop', '--bogus'], c.io), 2);

@@ -180,6 +180,45 @@ describe('HaloLogger JSON lines', () => {
     assert.equal(add.dest, '[10.0.0.2]:tcp:80');
   });
 
+  it('daemon.start has one pid, says dry-run, and an expected refusal is one line without a stack', () => {
+    const c = capture();
+    c.log.daemonStart({ version: '0.1.0', configFile: '/etc/halo/halo.conf', ipvs: 'dry-run' });
+    c.log.daemonStartRefused({
+      reason: 'halo is already running (pid 42 holds /run/halo/halo.pid)',
+      cause: 'already-running',
+    });
+    assert.equal(c.lines[0].match(/"pid":/g)?.length, 1, c.lines[0]);
+    const [start, refused] = c.json();
+    assert.equal(start.pid, process.pid);
+    assert.equal(start.ipvs, 'dry-run');
+    assert.equal(start.msg, 'Starting halo v0.1.0 (IPVS: dry-run, nothing programmed)');
+    assert.equal(refused.event, 'daemon.start_refused');
+    assert.equal(refused.level, 'error');
+    assert.equal(refused.msg, 'Not starting: halo is already running (pid 42 holds /run/halo/halo.pid)');
+    assert.equal(refused.err, undefined);
+    assert.doesNotMatch(c.lines[1], /\bat .*\.js:\d+/, 'no stack trace');
+  });
+
+  it('IPVS updates say what changed; dry-run changes say nothing was programmed', () => {
+    const c = capture();
+    const service = { address: '10.0.0.100', port: 80, protocol: 'tcp' as const };
+    const dest = { address: '10.0.0.2', port: 80, protocol: 'tcp' as const };
+    c.log.ipvsChange({ op: 'update-service', service, changes: ['scheduler rr -> wlc'] });
+    c.log.ipvsChange({ op: 'update-dest', service, dest, weight: 3, changes: ['weight 1 -> 3'] });
+    c.log.ipvsChange({ op: 'update-dest', service, dest, weight: 3, changes: ['forward route -> masq'] });
+    c.log.ipvsChange({ op: 'add-dest', service, dest, weight: 1, dryRun: true });
+    assert.deepEqual(
+      c.json().map((o) => o.msg),
+      [
+        'Updating virtual server [10.0.0.100]:tcp:80: scheduler rr -> wlc',
+        'Changing weight to 3 for service [10.0.0.2]:tcp:80 in VS [10.0.0.100]:tcp:80',
+        'Updating service [10.0.0.2]:tcp:80 in VS [10.0.0.100]:tcp:80 (forward route -> masq)',
+        'Adding service [10.0.0.2]:tcp:80 to VS [10.0.0.100]:tcp:80 (dry-run: not programmed)',
+      ],
+    );
+    assert.equal(c.json()[3].dryRun, true);
+  });
+
   it('reloads, scripts and daemon lifecycle', () => {
     const c = capture({ level: 'debug' });
     c.log.daemonStart({ version: '0.1.0', configFile: '/etc/halo/halo.conf' });

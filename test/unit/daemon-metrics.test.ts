@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { HaloHttpServer } from '../../src/daemon/http.js';
 import {
   HaloMetrics,
   isLoopback,
-  MetricsServer,
   parseMetricsAddress,
   parseMetricsArgs,
   VRRP_STATE_NUMBER,
@@ -107,9 +107,9 @@ describe('HaloMetrics', () => {
   });
 });
 
-describe('metrics HTTP server', () => {
+describe('metrics HTTP server (--metrics alone: the HTTP server with metrics only)', () => {
   const m = new HaloMetrics();
-  const server = new MetricsServer(m, { host: '127.0.0.1', port: 0 });
+  const server = new HaloHttpServer({ metrics: m, address: { host: '127.0.0.1', port: 0 } });
   let port: number;
   before(async () => {
     await server.listen();
@@ -163,7 +163,10 @@ describe('--metrics address', () => {
     for (const h of ['0.0.0.0', '::', '10.0.0.1', 'fd00::1', '128.0.0.1'])
       assert.equal(isLoopback(h), false, h);
     assert.equal(
-      new MetricsServer(new HaloMetrics({ defaultMetrics: false }), { host: '0.0.0.0', port: 1 }).exposure,
+      new HaloHttpServer({
+        metrics: new HaloMetrics({ defaultMetrics: false }),
+        address: { host: '0.0.0.0', port: 1 },
+      }).exposure,
       'network',
     );
   });

@@ -36,6 +36,12 @@ export function sampleStatus(): StatusDocument {
         vips: ['fd00::100/64'],
         since: '2026-11-21T05:00:01.000Z',
         lastTransitionReason: 'init',
+        peer: {
+          address: 'fd00::9',
+          priority: 120,
+          lastAdvertAt: '2026-11-21T06:59:59.000Z',
+          state: 'MASTER',
+        },
       },
     ],
     virtualServers: [
@@ -72,6 +78,7 @@ export function sampleStatus(): StatusDocument {
               ok: false,
               reason: 'connection refused',
               at: '2026-11-21T06:59:57.000Z',
+              durationMs: 0.4,
             },
             since: '2026-11-21T06:50:00.000Z',
           },

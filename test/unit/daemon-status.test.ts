@@ -32,17 +32,21 @@ describe('status document', () => {
     const lines = text.split('\n');
     assert.equal(lines[0], 'halo 0.1.0  pid 1234  up 2h00m  config /etc/halo/halo.conf (loaded 1m00s ago)');
     assert.equal(lines[2], 'VRRP instances (2)');
-    assert.match(lines[3], /^ {2}NAME\s+STATE\s+IFACE\s+VRID\s+PRIO\s+MASTER\s+FOR\s+REASON\s+VIPS$/);
+    assert.match(lines[3], /^ {2}NAME\s+STATE\s+IFACE\s+VRID\s+PRIO\s+MASTER\s+FOR\s+REASON\s+PEER\s+VIPS$/);
     assert.match(
       lines[4],
-      /^ {2}VI_1\s+MASTER\s+eth0\s+51\s+150\s+10\.0\.0\.1\s+1m30s\s+master_down_timer\s+10\.0\.0\.100\/24$/,
+      /^ {2}VI_1\s+MASTER\s+eth0\s+51\s+150\s+10\.0\.0\.1\s+1m30s\s+master_down_timer\s+-\s+10\.0\.0\.100\/24$/,
     );
-    assert.match(lines[5], /^ {2}VI_6\s+BACKUP\s+eth1\s+52\s+80\/100\s+-\s+1h59m\s+init\s+fd00::100\/64$/);
+    // The peer column: its last advert's address, priority, what it says (MASTER: adverts keep coming), age.
+    assert.match(
+      lines[5],
+      /^ {2}VI_6\s+BACKUP\s+eth1\s+52\s+80\/100\s+-\s+1h59m\s+init\s+fd00::9 prio 120 MASTER 1s ago\s+fd00::100\/64$/,
+    );
     assert.ok(text.includes('  [10.0.0.100]:tcp:80 rr DR  1/2 up\n'));
     assert.match(text, /\n {4}10\.0\.0\.2:80\s+UP\s+1\s+1h59m\s+TCP_CHECK ok 2s ago: connected\n/);
     assert.match(
       text,
-      /\n {4}10\.0\.0\.3:80\s+DOWN\s+0\/2\s+10m00s\s+TCP_CHECK FAIL 3s ago: connection refused\n/,
+      /\n {4}10\.0\.0\.3:80\s+DOWN\s+0\/2\s+10m00s\s+TCP_CHECK FAIL 0\.4ms 3s ago: connection refused\n/,
     );
     assert.match(text, /IPVS: 1 services, 1 real servers programmed; last sync 1s ago; 2 drift repairs\n$/);
     // columns line up: STATE starts at the same offset on every row
@@ -63,6 +67,38 @@ describe('status document', () => {
     assert.match(empty, /IPVS: not managed/);
   });
 
+  it('says dry-run where IPVS is only simulated, and shows drained servers', () => {
+    const doc = sampleStatus();
+    doc.ipvs = { ...doc.ipvs!, mode: 'dry-run' };
+    doc.virtualServers[0].realServers[0].effectiveWeight = 0;
+    doc.virtualServers[0].realServers[0].weight = 0;
+    const text = renderStatusText(doc, NOW);
+    const lines = text.split('\n');
+    assert.equal(lines[1], 'IPVS: dry-run, nothing programmed (halo run --ipvs dry-run)');
+    assert.match(
+      text,
+      /\nIPVS: dry-run, nothing programmed: 1 services, 1 real servers would be programmed; last pass 1s ago\n$/,
+    );
+    assert.match(text, /\n {4}10\.0\.0\.2:80\s+DRAINED\s+0\s/);
+    const data = renderDataText(doc).split('\n');
+    assert.ok(data.includes(' IPVS: dry-run, nothing programmed'), 'data dump header says dry-run');
+    assert.ok(data.includes(' Mode = dry-run (IPVS: dry-run, nothing programmed)'));
+    assert.ok(data.includes('     State = drained'));
+    const stats = renderStatsText({
+      at: NOW.toString(),
+      instances: [],
+      checks: [],
+      ipvs: { operations: { 'add-dest': 2 }, driftRepairs: 0, mode: 'dry-run' },
+    });
+    assert.match(
+      stats,
+      /IPVS \(IPVS: dry-run, nothing programmed; counts are what would have been done\):\n/,
+    );
+    // A kernel-mode document says nothing of the sort.
+    assert.doesNotMatch(renderStatusText(sampleStatus(), NOW), /dry-run/);
+    assert.doesNotMatch(renderDataText(sampleStatus()), /dry-run/);
+  });
+
   it('renders the keepalived-like data dump', () => {
     const text = renderDataText(sampleStatus());
     for (const expected of [
@@ -79,6 +115,8 @@ describe('status document', () => {
       '   RS = 10.0.0.3:80',
       '     Alive = no',
       '     Last check result = connection refused',
+      '     State = down',
+      '   Last peer advert = fd00::9 priority 120 at 2026-11-21T06:59:59.000Z (MASTER)',
       ' Drift repairs = 2',
     ]) {
       assert.ok(text.split('\n').includes(expected), `missing line: ${expected}`);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { diff, type IpvsOp } from '../../src/ipvs/diff.js';
+import { describeChanges, diff, type IpvsOp } from '../../src/ipvs/diff.js';
 import { MemoryKernel } from '../../src/ipvs/memory-kernel.js';
 import {
   type DestConfig,
@@ -215,8 +215,10 @@ describe('IPVS diff examples', () => {
         service: { family: 4, fwmark: 0, protocol: 'tcp', address: '10.0.0.1', port: 80 },
         dest: { ...rs2, weight: 0 },
         changed: ['weight'],
+        was: { weight: 1 },
       },
     ]);
+    assert.deepEqual(describeChanges(ops[0]), ['weight 1 -> 0']);
   });
 
   it('port change of a dest is delete + add (port is a key)', () => {
@@ -239,6 +241,7 @@ describe('IPVS diff examples', () => {
       ops.map((o) => [o.kind, o.kind === 'edit-service' ? o.changed : []]),
       [['edit-service', ['scheduler']]],
     );
+    assert.deepEqual(describeChanges(ops[0]), ['scheduler rr -> wlc']);
   });
 
   it('tunnel fields are ignored for non-tunnel dests (the kernel does not report them)', () => {

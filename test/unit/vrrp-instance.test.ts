@@ -189,6 +189,16 @@ describe('VRRP takeover', () => {
     const down = sim.transitions('VI_2').at(-1)!;
     assert.deepEqual([down.from, down.to, down.reason], ['MASTER', 'BACKUP', 'higher-priority-advert']);
     assert.equal(down.message, '(VI_2) Entering BACKUP STATE');
+    // A preemption, not a silent master: keepalived's words, then which it was; its own reason.
+    assert.equal(up.reason, 'preempt');
+    assert.ok(
+      sim
+        .messages('VI_1')
+        .includes(
+          '(VI_1) Receive advertisement timeout (preempting lower-priority master 10.77.0.12, priority 100)',
+        ),
+      sim.messages('VI_1').join('\n'),
+    );
   });
 
   it('nopreempt: the higher-priority node never takes back', () => {
