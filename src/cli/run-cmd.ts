@@ -23,7 +23,8 @@ import { DEFAULT_CONFIG_PATHS } from './config-cmd.js';
 
 const HELP = `usage: halo run [-f FILE] [--vrrp-only | --check-only | --bgp-only] [--config-id ID]
                 [--log-format json|pretty] [--log-level LEVEL] [--http HOST:PORT]
-                [--metrics HOST:PORT] [--ipvs kernel|dry-run] [path options]
+                [--metrics HOST:PORT] [--ipvs kernel|dry-run] [--release handover|immediate]
+                [path options]
 
 Runs halo in the foreground: VRRP (in its own thread), the health checker, the
 IPVS reconciler and, with a bgp block, the BGP announcements. SIGHUP reloads,
@@ -45,6 +46,10 @@ SIGUSR1 writes the data dump, SIGUSR2 the stats.
   --ipvs MODE           kernel (default: program IPVS over generic netlink) or dry-run
                         (no kernel IPVS needed: log what would be programmed)
   -I, --dont-release-ipvs  leave halo's IPVS services in the kernel at stop
+  --release MODE        at stop, a MASTER: handover (default: priority 0 sent, the VIPs kept and
+                        answered for until the peer announces itself as MASTER, at most one
+                        master-down interval, so clients lose nothing) or immediate (keepalived's
+                        way: priority 0 and the VIPs go at once)
   -V, --dont-release-vrrp  leave the VIPs in place at stop (priority 0 is still sent)
 
 ${PATH_FLAGS_HELP}`;
@@ -67,6 +72,7 @@ export function parseRunArgs(argv: string[]) {
       metrics: { type: 'string' },
       http: { type: 'string' },
       ipvs: { type: 'string', default: 'kernel' },
+      release: { type: 'string', default: 'handover' },
       'dont-release-ipvs': { type: 'boolean', short: 'I', default: false },
       'dont-release-vrrp': { type: 'boolean', short: 'V', default: false },
       help: { type: 'boolean', short: 'h' },
@@ -102,6 +108,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (values.ipvs !== 'kernel' && values.ipvs !== 'dry-run') {
     process.stderr.write(`halo run: --ipvs takes kernel or dry-run\n`);
+    return 2;
+  }
+  if (values.release !== 'handover' && values.release !== 'immediate') {
+    process.stderr.write(`halo run: --release takes handover or immediate\n`);
     return 2;
   }
   const modes = (['vrrp-only', 'check-only', 'bgp-only'] as const).filter((m) => values[m]);
@@ -157,6 +167,7 @@ export async function run(argv: string[]): Promise<number> {
     events,
     vrrp: !values['check-only'] && !values['bgp-only'],
     keepVipsOnStop: values['dont-release-vrrp'],
+    release: values.release,
     lvs: values['vrrp-only'] ? undefined : lvsPart,
     bgp: bgp ? () => bgp : undefined,
   });

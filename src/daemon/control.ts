@@ -35,7 +35,15 @@ import {
 import { type StatusDocument, StatusDocumentSchema } from './status.js';
 
 /** Commands with one answer. */
-export const CONTROL_COMMANDS = ['status', 'reload', 'reload-plan', 'stop', 'dump'] as const;
+export const CONTROL_COMMANDS = [
+  'status',
+  'reload',
+  'reload-plan',
+  'stop',
+  'dump',
+  'failover',
+  'maintenance',
+] as const;
 export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
 /** Every command the socket takes: the one-answer ones and `events` (a stream, see below). */
 const ALL_COMMANDS = [...CONTROL_COMMANDS, 'events'] as const;
@@ -59,6 +67,50 @@ export const ReloadPlanResultSchema = z.object({
   plan: z.unknown().optional(),
 });
 export const StopResultSchema = z.object({ stopping: z.literal(true) });
+
+/** Who asked, as the CLI says it ("root (pid 4242) via halo failover"); logged and shown in status. */
+const OriginSchema = z.string().min(1).max(200);
+/** `halo failover`: hand these instances (or all) to the peer and stay BACKUP; `clear` ends that. */
+export const FailoverArgsSchema = z
+  .object({
+    instances: z.array(z.string().min(1).max(64)).max(256).optional(),
+    all: z.boolean().optional(),
+    clear: z.boolean().optional(),
+    /** The hold clears itself after this many seconds (at most a week). */
+    timeoutS: z
+      .number()
+      .positive()
+      .max(7 * 24 * 3600)
+      .optional(),
+    origin: OriginSchema,
+  })
+  .strict()
+  .refine((a) => a.all === true || (a.instances?.length ?? 0) > 0, {
+    message: 'name the instances or ask for all of them',
+  });
+export const MaintenanceArgsSchema = z.object({ on: z.boolean(), origin: OriginSchema }).strict();
+export const HoldResultSchema = z.object({
+  /** The instances the request changed (a sync group's members go together). */
+  instances: z.array(z.string()),
+  /** Names that are not instances here. */
+  unknown: z.array(z.string()),
+  /** Maintenance mode after the request. */
+  maintenance: z.boolean(),
+});
+export type FailoverArgs = z.infer<typeof FailoverArgsSchema>;
+export type MaintenanceArgs = z.infer<typeof MaintenanceArgsSchema>;
+export type HoldCommandResult = z.infer<typeof HoldResultSchema>;
+
+/** The arguments of the commands that take some (`{"cmd": ..., "args": {...}}`), validated before dispatch. */
+export interface ControlArgs {
+  failover: FailoverArgs;
+  maintenance: MaintenanceArgs;
+}
+const ARG_SCHEMAS: { [C in keyof ControlArgs]: z.ZodType<ControlArgs[C]> } = {
+  failover: FailoverArgsSchema,
+  maintenance: MaintenanceArgsSchema,
+};
+type ArgsOf<C extends ControlCommand> = C extends keyof ControlArgs ? ControlArgs[C] : undefined;
 export const DumpResultSchema = z.object({ files: z.array(z.string()) });
 
 export type ReloadResult = z.infer<typeof ReloadResultSchema>;
@@ -72,6 +124,8 @@ export interface ControlResults {
   'reload-plan': ReloadPlanResult;
   stop: StopResult;
   dump: DumpResult;
+  failover: HoldCommandResult;
+  maintenance: HoldCommandResult;
 }
 
 const RESULT_SCHEMAS: { [C in ControlCommand]: z.ZodType<ControlResults[C]> } = {
@@ -80,6 +134,8 @@ const RESULT_SCHEMAS: { [C in ControlCommand]: z.ZodType<ControlResults[C]> } = 
   'reload-plan': ReloadPlanResultSchema,
   stop: StopResultSchema,
   dump: DumpResultSchema,
+  failover: HoldResultSchema,
+  maintenance: HoldResultSchema,
 };
 
 /** What the supervisor provides. `stop` is called after the acknowledgement has been written. */
@@ -91,6 +147,10 @@ export interface ControlHandlers {
   stop(): void | Promise<void>;
   /** Writes the data/stats dumps (as on SIGUSR1/SIGUSR2) and returns the files written. */
   dump(): DumpResult | Promise<DumpResult>;
+  /** `halo failover`: hand instances to the peer (make-before-break) and hold them BACKUP, or clear that. */
+  failover(args: FailoverArgs): HoldCommandResult | Promise<HoldCommandResult>;
+  /** `halo maintenance on|off`: the whole node BACKUP, its VIPs away; kept across reloads and restarts. */
+  maintenance(args: MaintenanceArgs): HoldCommandResult | Promise<HoldCommandResult>;
 }
 
 export interface ControlServerOptions {
@@ -258,7 +318,13 @@ export class ControlServer {
         fail('bad request: not JSON (expected {"cmd":"status"|"reload"|"stop"|"dump"})');
         return;
       }
-      const r = req as { cmd?: unknown; id?: unknown; follow?: unknown; since?: unknown } | null;
+      const r = req as {
+        cmd?: unknown;
+        id?: unknown;
+        follow?: unknown;
+        since?: unknown;
+        args?: unknown;
+      } | null;
       const id = r && typeof r === 'object' ? r.id : undefined;
       if (!r || typeof r !== 'object' || !ALL_COMMANDS.includes(r.cmd as AnyCommand)) {
         fail(`bad request: unknown command (expected one of ${ALL_COMMANDS.join(', ')})`, id);
@@ -285,7 +351,20 @@ export class ControlServer {
         return;
       }
       const cmd = r.cmd as ControlCommand;
-      chain = chain.then(() => this.dispatch(socket, cmd, id)).finally(() => pending--);
+      let args: unknown;
+      if (cmd in ARG_SCHEMAS) {
+        const parsed = ARG_SCHEMAS[cmd as keyof ControlArgs].safeParse(r.args);
+        if (!parsed.success) {
+          pending--;
+          const why = parsed.error.issues
+            .map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`)
+            .join('; ');
+          fail(`bad request: ${cmd} arguments: ${why}`, id);
+          return;
+        }
+        args = parsed.data;
+      }
+      chain = chain.then(() => this.dispatch(socket, cmd, id, args)).finally(() => pending--);
     };
 
     socket.on('data', (chunk: Buffer) => {
@@ -316,7 +395,7 @@ export class ControlServer {
     });
   }
 
-  private async dispatch(socket: Socket, cmd: ControlCommand, id: unknown): Promise<void> {
+  private async dispatch(socket: Socket, cmd: ControlCommand, id: unknown, args: unknown): Promise<void> {
     const idPart = id === undefined ? {} : { id };
     let response: string;
     // A slow handler (a reload re-resolving names) is not an idle client.
@@ -332,7 +411,11 @@ export class ControlServer {
               ? await h.reloadPlan()
               : cmd === 'dump'
                 ? await h.dump()
-                : ({ stopping: true } satisfies StopResult);
+                : cmd === 'failover'
+                  ? await h.failover(args as FailoverArgs)
+                  : cmd === 'maintenance'
+                    ? await h.maintenance(args as MaintenanceArgs)
+                    : ({ stopping: true } satisfies StopResult);
       response = JSON.stringify({ ...idPart, ok: true, result });
     } catch (err) {
       this.opts.onError?.(`control ${cmd}`, err);
@@ -464,7 +547,7 @@ export interface ControlRequestOptions {
 export async function controlRequest<C extends ControlCommand>(
   socketPath: string,
   cmd: C,
-  opts: ControlRequestOptions = {},
+  opts: ControlRequestOptions & { args?: ArgsOf<C> } = {},
 ): Promise<ControlResults[C]> {
   const timeoutMs = opts.timeoutMs ?? 5000;
   const maxBytes = opts.maxResponseBytes ?? 64 * 1024 * 1024;
@@ -491,7 +574,8 @@ export async function controlRequest<C extends ControlCommand>(
         ),
       timeoutMs,
     );
-    socket.once('connect', () => socket.write(`${JSON.stringify({ cmd })}\n`));
+    const request = opts.args === undefined ? { cmd } : { cmd, args: opts.args };
+    socket.once('connect', () => socket.write(`${JSON.stringify(request)}\n`));
     socket.on('data', (chunk: Buffer) => {
       const nl = chunk.indexOf(10);
       if (nl !== -1) {
