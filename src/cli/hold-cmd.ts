@@ -24,7 +24,7 @@ const USAGE = `usage: halo failover INSTANCE... | --all [--timeout SECONDS] [--j
   --clear       end a failover: ordinary election (a higher priority preempts back)
   --timeout S   the failover ends by itself after S seconds
   maintenance   on: every instance hands over and stays BACKUP whatever happens, BGP routes are
-                withdrawn; kept across reloads and restarts (RUN_DIR/maintenance.json). off: ends it.
+                withdrawn; kept across reloads and restarts (/run/halo/halo.maintenance). off: ends it.
   --json        print the daemon's answer as JSON`;
 
 function origin(verb: string): string {

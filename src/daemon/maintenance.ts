@@ -1,11 +1,11 @@
 /**
- * Maintenance mode kept across reloads and restarts: `<run-dir>/maintenance.json` holds who turned it on
+ * Maintenance mode kept across reloads and restarts: a file beside the pid file (`/run/halo/halo.maintenance`
+ * for the default `/run/halo/halo.pid`; per daemon, like its held-VIPs file) holds who turned it on
  * and when. Written atomically (write, rename); removed when maintenance ends. An unreadable or malformed
  * file is reported and ignored: the node then runs normally, which is the safe side of a lost setting only
  * if the operator hears about it, hence the warning.
  */
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { HoldInfo } from './vrrp-protocol.js';
 
 export class MaintenanceFile {
@@ -13,8 +13,8 @@ export class MaintenanceFile {
 
   constructor(readonly path: string) {}
 
-  static inRunDir(runDir: string): MaintenanceFile {
-    return new MaintenanceFile(join(runDir, 'maintenance.json'));
+  static besidePidFile(pidFile: string): MaintenanceFile {
+    return new MaintenanceFile(`${pidFile.replace(/\.pid$/, '')}.maintenance`);
   }
 
   async load(warn: (message: string) => void): Promise<void> {

@@ -131,7 +131,7 @@ export class Supervisor {
       this.resolveStopped = r;
     });
     this.events = opts.events ?? new EventBus();
-    this.maintenance = MaintenanceFile.inRunDir(opts.paths.runDir);
+    this.maintenance = MaintenanceFile.besidePidFile(opts.paths.pidFile);
   }
 
   /**
@@ -294,7 +294,7 @@ export class Supervisor {
     return { ...r, maintenance: this.maintenance.current !== undefined };
   }
 
-  /** `halo maintenance on|off`: every instance BACKUP (VIPs away), BGP withdrawn; kept in the run directory. */
+  /** `halo maintenance on|off`: every instance BACKUP (VIPs away), BGP withdrawn; kept beside the pid file. */
   private async setMaintenance(a: MaintenanceArgs): Promise<HoldCommandResult> {
     const info = a.on ? { kind: 'maintenance' as const, since: Date.now(), origin: a.origin } : undefined;
     await this.maintenance.save(info);
