@@ -9,7 +9,8 @@
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import type { BgpPlan } from '../bgp/plan.js';
-import { type Diagnostic, formatDiagnostic, type HaloConfig } from '../config/index.js';
+import { type Diagnostic, formatDiagnostic } from '../config/diagnostics.js';
+import type { HaloConfig } from '../config/model.js';
 import { loadConfigIsolated } from '../config/isolated.js';
 import { type AlertEvent, Notifier } from '../notify/index.js';
 import { buildPlans, type Plans } from '../plan/index.js';
