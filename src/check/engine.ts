@@ -56,6 +56,7 @@ import {
   type ServerStateAction,
   type StartCheckAction,
   schedulerSpecs,
+  validateSpecs,
   type WeightAction,
 } from './scheduler.js';
 import type { CheckPlan, CheckResult, FileTarget, PlanChecker } from './types.js';
@@ -278,7 +279,7 @@ export class CheckEngine extends EventEmitter {
   reload(plan: CheckPlan, opts: EngineReloadOptions = {}): EngineReload {
     if (this.stopped) throw new Error('the check engine is stopped');
     const specs = schedulerSpecs(plan);
-    const previousFiles = this.fileCheckers;
+    validateSpecs(specs); // before anything changes: an invalid plan leaves the engine as it was
     this.index(plan);
     // FILE_CHECK: the value of every file of the new plan, as the state a new or changed FILE_CHECK starts in.
     const passive = new Map<string, PassiveState>();
@@ -289,13 +290,7 @@ export class CheckEngine extends EventEmitter {
         }
       }
     }
-    let r: ReturnType<CheckScheduler['reload']>;
-    try {
-      r = this.scheduler.reload(specs, this.now(), passive);
-    } catch (err) {
-      this.fileCheckers = previousFiles;
-      throw err;
-    }
+    const r = this.scheduler.reload(specs, this.now(), passive);
     const restarted = new Set(r.restarted);
     const targets = new Map<string, Target>();
     for (const vs of plan.virtualServers)

@@ -392,8 +392,8 @@ function sameSpec(a: SchedCheckerSpec, b: SchedCheckerSpec): boolean {
   );
 }
 
-/** Throws on input the scheduler cannot run (before anything is changed). */
-function validate(virtualServers: SchedVirtualServerSpec[]): void {
+/** Throws on input the scheduler cannot run (the constructor and reload() call it before changing anything). */
+export function validateSpecs(virtualServers: SchedVirtualServerSpec[]): void {
   const ids = new Set<string>();
   for (const vs of virtualServers)
     for (const rs of vs.realServers)
@@ -424,7 +424,7 @@ export class CheckScheduler {
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 1024);
     this.bootstrapDelayMs = opts.bootstrapDelayMs ?? BOOTSTRAP_DELAY_MS;
     this.random = opts.random ?? Math.random;
-    validate(virtualServers);
+    validateSpecs(virtualServers);
     for (const vs of virtualServers) {
       let vsState = this.virtualServers.get(vs.key);
       if (!vsState) {
@@ -537,7 +537,7 @@ export class CheckScheduler {
     passive: ReadonlyMap<string, PassiveState> = new Map(),
   ): SchedulerReload {
     if (this.stopped) throw new Error('scheduler stopped');
-    validate(virtualServers);
+    validateSpecs(virtualServers);
     const result: SchedulerReload = { actions: [], kept: [], started: [], stopped: [], restarted: [] };
     const oldServers = new Map<string, Map<string, RealServerState>>();
     for (const s of this.servers) {

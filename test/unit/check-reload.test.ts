@@ -784,6 +784,30 @@ describe('CheckEngine.reload', () => {
     await engine.stop();
   });
 
+  it('an invalid plan throws and leaves the engine running the old one', async () => {
+    const f = fakeChecker(10);
+    const engine = new CheckEngine(tcpPlan([{ key: 'a' }]), {
+      now: () => now,
+      startCheck: f.startCheck,
+      random: () => 0,
+      bootstrapDelayMs: 100,
+    });
+    engine.start();
+    const bad = tcpPlan([{ key: 'a' }, { key: 'b' }]);
+    bad.virtualServers[0].realServers[1].checkers[0].key =
+      bad.virtualServers[0].realServers[0].checkers[0].key;
+    assert.throws(() => engine.reload(bad), /duplicate checker id a#0/);
+    await advance(1200);
+    assert.deepEqual(f.log, ['100:a:80', '1100:a:80']);
+    assert.deepEqual(engine.reload(tcpPlan([{ key: 'a' }])), {
+      kept: 1,
+      started: [],
+      stopped: [],
+      restarted: [],
+    });
+    await engine.stop();
+  });
+
   it('ha_suspend follows the new ranges: added -> suspended without the address, removed -> resumes', async () => {
     const f = fakeChecker(10);
     const engine = new CheckEngine(tcpPlan([{ key: 'a' }]), {
