@@ -211,6 +211,8 @@ export class CheckEngine extends EventEmitter {
   private fileCheckers = new Map<string, Array<{ id: string; target: FileTarget }>>();
   private fileWatcher: TrackFileWatcher | undefined;
   private haSuspend: HaSuspendTracker | undefined;
+  /** The virtual servers whose checkers follow ha_suspend. */
+  private haSuspendKeys = new Set<string>();
   private checkersPerVs = new Map<string, number>();
   /** ha_suspend: the host's addresses (one entry per address per interface); undefined until known. */
   private hostAddresses: string[] | undefined;
@@ -249,6 +251,7 @@ export class CheckEngine extends EventEmitter {
       this.checkersPerVs.set(vs.key, (this.checkersPerVs.get(vs.key) ?? 0) + polled);
     }
     const suspendable = plan.virtualServers.filter((vs) => vs.haSuspend !== undefined);
+    this.haSuspendKeys = new Set(suspendable.map((vs) => vs.key));
     this.haSuspend =
       suspendable.length > 0
         ? new HaSuspendTracker(suspendable.map((vs) => ({ vs: vs.key, ranges: vs.haSuspend ?? [] })))
@@ -280,6 +283,7 @@ export class CheckEngine extends EventEmitter {
     if (this.stopped) throw new Error('the check engine is stopped');
     const specs = schedulerSpecs(plan);
     validateSpecs(specs); // before anything changes: an invalid plan leaves the engine as it was
+    const hadHaSuspend = this.haSuspendKeys;
     this.index(plan);
     // FILE_CHECK: the value of every file of the new plan, as the state a new or changed FILE_CHECK starts in.
     const passive = new Map<string, PassiveState>();
@@ -311,10 +315,8 @@ export class CheckEngine extends EventEmitter {
     if (opts.hostAddresses) this.hostAddresses = [...opts.hostAddresses];
     if (this.running) {
       this.suspendFromAddresses();
-      // A virtual server that lost ha_suspend in this reload runs again.
-      for (const vs of plan.virtualServers)
-        if (vs.haSuspend === undefined && this.scheduler.isSuspended(vs.key))
-          this.setSuspended(vs.key, false);
+      // A virtual server that lost ha_suspend in this reload runs again (one suspended directly stays so).
+      for (const key of hadHaSuspend) if (!this.haSuspendKeys.has(key)) this.setSuspended(key, false);
       this.apply(r.actions);
       this.settle();
       this.arm();
