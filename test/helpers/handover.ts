@@ -89,6 +89,8 @@ export async function plannedHandover(
   // The old master lets go once it has heard the new one (or after its deadline).
   await waitFor(async () => !(await lab.holders(HANDOVER_VIP)).includes(0), 15_000).catch(() => undefined);
   const released = !(await lab.holders(HANDOVER_VIP)).includes(0);
+  // Keep counting for a while after the move: clients that kept the old MAC would show up here.
+  await new Promise((r) => setTimeout(r, 500));
   const w = await ping.settle(mark, 1500);
   return { ...w, moveMs, released };
 }

@@ -56,7 +56,7 @@ describe('planned operations without loss', { skip, concurrency: false }, () => 
       `SIGTERM v3 0.1 s: halo lost ${halo.map((r) => r.lost).join(', ')} (moved in ${halo.map((r) => r.moveMs.toFixed(0)).join(', ')} ms); keepalived lost ${ka?.lost ?? 'n/a'}`,
     );
     for (const r of halo) {
-      assert.ok(r.sent > 5, 'the probe ran across the handover');
+      assert.ok(r.sent > 30, `the probe ran across the handover (${r.sent} sent)`);
       assert.equal(r.lost, 0, JSON.stringify(r));
       assert.ok(r.released, 'the stopped master removed its VIP');
     }
