@@ -9,6 +9,9 @@
  * connection is closed. Idle connections are closed too. Nothing a client sends can throw out of the
  * server: the daemon must not die because someone piped /dev/urandom into its socket.
  *
+ * `rs` (`halo rs drain|disable|enable|weight`) carries its own fields, validated by RsRequestSchema
+ * (rs-control.ts); the answer records the peer's credentials (SO_PEERCRED) as the change's origin.
+ *
  * `events` is a stream (`halo events`):
  *
  *   request:  {"cmd":"events", "follow"?: bool, "since"?: SEQ, "id"?: any}\n
@@ -32,10 +35,18 @@ import {
   type EventStreamInfo,
   EventStreamInfoSchema,
 } from './events.js';
+import {
+  controlOrigin,
+  type RsParams,
+  RsRequestSchema,
+  type RsResult,
+  RsResultSchema,
+} from './rs-control.js';
+import type { RsOrigin } from './rs-overrides.js';
 import { type StatusDocument, StatusDocumentSchema } from './status.js';
 
 /** Commands with one answer. */
-export const CONTROL_COMMANDS = ['status', 'reload', 'reload-plan', 'stop', 'dump'] as const;
+export const CONTROL_COMMANDS = ['status', 'reload', 'reload-plan', 'stop', 'dump', 'rs'] as const;
 export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
 /** Every command the socket takes: the one-answer ones and `events` (a stream, see below). */
 const ALL_COMMANDS = [...CONTROL_COMMANDS, 'events'] as const;
@@ -72,6 +83,7 @@ export interface ControlResults {
   'reload-plan': ReloadPlanResult;
   stop: StopResult;
   dump: DumpResult;
+  rs: RsResult;
 }
 
 const RESULT_SCHEMAS: { [C in ControlCommand]: z.ZodType<ControlResults[C]> } = {
@@ -80,6 +92,7 @@ const RESULT_SCHEMAS: { [C in ControlCommand]: z.ZodType<ControlResults[C]> } = 
   'reload-plan': ReloadPlanResultSchema,
   stop: StopResultSchema,
   dump: DumpResultSchema,
+  rs: RsResultSchema,
 };
 
 /** What the supervisor provides. `stop` is called after the acknowledgement has been written. */
@@ -91,6 +104,8 @@ export interface ControlHandlers {
   stop(): void | Promise<void>;
   /** Writes the data/stats dumps (as on SIGUSR1/SIGUSR2) and returns the files written. */
   dump(): DumpResult | Promise<DumpResult>;
+  /** `rs`: an operator's real server override; `origin` is who asked (absent: `rs` answers an error). */
+  rs?(req: RsParams, origin: RsOrigin): Promise<RsResult>;
 }
 
 export interface ControlServerOptions {
@@ -285,7 +300,7 @@ export class ControlServer {
         return;
       }
       const cmd = r.cmd as ControlCommand;
-      chain = chain.then(() => this.dispatch(socket, cmd, id)).finally(() => pending--);
+      chain = chain.then(() => this.dispatch(socket, cmd, id, r)).finally(() => pending--);
     };
 
     socket.on('data', (chunk: Buffer) => {
@@ -316,7 +331,7 @@ export class ControlServer {
     });
   }
 
-  private async dispatch(socket: Socket, cmd: ControlCommand, id: unknown): Promise<void> {
+  private async dispatch(socket: Socket, cmd: ControlCommand, id: unknown, request?: unknown): Promise<void> {
     const idPart = id === undefined ? {} : { id };
     let response: string;
     // A slow handler (a reload re-resolving names) is not an idle client.
@@ -332,10 +347,13 @@ export class ControlServer {
               ? await h.reloadPlan()
               : cmd === 'dump'
                 ? await h.dump()
-                : ({ stopping: true } satisfies StopResult);
+                : cmd === 'rs'
+                  ? await this.rs(socket, request)
+                  : ({ stopping: true } satisfies StopResult);
       response = JSON.stringify({ ...idPart, ok: true, result });
     } catch (err) {
-      this.opts.onError?.(`control ${cmd}`, err);
+      // A request naming what does not exist is the client's mistake, not a daemon error.
+      if (!(err as { expected?: unknown } | null)?.expected) this.opts.onError?.(`control ${cmd}`, err);
       response = JSON.stringify({ ...idPart, ok: false, error: `${cmd} failed: ${describe(err)}` });
     }
     if (socket.destroyed) {
@@ -348,6 +366,20 @@ export class ControlServer {
     });
     // Acknowledge first, then stop: the client learns the request was taken before the socket goes away.
     if (cmd === 'stop') this.runStop();
+  }
+
+  /** `rs`: the request validated, who asked taken from the socket, then the handler. */
+  private async rs(socket: Socket, request: unknown): Promise<RsResult> {
+    const handler = this.opts.handlers.rs;
+    const expected = (message: string) => Object.assign(new Error(message), { expected: true });
+    if (!handler) throw expected('real server overrides are not available in this daemon');
+    const parsed = RsRequestSchema.safeParse(request);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0];
+      throw expected(`bad request: ${i?.path.join('.') || 'request'}: ${i?.message ?? 'invalid'}`);
+    }
+    const { cmd: _cmd, id: _id, ...params } = parsed.data;
+    return handler(params, await controlOrigin(socket, params.user));
   }
 
   /** `events`: the answer line, the backlog after `since`, then (follow) every new event until the end. */
@@ -456,6 +488,8 @@ export class ControlClientError extends Error {
 
 export interface ControlRequestOptions {
   timeoutMs?: number;
+  /** The command's own fields (`rs`: RsParams), sent beside `cmd`. */
+  params?: Record<string, unknown>;
   /** Longest response accepted (a status document of a big config is a few MB at most). */
   maxResponseBytes?: number;
 }
@@ -491,7 +525,7 @@ export async function controlRequest<C extends ControlCommand>(
         ),
       timeoutMs,
     );
-    socket.once('connect', () => socket.write(`${JSON.stringify({ cmd })}\n`));
+    socket.once('connect', () => socket.write(`${JSON.stringify({ ...opts.params, cmd })}\n`));
     socket.on('data', (chunk: Buffer) => {
       const nl = chunk.indexOf(10);
       if (nl !== -1) {
