@@ -861,13 +861,18 @@ export class Lvs implements LvsPart {
               origin,
             };
       const changed = previous?.kind !== next?.kind || (previous?.weight ?? null) !== (next?.weight ?? null);
+      // Taking a destination out of IPVS breaks its open connections (the kernel drops their packets, or
+      // resets them with expire_nodest_conn): say how many there were.
+      const cut =
+        changed && next?.kind === 'disable' ? (await this.connectionCounts([key])).get(key) : undefined;
       if (changed) {
         if (next) await this.overrides.set(next);
         else await this.overrides.remove(key);
         this.pendingWhy.set(key, { reason: overrideReason(next, previous) });
         this.announceOverride(req.action, rs.id, next, previous, origin);
         this.refreshOverrideMetric();
-        await this.publish();
+        // A stop that began meanwhile owns the table now (it removes or keeps it as configured).
+        if (!this.stopping) await this.publish();
       }
       const now = this.overrides.get(key);
       const counts = await this.connectionCounts(now ? [key] : []);
@@ -885,8 +890,13 @@ export class Lvs implements LvsPart {
         ipvsWeight: st?.inKernel ? st.weight : null,
         state: this.stateOf(key),
         ipvsMode: this.opts.ipvs,
+        ...(cut?.connections ? { connectionsCut: cut.connections } : {}),
         message: changed
-          ? `${rsName} in VS ${vs.name}: ${overrideReason(next, previous)} (${inKernel})`
+          ? `${rsName} in VS ${vs.name}: ${overrideReason(next, previous)} (${inKernel})${
+              cut?.connections
+                ? `; it had ${cut.connections.active} active and ${cut.connections.inactive} inactive connection(s), which IPVS no longer serves`
+                : ''
+            }`
           : `${rsName} in VS ${vs.name}: already ${next ? describeOverride(next) : 'without override'}; nothing changed (${inKernel})`,
       };
     });

@@ -54,6 +54,11 @@ export const RsResultSchema = z.object({
   ipvsWeight: z.number().int().nullable(),
   state: z.enum(REAL_SERVER_STATES),
   ipvsMode: z.enum(['kernel', 'dry-run']),
+  /**
+   * `disable` of a real server that was in the kernel: the connections it had. Deleting a destination
+   * breaks them (drain first, and disable once they are gone).
+   */
+  connectionsCut: z.object({ active: z.number().int(), inactive: z.number().int() }).optional(),
   message: z.string(),
 });
 export type RsResult = z.infer<typeof RsResultSchema>;

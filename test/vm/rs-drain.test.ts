@@ -5,7 +5,8 @@
  * namespace of two real servers (NAT). A connection opened through the VIP stays open while its real server
  * is drained: ipvsadm (the oracle) shows that destination at weight 0 with ActiveConn 1, the open connection
  * still carries data, every new connection goes to the other real server, and `halo status` shows the
- * counts halo read over generic netlink.
+ * counts halo read over generic netlink. Disabling it then removes the destination, and the answer says
+ * how many connections that broke.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
@@ -240,6 +241,23 @@ describe('halo rs drain with kernel IPVS (VM)', { skip }, () => {
         ),
       );
       took('status checked');
+
+      // disable: out of the kernel, and the answer says how many connections that broke.
+      const d = await execFileP(process.execPath, [
+        HALO_MAIN,
+        'rs',
+        'disable',
+        `${VIP}:80`,
+        target,
+        '--socket',
+        sock,
+      ]);
+      assert.match(
+        d.stdout,
+        /disabled by the operator \(out of IPVS\) \(not in IPVS\); it had 1 active and \d+ inactive connection\(s\), which IPVS no longer serves/,
+      );
+      assert.deepEqual([...(await kernelDests()).keys()], [`${other}:80`]);
+      took('disabled');
 
       halo.kill('SIGTERM');
       await new Promise((resolve) => halo.once('exit', resolve));
