@@ -137,6 +137,8 @@ export class Lvs implements LvsPart {
   private readonly health = new Map<RealServerKey, RealServerHealth>();
   private vsState = new Map<VirtualServerKey, VirtualServerState>();
   private desired: DesiredResult | undefined;
+  /** The desired table's entry of each real server (looked up per server on every publish). */
+  private desiredOf = new Map<RealServerKey, DesiredResult['status'][number]>();
   private servers = new Map<RealServerKey, ServerInfo>();
   /** Every checker: its config type (metrics labels), its real server, whether each failure is logged. */
   private checkers = new Map<CheckerKey, { type: CheckerType; rs: RealServerKey; logAllFailures: boolean }>();
@@ -723,6 +725,9 @@ export class Lvs implements LvsPart {
     const overrides = this.overrides.effects();
     const result = computeDesired(vss, this.health, this.vsState, overrides);
     this.desired = result;
+    this.desiredOf = new Map(
+      result.status.flatMap((x) => (x.realServer ? [[x.realServer, x] as const] : [])),
+    );
     this.vsState = result.state;
     this.publishStateChanges();
     for (const a of result.actions) this.onQuorum(a);
@@ -740,7 +745,7 @@ export class Lvs implements LvsPart {
     const info = this.servers.get(key);
     const alive = this.health.get(key)?.alive ?? (info ? !info.rs.checked || info.rs.startsAlive : false);
     if (!alive) return 'down';
-    const st = this.desired?.status.find((s) => s.realServer === key);
+    const st = this.desiredOf.get(key);
     const weight = st?.weight ?? this.health.get(key)?.dynamicWeight ?? info?.rs.weight ?? 1;
     return weight === 0 ? 'drained' : 'up';
   }
@@ -876,7 +881,7 @@ export class Lvs implements LvsPart {
       }
       const now = this.overrides.get(key);
       const counts = await this.connectionCounts(now ? [key] : []);
-      const st = this.desired?.status.find((x) => x.realServer === key);
+      const st = this.desiredOf.get(key);
       const view = this.overrideView(key, counts).override ?? null;
       const rsName = describeRealServer(rs.id);
       const inKernel = st?.inKernel ? `weight ${st.weight} in IPVS` : 'not in IPVS';
@@ -923,7 +928,7 @@ export class Lvs implements LvsPart {
     const wanted: { key: RealServerKey; info: ServerInfo; services: ServiceConfig[] }[] = [];
     for (const key of keys) {
       const info = this.servers.get(key);
-      const st = desired?.status.find((x) => x.realServer === key);
+      const st = this.desiredOf.get(key);
       if (!info || !desired || !st?.inKernel) {
         out.set(key, { connectionsNote: 'not in the IPVS table' });
         continue;
