@@ -6,6 +6,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { stringify } from 'yaml';
+import { DEFAULT_CONFIG_PATHS } from '../config/default-paths.js';
 import {
   type Diagnostic,
   defaultConfigId,
@@ -20,7 +21,7 @@ import { configJsonSchemaText } from '../config/json-schema.js';
 import { checkPair } from '../config/pair.js';
 import { configToYaml } from '../config/yaml.js';
 
-export const DEFAULT_CONFIG_PATHS = ['/etc/halo/halo.conf', '/etc/keepalived/keepalived.conf'];
+export { DEFAULT_CONFIG_PATHS };
 
 const USAGE = `usage: halo config <command> [options]
 

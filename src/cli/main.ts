@@ -16,6 +16,11 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
   reload: { module: './control-cmd.js', summary: 'ask the running daemon to reload its config' },
   stop: { module: './control-cmd.js', summary: 'ask the running daemon to stop' },
   dump: { module: './control-cmd.js', summary: 'ask the running daemon to write its data and stats dumps' },
+  failover: {
+    module: './hold-cmd.js',
+    summary: 'hand VRRP instances to the peer without stopping (make-before-break), stay BACKUP',
+  },
+  maintenance: { module: './hold-cmd.js', summary: 'keep the whole node BACKUP (on|off), across restarts' },
   events: {
     module: './events-cmd.js',
     summary: 'show what happened: transitions, real servers, IPVS, reloads',
@@ -33,7 +38,7 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
 
 function usage(): string {
   const lines = ['usage: halo <command> [options]', '', 'commands:'];
-  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(9)} ${c.summary}`);
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(12)} ${c.summary}`);
   lines.push('', "Run 'halo <command> --help' for a command's options.");
   return lines.join('\n');
 }
@@ -58,7 +63,7 @@ async function main(argv: string[]): Promise<number> {
   if (name === 'run' && !rest.includes('--help') && !rest.includes('-h')) await releaseLeftoverVips(rest);
   const mod = (await import(entry.module)) as CommandModule;
   // control-cmd serves several verbs: hand it the verb too.
-  return mod.run(entry.module === './control-cmd.js' ? argv : rest);
+  return mod.run(entry.module === './control-cmd.js' || entry.module === './hold-cmd.js' ? argv : rest);
 }
 
 /**

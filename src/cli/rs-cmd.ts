@@ -151,7 +151,7 @@ export async function runRs(argv: string[], io: RsIo): Promise<number> {
     return 0;
   }
   try {
-    const r = await controlRequest(o.socket, 'rs', { timeoutMs: o.timeoutMs, params: o.params });
+    const r = await controlRequest(o.socket, 'rs', { timeoutMs: o.timeoutMs, args: o.params });
     io.stdout.write(o.json ? `${JSON.stringify(r, null, 2)}\n` : renderRsResult(r));
     return 0;
   } catch (err) {

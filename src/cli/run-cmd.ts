@@ -3,27 +3,23 @@
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { BgpPart } from '../bgp/part.js';
+import type { BgpPart } from '../bgp/part.js';
+import { DEFAULT_CONFIG_PATHS } from '../config/default-paths.js';
 import { ControlSocketInUseError } from '../daemon/control.js';
 import { EventBus } from '../daemon/events.js';
-import { HaloHttpServer } from '../daemon/http.js';
+import type { HaloHttpServer } from '../daemon/http.js';
+import { DEFAULT_METRICS_PORT, type MetricsAddress, parseMetricsAddress } from '../daemon/http-address.js';
 import { createLogger, type HaloLogger, parseLogFormat, parseLogLevel } from '../daemon/log.js';
-import { createLvsPart, IpvsUnavailableError } from '../daemon/lvs.js';
-import {
-  DEFAULT_METRICS_PORT,
-  HaloMetrics,
-  type MetricsAddress,
-  parseMetricsAddress,
-} from '../daemon/metrics.js';
+import type { LvsPlans } from '../daemon/lvs.js';
 import { PATH_FLAGS_HELP, PidFileLockedError, parsePathArgs, UsageError } from '../daemon/paths.js';
 import { ConfigRejected, Supervisor } from '../daemon/supervisor.js';
 import type { AlertEvent } from '../notify/index.js';
 import type { Plans } from '../plan/index.js';
-import { DEFAULT_CONFIG_PATHS } from './config-cmd.js';
 
 const HELP = `usage: halo run [-f FILE] [--vrrp-only | --check-only | --bgp-only] [--config-id ID]
                 [--log-format json|pretty] [--log-level LEVEL] [--http HOST:PORT]
-                [--metrics HOST:PORT] [--ipvs kernel|dry-run] [path options]
+                [--metrics HOST:PORT] [--ipvs kernel|dry-run] [--release handover|immediate]
+                [path options]
 
 Runs halo in the foreground: VRRP (in its own thread), the health checker, the
 IPVS reconciler and, with a bgp block, the BGP announcements. SIGHUP reloads,
@@ -45,6 +41,10 @@ SIGUSR1 writes the data dump, SIGUSR2 the stats.
   --ipvs MODE           kernel (default: program IPVS over generic netlink) or dry-run
                         (no kernel IPVS needed: log what would be programmed)
   -I, --dont-release-ipvs  leave halo's IPVS services in the kernel at stop
+  --release MODE        at stop, a MASTER: handover (default: priority 0 sent, the VIPs kept and
+                        answered for until the peer announces itself as MASTER, at most one
+                        master-down interval, so clients lose nothing) or immediate (keepalived's
+                        way: priority 0 and the VIPs go at once)
   -V, --dont-release-vrrp  leave the VIPs in place at stop (priority 0 is still sent)
 
 ${PATH_FLAGS_HELP}`;
@@ -67,6 +67,7 @@ export function parseRunArgs(argv: string[]) {
       metrics: { type: 'string' },
       http: { type: 'string' },
       ipvs: { type: 'string', default: 'kernel' },
+      release: { type: 'string', default: 'handover' },
       'dont-release-ipvs': { type: 'boolean', short: 'I', default: false },
       'dont-release-vrrp': { type: 'boolean', short: 'V', default: false },
       help: { type: 'boolean', short: 'h' },
@@ -104,6 +105,10 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`halo run: --ipvs takes kernel or dry-run\n`);
     return 2;
   }
+  if (values.release !== 'handover' && values.release !== 'immediate') {
+    process.stderr.write(`halo run: --release takes handover or immediate\n`);
+    return 2;
+  }
   const modes = (['vrrp-only', 'check-only', 'bgp-only'] as const).filter((m) => values[m]);
   if (modes.length > 1) {
     process.stderr.write(`halo run: --${modes[0]} and --${modes[1]} exclude each other\n`);
@@ -126,14 +131,20 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
   const logger = createLogger({ format, level });
-  const metrics = metricsAddress || httpAddress ? new HaloMetrics() : undefined;
+  // Each part's modules load only when it runs: a VRRP-only director never loads the checker, IPVS
+  // and BGP stacks, nor prom-client without --metrics/--http (docs/footprint.md).
+  const metrics =
+    metricsAddress || httpAddress ? new (await import('../daemon/metrics.js')).HaloMetrics() : undefined;
   const events = new EventBus({ onListenerError: (err) => logger.daemonError({ context: 'events', err }) });
   // One BGP part, fed by the checker part's health; it runs when the config has a bgp block, except with
   // --vrrp-only / --check-only. --bgp-only is checks + IPVS + BGP without VRRP.
   const withBgp = !values['vrrp-only'] && !values['check-only'];
-  const bgp = withBgp ? new BgpPart({ logger, metrics }) : undefined;
+  const bgp: BgpPart | undefined = withBgp
+    ? new (await import('../bgp/part.js')).BgpPart({ logger, metrics })
+    : undefined;
 
-  const newLvsPart = createLvsPart({
+  const lvsModule = values['vrrp-only'] ? undefined : await import('../daemon/lvs.js');
+  const newLvsPart = lvsModule?.createLvsPart({
     logger,
     metrics,
     ipvs: values.ipvs,
@@ -147,7 +158,7 @@ export async function run(argv: string[]): Promise<number> {
     // --bgp-only without a bgp block: refuse before the checker and IPVS start (the LVS part is the first
     // part the supervisor builds when VRRP does not run).
     if (values['bgp-only'] && !plans.bgp) throw new Error('--bgp-only needs a bgp block in the config');
-    return newLvsPart(plans, alert);
+    return newLvsPart?.(plans as LvsPlans, alert);
   };
   const supervisor = new Supervisor({
     configFile,
@@ -158,6 +169,7 @@ export async function run(argv: string[]): Promise<number> {
     events,
     vrrp: !values['check-only'] && !values['bgp-only'],
     keepVipsOnStop: values['dont-release-vrrp'],
+    release: values.release,
     lvs: values['vrrp-only'] ? undefined : lvsPart,
     bgp: bgp ? () => bgp : undefined,
   });
@@ -165,10 +177,12 @@ export async function run(argv: string[]): Promise<number> {
   // The HTTP servers bind before anything else starts: a taken port refuses the start before VRRP
   // has claimed a VIP, instead of after.
   const servers: HaloHttpServer[] = [];
+  const HttpServer =
+    httpAddress || metricsAddress ? (await import('../daemon/http.js')).HaloHttpServer : undefined;
   const onHttpError = (err: unknown) => logger.daemonError({ context: 'http', err });
-  if (httpAddress) {
+  if (httpAddress && HttpServer) {
     servers.push(
-      new HaloHttpServer({
+      new HttpServer({
         address: httpAddress,
         metrics,
         page: { status: () => supervisor.statusDocument(), events },
@@ -177,8 +191,8 @@ export async function run(argv: string[]): Promise<number> {
     );
   }
   // --metrics on its own address keeps serving /metrics alone (on the --http address it is served already).
-  if (metricsAddress && !(httpAddress && sameAddress(httpAddress, metricsAddress))) {
-    servers.push(new HaloHttpServer({ address: metricsAddress, metrics, onError: onHttpError }));
+  if (metricsAddress && HttpServer && !(httpAddress && sameAddress(httpAddress, metricsAddress))) {
+    servers.push(new HttpServer({ address: metricsAddress, metrics, onError: onHttpError }));
   }
   try {
     for (const s of servers) {
@@ -226,7 +240,7 @@ function reportStartFailure(logger: HaloLogger, err: unknown): void {
       ? err.kind
       : err instanceof PidFileLockedError || err instanceof ControlSocketInUseError
         ? 'already-running'
-        : err instanceof IpvsUnavailableError
+        : (err as Error | undefined)?.name === 'IpvsUnavailableError'
           ? 'ipvs-unavailable'
           : undefined;
   if (cause) logger.daemonStartRefused({ reason: message, cause });

@@ -85,7 +85,8 @@ export class AdvertTimers {
     stopping: boolean,
   ): A[] {
     let e = this.entries.get(name);
-    if (s.state !== 'MASTER' || stopping || !socket) {
+    // A handover sends priority 0 from the core: the timer must not go on announcing our priority.
+    if (s.state !== 'MASTER' || s.handover || stopping || !socket) {
       e?.timer?.stop();
       if (e) e.key = undefined;
       return actions;

@@ -9,8 +9,8 @@
  * connection is closed. Idle connections are closed too. Nothing a client sends can throw out of the
  * server: the daemon must not die because someone piped /dev/urandom into its socket.
  *
- * `rs` (`halo rs drain|disable|enable|weight`) carries its own fields, validated by RsRequestSchema
- * (rs-control.ts); the answer records the peer's credentials (SO_PEERCRED) as the change's origin.
+ * `rs` (`halo rs drain|disable|enable|weight`) takes its arguments as RsArgsSchema (rs-control.ts) says;
+ * the peer's kernel credentials (SO_PEERCRED) are recorded as the change's origin.
  *
  * `events` is a stream (`halo events`):
  *
@@ -35,18 +35,21 @@ import {
   type EventStreamInfo,
   EventStreamInfoSchema,
 } from './events.js';
-import {
-  controlOrigin,
-  type RsParams,
-  RsRequestSchema,
-  type RsResult,
-  RsResultSchema,
-} from './rs-control.js';
+import { controlOrigin, type RsArgs, RsArgsSchema, type RsResult, RsResultSchema } from './rs-control.js';
 import type { RsOrigin } from './rs-overrides.js';
 import { type StatusDocument, StatusDocumentSchema } from './status.js';
 
 /** Commands with one answer. */
-export const CONTROL_COMMANDS = ['status', 'reload', 'reload-plan', 'stop', 'dump', 'rs'] as const;
+export const CONTROL_COMMANDS = [
+  'status',
+  'reload',
+  'reload-plan',
+  'stop',
+  'dump',
+  'failover',
+  'maintenance',
+  'rs',
+] as const;
 export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
 /** Every command the socket takes: the one-answer ones and `events` (a stream, see below). */
 const ALL_COMMANDS = [...CONTROL_COMMANDS, 'events'] as const;
@@ -70,6 +73,52 @@ export const ReloadPlanResultSchema = z.object({
   plan: z.unknown().optional(),
 });
 export const StopResultSchema = z.object({ stopping: z.literal(true) });
+
+/** Who asked, as the CLI says it ("root (pid 4242) via halo failover"); logged and shown in status. */
+const OriginSchema = z.string().min(1).max(200);
+/** `halo failover`: hand these instances (or all) to the peer and stay BACKUP; `clear` ends that. */
+export const FailoverArgsSchema = z
+  .object({
+    instances: z.array(z.string().min(1).max(64)).max(256).optional(),
+    all: z.boolean().optional(),
+    clear: z.boolean().optional(),
+    /** The hold clears itself after this many seconds (at most a week). */
+    timeoutS: z
+      .number()
+      .positive()
+      .max(7 * 24 * 3600)
+      .optional(),
+    origin: OriginSchema,
+  })
+  .strict()
+  .refine((a) => a.all === true || (a.instances?.length ?? 0) > 0, {
+    message: 'name the instances or ask for all of them',
+  });
+export const MaintenanceArgsSchema = z.object({ on: z.boolean(), origin: OriginSchema }).strict();
+export const HoldResultSchema = z.object({
+  /** The instances the request changed (a sync group's members go together). */
+  instances: z.array(z.string()),
+  /** Names that are not instances here. */
+  unknown: z.array(z.string()),
+  /** Maintenance mode after the request. */
+  maintenance: z.boolean(),
+});
+export type FailoverArgs = z.infer<typeof FailoverArgsSchema>;
+export type MaintenanceArgs = z.infer<typeof MaintenanceArgsSchema>;
+export type HoldCommandResult = z.infer<typeof HoldResultSchema>;
+
+/** The arguments of the commands that take some (`{"cmd": ..., "args": {...}}`), validated before dispatch. */
+export interface ControlArgs {
+  failover: FailoverArgs;
+  maintenance: MaintenanceArgs;
+  rs: RsArgs;
+}
+const ARG_SCHEMAS: { [C in keyof ControlArgs]: z.ZodType<ControlArgs[C]> } = {
+  failover: FailoverArgsSchema,
+  maintenance: MaintenanceArgsSchema,
+  rs: RsArgsSchema,
+};
+type ArgsOf<C extends ControlCommand> = C extends keyof ControlArgs ? ControlArgs[C] : undefined;
 export const DumpResultSchema = z.object({ files: z.array(z.string()) });
 
 export type ReloadResult = z.infer<typeof ReloadResultSchema>;
@@ -83,6 +132,8 @@ export interface ControlResults {
   'reload-plan': ReloadPlanResult;
   stop: StopResult;
   dump: DumpResult;
+  failover: HoldCommandResult;
+  maintenance: HoldCommandResult;
   rs: RsResult;
 }
 
@@ -92,6 +143,8 @@ const RESULT_SCHEMAS: { [C in ControlCommand]: z.ZodType<ControlResults[C]> } = 
   'reload-plan': ReloadPlanResultSchema,
   stop: StopResultSchema,
   dump: DumpResultSchema,
+  failover: HoldResultSchema,
+  maintenance: HoldResultSchema,
   rs: RsResultSchema,
 };
 
@@ -104,8 +157,12 @@ export interface ControlHandlers {
   stop(): void | Promise<void>;
   /** Writes the data/stats dumps (as on SIGUSR1/SIGUSR2) and returns the files written. */
   dump(): DumpResult | Promise<DumpResult>;
-  /** `rs`: an operator's real server override; `origin` is who asked (absent: `rs` answers an error). */
-  rs?(req: RsParams, origin: RsOrigin): Promise<RsResult>;
+  /** `halo failover`: hand instances to the peer (make-before-break) and hold them BACKUP, or clear that. */
+  failover(args: FailoverArgs): HoldCommandResult | Promise<HoldCommandResult>;
+  /** `halo maintenance on|off`: the whole node BACKUP, its VIPs away; kept across reloads and restarts. */
+  maintenance(args: MaintenanceArgs): HoldCommandResult | Promise<HoldCommandResult>;
+  /** `halo rs`: an operator's real server override; `origin` is who asked (absent: `rs` answers an error). */
+  rs?(args: RsArgs, origin: RsOrigin): Promise<RsResult>;
 }
 
 export interface ControlServerOptions {
@@ -273,7 +330,13 @@ export class ControlServer {
         fail('bad request: not JSON (expected {"cmd":"status"|"reload"|"stop"|"dump"})');
         return;
       }
-      const r = req as { cmd?: unknown; id?: unknown; follow?: unknown; since?: unknown } | null;
+      const r = req as {
+        cmd?: unknown;
+        id?: unknown;
+        follow?: unknown;
+        since?: unknown;
+        args?: unknown;
+      } | null;
       const id = r && typeof r === 'object' ? r.id : undefined;
       if (!r || typeof r !== 'object' || !ALL_COMMANDS.includes(r.cmd as AnyCommand)) {
         fail(`bad request: unknown command (expected one of ${ALL_COMMANDS.join(', ')})`, id);
@@ -300,7 +363,20 @@ export class ControlServer {
         return;
       }
       const cmd = r.cmd as ControlCommand;
-      chain = chain.then(() => this.dispatch(socket, cmd, id, r)).finally(() => pending--);
+      let args: unknown;
+      if (cmd in ARG_SCHEMAS) {
+        const parsed = ARG_SCHEMAS[cmd as keyof ControlArgs].safeParse(r.args);
+        if (!parsed.success) {
+          pending--;
+          const why = parsed.error.issues
+            .map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`)
+            .join('; ');
+          fail(`bad request: ${cmd} arguments: ${why}`, id);
+          return;
+        }
+        args = parsed.data;
+      }
+      chain = chain.then(() => this.dispatch(socket, cmd, id, args)).finally(() => pending--);
     };
 
     socket.on('data', (chunk: Buffer) => {
@@ -331,7 +407,7 @@ export class ControlServer {
     });
   }
 
-  private async dispatch(socket: Socket, cmd: ControlCommand, id: unknown, request?: unknown): Promise<void> {
+  private async dispatch(socket: Socket, cmd: ControlCommand, id: unknown, args: unknown): Promise<void> {
     const idPart = id === undefined ? {} : { id };
     let response: string;
     // A slow handler (a reload re-resolving names) is not an idle client.
@@ -347,9 +423,13 @@ export class ControlServer {
               ? await h.reloadPlan()
               : cmd === 'dump'
                 ? await h.dump()
-                : cmd === 'rs'
-                  ? await this.rs(socket, request)
-                  : ({ stopping: true } satisfies StopResult);
+                : cmd === 'failover'
+                  ? await h.failover(args as FailoverArgs)
+                  : cmd === 'maintenance'
+                    ? await h.maintenance(args as MaintenanceArgs)
+                    : cmd === 'rs'
+                      ? await this.rs(socket, args as RsArgs)
+                      : ({ stopping: true } satisfies StopResult);
       response = JSON.stringify({ ...idPart, ok: true, result });
     } catch (err) {
       // A request naming what does not exist is the client's mistake, not a daemon error.
@@ -368,18 +448,14 @@ export class ControlServer {
     if (cmd === 'stop') this.runStop();
   }
 
-  /** `rs`: the request validated, who asked taken from the socket, then the handler. */
-  private async rs(socket: Socket, request: unknown): Promise<RsResult> {
+  /** `rs`: who asked is taken from the socket (the arguments were validated on arrival). */
+  private async rs(socket: Socket, args: RsArgs): Promise<RsResult> {
     const handler = this.opts.handlers.rs;
-    const expected = (message: string) => Object.assign(new Error(message), { expected: true });
-    if (!handler) throw expected('real server overrides are not available in this daemon');
-    const parsed = RsRequestSchema.safeParse(request);
-    if (!parsed.success) {
-      const i = parsed.error.issues[0];
-      throw expected(`bad request: ${i?.path.join('.') || 'request'}: ${i?.message ?? 'invalid'}`);
-    }
-    const { cmd: _cmd, id: _id, ...params } = parsed.data;
-    return handler(params, await controlOrigin(socket, params.user));
+    if (!handler)
+      throw Object.assign(new Error('real server overrides are not available in this daemon'), {
+        expected: true,
+      });
+    return handler(args, await controlOrigin(socket, args.user));
   }
 
   /** `events`: the answer line, the backlog after `since`, then (follow) every new event until the end. */
@@ -488,8 +564,6 @@ export class ControlClientError extends Error {
 
 export interface ControlRequestOptions {
   timeoutMs?: number;
-  /** The command's own fields (`rs`: RsParams), sent beside `cmd`. */
-  params?: Record<string, unknown>;
   /** Longest response accepted (a status document of a big config is a few MB at most). */
   maxResponseBytes?: number;
 }
@@ -498,7 +572,7 @@ export interface ControlRequestOptions {
 export async function controlRequest<C extends ControlCommand>(
   socketPath: string,
   cmd: C,
-  opts: ControlRequestOptions = {},
+  opts: ControlRequestOptions & { args?: ArgsOf<C> } = {},
 ): Promise<ControlResults[C]> {
   const timeoutMs = opts.timeoutMs ?? 5000;
   const maxBytes = opts.maxResponseBytes ?? 64 * 1024 * 1024;
@@ -525,7 +599,8 @@ export async function controlRequest<C extends ControlCommand>(
         ),
       timeoutMs,
     );
-    socket.once('connect', () => socket.write(`${JSON.stringify({ ...opts.params, cmd })}\n`));
+    const request = opts.args === undefined ? { cmd } : { cmd, args: opts.args };
+    socket.once('connect', () => socket.write(`${JSON.stringify(request)}\n`));
     socket.on('data', (chunk: Buffer) => {
       const nl = chunk.indexOf(10);
       if (nl !== -1) {

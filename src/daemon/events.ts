@@ -110,7 +110,16 @@ export type HaloEventBody =
       message: string;
     }
   | { type: 'config.reload_rejected'; configFile: string; errors: string[]; message: string }
-  | { type: 'alert'; alert: AlertEvent; message: string };
+  | { type: 'alert'; alert: AlertEvent; message: string }
+  /** `halo failover` / `halo maintenance`: an operator's hold set or cleared, with who asked. */
+  | {
+      type: 'vrrp.hold';
+      kind: 'failover' | 'maintenance';
+      on: boolean;
+      instances: string[];
+      origin: string;
+      message: string;
+    };
 
 export type HaloEventType = HaloEventBody['type'];
 export type HaloEvent = HaloEventBody & { seq: number; at: string };

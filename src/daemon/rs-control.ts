@@ -3,11 +3,11 @@
  * documents (zod, checked by the daemon on the way in and by the CLI on the way back), and the request's
  * origin as the daemon records it.
  *
- *   request: {"cmd":"rs", "action":"drain"|"disable"|"enable"|"weight",
+ *   request: {"cmd":"rs", "args": {"action":"drain"|"disable"|"enable"|"weight",
  *             "virtualServer": {"kind":"address","address":"10.0.0.1","port"?:80,"protocol"?:"tcp"}
  *                            | {"kind":"fwmark","fwmark":1,"family"?:4|6} | {"kind":"group","group":"NAME","protocol"?:...},
  *             "realServer": {"address":"10.0.0.21","port"?:80},
- *             "weight"?: N (only with "weight"), "user"?: "alice" (who the client says it is), "id"?: any}
+ *             "weight"?: N (only with "weight"), "user"?: "alice" (who the client says it is)}, "id"?: any}
  *
  * Unknown fields are refused: nothing is accepted and then ignored.
  */
@@ -21,14 +21,13 @@ import { REAL_SERVER_STATES } from './status.js';
 export const RS_ACTIONS = ['drain', 'disable', 'enable', 'weight'] as const;
 export type RsAction = (typeof RS_ACTIONS)[number];
 
-export const RsRequestSchema = z
+export const RsArgsSchema = z
   .object({
-    cmd: z.literal('rs'),
-    id: z.unknown().optional(),
     action: z.enum(RS_ACTIONS),
     virtualServer: VirtualServerSelectorSchema,
     realServer: RealServerSelectorSchema,
     weight: z.number().int().min(0).max(WEIGHT_MAX).optional(),
+    /** Who the client says it is (SUDO_USER or its login name): recorded beside the kernel's word. */
     user: z.string().max(64).optional(),
   })
   .strict()
@@ -36,9 +35,9 @@ export const RsRequestSchema = z
     message: '"weight" goes with the action "weight", and only with it',
     path: ['weight'],
   });
-export type RsRequest = z.infer<typeof RsRequestSchema>;
-/** What a client sends (the socket adds nothing but the envelope). */
-export type RsParams = Omit<RsRequest, 'cmd' | 'id'>;
+export type RsArgs = z.infer<typeof RsArgsSchema>;
+/** The name the checks + IPVS part uses for them. */
+export type RsParams = RsArgs;
 
 export const RsResultSchema = z.object({
   action: z.enum(RS_ACTIONS),

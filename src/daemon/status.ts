@@ -99,6 +99,20 @@ export const InstanceStatusSchema = z.object({
     .optional(),
   /** Another router advertises as MASTER beside us (two masters), while it lasts. */
   splitBrain: z.object({ peer: z.string(), priority: z.number().int() }).optional(),
+  /**
+   * Held in BACKUP by an operator: `halo failover` (no preemption back; a silent master is still taken
+   * over) or maintenance mode (never MASTER). Who asked, since when (ISO), until when for a timed failover.
+   */
+  hold: z
+    .object({
+      kind: z.enum(['failover', 'maintenance']),
+      origin: z.string(),
+      since: z.string(),
+      until: z.string().optional(),
+    })
+    .optional(),
+  /** Handing over right now: priority 0 sent, the VIPs kept until the new master announces itself. */
+  handingOver: z.boolean().optional(),
 });
 
 export const IpvsSummarySchema = z.object({
@@ -122,6 +136,8 @@ export const DaemonStatusSchema = z.object({
   hostname: z.string().optional(),
   /** Only present when the last reload was rejected. */
   lastReloadError: z.string().optional(),
+  /** Maintenance mode: who turned it on and when (ISO); absent when off. */
+  maintenance: z.object({ origin: z.string(), since: z.string() }).optional(),
 });
 
 export const StatusDocumentSchema = z.object({
@@ -269,6 +285,10 @@ export function renderStatusText(doc: StatusDocument, now: number = Date.now()):
     `halo ${d.version}  pid ${d.pid}  up ${ago(d.startedAt, now)}  config ${d.configFile} (loaded ${ago(d.configLoadedAt, now)} ago)`,
   );
   if (d.lastReloadError) out.push(`last reload REJECTED: ${d.lastReloadError}`);
+  if (d.maintenance)
+    out.push(
+      `MAINTENANCE MODE since ${d.maintenance.since} (by ${d.maintenance.origin}): every instance held in BACKUP; 'halo maintenance off' ends it`,
+    );
   if (doc.ipvs?.mode === 'dry-run') out.push(`${DRY_RUN_TEXT} (halo run --ipvs dry-run)`);
   out.push('');
 
@@ -277,7 +297,7 @@ export function renderStatusText(doc: StatusDocument, now: number = Date.now()):
   else {
     const rows = doc.instances.map((i) => [
       i.name,
-      i.state,
+      i.handingOver ? `${i.state} (handing over)` : i.hold ? `${i.state} (held)` : i.state,
       i.interface ?? '-',
       i.vrid === undefined ? '-' : String(i.vrid),
       i.effectivePriority === i.priority ? String(i.priority) : `${i.effectivePriority}/${i.priority}`,
@@ -297,6 +317,10 @@ export function renderStatusText(doc: StatusDocument, now: number = Date.now()):
       if (i.splitBrain)
         out.push(
           `  ! ${i.name}: split brain: ${i.splitBrain.peer} also advertises as MASTER (priority ${i.splitBrain.priority})`,
+        );
+      if (i.hold?.kind === 'failover')
+        out.push(
+          `  ! ${i.name}: held in BACKUP by a failover since ${i.hold.since} (by ${i.hold.origin})${i.hold.until ? ` until ${i.hold.until}` : ''}; 'halo failover --clear ${i.name}' ends it`,
         );
       if (i.peerDrift)
         out.push(

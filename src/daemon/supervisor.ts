@@ -9,17 +9,26 @@
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import type { BgpPlan } from '../bgp/plan.js';
-import { type Diagnostic, formatDiagnostic, type HaloConfig } from '../config/index.js';
+import { type Diagnostic, formatDiagnostic } from '../config/diagnostics.js';
 import { loadConfigIsolated } from '../config/isolated.js';
+import type { HaloConfig } from '../config/model.js';
 import { type AlertEvent, Notifier } from '../notify/index.js';
 import { buildPlans, type Plans } from '../plan/index.js';
 import { type LiveState, planReload, renderReloadPlan } from '../plan/reload.js';
 import type { VrrpReloadReport } from '../plan/vrrp-diff.js';
-import { type ControlHandlers, ControlServer, type ReloadPlanResult } from './control.js';
+import {
+  type ControlHandlers,
+  ControlServer,
+  type FailoverArgs,
+  type HoldCommandResult,
+  type MaintenanceArgs,
+  type ReloadPlanResult,
+} from './control.js';
 import { EventBus } from './events.js';
 import { heldVipsPath, releasedAtStart } from './held-vips.js';
 import type { HaloLogger } from './log.js';
 import type { LvsPlans } from './lvs.js';
+import { MaintenanceFile } from './maintenance.js';
 import type { HaloMetrics } from './metrics.js';
 import { acquirePidFile, type HaloPaths, type PidFileHandle } from './paths.js';
 import { applyProcessScheduling, applyThreadScheduling, watchRtTimeLimit } from './realtime.js';
@@ -69,6 +78,9 @@ export interface BgpPartHook {
   reload(plan: BgpPlan | undefined): Promise<void>;
   stop(): Promise<void>;
   status(): NonNullable<StatusDocument['bgp']>;
+  /** Maintenance mode: withdraw every route (and keep serving what still arrives); resume announces again. */
+  drain?(): Promise<unknown>;
+  resume?(): Promise<unknown>;
 }
 
 export interface SupervisorOptions {
@@ -80,6 +92,8 @@ export interface SupervisorOptions {
   vrrp: boolean;
   /** keepalived -V: leave the VIPs configured at stop. */
   keepVipsOnStop?: boolean;
+  /** At stop a MASTER hands over (make-before-break, the default) or releases at once (keepalived's way). */
+  release?: 'handover' | 'immediate';
   /** The checks + IPVS part; `alert` takes its events for the notify FIFO and mail. */
   lvs?: (plans: Plans, alert: (e: AlertEvent) => void) => LvsPart | undefined;
   /** The BGP part, for a config with a bgp block (undefined: no BGP). */
@@ -97,6 +111,7 @@ export class ConfigRejected extends Error {
 export class Supervisor {
   private plans!: Plans;
   private vrrp: VrrpHost | undefined;
+  private readonly maintenance: MaintenanceFile;
   private lvs: LvsPart | undefined;
   /** Notify FIFOs and smtp_alert mail, fed by both parts (one writer per FIFO). */
   private notifier: Notifier | undefined;
@@ -123,6 +138,7 @@ export class Supervisor {
       this.resolveStopped = r;
     });
     this.events = opts.events ?? new EventBus();
+    this.maintenance = MaintenanceFile.besidePidFile(opts.paths.pidFile);
   }
 
   /**
@@ -147,6 +163,7 @@ export class Supervisor {
     const log = this.opts.logger;
     this.plans = buildPlans(await this.load());
     this.pidFile = await acquirePidFile(this.opts.paths.pidFile);
+    await this.maintenance.load((m) => log.pino.warn({ event: 'vrrp.hold' }, m));
     const runsVrrp = this.opts.vrrp && this.plans.vrrp.instances.length > 0;
     const lvs = this.opts.lvs?.(this.plans, (e) => this.alert(e));
     const ipvs = lvs?.ipvsMode ?? null;
@@ -192,6 +209,7 @@ export class Supervisor {
     if (this.plans.bgp) {
       this.bgp = this.opts.bgp?.(this.plans.bgp);
       await this.bgp?.start(this.plans.bgp);
+      if (this.maintenance.current) await this.bgp?.drain?.();
     }
 
     this.control = new ControlServer({
@@ -247,6 +265,8 @@ export class Supervisor {
     return new VrrpHost(plans.vrrp, {
       keepVipsOnStop: this.opts.keepVipsOnStop ?? false,
       heldVipsFile: heldVipsPath(this.opts.paths.pidFile),
+      release: this.opts.release ?? 'handover',
+      holds: this.maintenance.current ? { maintenance: this.maintenance.current } : {},
       onEvent: (ev) => this.onVrrpEvent(ev),
       onCrash: (err) => this.opts.logger.daemonError({ context: 'vrrp', err }),
     });
@@ -261,6 +281,8 @@ export class Supervisor {
         void this.stop('control socket');
       },
       dump: () => this.dump(),
+      failover: (a) => this.failover(a),
+      maintenance: (a) => this.setMaintenance(a),
       rs: (req, origin) => {
         if (!this.lvs?.rsCommand)
           throw Object.assign(
@@ -270,6 +292,52 @@ export class Supervisor {
         return this.lvs.rsCommand(req, origin);
       },
     };
+  }
+
+  /** `halo failover`: make-before-break towards the peer, then BACKUP until cleared (or the timeout). */
+  private async failover(a: FailoverArgs): Promise<HoldCommandResult> {
+    if (!this.vrrp) throw new Error('no VRRP instance runs here');
+    const on = a.clear !== true;
+    const r = await this.vrrp.hold({
+      kind: 'failover',
+      on,
+      instances: a.all ? 'all' : (a.instances ?? []),
+      origin: a.origin,
+      ...(a.timeoutS !== undefined ? { untilMs: a.timeoutS * 1000 } : {}),
+    });
+    if (r.instances.length) this.logHold('failover', on, r.instances, a.origin, a.timeoutS);
+    return { ...r, maintenance: this.maintenance.current !== undefined };
+  }
+
+  /** `halo maintenance on|off`: every instance BACKUP (VIPs away), BGP withdrawn; kept beside the pid file. */
+  private async setMaintenance(a: MaintenanceArgs): Promise<HoldCommandResult> {
+    const info = a.on ? { kind: 'maintenance' as const, since: Date.now(), origin: a.origin } : undefined;
+    await this.maintenance.save(info);
+    const r = this.vrrp
+      ? await this.vrrp.hold({ kind: 'maintenance', on: a.on, instances: 'all', origin: a.origin })
+      : { instances: [], unknown: [] };
+    if (a.on) await this.bgp?.drain?.();
+    else await this.bgp?.resume?.();
+    this.logHold('maintenance', a.on, r.instances, a.origin);
+    return { ...r, maintenance: a.on };
+  }
+
+  private logHold(
+    kind: 'failover' | 'maintenance',
+    on: boolean,
+    instances: string[],
+    origin: string,
+    timeoutS?: number,
+  ) {
+    const what =
+      kind === 'maintenance'
+        ? `maintenance mode ${on ? 'on: every instance held in BACKUP, VIPs handed over' : 'off: ordinary election'}`
+        : on
+          ? `failover: ${instances.join(', ')} handed to the peer and held in BACKUP${timeoutS ? ` for ${timeoutS} s` : ' until cleared'}`
+          : `failover cleared for ${instances.join(', ')}: ordinary election`;
+    const message = `${what} (asked by ${origin})`;
+    this.opts.logger.pino.warn({ event: 'vrrp.hold', kind, on, instances, origin }, message);
+    this.events.publish({ type: 'vrrp.hold', kind, on, instances, origin, message });
   }
 
   private installSignals(): void {
@@ -605,6 +673,14 @@ export class Supervisor {
         configLoadedAt: this.configLoadedAt.toISOString(),
         hostname: hostname(),
         ...(this.lastReloadError ? { lastReloadError: this.lastReloadError } : {}),
+        ...(this.maintenance.current
+          ? {
+              maintenance: {
+                origin: this.maintenance.current.origin,
+                since: new Date(this.maintenance.current.since).toISOString(),
+              },
+            }
+          : {}),
       },
       instances: instances.map((i) => toStatusInstance(i, this.plans)),
       virtualServers: lvs?.virtualServers ?? [],
@@ -658,6 +734,17 @@ function toStatusInstance(i: InstanceStatus, plans: Plans): StatusInstance {
     ...(i.peerDrift ? { peerDrift: i.peerDrift } : {}),
     ...(i.splitBrain ? { splitBrain: i.splitBrain } : {}),
     peer: i.peer ? { ...i.peer, lastAdvertAt: new Date(i.peer.lastAdvertAt).toISOString() } : null,
+    ...(i.hold
+      ? {
+          hold: {
+            kind: i.hold.kind,
+            origin: i.hold.origin,
+            since: new Date(i.hold.since).toISOString(),
+            ...(i.hold.until !== undefined ? { until: new Date(i.hold.until).toISOString() } : {}),
+          },
+        }
+      : {}),
+    ...(i.handingOver ? { handingOver: true } : {}),
   };
 }
 

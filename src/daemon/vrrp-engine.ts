@@ -59,7 +59,11 @@ import { HeldVipsFile } from './held-vips.js';
 import { applyProcessScheduling, applyThreadScheduling, watchRtTimeLimit } from './realtime.js';
 import { ScriptGate } from './script-gate.js';
 import { Notifier, type NotifierSettings, type VrrpAlert } from './vrrp-notify.js';
-import type { VrrpRunOptions } from './vrrp-protocol.js';
+import type { HoldInfo, HoldRequest, HoldResult, HoldState, VrrpRunOptions } from './vrrp-protocol.js';
+
+/** A stop waits at most this long for successors to announce themselves (then releases the VIPs). */
+const MAX_HANDOVER_MS = 8000;
+
 import { type TrackerHost, TrackFiles, TrackScripts } from './vrrp-trackers.js';
 
 export type VrrpEngineEvent =
@@ -133,6 +137,10 @@ export interface InstanceStatus {
     lastAdvertAt: number;
     state: 'MASTER' | 'LEFT' | 'SILENT';
   } | null;
+  /** An operator's hold in BACKUP (halo failover, maintenance mode), with who asked and when. */
+  hold: HoldInfo | null;
+  /** Handing over right now: priority 0 sent, the VIPs kept until the new master announces itself. */
+  handingOver: boolean;
   stats: VrrpStats;
 }
 
@@ -210,6 +218,12 @@ export class VrrpEngine {
   private timer: NodeJS.Timeout | undefined;
   private timerAt: number | undefined;
   private stopping = false;
+  /** Make-before-break stop in progress: the instances still MASTER wait for their successor. */
+  private leaving = false;
+  private readonly release: 'handover' | 'immediate';
+  /** Maintenance mode (every instance held in BACKUP) and failover holds per instance. */
+  private maintenance: HoldInfo | undefined;
+  private readonly failovers = new Map<string, { info: HoldInfo; timer?: NodeJS.Timeout }>();
   /** Packets that matched no configured instance. */
   unknownVridPackets = 0;
 
@@ -220,6 +234,9 @@ export class VrrpEngine {
   ) {
     this.now = opts.now ?? (() => performance.now());
     this.keepVipsOnStop = opts.keepVipsOnStop ?? false;
+    this.release = opts.release ?? 'handover';
+    this.maintenance = opts.holds?.maintenance;
+    for (const [name, info] of Object.entries(opts.holds?.failover ?? {})) this.setFailover(name, info);
     this.held = opts.heldVipsFile
       ? new HeldVipsFile(opts.heldVipsFile, (err) =>
           this.sink({ kind: 'log', level: 'warn', message: `held VIPs file: ${err.message}` }),
@@ -324,8 +341,17 @@ export class VrrpEngine {
 
   /** Graceful stop: priority 0 adverts, VIPs removed, notify STOP; waits for all of it. */
   async stop(): Promise<void> {
-    if (this.stopping) return;
+    if (this.stopping || this.leaving) return;
+    // -V keeps the VIPs: nothing to hand over (keepalived's priority 0, then nothing removed).
+    if (this.release === 'handover' && !this.keepVipsOnStop) {
+      this.leaving = true;
+      for (const n of this.runtimes.keys()) {
+        if (this.stateOf(n).state !== 'STOP') this.deliver(n, { type: 'stop', handover: true });
+      }
+      await this.untilHandedOver();
+    }
     this.stopping = true;
+    for (const f of this.failovers.values()) clearTimeout(f.timer);
     for (const n of this.runtimes.keys()) {
       if (this.stateOf(n).state !== 'STOP') this.deliver(n, { type: 'stop' });
     }
@@ -350,6 +376,106 @@ export class VrrpEngine {
     }
   }
 
+  /**
+   * Waits while MASTER instances hand over: each ends when its successor's first advert arrives or its
+   * own deadline (a master-down interval) passes; the engine keeps receiving and timing meanwhile. Bounded
+   * by MAX_HANDOVER_MS so a stop never hangs on a very long advert interval.
+   */
+  private async untilHandedOver(): Promise<void> {
+    const started = this.now();
+    const pending = () =>
+      [...this.runtimes.keys()].filter((n) => {
+        const s = this.stateOf(n);
+        return s.state !== 'STOP' && s.handover !== undefined;
+      });
+    while (pending().length > 0 && this.now() - started < MAX_HANDOVER_MS) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const left = pending();
+    if (left.length > 0) {
+      this.sink({
+        kind: 'log',
+        level: 'warn',
+        message: `handover not finished after ${MAX_HANDOVER_MS} ms for ${left.join(', ')}: releasing now`,
+      });
+    }
+  }
+
+  /* ---------------------------------------------------------------- operator holds */
+
+  /** The hold in force for an instance: maintenance wins over a failover. */
+  private holdOf(name: string): HoldInfo | undefined {
+    return this.maintenance ?? this.failovers.get(name)?.info;
+  }
+
+  /** Tells the core of `name` which hold applies now (a MASTER that becomes held hands over). */
+  private applyHold(name: InstanceName): void {
+    if (!this.runtimes.has(name) || this.stateOf(name).state === 'STOP') return;
+    this.deliver(name, { type: 'hold', hold: this.holdOf(name)?.kind });
+  }
+
+  private setFailover(name: string, info: HoldInfo): void {
+    const old = this.failovers.get(name);
+    clearTimeout(old?.timer);
+    const left = info.until !== undefined ? info.until - Date.now() : undefined;
+    const timer =
+      left !== undefined
+        ? setTimeout(
+            () => {
+              this.failovers.delete(name);
+              this.sink({ kind: 'log', level: 'info', instance: name, message: 'failover hold expired' });
+              this.applyHold(name as InstanceName);
+              this.rearm();
+            },
+            Math.max(0, left),
+          )
+        : undefined;
+    timer?.unref();
+    this.failovers.set(name, { info, timer });
+  }
+
+  /**
+   * `halo failover` and `halo maintenance`: set or clear a hold. A sync group's members go together (the
+   * group would pull a lone member back). Returns what changed and the holds now in force.
+   */
+  hold(req: HoldRequest): { result: HoldResult; holds: HoldState } {
+    const known = new Set([...this.runtimes.keys(), ...this.waiting.keys()].map(String));
+    const asked = req.instances === 'all' ? [...known] : [...req.instances];
+    const unknown = asked.filter((n) => !known.has(n));
+    const names = new Set(asked.filter((n) => known.has(n)));
+    for (const g of this.plan.syncGroups) {
+      if (g.members.some((m) => names.has(m))) for (const m of g.members) names.add(m);
+    }
+    const info: HoldInfo = {
+      kind: req.kind,
+      since: Date.now(),
+      origin: req.origin,
+      ...(req.untilMs !== undefined ? { until: Date.now() + req.untilMs } : {}),
+    };
+    if (req.kind === 'maintenance') {
+      this.maintenance = req.on ? info : undefined;
+      for (const n of known) names.add(n);
+    } else {
+      for (const n of names) {
+        if (req.on) this.setFailover(n, info);
+        else {
+          clearTimeout(this.failovers.get(n)?.timer);
+          this.failovers.delete(n);
+        }
+      }
+    }
+    for (const n of names) this.applyHold(n as InstanceName);
+    this.rearm();
+    return { result: { instances: [...names].sort(), unknown }, holds: this.holdState() };
+  }
+
+  holdState(): HoldState {
+    return {
+      ...(this.maintenance ? { maintenance: this.maintenance } : {}),
+      failover: Object.fromEntries([...this.failovers].map(([n, f]) => [n, f.info])),
+    };
+  }
+
   private async removeVmac(v: Vmac): Promise<void> {
     await deleteVmac(v).catch((err: Error) =>
       this.sink({ kind: 'log', level: 'warn', message: `VMAC ${v.ifname}: ${err.message}` }),
@@ -372,6 +498,8 @@ export class VrrpEngine {
       peerDrift: null,
       splitBrain: null,
       peer: null,
+      hold: this.holdOf(p.name) ?? null,
+      handingOver: false,
       stats: emptyStats(),
     }));
     return [
@@ -393,6 +521,8 @@ export class VrrpEngine {
           peerDrift: rt.peerDrift,
           splitBrain: s.splitBrain ? { peer: s.splitBrain.peer, priority: s.splitBrain.priority } : null,
           peer: this.peerOf(rt, s),
+          hold: s.state === 'STOP' ? null : (this.holdOf(rt.plan.name) ?? null),
+          handingOver: s.handover !== undefined,
           stats: s.stats,
         };
       }),
@@ -701,6 +831,9 @@ export class VrrpEngine {
       const t = this.evaluate(rt.plan);
       rt.lastTracking = { effectivePriority: t.effectivePriority, fault: t.fault };
       rt.since = { at: Date.now(), reason: 'startup' };
+      // A hold in force (maintenance kept across a restart) applies before the first election.
+      const hold = this.holdOf(name);
+      if (hold) this.deliver(name, { type: 'hold', hold: hold.kind });
       this.deliver(name, { type: 'start', tracking: t, delayedStartUntil });
     }
     this.rearm();

@@ -9,6 +9,9 @@ import type { VrrpPlan } from '../plan/vrrp.js';
 import { diffVrrpPlans, type VrrpReloadReport, vrrpPlansEqual } from '../plan/vrrp-diff.js';
 import type { InstanceStatus, VrrpEngineEvent } from './vrrp-engine.js';
 import type {
+  HoldRequest,
+  HoldResult,
+  HoldState,
   VrrpRunOptions,
   VrrpWorkerData,
   VrrpWorkerMessage,
@@ -28,20 +31,30 @@ export class VrrpHost {
   private nextId = 1;
   private readonly waiting = new Map<number, (s: InstanceStatus[]) => void>();
   private readonly reloads = new Map<number, (m: { report?: VrrpReloadReport; error?: string }) => void>();
+  private readonly holdReplies = new Map<number, (m: { result: HoldResult; holds: HoldState }) => void>();
+  /** The holds in force, kept here so a restarted engine starts with them. */
+  private holds: HoldState;
   private lastStatus: InstanceStatus[] = [];
   restarts = 0;
 
   constructor(
     private plan: VrrpPlan,
     private readonly opts: VrrpHostOptions,
-  ) {}
+  ) {
+    this.holds = opts.holds ?? {};
+  }
 
   /** Resolves once every instance has started; rejects with the engine's reason if it could not. */
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
       const workerData: VrrpWorkerData = {
         plan: this.plan,
-        options: { keepVipsOnStop: this.opts.keepVipsOnStop, heldVipsFile: this.opts.heldVipsFile },
+        options: {
+          keepVipsOnStop: this.opts.keepVipsOnStop,
+          heldVipsFile: this.opts.heldVipsFile,
+          release: this.opts.release,
+          holds: this.holds,
+        },
       };
       const worker = new Worker(new URL('./vrrp-worker.js', import.meta.url), { workerData });
       this.worker = worker;
@@ -63,6 +76,11 @@ export class VrrpHost {
             this.reloads.get(m.id)?.(m);
             this.reloads.delete(m.id);
             break;
+          case 'held':
+            this.holds = m.holds;
+            this.holdReplies.get(m.id)?.(m);
+            this.holdReplies.delete(m.id);
+            break;
           case 'status':
             this.lastStatus = m.instances;
             this.waiting.get(m.id)?.(m.instances);
@@ -83,6 +101,9 @@ export class VrrpHost {
         this.waiting.clear();
         for (const r of this.reloads.values()) r({ error: 'VRRP engine exited' });
         this.reloads.clear();
+        for (const r of this.holdReplies.values())
+          r({ result: { instances: [], unknown: [] }, holds: this.holds });
+        this.holdReplies.clear();
         if (started && !this.stopping) {
           this.opts.onCrash(new Error(`VRRP engine exited with code ${code}`));
           this.restarts++;
@@ -115,8 +136,21 @@ export class VrrpHost {
     });
   }
 
-  /** Graceful stop: the engine sends priority 0, removes its VIPs and runs notify STOP first. */
-  async stop(timeoutMs = 10_000): Promise<void> {
+  /** Sets or clears a hold (halo failover, maintenance); rejects when the engine is not running. */
+  hold(request: HoldRequest): Promise<HoldResult> {
+    if (!this.worker) return Promise.reject(new Error('the VRRP engine is not running (restarting?)'));
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.holdReplies.set(id, (m) => resolve(m.result));
+      this.post({ type: 'hold', id, request });
+    });
+  }
+
+  /**
+   * Graceful stop: the engine hands over (priority 0, VIPs kept until the new master announces itself, at
+   * most 8 s) or releases at once, then runs notify STOP.
+   */
+  async stop(timeoutMs = 15_000): Promise<void> {
     this.stopping = true;
     const w = this.worker;
     if (!w) return;

@@ -34,6 +34,11 @@ port.on('message', (m: VrrpWorkerRequest) => {
         (err: unknown) => send({ type: 'reloaded', id: m.id, error: errorText(err) }),
       );
       break;
+    case 'hold': {
+      const { result, holds } = engine.hold(m.request);
+      send({ type: 'held', id: m.id, result, holds });
+      break;
+    }
     case 'stop':
       void engine.stop().then(() => {
         send({ type: 'stopped' });

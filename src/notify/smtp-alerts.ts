@@ -15,7 +15,7 @@
  * refuses it, as it refuses keepalived. `smtp_connect_timeout` bounds the connection and
  * each reply; a whole session is bounded by four times that.
  */
-import nodemailer, { type SendMailOptions } from 'nodemailer';
+import type { SendMailOptions, Transporter } from 'nodemailer';
 import type { AlertEvent } from './events.js';
 import type { AlertPlan, MailPlan } from './plan.js';
 import { type Mail, MailRules, safeSubject } from './rules.js';
@@ -53,8 +53,37 @@ export interface SmtpAlertStats {
   sending: number;
 }
 
+/**
+ * nodemailer loads on the first mail, not at start: most directors never send one, and its modules cost
+ * a few MB of the daemon's memory (docs/footprint.md).
+ */
 function smtpTransport(mail: MailPlan): MailTransport {
-  const t = nodemailer.createTransport({
+  let transporter: Promise<Transporter> | undefined;
+  const open = () => {
+    transporter ??= import('nodemailer').then(({ default: nodemailer }) => createTransport(nodemailer, mail));
+    return transporter;
+  };
+  return {
+    async send(m, signal) {
+      const t = await open();
+      await t.sendMail({
+        envelope: { from: mail.from, to: mail.to },
+        from: mail.from,
+        to: mail.to.join(', '),
+        subject: safeSubject(m.subject),
+        text: `${m.body}\r\n`,
+        headers: { 'X-Mailer': 'halo' },
+        signal,
+      } as SendMailOptions);
+    },
+    close: () => {
+      void transporter?.then((t) => t.close());
+    },
+  };
+}
+
+function createTransport(nodemailer: typeof import('nodemailer').default, mail: MailPlan): Transporter {
+  return nodemailer.createTransport({
     host: mail.server.host,
     port: mail.server.port,
     secure: false,
@@ -68,20 +97,6 @@ function smtpTransport(mail: MailPlan): MailTransport {
     disableUrlAccess: true,
     logger: false,
   });
-  return {
-    async send(m, signal) {
-      await t.sendMail({
-        envelope: { from: mail.from, to: mail.to },
-        from: mail.from,
-        to: mail.to.join(', '),
-        subject: safeSubject(m.subject),
-        text: `${m.body}\r\n`,
-        headers: { 'X-Mailer': 'halo' },
-        signal,
-      } as SendMailOptions);
-    },
-    close: () => t.close(),
-  };
 }
 
 function describeError(err: unknown): string {

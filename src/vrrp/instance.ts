@@ -200,8 +200,24 @@ export interface VrrpInstanceState {
    * that went silent, and the log says so.
    */
   preempting?: { address: string; priority: number };
+  /**
+   * Make-before-break (a planned stop, `halo failover`, maintenance): we sent priority 0 and keep the VIPs,
+   * answering for them, until another router advertises as MASTER (or the deadline passes); then the VIPs
+   * go. 'stop' ends in STOP, 'yield' in BACKUP.
+   */
+  handover?: { kind: 'stop' | 'yield'; deadline: number; deleted: boolean };
+  /**
+   * Held in BACKUP by an operator. 'failover': no preemption (a lower-priority master is accepted), but a
+   * master that goes silent is still taken over, so the VIPs are never left without a master.
+   * 'maintenance': never MASTER, whatever happens to the peer.
+   */
+  hold?: HoldKind;
+  /** The maintenance hold already said it kept us from taking over (said once per silence). */
+  holdNoted?: boolean;
   stats: VrrpStats;
 }
+
+export type HoldKind = 'failover' | 'maintenance';
 
 export interface TrackingUpdate {
   effectivePriority: number;
@@ -215,7 +231,12 @@ export type VrrpEvent =
   | { type: 'packet'; packet: ReceivedAdvertPacket }
   | ({ type: 'track' } & TrackingUpdate)
   /** Shutting down; `deleted`: a reload removed the instance from the config (notify DELETED, not STOP). */
-  | { type: 'stop'; deleted?: boolean }
+  /** handover: make-before-break (keep the VIPs until a new master announces itself); else keepalived's release. */
+  | { type: 'stop'; deleted?: boolean; handover?: boolean }
+  /** Hand mastership to a peer (make-before-break) and go BACKUP; nothing happens unless MASTER. */
+  | { type: 'handover' }
+  /** Set or clear an operator's hold in BACKUP (see VrrpInstanceState.hold). */
+  | { type: 'hold'; hold: HoldKind | undefined }
   /**
    * A reload changed settings that apply in place (priority, VIPs, advert interval, preemption, peers,
    * garp settings, ...): no state change; a MASTER adds / removes the VIPs that came / went, announces the
@@ -239,7 +260,9 @@ export type TransitionReason =
   | 'fault'
   | 'fault-recovered'
   | 'sync-group'
-  | 'shutdown';
+  | 'shutdown'
+  /** Make-before-break: a new master announced itself after our priority 0 advert. */
+  | 'handover';
 
 export type GarpReason =
   | 'master'
@@ -541,13 +564,25 @@ export function step(
       onTrack(c, ev);
       break;
     case 'stop':
-      onStop(c, ev.deleted ?? false);
+      onStop(c, ev.deleted ?? false, ev.handover ?? false);
+      break;
+    case 'handover':
+      if (c.s.state === 'MASTER' && !c.s.handover) beginHandover(c, 'yield', false);
+      break;
+    case 'hold':
+      onHold(c, ev.hold);
       break;
     case 'reconfigure':
       onReconfigure(c, ev.params);
       break;
     case 'sync-master':
-      if (c.s.state !== 'MASTER' && c.s.state !== 'STOP' && c.s.state !== 'INIT' && !c.s.trackFault) {
+      if (
+        c.s.state !== 'MASTER' &&
+        c.s.state !== 'STOP' &&
+        c.s.state !== 'INIT' &&
+        !c.s.trackFault &&
+        c.s.hold !== 'maintenance'
+      ) {
         c.s.wantState = 'MASTER';
         becomeMaster(c, 'sync-group');
       }
@@ -701,6 +736,7 @@ function restoreInterface(c: Ctx, sendPriorityZero: boolean) {
 /** keepalived vrrp_state_leave_master(): to BACKUP (higher advert, sync) or FAULT (tracking, sync). */
 function leaveMaster(c: Ctx, to: 'BACKUP' | 'FAULT', reason: TransitionReason, sendPriorityZero: boolean) {
   const s = c.s;
+  s.handover = undefined;
   clearSplitBrain(c, 'we-stepped-down');
   if (to === 'BACKUP') {
     c.transition('BACKUP', reason, 'Entering BACKUP STATE');
@@ -794,9 +830,21 @@ function onTimer(c: Ctx) {
   const s = c.s;
   const now = c.now;
   if (s.timerAt !== undefined && s.timerAt <= now) {
-    if (s.state === 'BACKUP') {
+    if (s.state === 'BACKUP' && s.hold === 'maintenance') {
+      // Maintenance: the VIPs stay away from this node whatever the peer does. Said once per silence.
+      if (!s.holdNoted) {
+        c.log('Receive advertisement timeout: staying BACKUP (maintenance mode)', 'warning');
+        s.holdNoted = true;
+      }
+      armBackupTimer(c);
+    } else if (s.state === 'BACKUP') {
       // keepalived says only "Receive advertisement timeout" here, also when this backup is preempting a
       // lower-priority master that is alive and advertising; halo keeps those words and adds which it is.
+      if (s.hold === 'failover') {
+        c.log(
+          'Receive advertisement timeout while held in BACKUP by a failover: the master went silent, taking over',
+        );
+      }
       const pre = s.preempting;
       s.preempting = undefined;
       if (pre) {
@@ -807,6 +855,15 @@ function onTimer(c: Ctx) {
       } else {
         c.log('Receive advertisement timeout');
         gotoMaster(c, 'master-down-timeout');
+      }
+    } else if (s.state === 'MASTER' && s.handover) {
+      if (now >= s.handover.deadline) {
+        c.log('no new master announced itself after our priority 0 adverts: releasing the VIPs');
+        finishHandover(c);
+      } else {
+        // Again, in case the first one was lost: the backup takes over one skew time after hearing it.
+        sendAdvert(c, 0);
+        s.timerAt = Math.min(now + s.params.advertIntervalMs, s.handover.deadline);
       }
     } else if (s.state === 'MASTER') {
       // vrrp_state_master_tx(): the periodic advert, and the refresh GARPs when due.
@@ -932,7 +989,8 @@ function onPacketBackup(c: Ctx, pkt: ReceivedAdvertPacket, source: string) {
     return;
   }
   const preemptDelayRunning = p.preemptDelayMs > 0 && (s.preemptAt === undefined || s.preemptAt > c.now);
-  if (!p.preempt || a.priority >= s.effectivePriority || preemptDelayRunning) {
+  s.holdNoted = undefined;
+  if (!p.preempt || s.hold !== undefined || a.priority >= s.effectivePriority || preemptDelayRunning) {
     if (p.version === 3) {
       // RFC 5798 6.4.2: Master_Adver_Interval := the advert's interval. A zero interval would make the
       // master-down timer zero (keepalived accepts it); we floor it at 1 centisecond.
@@ -974,6 +1032,17 @@ function onPacketMaster(c: Ctx, pkt: ReceivedAdvertPacket, source: string) {
   // bad packets could keep it from advertising; we only re-arm when we actually sent an advert.
   if (!a) return;
   const addrCmp = compareIpText(source, p.sourceAddress, p.family);
+  if (s.handover) {
+    // Handing over: the first advert of another router as MASTER means it holds the VIPs and has sent its
+    // gratuitous ARPs / NAs; only now do ours go. Anything else waits for it (or for the deadline).
+    if (a.priority > 0 && addrCmp !== 0) {
+      c.log(`${source} took over as MASTER (priority ${a.priority}): releasing the VIPs`);
+      s.masterAddress = source;
+      s.masterPriority = a.priority;
+      finishHandover(c);
+    }
+    return;
+  }
   const lower = a.priority < s.effectivePriority || (a.priority === s.effectivePriority && addrCmp < 0);
   const settled = s.masterSince !== undefined && c.now - s.masterSince > p.advertIntervalMs;
   if (a.priority > 0 && addrCmp !== 0 && lower && settled) {
@@ -1103,7 +1172,7 @@ function tryUp(c: Ctx) {
   if (c.opts.syncGroupFault) return; // another member still faulted: the group stays in FAULT
   const wantMaster = s.basePriority === PRIORITY_OWNER && configuredWantState(s.params) === 'MASTER';
   s.masterAdverIntMs = s.params.advertIntervalMs;
-  if (wantMaster && !(c.opts.inSyncGroup && c.opts.syncCanGoMaster === false)) {
+  if (wantMaster && s.hold === undefined && !(c.opts.inSyncGroup && c.opts.syncCanGoMaster === false)) {
     // leave_fault with wantstate MASTER goes straight to MASTER (the owner does not wait).
     becomeMaster(c, 'fault-recovered');
     return;
@@ -1160,20 +1229,72 @@ function onReconfigure(c: Ctx, params: VrrpInstanceParams) {
   }
 }
 
-function onStop(c: Ctx, deleted: boolean) {
+function onStop(c: Ctx, deleted: boolean, handover: boolean) {
   const s = c.s;
   if (s.state === 'STOP') return;
+  if (handover && s.state === 'MASTER') {
+    // Already handing over (a failover): it now ends in STOP.
+    if (s.handover) s.handover = { ...s.handover, kind: 'stop', deleted };
+    else beginHandover(c, 'stop', deleted);
+    return;
+  }
   clearSplitBrain(c, 'we-stepped-down');
   if (s.state === 'MASTER') {
-    // keepalived restore_vrrp_interfaces(): priority 0 so the backup takes over after Skew_Time.
-    restoreInterface(c, true);
+    // keepalived restore_vrrp_interfaces(): priority 0 so the backup takes over after Skew_Time. A stop
+    // during a handover releases at once (the priority 0 adverts are out already).
+    restoreInterface(c, !s.handover);
   }
+  s.handover = undefined;
   c.transition('STOP', 'shutdown', deleted ? 'Stopped (removed from the config)' : 'Stopped');
   c.notify(deleted ? 'DELETED' : 'STOP');
   s.timerAt = undefined;
   s.garpDelayAt = undefined;
   s.garpRefreshAt = undefined;
   s.garpLowerPrioAt = undefined;
+}
+
+/**
+ * Make-before-break: priority 0 now (the backup takes over one skew time after it), the VIPs kept until the
+ * new master's first advert (onPacketMaster) or, with nobody answering, one master-down interval.
+ * keepalived releases at once, so clients lose the skew time plus the new master's start; the RFCs only
+ * say a stopping master sends priority 0, not when it must let go of the addresses.
+ */
+function beginHandover(c: Ctx, kind: 'stop' | 'yield', deleted: boolean) {
+  const s = c.s;
+  clearSplitBrain(c, 'we-stepped-down');
+  const bound = masterDownOf(s);
+  s.handover = { kind, deadline: c.now + bound, deleted };
+  sendAdvert(c, 0);
+  c.log(`sent 0 priority; keeping the VIPs until a new master announces itself (at most ${fmtDelay(bound)})`);
+  s.garpDelayAt = undefined;
+  s.garpRefreshAt = undefined;
+  s.garpLowerPrioAt = undefined;
+  s.timerAt = Math.min(c.now + s.params.advertIntervalMs, s.handover.deadline);
+}
+
+function finishHandover(c: Ctx) {
+  const s = c.s;
+  const h = s.handover;
+  if (!h) return;
+  if (h.kind === 'stop') {
+    restoreInterface(c, false);
+    s.handover = undefined;
+    c.transition('STOP', 'shutdown', h.deleted ? 'Stopped (removed from the config)' : 'Stopped');
+    c.notify(h.deleted ? 'DELETED' : 'STOP');
+    s.timerAt = undefined;
+    return;
+  }
+  s.wantState = 'BACKUP';
+  leaveMaster(c, 'BACKUP', 'handover', false);
+}
+
+function onHold(c: Ctx, hold: HoldKind | undefined) {
+  const s = c.s;
+  if (s.hold === hold) return;
+  s.hold = hold;
+  s.holdNoted = undefined;
+  c.log(hold ? `held in BACKUP (${hold})` : 'hold cleared: ordinary election');
+  if (hold && s.state === 'MASTER' && !s.handover) beginHandover(c, 'yield', false);
 }
 
 function syncBackup(c: Ctx) {

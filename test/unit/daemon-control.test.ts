@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runControl } from '../../src/cli/control-cmd.js';
+import { runHold } from '../../src/cli/hold-cmd.js';
 import { runStatus } from '../../src/cli/status-cmd.js';
 import {
   ControlClientError,
@@ -85,6 +86,14 @@ describe('control socket', () => {
     dump: () => {
       throw new Error('disk full');
     },
+    failover: (a) => {
+      calls.push(`failover ${JSON.stringify(a)}`);
+      return { instances: a.instances ?? ['VI_1', 'VI_2'], unknown: [], maintenance: false };
+    },
+    maintenance: (a) => {
+      calls.push(`maintenance ${a.on}`);
+      return { instances: ['VI_1'], unknown: [], maintenance: a.on };
+    },
   };
 
   before(async () => {
@@ -143,6 +152,42 @@ describe('control socket', () => {
       assert.equal(JSON.parse(x.text.trim()).ok, false, bad);
     }
     assert.equal((await controlRequest(path, 'status')).daemon.version, '0.1.0');
+  });
+
+  it('failover and maintenance: arguments validated before any handler runs; the CLI sends who asked', async () => {
+    for (const [bad, why] of [
+      ['{"cmd":"failover"}', /failover arguments: .*expected object/],
+      ['{"cmd":"failover","args":{"origin":"x"}}', /name the instances or ask for all of them/],
+      ['{"cmd":"failover","args":{"all":true,"origin":"x","timeoutS":-1}}', /timeoutS/],
+      ['{"cmd":"failover","args":{"all":true,"origin":"x","rm":"-rf"}}', /Unrecognized key/],
+      ['{"cmd":"maintenance","args":{"on":"yes","origin":"x"}}', /on: /],
+    ] as const) {
+      const x = await rawExchange(path, `${bad}\n`);
+      const reply = JSON.parse(x.text.trim());
+      assert.equal(reply.ok, false, bad);
+      assert.match(reply.error, why, bad);
+    }
+    assert.ok(!calls.some((c) => c.startsWith('failover') || c.startsWith('maintenance')), 'no handler ran');
+
+    const c = capture();
+    assert.equal(await runHold(['failover', 'VI_1', '--timeout', '60', '--socket', path], c.io), 0);
+    assert.match(c.out.join(''), /failover: VI_1 handed to the peer and held in BACKUP/);
+    const sent = JSON.parse(calls.at(-1)?.replace(/^failover /, '') ?? '{}');
+    assert.deepEqual(sent.instances, ['VI_1']);
+    assert.equal(sent.timeoutS, 60);
+    assert.match(sent.origin, /\(pid \d+\) via halo failover$/);
+    const m = capture();
+    assert.equal(await runHold(['maintenance', 'on', '--socket', path, '--json'], m.io), 0);
+    assert.deepEqual(JSON.parse(m.out.join('')), { instances: ['VI_1'], unknown: [], maintenance: true });
+    for (const argv of [
+      ['failover'],
+      ['failover', '--all', 'VI_1'],
+      ['maintenance'],
+      ['failover', '--clear', '--all', '--timeout', '5'],
+    ]) {
+      const u = capture();
+      assert.equal(await runHold([...argv, '--socket', path], u.io), 2, argv.join(' '));
+    }
   });
 
   it('a line over the limit is refused without being buffered whole', async () => {
@@ -262,6 +307,8 @@ describe('control socket lifecycle and client errors', () => {
     reloadPlan: () => ({ configFile: 'x', valid: false, errors: ['x:1:1: error: nope'] }),
     stop: () => {},
     dump: () => ({ files: [] }),
+    failover: () => ({ instances: [], unknown: [], maintenance: false }),
+    maintenance: (a) => ({ instances: [], unknown: [], maintenance: a.on }),
   };
 
   it('says clearly that halo is not running', async () => {

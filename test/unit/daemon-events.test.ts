@@ -144,6 +144,8 @@ describe('events on the control socket', () => {
     reloadPlan: () => ({ configFile: 'x', valid: true, errors: [] }),
     stop: () => undefined,
     dump: () => ({ files: [] }),
+    failover: () => ({ instances: [], unknown: [], maintenance: false }),
+    maintenance: (a) => ({ instances: [], unknown: [], maintenance: a.on }),
   };
 
   before(async () => {

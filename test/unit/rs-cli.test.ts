@@ -260,6 +260,8 @@ describe('halo rs: over the control socket', () => {
       reloadPlan: () => ({ configFile: 'x', valid: true, errors: [] }),
       stop: () => undefined,
       dump: () => ({ files: [] }),
+      failover: () => ({ instances: [], unknown: [], maintenance: false }),
+      maintenance: () => ({ instances: [], unknown: [], maintenance: false }),
       rs: async (req, origin) => {
         seen.push({ req, origin });
         if (req.realServer.address === '10.0.0.29')
@@ -345,51 +347,49 @@ describe('halo rs: over the control socket', () => {
     assert.equal(seen.length, n);
   });
 
-  /** One raw request line, one answer line; the connection stays usable after a refused request. */
-  function exchange(lines: object[]): Promise<{ ok: boolean; error?: string; result?: RsResult }[]> {
+  /** One raw request line on its own connection, and the one answer line. */
+  function exchange(line: object): Promise<{ ok: boolean; error?: string; result?: RsResult }> {
     return new Promise((resolve, reject) => {
       const s = connect(path);
       let buf = '';
-      const answers: { ok: boolean; error?: string; result?: RsResult }[] = [];
-      s.on('connect', () => s.write(lines.map((l) => `${JSON.stringify(l)}\n`).join('')));
+      s.on('connect', () => s.write(`${JSON.stringify(line)}\n`));
       s.on('data', (d) => {
         buf += d.toString();
-        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-          answers.push(JSON.parse(buf.slice(0, nl)));
-          buf = buf.slice(nl + 1);
-        }
-        if (answers.length === lines.length) {
-          s.destroy();
-          resolve(answers);
-        }
+        const nl = buf.indexOf('\n');
+        if (nl < 0) return;
+        s.destroy();
+        resolve(JSON.parse(buf.slice(0, nl)));
       });
       s.on('error', reject);
     });
   }
 
-  it('requests are validated by the zod document: unknown fields, missing fields, a stray weight', async () => {
+  it('arguments are validated by the zod document: unknown fields, missing fields, a stray weight', async () => {
     const vs = { kind: 'address', address: '10.0.0.1', port: 80 };
     const rs = { address: '10.0.0.21' };
     const n = seen.length;
-    const answers = await exchange([
-      { cmd: 'rs', action: 'drain', virtualServer: vs, realServer: rs, force: true },
-      { cmd: 'rs', action: 'drain', realServer: rs },
-      { cmd: 'rs', action: 'drain', virtualServer: vs, realServer: rs, weight: 3 },
-      { cmd: 'rs', action: 'weight', virtualServer: vs, realServer: rs },
-      { cmd: 'rs', action: 'weight', virtualServer: vs, realServer: rs, weight: -1 },
-      { cmd: 'rs', action: 'drain', virtualServer: { ...vs, kind: 'dns' }, realServer: rs },
-      { cmd: 'rs', action: 'drain', virtualServer: vs, realServer: { ...rs, port: 70000 } },
-      { cmd: 'rs', action: 'drain', virtualServer: vs, realServer: rs, id: 7 },
-    ]);
+    const requests = [
+      { action: 'drain', virtualServer: vs, realServer: rs, force: true },
+      { action: 'drain', realServer: rs },
+      { action: 'drain', virtualServer: vs, realServer: rs, weight: 3 },
+      { action: 'weight', virtualServer: vs, realServer: rs },
+      { action: 'weight', virtualServer: vs, realServer: rs, weight: -1 },
+      { action: 'drain', virtualServer: { ...vs, kind: 'dns' }, realServer: rs },
+      { action: 'drain', virtualServer: vs, realServer: { ...rs, port: 70000 } },
+      { action: 'drain', virtualServer: vs, realServer: rs },
+    ];
+    const answers = [];
+    for (const args of requests) answers.push(await exchange({ cmd: 'rs', args, id: 7 }));
     assert.deepEqual(
       answers.map((a) => a.ok),
       [false, false, false, false, false, false, false, true],
     );
-    for (const a of answers.slice(0, 7)) assert.match(a.error ?? '', /^rs failed: bad request: /);
+    for (const a of answers.slice(0, 7)) assert.match(a.error ?? '', /^bad request: rs arguments: /);
     assert.match(answers[0].error ?? '', /force/);
     assert.match(answers[1].error ?? '', /virtualServer/);
     assert.match(answers[2].error ?? '', /"weight" goes with the action "weight"/);
     assert.match(answers[6].error ?? '', /realServer\.port/);
+    assert.equal((await exchange({ cmd: 'rs', id: 1 })).ok, false, 'no arguments at all');
     assert.equal(seen.length, n + 1, 'only the valid request reached the handler');
   });
 });
