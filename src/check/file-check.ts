@@ -99,14 +99,17 @@ export interface WatchedFile {
  */
 export class TrackFileWatcher {
   private readonly values = new Map<string, number>();
-  private readonly watchers: FSWatcher[] = [];
+  /** One fs.watch per directory, with the file names in it that are watched (live: the callback reads it). */
+  private readonly dirs = new Map<string, { names: Set<string>; watcher?: FSWatcher }>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   /** Resolved path (symlinks followed, as keepalived's realpath) -> configured path. */
   private readonly resolved = new Map<string, string>();
+  /** Configured path -> resolved path. */
+  private readonly realOf = new Map<string, string>();
   private stopped = false;
 
   constructor(
-    private readonly files: WatchedFile[],
+    private files: WatchedFile[],
     private readonly onValue: (path: string, value: number) => void,
     private readonly onProblem: (path: string, message: string) => void,
     private readonly settleMs = SETTLE_MS,
@@ -118,20 +121,62 @@ export class TrackFileWatcher {
    * (keepalived: "Don't overwrite a file on reload").
    */
   start(reload = false): Map<string, number> {
-    const byDir = new Map<string, Set<string>>();
-    const seen = new Set<string>();
-    for (const f of this.files) {
-      if (seen.has(f.path)) continue;
-      seen.add(f.path);
+    this.watchFiles(this.files, reload);
+    return new Map(this.values);
+  }
+
+  /**
+   * A reload's files. Paths no longer listed stop being watched. Paths in both keep their watch and their
+   * last value (no re-read: a kept FILE_CHECK keeps its state; a change the watch reports still comes
+   * through onValue). New paths are read and watched. init_file runs as on a reload for every listed
+   * path: a missing file is created, an existing one is never overwritten (keepalived: "Don't overwrite a
+   * file on reload"); the watch then reports a created file like any change. Returns the value of every
+   * listed path.
+   */
+  update(files: WatchedFile[]): Map<string, number> {
+    if (this.stopped) return new Map();
+    const wanted = new Set(files.map((f) => f.path));
+    for (const path of [...this.values.keys()]) if (!wanted.has(path)) this.unwatch(path);
+    const fresh: WatchedFile[] = [];
+    for (const f of files) {
+      if (this.values.has(f.path)) this.initFile(f, true);
+      else fresh.push(f);
+    }
+    this.watchFiles(fresh, true);
+    this.files = files;
+    return new Map([...wanted].map((p) => [p, this.values.get(p) ?? 0]));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const d of this.dirs.values()) d.watcher?.close();
+    this.dirs.clear();
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  /** Initialise, read and watch these files (a directory already watched only gains the name). */
+  private watchFiles(files: WatchedFile[], reload: boolean): void {
+    const newDirs = new Set<string>();
+    for (const f of files) {
+      if (this.values.has(f.path)) continue;
       this.initFile(f, reload);
       const real = resolvePath(f.path);
       this.resolved.set(real, f.path);
+      this.realOf.set(f.path, real);
       const dir = dirname(real);
-      if (!byDir.has(dir)) byDir.set(dir, new Set());
-      byDir.get(dir)?.add(basename(real));
+      let d = this.dirs.get(dir);
+      if (!d) {
+        d = { names: new Set() };
+        this.dirs.set(dir, d);
+        newDirs.add(dir);
+      }
+      d.names.add(basename(real));
       this.values.set(f.path, this.read(f.path, 0) ?? 0);
     }
-    for (const [dir, names] of byDir) {
+    for (const dir of newDirs) {
+      const d = this.dirs.get(dir) as { names: Set<string>; watcher?: FSWatcher };
+      const names = d.names;
       try {
         const w = watch(dir, { persistent: false }, (_event, name) => {
           if (name === null) {
@@ -139,7 +184,7 @@ export class TrackFileWatcher {
           } else if (names.has(String(name))) this.changed(join(dir, String(name)));
         });
         w.on('error', (err) => this.onProblem(dir, `cannot watch ${dir}: ${err.message}`));
-        this.watchers.push(w);
+        d.watcher = w;
       } catch (err) {
         for (const n of names) {
           const p = this.resolved.get(join(dir, n)) ?? join(dir, n);
@@ -150,15 +195,24 @@ export class TrackFileWatcher {
         }
       }
     }
-    return new Map(this.values);
   }
 
-  stop(): void {
-    this.stopped = true;
-    for (const w of this.watchers) w.close();
-    this.watchers.length = 0;
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
+  /** Stop watching one configured path (and its directory when nothing else there is watched). */
+  private unwatch(path: string): void {
+    const real = this.realOf.get(path) ?? path;
+    this.values.delete(path);
+    this.realOf.delete(path);
+    if (this.resolved.get(real) === path) this.resolved.delete(real);
+    const t = this.timers.get(path);
+    if (t) clearTimeout(t);
+    this.timers.delete(path);
+    const dir = dirname(real);
+    const d = this.dirs.get(dir);
+    if (!d) return;
+    d.names.delete(basename(real));
+    if (d.names.size > 0) return;
+    d.watcher?.close();
+    this.dirs.delete(dir);
   }
 
   private initFile(f: WatchedFile, reload: boolean): void {
@@ -200,12 +254,13 @@ export class TrackFileWatcher {
   private changed(real: string): void {
     if (this.stopped) return;
     const path = this.resolved.get(real) ?? real;
+    if (!this.values.has(path)) return; // no longer watched (a reload dropped it)
     const pending = this.timers.get(path);
     if (pending) pending.refresh();
     else {
       const t = setTimeout(() => {
         this.timers.delete(path);
-        if (this.stopped) return;
+        if (this.stopped || !this.values.has(path)) return;
         const previous = this.values.get(path) ?? 0;
         const v = this.read(path, previous);
         if (v === undefined || v === previous) return;

@@ -52,7 +52,14 @@
  * skip their due attempts, one delay_loop at a time (keepalived's disabled
  * checker thread re-arms itself every delay_loop without checking); after
  * resume they run at their next due time.
+ *
+ * Reload (reload()): the scheduler takes a new list of virtual servers in place. A checker whose id is in
+ * both lists, on the same real server, with an identical spec (`definition` included) keeps its state
+ * object as it is: up/down, retry counters, the url it is at, its due time and an attempt in flight.
+ * Everything else about the reload follows from that; see reload() for the rules.
  */
+
+import { checkerDefinition } from './definition.js';
 import { BOOTSTRAP_DELAY_MS } from './timing.js';
 import type { CheckerType, CheckPlan, CheckResult, CheckTiming } from './types.js';
 
@@ -87,6 +94,11 @@ export interface SchedCheckerSpec {
   /** HTTP_GET/SSL_GET: number of urls (attempts walk them). */
   urlCount?: number;
   fastRecovery?: boolean;
+  /**
+   * The rest of the checker's definition (its target), as opaque text: a reload keeps a checker only
+   * when this is equal too (src/check/definition.ts makes it from the plan).
+   */
+  definition?: string;
 }
 
 export interface SchedRealServerSpec {
@@ -106,7 +118,10 @@ export interface SchedVirtualServerSpec {
 export interface StartCheckAction {
   type: 'start-check';
   checkerId: string;
-  /** Sequence number of this attempt for this checker; pass it back to complete(). */
+  /**
+   * Sequence number of this attempt, unique across the scheduler (not per checker: an attempt of a
+   * checker that a reload replaced can never be taken for one of its successor); pass it back to complete().
+   */
   attempt: number;
   /** 0 for a regular check, n for the n-th retry after a failure. */
   retry: number;
@@ -130,8 +145,12 @@ export interface ServerStateAction {
   vs: string;
   rs: string;
   up: boolean;
-  /** What caused it: the start-up announcement, a check result, or the scheduler stopping. */
-  cause: 'initial' | 'check' | 'shutdown';
+  /**
+   * What caused it: the start-up announcement (also for a real server a reload adds), a check result,
+   * a reload (a kept real server whose failed checkers were removed, or that gained a FILE_CHECK whose
+   * file says down), or the scheduler stopping.
+   */
+  cause: 'initial' | 'check' | 'reload' | 'shutdown';
   reason: string;
   /** Checker whose result caused the change (undefined at start / stop). */
   checkerId?: string;
@@ -149,6 +168,25 @@ export interface WeightAction {
 }
 
 export type SchedulerAction = StartCheckAction | CheckerStateAction | ServerStateAction | WeightAction;
+
+/** A FILE_CHECK checker's state from its file (what setPassive() sets). */
+export interface PassiveState {
+  up: boolean;
+  weightDelta: number;
+}
+
+/** What a reload did, checker by checker (ids), and the state/weight actions that follow from it. */
+export interface SchedulerReload {
+  actions: SchedulerAction[];
+  /** Kept as they were: state, counters, schedule, attempt in flight. */
+  kept: string[];
+  /** New ids: start fresh. */
+  started: string[];
+  /** Ids that are gone: dequeued, their attempt in flight (if any) forgotten. */
+  stopped: string[];
+  /** Ids in both lists whose spec changed: the old checker stops, a new one starts fresh. */
+  restarted: string[];
+}
 
 export interface SchedulerOptions {
   /**
@@ -171,6 +209,7 @@ interface RealServerState {
   vs: string;
   vsState: VirtualServerState;
   rs: string;
+  /** Read at stop only; a reload updates it in place. */
   omega: boolean;
   configuredWeight: number;
   failedCheckers: number;
@@ -191,6 +230,12 @@ interface CheckerState {
   failedUrl: number | null;
   /** misc_dynamic: this checker's contribution to the effective weight. */
   weightDelta: number;
+  /**
+   * misc_dynamic: the absolute weight the last result set (undefined: none, the configured weight
+   * applies). Kept so that a reload that changes the configured weight keeps the script's weight, as
+   * keepalived's migrate_misc_check does.
+   */
+  dynamicWeight: number | undefined;
   /** Consecutive failed attempts (for "after N retries" in reasons). */
   failStreak: number;
   attempt: number;
@@ -217,6 +262,24 @@ class DueQueue {
     c.heapIndex = this.items.length;
     this.items.push(c);
     this.up(c.heapIndex);
+  }
+
+  /** The item in heap slot i (audit). */
+  at(i: number): CheckerState | undefined {
+    return this.items[i];
+  }
+
+  /** Take `c` out wherever it is in the heap. */
+  remove(c: CheckerState): void {
+    const i = c.heapIndex;
+    if (i < 0 || this.items[i] !== c) return;
+    const last = this.items.pop() as CheckerState;
+    c.heapIndex = -1;
+    if (last === c) return;
+    this.items[i] = last;
+    last.heapIndex = i;
+    this.up(i);
+    this.down(last.heapIndex);
   }
 
   pop(): CheckerState | undefined {
@@ -278,6 +341,10 @@ export interface CheckerSnapshot {
   retryIt: number;
   inFlight: boolean;
   dueAt: number;
+  /** What this checker adds to its real server's weight (misc_dynamic, FILE_CHECK). */
+  weightDelta: number;
+  /** misc_dynamic: the weight the last result set (undefined: none). */
+  dynamicWeight: number | undefined;
 }
 
 export interface RealServerSnapshot {
@@ -288,16 +355,68 @@ export interface RealServerSnapshot {
   failedCheckers: number;
 }
 
+/** The scheduler's input for a check plan (checker ids are the plan's checker keys). */
+export function schedulerSpecs(plan: CheckPlan): SchedVirtualServerSpec[] {
+  return plan.virtualServers.map((vs) => ({
+    key: vs.key,
+    omega: vs.omega,
+    realServers: vs.realServers.map((rs) => ({
+      key: rs.key,
+      weight: rs.weight,
+      checkers: rs.checkers.map((c) => ({
+        id: c.key,
+        type: c.target.type,
+        timing: c.timing,
+        urlCount: c.target.type === 'HTTP_GET' || c.target.type === 'SSL_GET' ? c.target.urls.length : 0,
+        fastRecovery: c.fastRecovery,
+        definition: checkerDefinition(c),
+      })),
+    })),
+  }));
+}
+
+/** Same checker for a reload: nothing the scheduler or the attempt depends on differs. */
+function sameSpec(a: SchedCheckerSpec, b: SchedCheckerSpec): boolean {
+  const ta = a.timing;
+  const tb = b.timing;
+  return (
+    a.type === b.type &&
+    (a.urlCount ?? 0) === (b.urlCount ?? 0) &&
+    (a.fastRecovery ?? false) === (b.fastRecovery ?? false) &&
+    (a.definition ?? '') === (b.definition ?? '') &&
+    ta.delayLoopMs === tb.delayLoopMs &&
+    ta.delayBeforeRetryMs === tb.delayBeforeRetryMs &&
+    ta.retry === tb.retry &&
+    ta.warmupMs === tb.warmupMs &&
+    ta.alpha === tb.alpha
+  );
+}
+
+/** Throws on input the scheduler cannot run (the constructor and reload() call it before changing anything). */
+export function validateSpecs(virtualServers: SchedVirtualServerSpec[]): void {
+  const ids = new Set<string>();
+  for (const vs of virtualServers)
+    for (const rs of vs.realServers)
+      for (const spec of rs.checkers) {
+        if (ids.has(spec.id)) throw new Error(`duplicate checker id ${spec.id}`);
+        ids.add(spec.id);
+        if (retryFlavour(spec.type) === 'http' && !(spec.urlCount && spec.urlCount > 0)) {
+          throw new Error(`checker ${spec.id}: ${spec.type} needs at least one url`);
+        }
+      }
+}
+
 export class CheckScheduler {
-  private readonly checkers = new Map<string, CheckerState>();
-  private readonly servers: RealServerState[] = [];
-  private readonly virtualServers = new Map<string, VirtualServerState>();
+  private checkers = new Map<string, CheckerState>();
+  private servers: RealServerState[] = [];
+  private virtualServers = new Map<string, VirtualServerState>();
   private readonly queue = new DueQueue();
   private readonly maxInFlight: number;
   private readonly bootstrapDelayMs: number;
   private readonly random: () => number;
   private inFlightCount = 0;
   private queueSeq = 0;
+  private attemptSeq = 0;
   private started = false;
   private stopped = false;
 
@@ -305,6 +424,7 @@ export class CheckScheduler {
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 1024);
     this.bootstrapDelayMs = opts.bootstrapDelayMs ?? BOOTSTRAP_DELAY_MS;
     this.random = opts.random ?? Math.random;
+    validateSpecs(virtualServers);
     for (const vs of virtualServers) {
       let vsState = this.virtualServers.get(vs.key);
       if (!vsState) {
@@ -312,47 +432,16 @@ export class CheckScheduler {
         this.virtualServers.set(vs.key, vsState);
       }
       for (const rs of vs.realServers) {
-        const server: RealServerState = {
-          vs: vs.key,
-          vsState,
-          rs: rs.key,
-          omega: vs.omega,
-          configuredWeight: rs.weight,
-          failedCheckers: 0,
-          alive: false,
-          checkers: [],
-        };
+        const server = this.newServer(vs, rs, vsState);
         for (const spec of rs.checkers) {
-          if (this.checkers.has(spec.id)) throw new Error(`duplicate checker id ${spec.id}`);
-          const flavour = retryFlavour(spec.type);
-          if (flavour === 'http' && !(spec.urlCount && spec.urlCount > 0)) {
-            throw new Error(`checker ${spec.id}: ${spec.type} needs at least one url`);
-          }
-          const passive = flavour === 'passive';
-          const c: CheckerState = {
+          // check_data.c: alpha checkers start down (set_checker_state(checker, false));
+          // check_file.c clears alpha for FILE_CHECK and marks it run.
+          const c = this.newChecker(
             spec,
-            flavour,
             server,
-            // check_data.c: alpha checkers start down (set_checker_state(checker, false));
-            // check_file.c clears alpha for FILE_CHECK and marks it run.
-            up: passive || !spec.timing.alpha,
-            hasRun: passive,
-            // check_data.c: "For non alpha mode, one failure is enough initially".
-            retryIt: spec.timing.retry,
-            nextIsRetry: false,
-            urlIndex: 0,
-            failedUrl: null,
-            weightDelta: 0,
-            failStreak: 0,
-            attempt: 0,
-            inFlight: false,
-            dueAt: 0,
-            heapIndex: -1,
-            queueSeq: 0,
-          };
+            retryFlavour(spec.type) === 'passive' || !spec.timing.alpha,
+          );
           if (!c.up) server.failedCheckers++;
-          server.checkers.push(c);
-          this.checkers.set(spec.id, c);
         }
         this.servers.push(server);
       }
@@ -361,24 +450,269 @@ export class CheckScheduler {
 
   /** Build a scheduler straight from an engine plan. */
   static fromPlan(plan: CheckPlan, opts: SchedulerOptions = {}): CheckScheduler {
-    return new CheckScheduler(
-      plan.virtualServers.map((vs) => ({
-        key: vs.key,
-        omega: vs.omega,
-        realServers: vs.realServers.map((rs) => ({
-          key: rs.key,
-          weight: rs.weight,
-          checkers: rs.checkers.map((c) => ({
-            id: c.key,
-            type: c.target.type,
-            timing: c.timing,
-            urlCount: c.target.type === 'HTTP_GET' || c.target.type === 'SSL_GET' ? c.target.urls.length : 0,
-            fastRecovery: c.fastRecovery,
-          })),
-        })),
-      })),
-      opts,
-    );
+    return new CheckScheduler(schedulerSpecs(plan), opts);
+  }
+
+  private newServer(
+    vs: SchedVirtualServerSpec,
+    rs: SchedRealServerSpec,
+    vsState: VirtualServerState,
+  ): RealServerState {
+    return {
+      vs: vs.key,
+      vsState,
+      rs: rs.key,
+      omega: vs.omega,
+      configuredWeight: rs.weight,
+      failedCheckers: 0,
+      alive: false,
+      checkers: [],
+    };
+  }
+
+  /** A checker that has not run yet, registered with its real server (the caller counts failedCheckers). */
+  private newChecker(spec: SchedCheckerSpec, server: RealServerState, up: boolean): CheckerState {
+    const flavour = retryFlavour(spec.type);
+    const passive = flavour === 'passive';
+    const c: CheckerState = {
+      spec,
+      flavour,
+      server,
+      up,
+      hasRun: passive,
+      // check_data.c: "For non alpha mode, one failure is enough initially".
+      retryIt: spec.timing.retry,
+      nextIsRetry: false,
+      urlIndex: 0,
+      failedUrl: null,
+      weightDelta: 0,
+      dynamicWeight: undefined,
+      failStreak: 0,
+      attempt: 0,
+      inFlight: false,
+      dueAt: 0,
+      heapIndex: -1,
+      queueSeq: 0,
+    };
+    server.checkers.push(c);
+    this.checkers.set(spec.id, c);
+    return c;
+  }
+
+  /** A first run the way start() schedules one: bootstrap delay + random(0..warmup). */
+  private scheduleFirstRun(c: CheckerState, now: number): void {
+    const warmup = c.spec.timing.warmupMs;
+    const offset = warmup > 0 ? Math.floor(warmup * this.random()) : 0;
+    this.enqueue(c, now + this.bootstrapDelayMs + offset);
+  }
+
+  /**
+   * Reload in place: the new virtual servers replace the old ones, checker by checker.
+   *  - Kept (same id, same real server, sameSpec): the CheckerState object stays as it is (up/down,
+   *    retries, url, counters, due time, attempt in flight). A misc_dynamic weight stays the weight the
+   *    script set, whatever the configured weight becomes (keepalived migrate_misc_check).
+   *  - Removed or changed: the old checker leaves the queue; an attempt in flight is forgotten (its
+   *    completion is ignored: attempt numbers are unique) and frees its in-flight slot.
+   *  - New or changed: starts fresh (hasRun false, one failure enough), first run scheduled as start()
+   *    does (bootstrap + random warmup). Its initial state: on a real server that existed before, the
+   *    server's state (down -> down until a check passes, i.e. alpha; up -> up, whatever the config's
+   *    alpha says, so adding a checker does not flap a serving real server); on a new real server, the
+   *    config's alpha, as at start (keepalived check_new_rs_state). A FILE_CHECK takes its state from
+   *    `passive` (its file's value) or else starts up.
+   *  - Real servers: kept ones keep their alive state object; failedCheckers is recounted, alive =
+   *    no failed checker (a down server with its failed checker removed comes up, as keepalived's
+   *    migrate_checkers brings up a real server with no failed checker); the configured weight and omega
+   *    are the new ones. New real servers are announced like at start ('initial').
+   *  - Virtual servers: a kept one keeps its ha_suspend state (`suspended` in the spec applies to new
+   *    ones only; the engine re-evaluates ha_suspend for the new address ranges).
+   * Returns the state and weight actions that follow, only where something changed (a kept real server
+   * whose alive state or effective weight differs), and what happened to each checker. Attempts are not
+   * started here, even those already due: the next poll() starts them (so a reload with the same spec
+   * returns no action at all and leaves the schedule as it was). Before start() a reload only replaces
+   * the structure; start() then announces and schedules as usual. Invalid input throws and changes nothing.
+   */
+  reload(
+    virtualServers: SchedVirtualServerSpec[],
+    now: number,
+    passive: ReadonlyMap<string, PassiveState> = new Map(),
+  ): SchedulerReload {
+    if (this.stopped) throw new Error('scheduler stopped');
+    validateSpecs(virtualServers);
+    const result: SchedulerReload = { actions: [], kept: [], started: [], stopped: [], restarted: [] };
+    const oldServers = new Map<string, Map<string, RealServerState>>();
+    for (const s of this.servers) {
+      const m = oldServers.get(s.vs) ?? new Map<string, RealServerState>();
+      oldServers.set(s.vs, m);
+      if (!m.has(s.rs)) m.set(s.rs, s);
+    }
+    const oldCheckers = this.checkers;
+    this.checkers = new Map();
+    const vsStates = new Map<string, VirtualServerState>();
+    const servers: RealServerState[] = [];
+    /** Kept real servers: state and effective weight before the reload. */
+    const before = new Map<RealServerState, { alive: boolean; weight: number }>();
+    const fresh: CheckerState[] = [];
+
+    for (const vs of virtualServers) {
+      let vsState = vsStates.get(vs.key);
+      if (!vsState) {
+        vsState = this.virtualServers.get(vs.key) ?? { suspended: vs.suspended ?? false };
+        vsStates.set(vs.key, vsState);
+      }
+      const oldOfVs = oldServers.get(vs.key);
+      for (const rs of vs.realServers) {
+        const prev = oldOfVs?.get(rs.key);
+        oldOfVs?.delete(rs.key); // a real server listed twice: the second one is new
+        let server: RealServerState;
+        if (prev) {
+          server = prev;
+          before.set(server, { alive: server.alive, weight: this.effectiveWeight(server) });
+          server.vsState = vsState;
+          server.omega = vs.omega;
+          server.configuredWeight = rs.weight;
+          server.checkers = [];
+        } else server = this.newServer(vs, rs, vsState);
+        const wasAlive = before.get(server)?.alive;
+        for (const spec of rs.checkers) {
+          const old = oldCheckers.get(spec.id);
+          if (old && old.server === server && sameSpec(old.spec, spec)) {
+            old.spec = spec;
+            if (old.dynamicWeight !== undefined)
+              old.weightDelta = old.dynamicWeight - server.configuredWeight;
+            server.checkers.push(old);
+            this.checkers.set(spec.id, old);
+            result.kept.push(spec.id);
+            continue;
+          }
+          let up: boolean;
+          const file = passive.get(spec.id);
+          if (retryFlavour(spec.type) === 'passive') up = file?.up ?? true;
+          else if (prev && this.started) up = wasAlive as boolean;
+          else up = !spec.timing.alpha;
+          const c = this.newChecker(spec, server, up);
+          if (c.flavour === 'passive' && up) c.weightDelta = file?.weightDelta ?? 0;
+          fresh.push(c);
+          (old ? result.restarted : result.started).push(spec.id);
+        }
+        servers.push(server);
+      }
+    }
+
+    // What is not carried over: out of the queue, out of the in-flight count.
+    const restarted = new Set(result.restarted);
+    for (const [id, c] of oldCheckers) {
+      if (this.checkers.get(id) === c) continue;
+      this.queue.remove(c);
+      if (c.inFlight) {
+        c.inFlight = false;
+        this.inFlightCount--;
+      }
+      if (!restarted.has(id)) result.stopped.push(id);
+    }
+    this.servers = servers;
+    this.virtualServers = vsStates;
+
+    for (const s of servers) s.failedCheckers = s.checkers.reduce((n, c) => n + (c.up ? 0 : 1), 0);
+    if (!this.started) return result;
+
+    const actions = result.actions;
+    for (const s of servers) {
+      const was = before.get(s);
+      const alive = s.failedCheckers === 0;
+      const weight = this.effectiveWeight(s);
+      if (!was) {
+        // A new real server: announced like at start, then any weight its FILE_CHECKs set.
+        s.alive = alive;
+        actions.push({
+          type: 'server-state-changed',
+          vs: s.vs,
+          rs: s.rs,
+          up: alive,
+          cause: 'initial',
+          reason: alive ? 'initial state' : 'initial state (alpha: down until checks succeed)',
+          notify: true,
+        });
+        if (weight !== s.configuredWeight) {
+          const by = s.checkers.find((c) => c.weightDelta !== 0);
+          actions.push({
+            type: 'weight-changed',
+            vs: s.vs,
+            rs: s.rs,
+            weight,
+            previous: s.configuredWeight,
+            checkerId: by?.spec.id ?? '',
+          });
+        }
+        continue;
+      }
+      if (weight !== was.weight) {
+        actions.push({
+          type: 'weight-changed',
+          vs: s.vs,
+          rs: s.rs,
+          weight,
+          previous: was.weight,
+          checkerId: '',
+        });
+      }
+      if (alive !== was.alive) {
+        s.alive = alive;
+        const down = s.checkers.find((c) => !c.up);
+        actions.push({
+          type: 'server-state-changed',
+          vs: s.vs,
+          rs: s.rs,
+          up: alive,
+          cause: 'reload',
+          reason: alive
+            ? 'reload: no failed checker left'
+            : `reload: checker ${down?.spec.id ?? '?'} starts down`,
+          ...(down ? { checkerId: down.spec.id } : {}),
+          notify: true,
+        });
+      }
+    }
+    for (const c of fresh) if (c.flavour !== 'passive') this.scheduleFirstRun(c, now);
+    return result;
+  }
+
+  /**
+   * Consistency of the internal structures (property tests, debugging): what is wrong, [] when all is
+   * well. Every active checker is queued exactly once or in flight (after start, until stop), passive
+   * ones never; the queue holds nothing else; the in-flight count and each real server's failed-checker
+   * count and alive state equal a recount.
+   */
+  audit(): string[] {
+    const bad: string[] = [];
+    const servers = new Set(this.servers);
+    let queued = 0;
+    let inFlight = 0;
+    for (const [id, c] of this.checkers) {
+      if (c.spec.id !== id) bad.push(`${id}: filed under another id (${c.spec.id})`);
+      if (!servers.has(c.server) || !c.server.checkers.includes(c)) bad.push(`${id}: not on its real server`);
+      const inQueue = c.heapIndex >= 0 && this.queue.at(c.heapIndex) === c;
+      if (c.heapIndex >= 0 && !inQueue) bad.push(`${id}: stale heap index ${c.heapIndex}`);
+      if (inQueue) queued++;
+      if (c.inFlight) inFlight++;
+      if (c.flavour === 'passive') {
+        if (inQueue || c.inFlight) bad.push(`${id}: a FILE_CHECK is scheduled`);
+      } else if (this.started && !this.stopped && inQueue === c.inFlight) {
+        bad.push(`${id}: ${inQueue ? 'both queued and in flight' : 'neither queued nor in flight'}`);
+      }
+    }
+    if (queued !== this.queue.size)
+      bad.push(`queue holds ${this.queue.size} items, ${queued} of them checkers`);
+    if (inFlight !== this.inFlightCount)
+      bad.push(`in-flight count ${this.inFlightCount}, recount ${inFlight}`);
+    for (const s of this.servers) {
+      const failed = s.checkers.filter((c) => !c.up).length;
+      if (failed !== s.failedCheckers)
+        bad.push(`${s.vs}/${s.rs}: failedCheckers ${s.failedCheckers}, recount ${failed}`);
+      if (s.checkers.some((c) => c.server !== s)) bad.push(`${s.vs}/${s.rs}: holds another server's checker`);
+      if (this.started && !this.stopped && s.alive !== (failed === 0))
+        bad.push(`${s.vs}/${s.rs}: alive ${s.alive} with ${failed} failed checker(s)`);
+    }
+    return bad;
   }
 
   /**
@@ -453,12 +787,7 @@ export class CheckScheduler {
         reason: s.alive ? 'initial state' : 'initial state (alpha: down until checks succeed)',
         notify: true,
       });
-      for (const c of s.checkers) {
-        if (c.flavour === 'passive') continue;
-        const warmup = c.spec.timing.warmupMs;
-        const offset = warmup > 0 ? Math.floor(warmup * this.random()) : 0;
-        this.enqueue(c, now + this.bootstrapDelayMs + offset);
-      }
+      for (const c of s.checkers) if (c.flavour !== 'passive') this.scheduleFirstRun(c, now);
     }
     // Weights set before start (FILE_CHECK values): keepalived starts with them (set_track_file_weights).
     for (const s of this.servers) {
@@ -541,6 +870,8 @@ export class CheckScheduler {
       retryIt: c.retryIt,
       inFlight: c.inFlight,
       dueAt: c.dueAt,
+      weightDelta: c.weightDelta,
+      dynamicWeight: c.dynamicWeight,
     }));
   }
 
@@ -581,7 +912,7 @@ export class CheckScheduler {
       }
       if (c.flavour === 'smtp' && !c.nextIsRetry) c.retryIt = 0; // smtp_start_check_thread
       c.inFlight = true;
-      c.attempt++;
+      c.attempt = ++this.attemptSeq;
       this.inFlightCount++;
       actions.push({
         type: 'start-check',
@@ -692,11 +1023,13 @@ export class CheckScheduler {
 
   /** misc_dynamic: exit 0 restores the configured weight, 2..255 sets code-2 (check_misc.c). */
   private applyDynamicWeight(c: CheckerState, result: CheckResult, actions: SchedulerAction[]): void {
-    if (result.weight === undefined && c.weightDelta === 0) return;
+    if (result.weight === undefined && c.weightDelta === 0 && c.dynamicWeight === undefined) return;
     const s = c.server;
     const before = this.effectiveWeight(s);
-    if (result.ok) c.weightDelta = result.weight === undefined ? 0 : result.weight - s.configuredWeight;
-    else return; // a failure resets the weight only when the checker goes down (setCheckerState)
+    if (result.ok) {
+      c.dynamicWeight = result.weight;
+      c.weightDelta = result.weight === undefined ? 0 : result.weight - s.configuredWeight;
+    } else return; // a failure resets the weight only when the checker goes down (setCheckerState)
     const after = this.effectiveWeight(s);
     if (after !== before) {
       actions.push({
@@ -716,6 +1049,7 @@ export class CheckScheduler {
     const s = c.server;
     c.up = up;
     actions.push({ type: 'checker-state-changed', checkerId: c.spec.id, vs: s.vs, rs: s.rs, up, reason });
+    if (!up) c.dynamicWeight = undefined;
     if (!up && c.weightDelta !== 0) {
       const before = this.effectiveWeight(s);
       c.weightDelta = 0;

@@ -23,9 +23,14 @@
  * checks, not under a forgotten override), and each change is published at
  * once (one recomputation, one reconciler pass).
  */
-
-import { Gauge } from 'prom-client';
-import { type AttemptEvent, CheckEngine, type EngineWarning, type SuspendEvent } from '../check/engine.js';
+import type { Gauge, Registry } from 'prom-client';
+import {
+  type AttemptEvent,
+  CheckEngine,
+  type EngineReload,
+  type EngineWarning,
+  type SuspendEvent,
+} from '../check/engine.js';
 import type { CheckerStateAction, ServerStateAction, WeightAction } from '../check/scheduler.js';
 import { runScript } from '../check/script-runner.js';
 import type { CheckerType, CheckPlan } from '../check/types.js';
@@ -41,7 +46,7 @@ import {
 import { describeChanges, describeOp, type IpvsOp } from '../ipvs/diff.js';
 import { MemoryKernel } from '../ipvs/memory-kernel.js';
 import { KernelError } from '../ipvs/netlink.js';
-import { Reconciler } from '../ipvs/reconciler.js';
+import { type PassReport, Reconciler } from '../ipvs/reconciler.js';
 import { type ServiceConfig, type SyncDaemon, type SyncState, serviceKeyString } from '../ipvs/types.js';
 import { AddressWatcher } from '../net/addr-watch.js';
 import type { AlertEvent, VirtualServerRef } from '../notify/events.js';
@@ -131,7 +136,8 @@ export async function openIpvsBackend(mode: IpvsMode): Promise<IpvsBackend & { c
 export class Lvs implements LvsPart {
   private plans!: LvsPlans;
   private engine: CheckEngine | undefined;
-  private planText = '';
+  /** A reload is applying the check plan: its single publish() follows (the engine's 'settled' waits for it). */
+  private reloadingChecks = false;
   private backend!: IpvsBackend & { close?(): void };
   private reconciler!: Reconciler;
   private readonly health = new Map<RealServerKey, RealServerHealth>();
@@ -175,7 +181,7 @@ export class Lvs implements LvsPart {
   /** Operators' overrides (`halo rs`), by real server. */
   private readonly overrides: RsOverrideStore;
   /** halo_real_server_override (only with metrics). */
-  private readonly overrideGauge: Gauge<'virtual_server' | 'real_server' | 'override'> | undefined;
+  private overrideGauge: Gauge<'virtual_server' | 'real_server' | 'override'> | undefined;
   /** Reloads and override changes, one at a time (an override is resolved against one plan). */
   private serial: Promise<unknown> = Promise.resolve();
 
@@ -190,24 +196,11 @@ export class Lvs implements LvsPart {
     private readonly alert: (e: AlertEvent) => void = () => undefined,
   ) {
     this.overrides = new RsOverrideStore(opts.overridesFile);
-    const registry = opts.metrics?.registry;
-    if (registry) {
-      const name = 'halo_real_server_override';
-      this.overrideGauge =
-        (registry.getSingleMetric(name) as
-          | Gauge<'virtual_server' | 'real_server' | 'override'>
-          | undefined) ??
-        new Gauge({
-          name,
-          help: "An operator's override of a real server (halo rs): 1 while it is set, by kind (drain, disable, weight)",
-          labelNames: ['virtual_server', 'real_server', 'override'] as const,
-          registers: [registry],
-        });
-    }
   }
 
   async start(plans: LvsPlans): Promise<void> {
     this.plans = plans;
+    if (this.opts.metrics) this.overrideGauge = await overrideGauge(this.opts.metrics.registry);
     this.backend = await openIpvsBackend(this.opts.ipvs);
     this.reconciler = new Reconciler({
       backend: this.backend,
@@ -234,7 +227,7 @@ export class Lvs implements LvsPart {
     await this.applyTimeouts(plans.ipvs);
     this.indexServers(plans);
     await this.loadOverrides();
-    await this.startChecks(plans.check, false);
+    await this.startChecks(plans.check);
     await this.publish();
     this.reconciler.start();
     await this.applySyncDaemon(plans.ipvs);
@@ -255,17 +248,53 @@ export class Lvs implements LvsPart {
       [...this.servers.values()].filter((i) => !kept.has(i.rs.key)),
       false,
     );
+    // A real server that leaves the config takes its health with it: if a later reload adds it back,
+    // it starts like any new one (its initial state), not from what it was before it left.
+    for (const key of this.servers.keys()) if (!kept.has(key)) this.health.delete(key);
     this.indexServers(plans);
     await this.dropStaleOverrides('reload');
-    if (planText(plans.check.plan) !== this.planText) {
-      // The old engine's shutdown reports every server down ("shutting down"): that is not health.
-      const old = this.engine;
-      old?.removeAllListeners();
-      await old?.stop();
-      await this.startChecks(plans.check, true);
+    const counts = await this.reloadChecks(plans.check);
+    // One recomputation for the whole reload; with nothing changed it sends no IPVS operation.
+    const pass = await this.publish();
+    if (counts) {
+      this.opts.logger.pino.info(
+        {
+          event: 'check.reload',
+          kept: counts.kept,
+          started: counts.started.length,
+          stopped: counts.stopped.length,
+          restarted: counts.restarted.length,
+          ipvsOps: pass.ops.length,
+        },
+        `checkers: ${counts.kept} kept, ${counts.started.length} started, ${counts.stopped.length} stopped, ${counts.restarted.length} restarted (changed); IPVS: ${pass.ops.length} operation(s)`,
+      );
     }
-    await this.publish();
     await this.applySyncDaemon(plans.ipvs);
+  }
+
+  /**
+   * The engine takes the new check plan in place (CheckEngine.reload): unchanged checkers keep their
+   * state, counters and schedule; a real server that was down stays down until its checks pass.
+   */
+  private async reloadChecks({ plan, problems }: LvsPlans['check']): Promise<EngineReload | undefined> {
+    const engine = this.engine;
+    if (!engine) return undefined;
+    const hostAddresses = await this.hostAddresses(plan);
+    for (const p of problems) this.opts.logger.pino.warn({ event: 'check.plan_problem' }, describeProblem(p));
+    let counts: EngineReload;
+    this.reloadingChecks = true;
+    try {
+      counts = engine.reload(plan, { hostAddresses });
+    } finally {
+      this.reloadingChecks = false;
+    }
+    // Checkers that stopped or restarted: their last state no longer describes a checker (a restarted
+    // one starts in its real server's state, which is what onChecker assumes for a checker not seen yet).
+    for (const key of [...counts.stopped, ...counts.restarted]) {
+      this.checkerUp.delete(key as CheckerKey);
+      this.checkerHasRun.delete(key as CheckerKey);
+    }
+    return counts;
   }
 
   /**
@@ -541,33 +570,17 @@ export class Lvs implements LvsPart {
     return this.addressWatch.addresses().map((a) => a.address);
   }
 
-  private async startChecks({ plan, problems }: LvsPlans['check'], reload: boolean): Promise<void> {
+  private async startChecks({ plan, problems }: LvsPlans['check']): Promise<void> {
     const hostAddresses = await this.hostAddresses(plan);
-    // Compared on reload; taken before the health seeding below changes the plan.
-    this.planText = planText(plan);
-    // Carry health across a reload: a server we know is down starts down (alpha: down until a check
-    // succeeds), one we know is up starts up, whatever the config's alpha says for a fresh start.
-    const seeded: CheckPlan = {
-      virtualServers: plan.virtualServers.map((vs) => ({
-        ...vs,
-        realServers: vs.realServers.map((rs) => {
-          const h = this.health.get(rs.key);
-          if (!h) return rs;
-          return {
-            ...rs,
-            checkers: rs.checkers.map((c) => ({ ...c, timing: { ...c.timing, alpha: !h.alive } })),
-          };
-        }),
-      })),
-    };
     for (const p of problems) this.opts.logger.pino.warn({ event: 'check.plan_problem' }, describeProblem(p));
-    // reload: init_file does not overwrite a file a previous run wrote (keepalived).
-    const engine = new CheckEngine(seeded, { hostAddresses, reload });
+    const engine = new CheckEngine(plan, { hostAddresses });
     engine.on('server', (a: ServerStateAction) => this.onServer(a));
     engine.on('weight', (a: WeightAction) => this.onWeight(a));
     // One recomputation per batch of results: at start every real server reports at once, and a table per
     // report would keep a thousand tables alive until the reconciler caught up.
-    engine.on('settled', () => void this.publish());
+    engine.on('settled', () => {
+      if (!this.reloadingChecks) void this.publish();
+    });
     engine.on('warning', (w: EngineWarning) =>
       this.opts.logger.pino.warn({ event: 'check.warning', checker: w.checkerId }, w.message),
     );
@@ -719,8 +732,8 @@ export class Lvs implements LvsPart {
     );
   }
 
-  /** Recompute the desired table and hand it to the reconciler. */
-  private async publish(): Promise<void> {
+  /** Recompute the desired table and hand it to the reconciler; resolves with the pass that applied it. */
+  private async publish(): Promise<PassReport> {
     const vss = this.plans.ipvs.virtualServers;
     const overrides = this.overrides.effects();
     const result = computeDesired(vss, this.health, this.vsState, overrides);
@@ -733,7 +746,7 @@ export class Lvs implements LvsPart {
     for (const a of result.actions) this.onQuorum(a);
     // The BGP part computes quorum from health alone: a drained or disabled server must weigh 0 there too.
     this.opts.onHealth?.(healthWithOverrides(vss, this.health, overrides));
-    await this.reconciler.setDesired(result.table);
+    return this.reconciler.setDesired(result.table);
   }
 
   /**
@@ -1139,6 +1152,27 @@ const OP_NAMES: Record<IpvsOp['kind'], LogIpvsOp> = {
   'delete-dest': 'remove-dest',
 };
 
+/**
+ * halo_real_server_override, registered once per registry. prom-client is loaded here only when metrics
+ * are on (a daemon without --metrics/--http does not load it at all).
+ */
+async function overrideGauge(
+  registry: Registry,
+): Promise<Gauge<'virtual_server' | 'real_server' | 'override'>> {
+  const name = 'halo_real_server_override';
+  const known = registry.getSingleMetric(name) as
+    | Gauge<'virtual_server' | 'real_server' | 'override'>
+    | undefined;
+  if (known) return known;
+  const { Gauge } = await import('prom-client');
+  return new Gauge({
+    name,
+    help: "An operator's override of a real server (halo rs): 1 while it is set, by kind (drain, disable, weight)",
+    labelNames: ['virtual_server', 'real_server', 'override'] as const,
+    registers: [registry],
+  });
+}
+
 /** What an override change does, in words ("drained by the operator (weight 0: ...)"). */
 function overrideReason(next: RsOverride | undefined, previous: RsOverride | undefined): string {
   if (!next) return `override ${describeOverride(previous)} removed: back under its checks`;
@@ -1164,11 +1198,6 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 function opKind(op: IpvsOp): LogIpvsOp {
   return OP_NAMES[op.kind];
-}
-
-/** What the checkers do, for "did the check plan change" on reload. */
-function planText(plan: CheckPlan): string {
-  return JSON.stringify(plan);
 }
 
 /** A virtual server as src/notify's events name it (keepalived's words). */

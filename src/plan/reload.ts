@@ -7,6 +7,7 @@
  * The IPVS part is computed with the health the caller knows (the daemon's live health, or, offline,
  * every real server in its start state), so its operations are the ones the reconciler would send.
  */
+import { diffCheckPlans } from '../check/definition.js';
 import type { PlanChecker } from '../check/types.js';
 import {
   computeDesired,
@@ -40,32 +41,30 @@ export interface ReloadPlan {
 
 const json = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (x instanceof Map ? [...x.entries()] : x));
 
-function checkers(p: Plans): Map<string, PlanChecker> {
-  const out = new Map<string, PlanChecker>();
-  for (const vs of p.check.plan.virtualServers)
-    for (const rs of vs.realServers) for (const c of rs.checkers) out.set(c.key, c);
-  return out;
-}
-
-/** The checker-level difference: by typed key, a checker whose definition is unchanged keeps running. */
+/**
+ * The checker-level difference: by typed key, a checker whose definition is unchanged keeps running
+ * (src/check/definition.ts decides, for this plan and for the engine's in-place reload alike).
+ */
 export function diffCheckers(before: Plans, after: Plans): CheckerReload {
-  const a = checkers(before);
-  const b = checkers(after);
+  const d = diffCheckPlans(before.check.plan, after.check.plan);
+  const added = new Set<PlanChecker>(d.added);
+  const changedSet = new Set<PlanChecker>(d.changed);
   const started: string[] = [];
   const stopped: string[] = [];
   const changed: string[] = [];
-  let kept = 0;
-  for (const [key, c] of b) {
-    const old = a.get(key);
-    if (!old) started.push(describeChecker(c.id));
-    else if (json(old) !== json(c)) {
-      changed.push(describeChecker(c.id));
-      started.push(describeChecker(c.id));
-      stopped.push(describeChecker(c.id));
-    } else kept++;
-  }
-  for (const [key, c] of a) if (!b.has(key)) stopped.push(describeChecker(c.id));
-  return { started, stopped, changed, kept };
+  // In the new plan's order, as an operator reads the config.
+  for (const vs of after.check.plan.virtualServers)
+    for (const rs of vs.realServers)
+      for (const c of rs.checkers) {
+        const name = describeChecker(c.id);
+        if (changedSet.has(c)) {
+          changed.push(name);
+          started.push(name);
+          stopped.push(name);
+        } else if (added.has(c)) started.push(name);
+      }
+  for (const c of d.removed) stopped.push(describeChecker(c.id));
+  return { started, stopped, changed, kept: d.kept.length };
 }
 
 export interface LiveState {

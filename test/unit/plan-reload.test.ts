@@ -9,7 +9,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { CheckEngine } from '../../src/check/engine.js';
+import type { CheckPlan } from '../../src/check/types.js';
 import { parseKeepalivedText } from '../../src/config/keepalived.js';
+import { describeChecker } from '../../src/plan/ids.js';
 import { buildPlans } from '../../src/plan/index.js';
 import { planReload, renderReloadPlan } from '../../src/plan/reload.js';
 import { HALO_MAIN } from '../helpers/vrrp-lab.js';
@@ -22,11 +25,14 @@ function conf(o: {
   iface?: string;
   timeout2?: number;
   rs3?: boolean;
+  rs2?: boolean;
   routerId?: string;
+  weight1?: number;
+  logAll?: boolean;
 }) {
   return `global_defs {
   router_id ${o.routerId ?? 'lb1'}
-}
+${o.logAll ? '  checker_log_all_failures\n' : ''}}
 vrrp_instance VI_1 {
   interface ${o.iface ?? 'eth0'}
   virtual_router_id 51
@@ -46,16 +52,21 @@ virtual_server 10.0.0.100 80 {
   protocol TCP
   lb_algo rr
   real_server 10.0.1.1 80 {
+    weight ${o.weight1 ?? 1}
     TCP_CHECK {
       connect_timeout 2
     }
   }
-  real_server 10.0.1.2 80 {
+${
+  o.rs2 === false
+    ? ''
+    : `  real_server 10.0.1.2 80 {
     TCP_CHECK {
       connect_timeout ${o.timeout2 ?? 2}
     }
   }
-${o.rs3 ? '  real_server 10.0.1.3 80 {\n    TCP_CHECK {\n    }\n  }\n' : ''}}
+`
+}${o.rs3 ? '  real_server 10.0.1.3 80 {\n    TCP_CHECK {\n    }\n  }\n' : ''}}
 `;
 }
 
@@ -133,6 +144,43 @@ describe('reload plan', () => {
       assert.match(out, /^IPVS: 0 operation\(s\)$/m);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('what the plan says about checkers is what the engine does with the same pair of plans', () => {
+    const pairs: Array<[string, Parameters<typeof conf>[0], Parameters<typeof conf>[0]]> = [
+      ['unchanged', {}, {}],
+      ['one changed, one added', {}, { timeout2: 3, rs3: true }],
+      ['one removed', { rs3: true }, { rs2: false }],
+      ['a weight change restarts nothing', {}, { weight1: 5 }],
+      ['checker_log_all_failures restarts nothing (logging only)', {}, { logAll: true }],
+    ];
+    for (const [what, a, b] of pairs) {
+      const before = plans(conf(a));
+      const after = plans(conf(b));
+      const p = planReload(before, after).checks;
+      // The engine, running the old plan (its attempts never finish), reloaded with the new one.
+      const engine = new CheckEngine(before.check.plan, { startCheck: () => undefined, bootstrapDelayMs: 0 });
+      engine.start();
+      const r = engine.reload(after.check.plan);
+      void engine.stop();
+      const names = (plan: CheckPlan, keys: string[]) => {
+        const all = plan.virtualServers.flatMap((vs) => vs.realServers.flatMap((rs) => rs.checkers));
+        return keys.map((k) => describeChecker(all.find((c) => c.key === k)?.id ?? assert.fail(k)));
+      };
+      assert.equal(r.kept, p.kept, `${what}: kept`);
+      assert.deepEqual(names(after.check.plan, r.restarted), p.changed, `${what}: restarted`);
+      assert.deepEqual(
+        [...names(after.check.plan, r.restarted), ...names(after.check.plan, r.started)].sort(),
+        [...p.started].sort(),
+        `${what}: started`,
+      );
+      assert.deepEqual(
+        [...names(after.check.plan, r.restarted), ...names(before.check.plan, r.stopped)].sort(),
+        [...p.stopped].sort(),
+        `${what}: stopped`,
+      );
+      if (what.includes('restarts nothing')) assert.equal(r.kept, 2, what);
     }
   });
 });

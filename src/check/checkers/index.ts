@@ -15,7 +15,11 @@ import { startTcp } from './tcp.js';
 import { checkUdp } from './udp.js';
 
 export type CheckDone = (result: CheckResult) => void;
-/** Start one attempt; `done` is called exactly once (also after an abort). */
+/**
+ * Start one attempt; `done` is called exactly once (also after an abort). `signal` aborts this attempt
+ * alone; the engine hands it to a later attempt once `done` has been called (the controllers are pooled),
+ * so an attempt removes any listener it added to it before calling `done`.
+ */
 export type StartCheck = (
   target: CheckTarget,
   urlIndex: number,
