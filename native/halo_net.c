@@ -987,6 +987,28 @@ static napi_value js_thread_id(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* peerCredentials(fd): the kernel's word (SO_PEERCRED) on who is at the other end of a connected Unix
+ * socket: { pid, uid, gid } of the process that connected. The control socket records it as the origin
+ * of an operator's change (`halo rs drain ...`). */
+static napi_value js_peer_credentials(napi_env env, napi_callback_info info) {
+  napi_value argv[1], out, v;
+  int fd;
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (!get_int(env, argv[0], 0, INT32_MAX, "fd", &fd)) return NULL;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+    return throw_errno(env, "getsockopt(SO_PEERCRED)", errno);
+  CHECK(napi_create_object(env, &out));
+  CHECK(napi_create_int32(env, (int32_t)cred.pid, &v));
+  CHECK(napi_set_named_property(env, out, "pid", v));
+  CHECK(napi_create_uint32(env, (uint32_t)cred.uid, &v));
+  CHECK(napi_set_named_property(env, out, "uid", v));
+  CHECK(napi_create_uint32(env, (uint32_t)cred.gid, &v));
+  CHECK(napi_set_named_property(env, out, "gid", v));
+  return out;
+}
+
 /* setScheduler(tid, 'other'|'rr'|'fifo'|'batch'|'idle', priority): SCHED_RESET_ON_FORK
  * always, as keepalived: a script forked from this thread must not run realtime. */
 static napi_value js_set_scheduler(napi_env env, napi_callback_info info) {
@@ -1677,6 +1699,7 @@ NAPI_MODULE_INIT() {
       {"netlinkAddress", js_netlink_address},
       {"bufferSize", js_buffer_size},
       {"threadId", js_thread_id},
+      {"peerCredentials", js_peer_credentials},
       {"setScheduler", js_set_scheduler},
       {"getScheduler", js_get_scheduler},
       {"nice", js_nice},

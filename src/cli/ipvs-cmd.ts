@@ -13,12 +13,14 @@
  */
 import { controlRequest } from '../daemon/control.js';
 import { defaultPaths } from '../daemon/paths.js';
+import { effectOf } from '../daemon/rs-overrides.js';
 import { DRY_RUN_TEXT, type StatusDocument } from '../daemon/status.js';
 import { IpvsClient } from '../ipvs/client.js';
 import {
   computeDesired,
   type DesiredResult,
   type RealServerHealth,
+  type RealServerOverride,
   type RealServerStatus,
   type VirtualServerState,
 } from '../ipvs/desired.js';
@@ -93,7 +95,7 @@ export async function run(argv: string[]): Promise<number> {
       const plan = buildIpvsPlan(config).virtualServers;
       if (daemon) {
         const h = healthFromDaemon(plan, daemon);
-        desired = computeDesired(plan, h.health, h.vsState);
+        desired = computeDesired(plan, h.health, h.vsState, h.overrides);
         desired.status = desired.status.map((s) => {
           const why = s.realServer && h.reasons.get(s.realServer);
           return why ? { ...s, reason: `${s.reason} (${why})` } : s;
@@ -185,7 +187,10 @@ export function healthFromDaemon(
   health: Map<RealServerKey, RealServerHealth>;
   vsState: Map<VirtualServerKey, VirtualServerState>;
   reasons: Map<RealServerKey, string>;
+  /** Operators' overrides (`halo rs`) the daemon applies. */
+  overrides: Map<RealServerKey, RealServerOverride>;
 } {
+  const overrides = new Map<RealServerKey, RealServerOverride>();
   const health = new Map<RealServerKey, RealServerHealth>();
   const vsState = new Map<VirtualServerKey, VirtualServerState>();
   const reasons = new Map<RealServerKey, string>();
@@ -203,6 +208,7 @@ export function healthFromDaemon(
     for (const rs of vs.realServers) {
       const r = st.realServers.find((x) => x.address === rs.address && x.port === rs.port);
       if (!r) continue;
+      if (r.override) overrides.set(rs.key, effectOf(r.override));
       const dynamic = r.up && r.effectiveWeight !== undefined && r.effectiveWeight !== rs.weight;
       health.set(rs.key, { alive: r.up, ...(dynamic ? { dynamicWeight: r.effectiveWeight } : {}) });
       if (r.lastCheck)
@@ -212,7 +218,7 @@ export function healthFromDaemon(
         );
     }
   }
-  return { health, vsState, reasons };
+  return { health, vsState, reasons, overrides };
 }
 
 /** A status entry for people and JSON: names instead of opaque keys. */

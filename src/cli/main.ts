@@ -26,6 +26,10 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
     summary: 'show what happened: transitions, real servers, IPVS, reloads',
   },
   ipvs: { module: './ipvs-cmd.js', summary: 'show the kernel IPVS table and what halo owns' },
+  rs: {
+    module: './rs-cmd.js',
+    summary: 'drain, disable, enable or re-weight a real server of the running daemon',
+  },
   genhash: {
     module: './genhash-cmd.js',
     summary: 'compute an HTTP_GET/SSL_GET digest like keepalived genhash',

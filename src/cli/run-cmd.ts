@@ -152,6 +152,7 @@ export async function run(argv: string[]): Promise<number> {
     vrrp: !values['check-only'] && !values['bgp-only'],
     onHealth: bgp ? (health) => bgp.healthChanged(health) : undefined,
     events: (e) => events.publish(e),
+    overridesFile: paths.rsOverridesFile,
   });
   const lvsPart = (plans: Plans, alert: (e: AlertEvent) => void) => {
     // --bgp-only without a bgp block: refuse before the checker and IPVS start (the LVS part is the first

@@ -9,6 +9,9 @@
  * connection is closed. Idle connections are closed too. Nothing a client sends can throw out of the
  * server: the daemon must not die because someone piped /dev/urandom into its socket.
  *
+ * `rs` (`halo rs drain|disable|enable|weight`) takes its arguments as RsArgsSchema (rs-control.ts) says;
+ * the peer's kernel credentials (SO_PEERCRED) are recorded as the change's origin.
+ *
  * `events` is a stream (`halo events`):
  *
  *   request:  {"cmd":"events", "follow"?: bool, "since"?: SEQ, "id"?: any}\n
@@ -32,6 +35,8 @@ import {
   type EventStreamInfo,
   EventStreamInfoSchema,
 } from './events.js';
+import { controlOrigin, type RsArgs, RsArgsSchema, type RsResult, RsResultSchema } from './rs-control.js';
+import type { RsOrigin } from './rs-overrides.js';
 import { type StatusDocument, StatusDocumentSchema } from './status.js';
 
 /** Commands with one answer. */
@@ -43,6 +48,7 @@ export const CONTROL_COMMANDS = [
   'dump',
   'failover',
   'maintenance',
+  'rs',
 ] as const;
 export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
 /** Every command the socket takes: the one-answer ones and `events` (a stream, see below). */
@@ -105,10 +111,12 @@ export type HoldCommandResult = z.infer<typeof HoldResultSchema>;
 export interface ControlArgs {
   failover: FailoverArgs;
   maintenance: MaintenanceArgs;
+  rs: RsArgs;
 }
 const ARG_SCHEMAS: { [C in keyof ControlArgs]: z.ZodType<ControlArgs[C]> } = {
   failover: FailoverArgsSchema,
   maintenance: MaintenanceArgsSchema,
+  rs: RsArgsSchema,
 };
 type ArgsOf<C extends ControlCommand> = C extends keyof ControlArgs ? ControlArgs[C] : undefined;
 export const DumpResultSchema = z.object({ files: z.array(z.string()) });
@@ -126,6 +134,7 @@ export interface ControlResults {
   dump: DumpResult;
   failover: HoldCommandResult;
   maintenance: HoldCommandResult;
+  rs: RsResult;
 }
 
 const RESULT_SCHEMAS: { [C in ControlCommand]: z.ZodType<ControlResults[C]> } = {
@@ -136,6 +145,7 @@ const RESULT_SCHEMAS: { [C in ControlCommand]: z.ZodType<ControlResults[C]> } = 
   dump: DumpResultSchema,
   failover: HoldResultSchema,
   maintenance: HoldResultSchema,
+  rs: RsResultSchema,
 };
 
 /** What the supervisor provides. `stop` is called after the acknowledgement has been written. */
@@ -151,6 +161,8 @@ export interface ControlHandlers {
   failover(args: FailoverArgs): HoldCommandResult | Promise<HoldCommandResult>;
   /** `halo maintenance on|off`: the whole node BACKUP, its VIPs away; kept across reloads and restarts. */
   maintenance(args: MaintenanceArgs): HoldCommandResult | Promise<HoldCommandResult>;
+  /** `halo rs`: an operator's real server override; `origin` is who asked (absent: `rs` answers an error). */
+  rs?(args: RsArgs, origin: RsOrigin): Promise<RsResult>;
 }
 
 export interface ControlServerOptions {
@@ -415,10 +427,13 @@ export class ControlServer {
                   ? await h.failover(args as FailoverArgs)
                   : cmd === 'maintenance'
                     ? await h.maintenance(args as MaintenanceArgs)
-                    : ({ stopping: true } satisfies StopResult);
+                    : cmd === 'rs'
+                      ? await this.rs(socket, args as RsArgs)
+                      : ({ stopping: true } satisfies StopResult);
       response = JSON.stringify({ ...idPart, ok: true, result });
     } catch (err) {
-      this.opts.onError?.(`control ${cmd}`, err);
+      // A request naming what does not exist is the client's mistake, not a daemon error.
+      if (!(err as { expected?: unknown } | null)?.expected) this.opts.onError?.(`control ${cmd}`, err);
       response = JSON.stringify({ ...idPart, ok: false, error: `${cmd} failed: ${describe(err)}` });
     }
     if (socket.destroyed) {
@@ -431,6 +446,16 @@ export class ControlServer {
     });
     // Acknowledge first, then stop: the client learns the request was taken before the socket goes away.
     if (cmd === 'stop') this.runStop();
+  }
+
+  /** `rs`: who asked is taken from the socket (the arguments were validated on arrival). */
+  private async rs(socket: Socket, args: RsArgs): Promise<RsResult> {
+    const handler = this.opts.handlers.rs;
+    if (!handler)
+      throw Object.assign(new Error('real server overrides are not available in this daemon'), {
+        expected: true,
+      });
+    return handler(args, await controlOrigin(socket, args.user));
   }
 
   /** `events`: the answer line, the backlog after `since`, then (follow) every new event until the end. */

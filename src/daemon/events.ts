@@ -16,8 +16,9 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { AlertEvent } from '../notify/events.js';
+import type { RsOrigin } from './rs-overrides.js';
 
-export type RealServerState = 'up' | 'down' | 'drained';
+export type RealServerState = 'up' | 'down' | 'drained' | 'disabled';
 export type VrrpStateText = 'INIT' | 'BACKUP' | 'MASTER' | 'FAULT' | 'STOP';
 
 /** What publishers hand the bus (the bus adds `seq` and `at`). */
@@ -65,6 +66,20 @@ export type HaloEventBody =
       reason: string;
       checker?: string;
       weight: number;
+      message: string;
+    }
+  | {
+      /** An operator's override of a real server set, changed or removed (`halo rs`), or dropped by halo. */
+      type: 'rs.override';
+      virtualServer: string;
+      realServer: string;
+      address: string;
+      port: number;
+      /** What was asked; `dropped`: halo removed it (a reload took the real server out of the config). */
+      action: 'drain' | 'disable' | 'enable' | 'weight' | 'dropped';
+      override: { kind: 'drain' | 'disable' | 'weight'; weight?: number } | null;
+      previous: { kind: 'drain' | 'disable' | 'weight'; weight?: number } | null;
+      origin: RsOrigin;
       message: string;
     }
   | {

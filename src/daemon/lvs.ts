@@ -13,7 +13,17 @@
  * Global kernel settings from global_defs: lvs_flush (flush the whole table
  * at start), lvs_timeouts, lvs_sync_daemon (master/backup following a VRRP
  * instance) and lvs_flush_on_stop. In dry-run mode these are only logged.
+ *
+ * Operators' real server overrides (`halo rs drain|disable|enable|weight`,
+ * src/daemon/rs-overrides.ts) are loaded before the first table is computed
+ * (a restart does not flap a drained server back to full weight), applied by
+ * computeDesired() on top of health, kept across reloads (an override whose
+ * real server a reload removed is dropped and logged: it named something that
+ * no longer exists, and a real server added back later should start under its
+ * checks, not under a forgotten override), and each change is published at
+ * once (one recomputation, one reconciler pass).
  */
+import type { Gauge, Registry } from 'prom-client';
 import {
   type AttemptEvent,
   CheckEngine,
@@ -28,6 +38,7 @@ import { type IpvsBackend, IpvsClient } from '../ipvs/client.js';
 import {
   computeDesired,
   type DesiredResult,
+  healthWithOverrides,
   type QuorumAction,
   type RealServerHealth,
   type VirtualServerState,
@@ -36,7 +47,7 @@ import { describeChanges, describeOp, type IpvsOp } from '../ipvs/diff.js';
 import { MemoryKernel } from '../ipvs/memory-kernel.js';
 import { KernelError } from '../ipvs/netlink.js';
 import { type PassReport, Reconciler } from '../ipvs/reconciler.js';
-import type { SyncDaemon, SyncState } from '../ipvs/types.js';
+import { type ServiceConfig, type SyncDaemon, type SyncState, serviceKeyString } from '../ipvs/types.js';
 import { AddressWatcher } from '../net/addr-watch.js';
 import type { AlertEvent, VirtualServerRef } from '../notify/events.js';
 import { describeProblem, type PlanProblem } from '../plan/check.js';
@@ -44,15 +55,27 @@ import {
   type CheckerKey,
   describeRealServer,
   describeVirtualServer,
+  type RealServerId,
   type RealServerKey,
   realServerEndpoint,
   type VirtualServerKey,
 } from '../plan/ids.js';
 import type { IpvsPlan, IpvsRealServerPlan, IpvsVirtualServerPlan } from '../plan/ipvs.js';
 import type { LiveState } from '../plan/reload.js';
+import { resolveRealServer } from '../plan/rs-select.js';
 import type { HaloEventBody, RealServerState } from './events.js';
 import { formatService, type HaloLogger, ipvsMessage, type IpvsOp as LogIpvsOp } from './log.js';
 import type { HaloMetrics } from './metrics.js';
+import type { RsParams, RsResult } from './rs-control.js';
+import {
+  describeOrigin,
+  describeOverride,
+  overrideStatus,
+  type RsOrigin,
+  type RsOverride,
+  type RsOverrideStatus,
+  RsOverrideStore,
+} from './rs-overrides.js';
 import type { CheckStats, RealServerStatus, VirtualServerStatus } from './status.js';
 import type { LvsPart } from './supervisor.js';
 
@@ -75,6 +98,8 @@ export interface LvsOptions {
   onHealth?: (health: ReadonlyMap<RealServerKey, RealServerHealth>) => void;
   /** The event bus (src/daemon/events.ts): real-server states, quorum, IPVS changes and drift repairs. */
   events?: (e: HaloEventBody) => void;
+  /** Where operators' real server overrides persist (HaloPaths.rsOverridesFile); none: memory only. */
+  overridesFile?: string;
 }
 
 /** What the checks + IPVS part reads: the checker plan and the IPVS plan (src/plan/). */
@@ -118,6 +143,8 @@ export class Lvs implements LvsPart {
   private readonly health = new Map<RealServerKey, RealServerHealth>();
   private vsState = new Map<VirtualServerKey, VirtualServerState>();
   private desired: DesiredResult | undefined;
+  /** The desired table's entry of each real server (looked up per server on every publish). */
+  private desiredOf = new Map<RealServerKey, DesiredResult['status'][number]>();
   private servers = new Map<RealServerKey, ServerInfo>();
   /** Every checker: its config type (metrics labels), its real server, whether each failure is logged. */
   private checkers = new Map<CheckerKey, { type: CheckerType; rs: RealServerKey; logAllFailures: boolean }>();
@@ -151,6 +178,12 @@ export class Lvs implements LvsPart {
   private readonly checkCounts = new Map<CheckerKey, { ok: number; failed: number }>();
   /** IPVS operations done (or, in dry-run, that would have been done) since start. */
   private readonly opCounts: Record<string, number> = {};
+  /** Operators' overrides (`halo rs`), by real server. */
+  private readonly overrides: RsOverrideStore;
+  /** halo_real_server_override (only with metrics). */
+  private overrideGauge: Gauge<'virtual_server' | 'real_server' | 'override'> | undefined;
+  /** Reloads and override changes, one at a time (an override is resolved against one plan). */
+  private serial: Promise<unknown> = Promise.resolve();
 
   /** kernel or dry-run, for daemon.start, the status and the dumps. */
   get ipvsMode(): IpvsMode {
@@ -161,10 +194,13 @@ export class Lvs implements LvsPart {
     private readonly opts: LvsOptions,
     /** Events for the notify FIFO and smtp_alert mail (src/notify). */
     private readonly alert: (e: AlertEvent) => void = () => undefined,
-  ) {}
+  ) {
+    this.overrides = new RsOverrideStore(opts.overridesFile);
+  }
 
   async start(plans: LvsPlans): Promise<void> {
     this.plans = plans;
+    if (this.opts.metrics) this.overrideGauge = await overrideGauge(this.opts.metrics.registry);
     this.backend = await openIpvsBackend(this.opts.ipvs);
     this.reconciler = new Reconciler({
       backend: this.backend,
@@ -190,6 +226,7 @@ export class Lvs implements LvsPart {
       await this.kernelCall('flush', 'flushed the IPVS table (lvs_flush)', (c) => c.flush());
     await this.applyTimeouts(plans.ipvs);
     this.indexServers(plans);
+    await this.loadOverrides();
     await this.startChecks(plans.check);
     await this.publish();
     this.reconciler.start();
@@ -197,7 +234,11 @@ export class Lvs implements LvsPart {
   }
 
   /** New plans: unchanged checkers keep running; the kernel gets only the difference. */
-  async reload(plans: LvsPlans): Promise<void> {
+  reload(plans: LvsPlans): Promise<void> {
+    return this.exclusive(() => this.reloadNow(plans));
+  }
+
+  private async reloadNow(plans: LvsPlans): Promise<void> {
     const before = this.plans.ipvs;
     this.plans = plans;
     if (JSON.stringify(before.timeouts) !== JSON.stringify(plans.ipvs.timeouts))
@@ -211,6 +252,7 @@ export class Lvs implements LvsPart {
     // it starts like any new one (its initial state), not from what it was before it left.
     for (const key of this.servers.keys()) if (!kept.has(key)) this.health.delete(key);
     this.indexServers(plans);
+    await this.dropStaleOverrides('reload');
     const counts = await this.reloadChecks(plans.check);
     // One recomputation for the whole reload; with nothing changed it sends no IPVS operation.
     const pass = await this.publish();
@@ -288,7 +330,7 @@ export class Lvs implements LvsPart {
   }
 
   live(): LiveState {
-    return { health: this.health, quorum: this.vsState };
+    return { health: this.health, quorum: this.vsState, overrides: this.overrides.effects() };
   }
 
   /** VRRP state changes: the sync daemon follows its instance (master when MASTER, backup otherwise). */
@@ -299,7 +341,8 @@ export class Lvs implements LvsPart {
     void this.applySyncDaemon(this.plans.ipvs);
   }
 
-  status(): { virtualServers: VirtualServerStatus[]; ipvs: StatusIpvs } {
+  async status(): Promise<{ virtualServers: VirtualServerStatus[]; ipvs: StatusIpvs }> {
+    const counts = await this.connectionCounts(this.overrides.entries().map(([key]) => key));
     const byVs = new Map<VirtualServerKey, RealServerStatus[]>();
     const inKernel = new Map(
       (this.desired?.status ?? []).filter((s) => s.realServer !== undefined).map((s) => [s.realServer, s]),
@@ -319,6 +362,7 @@ export class Lvs implements LvsPart {
           : null,
         since: new Date(info.since).toISOString(),
         state: this.rsState.get(info.rs.key) ?? this.stateOf(info.rs.key),
+        ...this.overrideView(info.rs.key, counts),
       });
       byVs.set(info.vs.key, list);
     }
@@ -690,21 +734,31 @@ export class Lvs implements LvsPart {
 
   /** Recompute the desired table and hand it to the reconciler; resolves with the pass that applied it. */
   private async publish(): Promise<PassReport> {
-    const result = computeDesired(this.plans.ipvs.virtualServers, this.health, this.vsState);
+    const vss = this.plans.ipvs.virtualServers;
+    const overrides = this.overrides.effects();
+    const result = computeDesired(vss, this.health, this.vsState, overrides);
     this.desired = result;
+    this.desiredOf = new Map(
+      result.status.flatMap((x) => (x.realServer ? [[x.realServer, x] as const] : [])),
+    );
     this.vsState = result.state;
     this.publishStateChanges();
     for (const a of result.actions) this.onQuorum(a);
-    this.opts.onHealth?.(this.health);
+    // The BGP part computes quorum from health alone: a drained or disabled server must weigh 0 there too.
+    this.opts.onHealth?.(healthWithOverrides(vss, this.health, overrides));
     return this.reconciler.setDesired(result.table);
   }
 
-  /** up, down or drained (alive with weight 0: no new connections), from health and the desired table. */
+  /**
+   * up, down, drained (alive with weight 0: no new connections) or disabled (an operator took it out), from
+   * the overrides, health and the desired table.
+   */
   private stateOf(key: RealServerKey): RealServerState {
+    if (this.overrides.get(key)?.kind === 'disable') return 'disabled';
     const info = this.servers.get(key);
     const alive = this.health.get(key)?.alive ?? (info ? !info.rs.checked || info.rs.startsAlive : false);
     if (!alive) return 'down';
-    const st = this.desired?.status.find((s) => s.realServer === key);
+    const st = this.desiredOf.get(key);
     const weight = st?.weight ?? this.health.get(key)?.dynamicWeight ?? info?.rs.weight ?? 1;
     return weight === 0 ? 'drained' : 'up';
   }
@@ -741,6 +795,258 @@ export class Lvs implements LvsPart {
     }
     for (const key of this.rsState.keys()) if (!this.servers.has(key)) this.rsState.delete(key);
     this.pendingWhy.clear();
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Operators' overrides (halo rs)
+
+  /** One at a time: a reload and an override change never interleave. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.serial.then(fn, fn);
+    this.serial = p.catch(() => undefined);
+    return p;
+  }
+
+  /** At start, before the first table: the overrides the file kept, minus those naming unknown servers. */
+  private async loadOverrides(): Promise<void> {
+    const log = this.opts.logger.pino;
+    const file = this.overrides.file;
+    const r = await this.overrides.load();
+    if (r.unusable) {
+      log.warn(
+        { event: 'rs.overrides_file', file, reason: r.unusable.reason, movedTo: r.unusable.movedTo },
+        `real server overrides file ${file} not used: ${r.unusable.reason}${r.unusable.movedTo ? ` (moved to ${r.unusable.movedTo})` : ''}; starting without overrides`,
+      );
+    }
+    for (const why of r.skipped)
+      log.warn(
+        { event: 'rs.overrides_file', file, reason: why },
+        `real server overrides file ${file}: skipped ${why}`,
+      );
+    await this.dropStaleOverrides('start');
+    for (const [key, o] of this.overrides.entries()) {
+      const info = this.servers.get(key);
+      if (!info) continue;
+      const vs = info.vs.name;
+      const rs = describeRealServer(info.rs.id);
+      log.info(
+        {
+          event: 'rs.override_restored',
+          virtualServer: vs,
+          realServer: rs,
+          override: describeOverride(o),
+          origin: o.origin,
+        },
+        `${rs} in VS ${vs}: override ${describeOverride(o)} restored from ${file} (set ${o.origin.at} by ${describeOrigin(o.origin)})`,
+      );
+    }
+    this.refreshOverrideMetric();
+  }
+
+  /** Overrides whose real server is not in the plan any more are dropped, logged and announced. */
+  private async dropStaleOverrides(via: 'start' | 'reload'): Promise<void> {
+    const dropped = await this.overrides.retain(
+      (key) => this.servers.has(key),
+      (err) =>
+        this.opts.logger.pino.error(
+          { event: 'rs.overrides_file', file: this.overrides.file, err: String(err) },
+          `cannot write the real server overrides file ${this.overrides.file}: ${String(err)}`,
+        ),
+    );
+    const origin: RsOrigin = { via, at: new Date().toISOString() };
+    for (const o of dropped) this.announceOverride('dropped', o.realServer, undefined, o, origin);
+    if (dropped.length) this.refreshOverrideMetric();
+  }
+
+  /**
+   * `halo rs drain|disable|enable|weight VS RS [N]` (the control socket's `rs`): resolves the real server in
+   * the running plan, records the override (persisted before it is applied), publishes the new table at
+   * once and answers with what is in force now. Asking for what is already in force changes nothing.
+   */
+  rsCommand(req: RsParams, origin: RsOrigin): Promise<RsResult> {
+    return this.exclusive(async () => {
+      if (this.stopping) throw Object.assign(new Error('halo is stopping'), { expected: true });
+      const { vs, rs } = resolveRealServer(this.plans.ipvs.virtualServers, req.virtualServer, req.realServer);
+      const key = rs.key;
+      const previous = this.overrides.get(key);
+      const next: RsOverride | undefined =
+        req.action === 'enable'
+          ? undefined
+          : {
+              realServer: rs.id,
+              kind: req.action,
+              ...(req.action === 'weight' ? { weight: req.weight } : {}),
+              origin,
+            };
+      const changed = previous?.kind !== next?.kind || (previous?.weight ?? null) !== (next?.weight ?? null);
+      // Taking a destination out of IPVS breaks its open connections (the kernel drops their packets, or
+      // resets them with expire_nodest_conn): say how many there were.
+      const cut =
+        changed && next?.kind === 'disable' ? (await this.connectionCounts([key])).get(key) : undefined;
+      if (changed) {
+        if (next) await this.overrides.set(next);
+        else await this.overrides.remove(key);
+        this.pendingWhy.set(key, { reason: overrideReason(next, previous) });
+        this.announceOverride(req.action, rs.id, next, previous, origin);
+        this.refreshOverrideMetric();
+        // A stop that began meanwhile owns the table now (it removes or keeps it as configured).
+        if (!this.stopping) await this.publish();
+      }
+      const now = this.overrides.get(key);
+      const counts = await this.connectionCounts(now ? [key] : []);
+      const st = this.desiredOf.get(key);
+      const view = this.overrideView(key, counts).override ?? null;
+      const rsName = describeRealServer(rs.id);
+      const inKernel = st?.inKernel ? `weight ${st.weight} in IPVS` : 'not in IPVS';
+      return {
+        action: req.action,
+        virtualServer: vs.name,
+        realServer: rsName,
+        override: view,
+        previous: previous ? overrideStatus(previous) : null,
+        changed,
+        ipvsWeight: st?.inKernel ? st.weight : null,
+        state: this.stateOf(key),
+        ipvsMode: this.opts.ipvs,
+        ...(cut?.connections ? { connectionsCut: cut.connections } : {}),
+        message: changed
+          ? `${rsName} in VS ${vs.name}: ${overrideReason(next, previous)} (${inKernel})${
+              cut?.connections
+                ? `; it had ${cut.connections.active} active and ${cut.connections.inactive} inactive connection(s), which IPVS no longer serves`
+                : ''
+            }`
+          : `${rsName} in VS ${vs.name}: already ${next ? describeOverride(next) : 'without override'}; nothing changed (${inKernel})`,
+      };
+    });
+  }
+
+  /** The `override` field of a real server's status, with its connection counts. */
+  private overrideView(
+    key: RealServerKey,
+    counts: ReadonlyMap<RealServerKey, Pick<RsOverrideStatus, 'connections' | 'connectionsNote'>>,
+  ): { override?: RsOverrideStatus } {
+    const o = this.overrides.get(key);
+    return o ? { override: { ...overrideStatus(o), ...counts.get(key) } } : {};
+  }
+
+  /**
+   * IPVS active/inactive connection counts of these real servers, read from the kernel now (summed over the
+   * services of their virtual server: a group has several). Dry-run has none, and says so.
+   */
+  private async connectionCounts(
+    keys: readonly RealServerKey[],
+  ): Promise<Map<RealServerKey, Pick<RsOverrideStatus, 'connections' | 'connectionsNote'>>> {
+    const out = new Map<RealServerKey, Pick<RsOverrideStatus, 'connections' | 'connectionsNote'>>();
+    const desired = this.desired;
+    const wanted: { key: RealServerKey; info: ServerInfo; services: ServiceConfig[] }[] = [];
+    for (const key of keys) {
+      const info = this.servers.get(key);
+      const st = this.desiredOf.get(key);
+      if (!info || !desired || !st?.inKernel) {
+        out.set(key, { connectionsNote: 'not in the IPVS table' });
+        continue;
+      }
+      if (!(this.backend instanceof IpvsClient)) {
+        out.set(key, { connectionsNote: 'none in dry-run (nothing is programmed)' });
+        continue;
+      }
+      const services = desired.table.services
+        .map((s) => s.service)
+        .filter((svc) => desired.serviceOwner.get(serviceKeyString(svc))?.key === info.vs.key);
+      wanted.push({ key, info, services });
+    }
+    if (!wanted.length) return out;
+    const client = this.backend as IpvsClient;
+    const dumps = new Map<string, ReturnType<IpvsClient['listDests']>>();
+    const destsOf = (svc: ServiceConfig) => {
+      const k = serviceKeyString(svc);
+      let p = dumps.get(k);
+      if (!p) {
+        p = withTimeout(client.listDests(svc), 2000, `listing ${k}`);
+        dumps.set(k, p);
+      }
+      return p;
+    };
+    await Promise.all(
+      wanted.map(async ({ key, info, services }) => {
+        try {
+          let active = 0;
+          let inactive = 0;
+          for (const svc of services) {
+            const port = info.rs.port || (svc.fwmark ? 0 : svc.port);
+            for (const d of await destsOf(svc)) {
+              if (d.address !== info.rs.address || d.port !== port) continue;
+              active += d.activeConns;
+              inactive += d.inactiveConns;
+            }
+          }
+          out.set(key, { connections: { active, inactive } });
+        } catch (err) {
+          out.set(key, {
+            connectionsNote: `the kernel did not answer (${err instanceof Error ? err.message : String(err)})`,
+          });
+        }
+      }),
+    );
+    return out;
+  }
+
+  /** Logs an override change with its origin and puts it on the event bus. */
+  private announceOverride(
+    action: 'drain' | 'disable' | 'enable' | 'weight' | 'dropped',
+    id: RealServerId,
+    override: RsOverride | undefined,
+    previous: RsOverride | undefined,
+    origin: RsOrigin,
+  ): void {
+    const vs = describeVirtualServer(id.vs);
+    const rs = describeRealServer(id);
+    const what =
+      action === 'dropped'
+        ? `override ${describeOverride(previous)} dropped: the real server is no longer in the configuration (${origin.via})`
+        : overrideReason(override, previous);
+    const who = action === 'dropped' ? '' : `; asked by ${describeOrigin(origin)}`;
+    const message = `${rs} in VS ${vs}: ${what}${who}`;
+    const brief = (o: RsOverride | undefined) =>
+      o ? { kind: o.kind, ...(o.weight !== undefined ? { weight: o.weight } : {}) } : null;
+    this.opts.logger.pino[action === 'dropped' ? 'warn' : 'info'](
+      {
+        event: 'rs.override',
+        action,
+        virtualServer: vs,
+        realServer: rs,
+        override: brief(override),
+        previous: brief(previous),
+        origin,
+      },
+      message,
+    );
+    this.opts.events?.({
+      type: 'rs.override',
+      virtualServer: vs,
+      realServer: rs,
+      address: id.address,
+      port: id.port,
+      action,
+      override: brief(override),
+      previous: brief(previous),
+      origin,
+      message,
+    });
+  }
+
+  private refreshOverrideMetric(): void {
+    const g = this.overrideGauge;
+    if (!g) return;
+    g.reset();
+    for (const [key, o] of this.overrides.entries()) {
+      const info = this.servers.get(key);
+      if (!info) continue;
+      g.set(
+        { virtual_server: info.vs.name, real_server: realServerEndpoint(info.rs.id), override: o.kind },
+        1,
+      );
+    }
   }
 
   private onQuorum(a: QuorumAction): void {
@@ -845,6 +1151,50 @@ const OP_NAMES: Record<IpvsOp['kind'], LogIpvsOp> = {
   'edit-dest': 'update-dest',
   'delete-dest': 'remove-dest',
 };
+
+/**
+ * halo_real_server_override, registered once per registry. prom-client is loaded here only when metrics
+ * are on (a daemon without --metrics/--http does not load it at all).
+ */
+async function overrideGauge(
+  registry: Registry,
+): Promise<Gauge<'virtual_server' | 'real_server' | 'override'>> {
+  const name = 'halo_real_server_override';
+  const known = registry.getSingleMetric(name) as
+    | Gauge<'virtual_server' | 'real_server' | 'override'>
+    | undefined;
+  if (known) return known;
+  const { Gauge } = await import('prom-client');
+  return new Gauge({
+    name,
+    help: "An operator's override of a real server (halo rs): 1 while it is set, by kind (drain, disable, weight)",
+    labelNames: ['virtual_server', 'real_server', 'override'] as const,
+    registers: [registry],
+  });
+}
+
+/** What an override change does, in words ("drained by the operator (weight 0: ...)"). */
+function overrideReason(next: RsOverride | undefined, previous: RsOverride | undefined): string {
+  if (!next) return `override ${describeOverride(previous)} removed: back under its checks`;
+  switch (next.kind) {
+    case 'drain':
+      return 'drained by the operator (weight 0: no new connections, open ones finish)';
+    case 'disable':
+      return 'disabled by the operator (out of IPVS)';
+    case 'weight':
+      return `weight ${next.weight} set by the operator`;
+  }
+}
+
+/** Rejects after `ms` (a kernel that does not answer must not hold `halo status`). */
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
 
 function opKind(op: IpvsOp): LogIpvsOp {
   return OP_NAMES[op.kind];

@@ -22,6 +22,8 @@ export interface HaloPaths {
   /** SIGUSR2 statistics dump, text (keepalived's /tmp/keepalived.stats) and JSON. */
   statsFile: string;
   statsJsonFile: string;
+  /** Operators' real server overrides (`halo rs`), kept across reloads and restarts. */
+  rsOverridesFile: string;
 }
 
 export function defaultPaths(runDir: string = DEFAULT_RUN_DIR): HaloPaths {
@@ -33,6 +35,7 @@ export function defaultPaths(runDir: string = DEFAULT_RUN_DIR): HaloPaths {
     dataJsonFile: join(runDir, 'halo.data.json'),
     statsFile: join(runDir, 'halo.stats'),
     statsJsonFile: join(runDir, 'halo.stats.json'),
+    rsOverridesFile: join(runDir, 'rs-overrides.json'),
   };
 }
 
@@ -45,6 +48,7 @@ export const PATH_FLAGS = {
   '--data-json-file': 'dataJsonFile',
   '--stats-file': 'statsFile',
   '--stats-json-file': 'statsJsonFile',
+  '--rs-overrides-file': 'rsOverridesFile',
 } as const satisfies Record<string, keyof HaloPaths>;
 
 export const PATH_FLAGS_HELP = `path options (defaults under ${DEFAULT_RUN_DIR}; give each instance its own):
@@ -54,7 +58,8 @@ export const PATH_FLAGS_HELP = `path options (defaults under ${DEFAULT_RUN_DIR};
   --data-file PATH         SIGUSR1 text dump (default DIR/halo.data)
   --data-json-file PATH    SIGUSR1 JSON dump (default DIR/halo.data.json)
   --stats-file PATH        SIGUSR2 text stats (default DIR/halo.stats)
-  --stats-json-file PATH   SIGUSR2 JSON stats (default DIR/halo.stats.json)`;
+  --stats-json-file PATH   SIGUSR2 JSON stats (default DIR/halo.stats.json)
+  --rs-overrides-file PATH real server overrides of 'halo rs' (default DIR/rs-overrides.json)`;
 
 export class UsageError extends Error {
   override name = 'UsageError';

@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { BgpStatusSchema, renderBgpStatusLines } from '../bgp/status.js';
 import { type HaloPaths, writeFileAtomic } from './paths.js';
+import { describeOrigin, RsOverrideStatusSchema } from './rs-overrides.js';
 
 export const VRRP_STATES = ['INIT', 'BACKUP', 'MASTER', 'FAULT', 'STOP'] as const;
 
@@ -23,7 +24,7 @@ export const LastCheckSchema = z.object({
   durationMs: z.number().nonnegative().optional(),
 });
 
-export const REAL_SERVER_STATES = ['up', 'down', 'drained'] as const;
+export const REAL_SERVER_STATES = ['up', 'down', 'drained', 'disabled'] as const;
 
 export const RealServerStatusSchema = z.object({
   address: z.string(),
@@ -36,8 +37,13 @@ export const RealServerStatusSchema = z.object({
   lastCheck: LastCheckSchema.nullable(),
   /** ISO time of the last up/down change (or of the start). */
   since: z.string(),
-  /** up, down, or drained (up but weight 0: it takes no new connections). Older daemons omit it. */
+  /**
+   * up, down, drained (up but weight 0: it takes no new connections) or disabled (an operator took it out
+   * of IPVS). Older daemons omit it.
+   */
   state: z.enum(REAL_SERVER_STATES).optional(),
+  /** An operator's override (`halo rs`): what, who, since when, and the IPVS connection counts. */
+  override: RsOverrideStatusSchema.optional(),
 });
 
 export const VirtualServerStatusSchema = z.object({
@@ -152,9 +158,10 @@ export type DaemonStatus = z.infer<typeof DaemonStatusSchema>;
 export type StatusDocument = z.infer<typeof StatusDocumentSchema>;
 export type PeerStatus = NonNullable<InstanceStatus['peer']>;
 
-/** up / down / drained, also for documents of daemons that did not send `state`. */
+/** up / down / drained / disabled, also for documents of daemons that did not send `state`. */
 export function realServerState(r: RealServerStatus): (typeof REAL_SERVER_STATES)[number] {
   if (r.state) return r.state;
+  if (r.override?.kind === 'disable') return 'disabled';
   if (!r.up) return 'down';
   return (r.effectiveWeight ?? r.weight) === 0 ? 'drained' : 'up';
 }
@@ -246,6 +253,30 @@ export function peerText(p: PeerStatus, now: number): string {
   return `${p.address} prio ${p.priority} ${p.state} ${ago(p.lastAdvertAt, now)} ago`;
 }
 
+/** What an operator's override does, in words. */
+function overrideWords(o: NonNullable<RealServerStatus['override']>): string {
+  switch (o.kind) {
+    case 'drain':
+      return 'DRAINED by the operator (weight 0: no new connections, open ones finish)';
+    case 'disable':
+      return 'DISABLED by the operator (out of IPVS)';
+    case 'weight':
+      return `WEIGHT ${o.weight} set by the operator`;
+  }
+}
+
+/** One line under a virtual server's table for a real server with an override. */
+export function overrideLine(r: RealServerStatus, now: number): string {
+  const o = r.override;
+  if (!o) return '';
+  const conns = o.connections
+    ? `; IPVS connections: ${o.connections.active} active, ${o.connections.inactive} inactive`
+    : o.connectionsNote
+      ? `; connections: ${o.connectionsNote}`
+      : '';
+  return `* ${hostPort(r.address, r.port)} ${overrideWords(o)}, ${ago(o.since, now)} ago by ${describeOrigin(o.origin)}${conns}`;
+}
+
 /** The `halo status` screen. `now` is injectable so tests are deterministic. */
 export function renderStatusText(doc: StatusDocument, now: number = Date.now()): string {
   const out: string[] = [];
@@ -323,6 +354,7 @@ export function renderStatusText(doc: StatusDocument, now: number = Date.now()):
     out.push(
       ...renderTable(['REAL SERVER', 'STATE', 'WEIGHT', 'FOR', 'LAST CHECK'], rows).map((l) => `    ${l}`),
     );
+    for (const r of vs.realServers) if (r.override) out.push(`    ${overrideLine(r, now)}`);
   }
   out.push('');
 
@@ -387,6 +419,14 @@ export function renderDataText(doc: StatusDocument): string {
       out.push(`     State = ${realServerState(r)}`);
       out.push(`     Weight = ${r.weight}`);
       if (r.effectiveWeight !== undefined) out.push(`     Effective weight = ${r.effectiveWeight}`);
+      if (r.override) {
+        const o = r.override;
+        out.push(
+          `     Override = ${o.kind === 'weight' ? `weight ${o.weight}` : o.kind} since ${o.since} by ${describeOrigin(o.origin)}`,
+        );
+        if (o.connections)
+          out.push(`     Connections = ${o.connections.active} active, ${o.connections.inactive} inactive`);
+      }
       out.push(`     Since = ${r.since}`);
       if (r.lastCheck) {
         out.push(

@@ -32,6 +32,8 @@ import { MaintenanceFile } from './maintenance.js';
 import type { HaloMetrics } from './metrics.js';
 import { acquirePidFile, type HaloPaths, type PidFileHandle } from './paths.js';
 import { applyProcessScheduling, applyThreadScheduling, watchRtTimeLimit } from './realtime.js';
+import type { RsParams, RsResult } from './rs-control.js';
+import type { RsOrigin } from './rs-overrides.js';
 import { StaticsPart } from './statics.js';
 import {
   type StatsDocument,
@@ -51,7 +53,11 @@ export interface LvsPart {
   start(plans: LvsPlans): Promise<void>;
   reload(plans: LvsPlans): Promise<void>;
   stop(): Promise<void>;
-  status(): Pick<StatusDocument, 'virtualServers' | 'ipvs'>;
+  status():
+    | Pick<StatusDocument, 'virtualServers' | 'ipvs'>
+    | Promise<Pick<StatusDocument, 'virtualServers' | 'ipvs'>>;
+  /** `halo rs drain|disable|enable|weight` (the control socket's `rs`). */
+  rsCommand?(req: RsParams, origin: RsOrigin): Promise<RsResult>;
   /** Check and IPVS operation counts since start (the stats dump). */
   stats?(): Pick<StatsDocument, 'checks' | 'ipvs'>;
   /** kernel or dry-run (said in daemon.start, the status and the dumps). */
@@ -277,6 +283,14 @@ export class Supervisor {
       dump: () => this.dump(),
       failover: (a) => this.failover(a),
       maintenance: (a) => this.setMaintenance(a),
+      rs: (req, origin) => {
+        if (!this.lvs?.rsCommand)
+          throw Object.assign(
+            new Error('no checks + IPVS part runs in this halo (--vrrp-only, or no virtual servers)'),
+            { expected: true },
+          );
+        return this.lvs.rsCommand(req, origin);
+      },
     };
   }
 
@@ -649,7 +663,7 @@ export class Supervisor {
 
   async statusDocument(): Promise<StatusDocument> {
     const instances = this.vrrp ? await this.vrrp.status() : [];
-    const lvs = this.lvs?.status();
+    const lvs = await this.lvs?.status();
     return {
       daemon: {
         pid: process.pid,

@@ -18,6 +18,14 @@
  * ha_suspend does not change this mapping: it suspends the checkers (the health input), which the check
  * scheduler owns.
  *
+ * Operator overrides (`halo rs drain|disable|weight`, kept by src/daemon/rs-overrides.ts) come last, on top
+ * of health: drain keeps an alive real server in the kernel with weight 0 (keepalived's inhibit: no new
+ * connections, the open ones finish); disable keeps it out of the kernel even when alive (and even with
+ * inhibit_on_failure); weight N replaces the configured (and misc_dynamic) weight while it is alive. A
+ * failed checker still takes a drained or re-weighted server out (or to 0 with inhibit_on_failure), as it
+ * would without the override. Quorum sees the effect: a drained or disabled server adds nothing to the
+ * weight sum, a re-weighted one adds N.
+ *
  * Health is keyed by the real server's typed identity (which includes its virtual server's), so it
  * survives reloads: a real server that was down stays down in the new config until its checker says
  * otherwise.
@@ -32,6 +40,9 @@ export interface RealServerHealth {
   /** misc_dynamic weight (exit status - 2), if the MISC_CHECK reported one */
   dynamicWeight?: number;
 }
+
+/** An operator's override of one real server, as computeDesired() applies it. */
+export type RealServerOverride = { kind: 'drain' } | { kind: 'disable' } | { kind: 'weight'; weight: number };
 
 export interface VirtualServerState {
   quorumUp: boolean;
@@ -77,10 +88,43 @@ function clampWeight(w: number): number {
   return Math.max(0, Math.min(WEIGHT_MAX, Math.trunc(w)));
 }
 
+/** Alive by its checkers' verdict; without checkers always; before the first verdict as the config says. */
+function aliveOf(rs: IpvsRealServerPlan, h: RealServerHealth | undefined): boolean {
+  return !rs.checked ? true : h ? h.alive : rs.startsAlive;
+}
+
+/**
+ * The health map with the overrides folded in, for consumers that compute quorum from health alone (the
+ * BGP part's weightSum): a drained or disabled real server weighs 0, a re-weighted one N. Every real server
+ * with an override gets an entry (alive as computeDesired() judges it), so an unchecked or not yet checked
+ * one is covered too; the weight sums it gives equal computeDesired()'s.
+ */
+export function healthWithOverrides(
+  virtualServers: readonly IpvsVirtualServerPlan[],
+  health: ReadonlyMap<RealServerKey, RealServerHealth>,
+  overrides: ReadonlyMap<RealServerKey, RealServerOverride>,
+): ReadonlyMap<RealServerKey, RealServerHealth> {
+  if (overrides.size === 0) return health;
+  const out = new Map(health);
+  for (const vs of virtualServers) {
+    for (const rs of vs.realServers) {
+      const o = overrides.get(rs.key);
+      if (!o) continue;
+      const alive = aliveOf(rs, health.get(rs.key));
+      out.set(rs.key, {
+        alive: o.kind === 'disable' ? false : alive,
+        dynamicWeight: o.kind === 'weight' ? o.weight : 0,
+      });
+    }
+  }
+  return out;
+}
+
 export function computeDesired(
   virtualServers: readonly IpvsVirtualServerPlan[],
   health: ReadonlyMap<RealServerKey, RealServerHealth>,
   previous: ReadonlyMap<VirtualServerKey, VirtualServerState> = new Map(),
+  overrides: ReadonlyMap<RealServerKey, RealServerOverride> = new Map(),
 ): DesiredResult {
   const table: IpvsTable = { services: [] };
   const owned = new Set<string>();
@@ -93,8 +137,14 @@ export function computeDesired(
     const vsId = vs.key;
     const rsInfo = vs.realServers.map((rs) => {
       const h = health.get(rs.key);
-      const alive = !rs.checked ? true : h ? h.alive : rs.startsAlive;
-      const weight = clampWeight(h?.dynamicWeight ?? rs.weight);
+      const alive = aliveOf(rs, h);
+      const override = overrides.get(rs.key);
+      const weight =
+        override?.kind === 'weight'
+          ? clampWeight(override.weight)
+          : override
+            ? 0
+            : clampWeight(h?.dynamicWeight ?? rs.weight);
       const why = !rs.checked
         ? 'no checker: always alive'
         : h
@@ -104,7 +154,7 @@ export function computeDesired(
           : alive
             ? 'not checked yet (starts up)'
             : 'not checked yet (alpha: starts down)';
-      return { rs, alive, weight, why };
+      return { rs, alive, weight, why, override };
     });
     const weightSum = rsInfo.reduce((n, r) => n + (r.alive ? r.weight : 0), 0);
 
@@ -174,9 +224,18 @@ export function computeDesired(
         const forward = r.rs.forward;
         let weight: number | undefined;
         let reason: string;
-        if (r.alive && !sorryActive) {
+        const override = r.override;
+        if (override?.kind === 'disable') {
+          // Out even when alive, and even with inhibit_on_failure: the operator asked for it.
+          reason = `${r.why}; disabled by the operator: not in IPVS`;
+        } else if (r.alive && !sorryActive) {
           weight = r.weight;
-          reason = r.why;
+          reason =
+            override?.kind === 'drain'
+              ? `${r.why}; drained by the operator: weight 0, no new connections`
+              : override?.kind === 'weight'
+                ? `${r.why}; weight ${r.weight} set by the operator`
+                : r.why;
         } else {
           reason = r.alive ? 'quorum lost: sorry server in use' : r.why;
           if (r.rs.inhibitOnFailure) {

@@ -79,6 +79,8 @@ export interface NativeAddon {
   bufferSize(h: NativeHandle, which: 'rcv' | 'snd', size?: number): number;
 
   threadId(): number;
+  /** SO_PEERCRED of a connected Unix socket's file descriptor; see src/net/peer-cred.ts. */
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   setScheduler(tid: number, policy: SchedPolicy, priority: number): void;
   getScheduler(tid: number): { policy: SchedPolicy | 'unknown'; priority: number; resetOnFork: boolean };
   nice(tid: number, value?: number): number;

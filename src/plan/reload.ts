@@ -9,7 +9,12 @@
  */
 import { diffCheckPlans } from '../check/definition.js';
 import type { PlanChecker } from '../check/types.js';
-import { computeDesired, type RealServerHealth, type VirtualServerState } from '../ipvs/desired.js';
+import {
+  computeDesired,
+  type RealServerHealth,
+  type RealServerOverride,
+  type VirtualServerState,
+} from '../ipvs/desired.js';
 import { describeOp, diff, type IpvsOp } from '../ipvs/diff.js';
 import { describeChecker, type RealServerKey, type VirtualServerKey } from './ids.js';
 import type { Plans } from './index.js';
@@ -65,13 +70,16 @@ export function diffCheckers(before: Plans, after: Plans): CheckerReload {
 export interface LiveState {
   health: ReadonlyMap<RealServerKey, RealServerHealth>;
   quorum: ReadonlyMap<VirtualServerKey, VirtualServerState>;
+  /** Operators' real server overrides (`halo rs`): they stay across the reload. */
+  overrides?: ReadonlyMap<RealServerKey, RealServerOverride>;
 }
 
 export function planReload(before: Plans, after: Plans, live?: LiveState): ReloadPlan {
   const health = live?.health ?? new Map();
   const quorum = live?.quorum ?? new Map();
-  const was = computeDesired(before.ipvs.virtualServers, health, quorum);
-  const will = computeDesired(after.ipvs.virtualServers, health, quorum);
+  const overrides = live?.overrides ?? new Map();
+  const was = computeDesired(before.ipvs.virtualServers, health, quorum, overrides);
+  const will = computeDesired(after.ipvs.virtualServers, health, quorum, overrides);
   const owned = new Set([...was.owned, ...will.owned]);
   const other: string[] = [];
   const changed = (what: string, a: unknown, b: unknown) => {

@@ -24,6 +24,7 @@ describe('paths', () => {
       dataJsonFile: '/run/halo/halo.data.json',
       statsFile: '/run/halo/halo.stats',
       statsJsonFile: '/run/halo/halo.stats.json',
+      rsOverridesFile: '/run/halo/rs-overrides.json',
     });
   });
 
