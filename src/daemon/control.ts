@@ -37,6 +37,7 @@ import {
 } from './events.js';
 import { controlOrigin, type RsArgs, RsArgsSchema, type RsResult, RsResultSchema } from './rs-control.js';
 import type { RsOrigin } from './rs-overrides.js';
+import { describeOrigin } from './rs-overrides.js';
 import { type StatusDocument, StatusDocumentSchema } from './status.js';
 
 /** Commands with one answer. */
@@ -424,9 +425,9 @@ export class ControlServer {
               : cmd === 'dump'
                 ? await h.dump()
                 : cmd === 'failover'
-                  ? await h.failover(args as FailoverArgs)
+                  ? await h.failover(await this.withOrigin(socket, args as FailoverArgs))
                   : cmd === 'maintenance'
-                    ? await h.maintenance(args as MaintenanceArgs)
+                    ? await h.maintenance(await this.withOrigin(socket, args as MaintenanceArgs))
                     : cmd === 'rs'
                       ? await this.rs(socket, args as RsArgs)
                       : ({ stopping: true } satisfies StopResult);
@@ -446,6 +447,12 @@ export class ControlServer {
     });
     // Acknowledge first, then stop: the client learns the request was taken before the socket goes away.
     if (cmd === 'stop') this.runStop();
+  }
+
+  /** Who asked: the kernel's word (SO_PEERCRED uid/pid and the process) first, what the client says after. */
+  private async withOrigin<A extends { origin: string }>(socket: Socket, args: A): Promise<A> {
+    const verified = describeOrigin(await controlOrigin(socket));
+    return { ...args, origin: `${verified} (${args.origin})`.slice(0, 300) };
   }
 
   /** `rs`: who asked is taken from the socket (the arguments were validated on arrival). */

@@ -175,7 +175,8 @@ describe('control socket', () => {
     const sent = JSON.parse(calls.at(-1)?.replace(/^failover /, '') ?? '{}');
     assert.deepEqual(sent.instances, ['VI_1']);
     assert.equal(sent.timeoutS, 60);
-    assert.match(sent.origin, /\(pid \d+\) via halo failover$/);
+    // The kernel's word (SO_PEERCRED) first, then what the client says.
+    assert.match(sent.origin, /^uid \d+ pid \d+ .*\(pid \d+\) via halo failover\)$/);
     const m = capture();
     assert.equal(await runHold(['maintenance', 'on', '--socket', path, '--json'], m.io), 0);
     assert.deepEqual(JSON.parse(m.out.join('')), { instances: ['VI_1'], unknown: [], maintenance: true });
