@@ -1,22 +1,54 @@
 /**
- * The control socket: a root-only Unix domain socket (mode 0600) speaking newline-delimited JSON.
+ * The control socket: a root-only Unix domain socket (mode 0600) speaking newline-delimited JSON (the wire
+ * format and its limits are in control-protocol.ts).
  *
- *   request:  {"cmd":"status"|"reload"|"stop"|"dump", "id"?: any}\n
- *   response: {"id"?: any, "ok": true, "result": ...}\n   or   {"id"?: any, "ok": false, "error": "..."}\n
+ * Its clients are root, but they are scripts, and scripts break: a client may send garbage, a line that
+ * never ends, a request nested 30,000 deep, requests faster than they are answered; it may connect and
+ * say nothing, trickle one byte a second, close its write side right after the request, never read the
+ * replies, or open hundreds of connections. None of that may crash the daemon, grow its memory without
+ * bound, or lock `halo status` out. So:
  *
- * A connection may carry several requests; they are answered in order. Anything malformed (not JSON, an
- * unknown command, a line over the size limit, too many queued requests) gets one error response and the
- * connection is closed. Idle connections are closed too. Nothing a client sends can throw out of the
- * server: the daemon must not die because someone piped /dev/urandom into its socket.
+ *  - Every request line gets exactly one reply, in request order. A well-formed JSON object with a bad
+ *    `cmd` or `id` gets an error reply and the connection goes on; garbage (not JSON, not an object, too
+ *    deep, too long) gets one error reply and the connection is closed.
+ *  - Size and depth are checked before parsing (control-protocol.ts); only a bounded, validated id is
+ *    echoed back.
+ *  - A complete request line must arrive within `requestTimeoutMs` of the connection opening or of the
+ *    previous reply: a silent client or a slowloris (one byte at a time) is cut off at that deadline,
+ *    trickling does not extend it.
+ *  - A reply must be taken by the client within `writeTimeoutMs`; a client that never reads is cut off.
+ *    At most one reply per connection is buffered at a time.
+ *  - At most `maxPendingPerConnection` requests are queued per connection; beyond that halo stops reading
+ *    from it (the kernel buffer fills and the client waits) until replies have gone out: a flood is
+ *    slowed down, not dropped and not buffered.
+ *  - Concurrent requests share work: all `status` (and `dump`) requests that arrive while one is being
+ *    computed get its result, and `reload`s that arrive while one runs are served by a single next run
+ *    (which reads the config after they arrived). So N clients flooding `status` cost the VRRP thread one
+ *    status query at a time, not N.
+ *  - A handler that does not answer within its deadline (`handlerTimeoutMs`) gets an error reply.
+ *  - At most `maxConnections` connections are open. A new connection is always accepted: when the table
+ *    is full, the connection idle the longest (no request queued or being answered) is closed with an
+ *    error reply; if none is idle, the oldest connection is closed. Idle and abusive connections therefore
+ *    cannot lock out `halo status`, whose connection is the newest and lives a few milliseconds. (Refusing
+ *    the newcomer, as before, let 16 idle connections lock `halo status` out for as long as they stayed.)
  */
 import { chmod as chmodP, lstat, mkdir, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { z } from 'zod';
+import {
+  CONTROL_COMMANDS,
+  type ControlCommand,
+  DEFAULT_MAX_DEPTH,
+  errorReply,
+  okReply,
+  type ParsedRequest,
+  parseRequestLine,
+  type RequestId,
+} from './control-protocol.js';
 import { type StatusDocument, StatusDocumentSchema } from './status.js';
 
-export const CONTROL_COMMANDS = ['status', 'reload', 'stop', 'dump'] as const;
-export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
+export { CONTROL_COMMANDS, type ControlCommand };
 
 export const ReloadResultSchema = z.object({
   /** False when the new config was rejected and the old one keeps running. */
@@ -61,13 +93,39 @@ export interface ControlServerOptions {
   handlers: ControlHandlers;
   /** Longest request line accepted (bytes, newline excluded). */
   maxLineBytes?: number;
-  /** Close a connection that sends nothing for this long. */
-  idleTimeoutMs?: number;
+  /** Deepest nesting of arrays/objects in a request line. */
+  maxDepth?: number;
+  /**
+   * A complete request line must arrive within this long after the connection opened or the previous
+   * reply went out; otherwise the connection is closed (with an error reply).
+   */
+  requestTimeoutMs?: number;
+  /** A reply not taken by the client within this long closes the connection. */
+  writeTimeoutMs?: number;
+  /** How long each command's handler may take before the request gets an error reply. */
+  handlerTimeoutMs?: Partial<Record<ControlCommand, number>>;
   maxConnections?: number;
-  /** Requests queued on one connection before it is cut off. */
+  /** Requests queued on one connection before halo stops reading from it. */
   maxPendingPerConnection?: number;
   /** Handler failures and socket errors (the supervisor logs them as daemon.error). */
   onError?: (context: string, err: unknown) => void;
+}
+
+/** Counters, for tests and for whoever wants to see what clients did. */
+export interface ControlServerStats {
+  /** Connections open now. */
+  connections: number;
+  accepted: number;
+  /** Closed to make room for a new connection. */
+  evicted: number;
+  /** Closed because a request did not arrive, or a reply was not read, in time. */
+  timedOut: number;
+  /** Garbage lines, over-long lines, bad commands or ids. */
+  protocolErrors: number;
+  /** Requests answered (successfully or not) by a handler. */
+  requests: number;
+  /** Handler runs (lower than `requests` when concurrent requests shared one run). */
+  handlerRuns: number;
 }
 
 export class ControlSocketInUseError extends Error {
@@ -76,10 +134,23 @@ export class ControlSocketInUseError extends Error {
 
 const DEFAULTS = {
   maxLineBytes: 64 * 1024,
-  idleTimeoutMs: 30_000,
+  maxDepth: DEFAULT_MAX_DEPTH,
+  requestTimeoutMs: 10_000,
+  writeTimeoutMs: 10_000,
   maxConnections: 16,
   maxPendingPerConnection: 8,
 };
+
+/** Reload reads a config in a bounded worker (30 s) and then applies it: give it room. */
+const HANDLER_TIMEOUTS: Record<ControlCommand, number> = {
+  status: 10_000,
+  dump: 30_000,
+  reload: 120_000,
+  stop: 5_000,
+};
+
+/** After a final (error) reply, how long the client gets to read it before the socket is destroyed. */
+const CLOSE_GRACE_MS = 1000;
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -100,19 +171,354 @@ async function socketIsLive(path: string, timeoutMs = 1000): Promise<boolean> {
   });
 }
 
+/**
+ * Runs a task so that concurrent callers share work. 'share': callers during a run get that run's result.
+ * 'after': callers during a run wait for ONE next run, started when the current one ends (for reload: the
+ * result must reflect a config read after the request arrived).
+ */
+export class Coalescer<T> {
+  private running: Promise<T> | undefined;
+  private queued: Promise<T> | undefined;
+  runs = 0;
+
+  constructor(
+    private readonly task: () => T | Promise<T>,
+    private readonly mode: 'share' | 'after',
+  ) {}
+
+  run(): Promise<T> {
+    if (!this.running) return this.start();
+    if (this.mode === 'share') return this.running;
+    if (!this.queued) {
+      const queued = this.running
+        .then(
+          () => undefined,
+          () => undefined,
+        )
+        .then(() => {
+          this.queued = undefined;
+          return this.start();
+        });
+      this.queued = queued;
+    }
+    return this.queued;
+  }
+
+  /**
+   * Gives up on the current run (it missed its deadline): the next caller starts a fresh one instead of
+   * joining a run that may never end. At most one abandoned run per deadline period can pile up.
+   */
+  abandon(): void {
+    this.running = undefined;
+  }
+
+  private start(): Promise<T> {
+    this.runs++;
+    const p = Promise.resolve().then(this.task);
+    this.running = p;
+    const clear = () => {
+      if (this.running === p) this.running = undefined;
+    };
+    p.then(clear, clear);
+    return p;
+  }
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number, what: string, onTimeout: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => {
+      onTimeout();
+      reject(new Error(`${what} did not finish within ${ms / 1000}s`));
+    }, ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(t);
+        reject(err);
+      },
+    );
+  });
+}
+
+type Limits = typeof DEFAULTS;
+
+/** One client connection: input framing, the request queue, timers, ordered replies. */
+class ControlConnection {
+  /** Order of arrival (the oldest has the smallest). */
+  readonly seq: number;
+  /** When it last became idle (nothing queued or being answered), for eviction. */
+  idleSince: number;
+  private input: Buffer = Buffer.alloc(0);
+  /** Where to resume looking for a newline in `input`. */
+  private scanFrom = 0;
+  private readonly queue: (ParsedRequest | { kind: 'timeout'; error: string })[] = [];
+  private busy = false;
+  private paused = false;
+  private readEnded = false;
+  /** No more input is read (a fatal error is queued or the connection is going away). */
+  private closing = false;
+  private finished = false;
+  private requestTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly server: ControlServer,
+    private readonly limits: Limits,
+    seq: number,
+  ) {
+    this.seq = seq;
+    this.idleSince = seq;
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.onEnd());
+    socket.on('error', () => socket.destroy()); // a client vanishing mid-write is not our problem
+    socket.on('close', () => {
+      this.clearRequestTimer();
+      this.server.forget(this);
+    });
+    this.armRequestTimer();
+  }
+
+  get idle(): boolean {
+    return !this.busy && this.queue.length === 0;
+  }
+
+  /** Closed to make room: an idle client is told why, a busy one is cut. */
+  evict(): void {
+    if (this.idle && !this.finished) {
+      this.finish(errorReply('closed: too many control connections; this one was idle the longest'));
+    } else {
+      this.socket.destroy();
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    this.input = this.input.length ? Buffer.concat([this.input, chunk]) : chunk;
+    this.pump();
+  }
+
+  /** Takes complete lines out of the input while the queue has room; applies backpressure otherwise. */
+  private pump(): void {
+    const max = this.limits.maxLineBytes;
+    while (!this.closing && this.queue.length < this.limits.maxPendingPerConnection) {
+      const nl = this.input.indexOf(10, this.scanFrom);
+      if (nl === -1) {
+        if (this.input.length > max) {
+          this.fatal(`bad request: line longer than ${max} bytes`);
+        } else if (this.readEnded && this.input.length > 0) {
+          // The client closed its write side: a last line without a newline is still a request.
+          const last = this.input;
+          this.input = Buffer.alloc(0);
+          this.scanFrom = 0;
+          this.handleLine(last);
+          continue;
+        } else {
+          this.scanFrom = this.input.length;
+        }
+        break;
+      }
+      const line = this.input.subarray(0, nl);
+      this.input = this.input.subarray(nl + 1);
+      this.scanFrom = 0;
+      if (line.length > max) {
+        this.fatal(`bad request: line longer than ${max} bytes`);
+        break;
+      }
+      this.handleLine(line);
+    }
+    if (this.closing || this.readEnded) return;
+    // The queue is full and complete lines may still be waiting: stop reading until replies have gone.
+    const full = this.queue.length >= this.limits.maxPendingPerConnection;
+    if (full && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    } else if (!full && this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  private handleLine(bytes: Buffer): void {
+    const text = bytes.toString('utf8');
+    if (text.trim() === '') return;
+    const parsed = parseRequestLine(text, this.limits.maxDepth);
+    if (parsed.kind !== 'request') this.server.stats.protocolErrors++;
+    if (parsed.kind === 'fatal') {
+      this.fatal(parsed.error);
+      return;
+    }
+    this.queue.push(parsed);
+    this.next();
+  }
+
+  /** Garbage: stop reading, answer once after the replies still owed, then close. */
+  private fatal(error: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.input = Buffer.alloc(0);
+    this.socket.pause();
+    this.queue.push({ kind: 'fatal', error });
+    this.next();
+  }
+
+  private onEnd(): void {
+    this.readEnded = true;
+    this.clearRequestTimer();
+    this.pump();
+    if (this.idle) this.finish();
+  }
+
+  private next(): void {
+    if (this.busy || this.finished) return;
+    const item = this.queue.shift();
+    if (!item) {
+      this.idleSince = this.server.tick();
+      // pump() has run before this: with the read side ended, the input is empty by now.
+      if (this.readEnded || this.closing) this.finish();
+      else this.armRequestTimer();
+      return;
+    }
+    this.clearRequestTimer();
+    this.busy = true;
+    void this.answer(item).then(
+      (keepGoing) => {
+        this.busy = false;
+        if (!keepGoing) return;
+        if (!this.closing) this.pump();
+        this.next();
+      },
+      () => {
+        this.busy = false;
+        this.socket.destroy();
+      },
+    );
+  }
+
+  /** Writes the reply to one queued item; false when the connection is done. */
+  private async answer(item: ParsedRequest | { kind: 'timeout'; error: string }): Promise<boolean> {
+    switch (item.kind) {
+      case 'fatal':
+      case 'timeout':
+        this.finish(errorReply(item.error));
+        return false;
+      case 'rejected':
+        return this.write(errorReply(item.error, item.id));
+      case 'request': {
+        const reply = await this.server.execute(item.cmd, item.id);
+        const written = await this.write(reply);
+        if (item.cmd === 'stop') this.server.runStop();
+        return written;
+      }
+    }
+  }
+
+  /** Resolves true once the reply is in the kernel, false if the client did not take it in time. */
+  private write(line: string): Promise<boolean> {
+    if (this.socket.destroyed || this.finished) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.stats.timedOut++;
+        this.socket.destroy();
+        resolve(false);
+      }, this.limits.writeTimeoutMs);
+      this.socket.write(line, (err) => {
+        clearTimeout(timer);
+        resolve(!err && !this.socket.destroyed);
+      });
+    });
+  }
+
+  /** Ends the connection, optionally with a last line; destroyed for good after a short grace. */
+  private finish(lastLine?: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.closing = true;
+    this.clearRequestTimer();
+    this.server.forget(this);
+    if (this.socket.destroyed) return;
+    if (lastLine === undefined) this.socket.end();
+    else this.socket.end(lastLine);
+    // end() waits for the client to read; a client that never reads does not keep us busy.
+    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+  }
+
+  private armRequestTimer(): void {
+    this.clearRequestTimer();
+    if (this.readEnded || this.closing) return;
+    this.requestTimer = setTimeout(() => {
+      this.requestTimer = undefined;
+      if (!this.idle || this.closing) return;
+      this.server.stats.timedOut++;
+      const s = this.limits.requestTimeoutMs / 1000;
+      const partial = this.input.length > 0;
+      this.closing = true;
+      this.input = Buffer.alloc(0);
+      this.socket.pause();
+      this.queue.push({
+        kind: 'timeout',
+        error: partial
+          ? `request not completed within ${s}s (a request is one line ending in a newline)`
+          : `no request within ${s}s`,
+      });
+      this.next();
+    }, this.limits.requestTimeoutMs);
+  }
+
+  private clearRequestTimer(): void {
+    if (this.requestTimer) clearTimeout(this.requestTimer);
+    this.requestTimer = undefined;
+  }
+}
+
 export class ControlServer {
   private server: Server | undefined;
+  private readonly connections = new Set<ControlConnection>();
+  /** Every open socket, including connections already finishing (close() cuts them all). */
   private readonly sockets = new Set<Socket>();
-  private readonly opts: Required<Omit<ControlServerOptions, 'onError'>> &
-    Pick<ControlServerOptions, 'onError'>;
+  private readonly limits: Limits;
+  private readonly handlerTimeouts: Record<ControlCommand, number>;
+  private readonly runs: { [C in ControlCommand]: Coalescer<unknown> };
   private ino: number | undefined;
+  private clock = 0;
+  private stopRequested = false;
+  readonly stats: Omit<ControlServerStats, 'connections' | 'handlerRuns'> = {
+    accepted: 0,
+    evicted: 0,
+    timedOut: 0,
+    protocolErrors: 0,
+    requests: 0,
+  };
 
-  constructor(opts: ControlServerOptions) {
-    this.opts = { ...DEFAULTS, ...opts };
+  constructor(private readonly opts: ControlServerOptions) {
+    this.limits = {
+      maxLineBytes: opts.maxLineBytes ?? DEFAULTS.maxLineBytes,
+      maxDepth: opts.maxDepth ?? DEFAULTS.maxDepth,
+      requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+      writeTimeoutMs: opts.writeTimeoutMs ?? DEFAULTS.writeTimeoutMs,
+      maxConnections: Math.max(1, opts.maxConnections ?? DEFAULTS.maxConnections),
+      maxPendingPerConnection: Math.max(1, opts.maxPendingPerConnection ?? DEFAULTS.maxPendingPerConnection),
+    };
+    this.handlerTimeouts = { ...HANDLER_TIMEOUTS, ...opts.handlerTimeoutMs };
+    const h = opts.handlers;
+    this.runs = {
+      status: new Coalescer(() => h.status(), 'share'),
+      dump: new Coalescer(() => h.dump(), 'share'),
+      reload: new Coalescer(() => h.reload(), 'after'),
+      stop: new Coalescer(() => ({ stopping: true }) satisfies StopResult, 'share'),
+    };
   }
 
   get path(): string {
     return this.opts.path;
+  }
+
+  /** Counters and the number of open connections. */
+  currentStats(): ControlServerStats {
+    const handlerRuns = Object.values(this.runs).reduce((n, c) => n + c.runs, 0);
+    return { ...this.stats, connections: this.connections.size, handlerRuns };
   }
 
   /**
@@ -137,8 +543,9 @@ export class ControlServer {
       await unlink(path);
     }
 
-    const server = createServer({ allowHalfOpen: false }, (s) => this.accept(s));
-    server.maxConnections = this.opts.maxConnections;
+    // allowHalfOpen: a client that sends its request and shuts down its write side (`printf ... | socat`)
+    // still gets its reply; the connection is ended once every reply owed has gone out.
+    const server = createServer({ allowHalfOpen: true }, (s) => this.accept(s));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       // The socket must never be reachable with a looser mode, not even between bind() and chmod():
@@ -171,122 +578,75 @@ export class ControlServer {
     this.server = undefined;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const s of this.sockets) s.destroy();
+    this.connections.clear();
     await closed;
+    await this.removeSocketFile();
+  }
+
+  /** Removes the socket file if it is still the one this server created (a successor may have replaced it). */
+  async removeSocketFile(): Promise<void> {
+    if (this.ino === undefined) return;
     const st = await lstat(this.opts.path).catch(() => undefined);
     if (st && st.ino === this.ino) await unlink(this.opts.path).catch(() => {});
   }
 
-  private accept(socket: Socket): void {
-    this.sockets.add(socket);
-    socket.setTimeout(this.opts.idleTimeoutMs);
-    socket.on('timeout', () => socket.destroy());
-    socket.on('close', () => this.sockets.delete(socket));
-    socket.on('error', () => socket.destroy()); // a client vanishing mid-write is not our problem
-
-    let buffered: Buffer[] = [];
-    let bufferedBytes = 0;
-    let pending = 0;
-    let closing = false;
-    let chain: Promise<void> = Promise.resolve();
-
-    // A protocol error stops reading at once, but its answer is queued behind the answers still owed to
-    // earlier requests on this connection: replies always come back in request order.
-    const fail = (error: string, id?: unknown) => {
-      if (closing) return;
-      closing = true;
-      socket.pause();
-      chain = chain.then(() => {
-        if (socket.destroyed) return;
-        socket.end(`${JSON.stringify({ ...(id === undefined ? {} : { id }), ok: false, error })}\n`);
-        // end() waits for the client to read; don't let a client that never reads keep us busy.
-        setTimeout(() => socket.destroy(), 1000).unref();
-      });
-    };
-
-    const handleLine = (line: string) => {
-      if (line.trim() === '') return;
-      let req: unknown;
-      try {
-        req = JSON.parse(line);
-      } catch {
-        fail('bad request: not JSON (expected {"cmd":"status"|"reload"|"stop"|"dump"})');
-        return;
-      }
-      const r = req as { cmd?: unknown; id?: unknown } | null;
-      const id = r && typeof r === 'object' ? r.id : undefined;
-      if (!r || typeof r !== 'object' || !CONTROL_COMMANDS.includes(r.cmd as ControlCommand)) {
-        fail(`bad request: unknown command (expected one of ${CONTROL_COMMANDS.join(', ')})`, id);
-        return;
-      }
-      if (++pending > this.opts.maxPendingPerConnection) {
-        fail('too many pending requests on this connection', id);
-        return;
-      }
-      const cmd = r.cmd as ControlCommand;
-      chain = chain.then(() => this.dispatch(socket, cmd, id)).finally(() => pending--);
-    };
-
-    socket.on('data', (chunk: Buffer) => {
-      if (closing) return;
-      let start = 0;
-      for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
-        const piece = chunk.subarray(start, nl);
-        start = nl + 1;
-        if (bufferedBytes + piece.length > this.opts.maxLineBytes) {
-          fail(`bad request: line longer than ${this.opts.maxLineBytes} bytes`);
-          return;
-        }
-        const line = Buffer.concat([...buffered, piece]).toString('utf8');
-        buffered = [];
-        bufferedBytes = 0;
-        handleLine(line);
-        if (closing) return;
-      }
-      const tail = chunk.subarray(start);
-      if (bufferedBytes + tail.length > this.opts.maxLineBytes) {
-        fail(`bad request: line longer than ${this.opts.maxLineBytes} bytes`);
-        return;
-      }
-      if (tail.length) {
-        buffered.push(tail);
-        bufferedBytes += tail.length;
-      }
-    });
+  /** @internal A monotonic counter for connection ages and idle times. */
+  tick(): number {
+    return ++this.clock;
   }
 
-  private async dispatch(socket: Socket, cmd: ControlCommand, id: unknown): Promise<void> {
-    const idPart = id === undefined ? {} : { id };
-    let response: string;
-    // A slow handler (a reload re-resolving names) is not an idle client.
-    socket.setTimeout(0);
-    try {
-      const h = this.opts.handlers;
-      const result =
-        cmd === 'status'
-          ? await h.status()
-          : cmd === 'reload'
-            ? await h.reload()
-            : cmd === 'dump'
-              ? await h.dump()
-              : ({ stopping: true } satisfies StopResult);
-      response = JSON.stringify({ ...idPart, ok: true, result });
-    } catch (err) {
-      this.opts.onError?.(`control ${cmd}`, err);
-      response = JSON.stringify({ ...idPart, ok: false, error: `${cmd} failed: ${describe(err)}` });
-    }
-    if (socket.destroyed) {
-      if (cmd === 'stop') this.runStop();
+  /** @internal */
+  forget(c: ControlConnection): void {
+    this.connections.delete(c);
+  }
+
+  private accept(socket: Socket): void {
+    if (!this.server) {
+      socket.destroy();
       return;
     }
-    socket.setTimeout(this.opts.idleTimeoutMs);
-    await new Promise<void>((resolve) => {
-      socket.write(`${response}\n`, () => resolve());
-    });
-    // Acknowledge first, then stop: the client learns the request was taken before the socket goes away.
-    if (cmd === 'stop') this.runStop();
+    this.stats.accepted++;
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    while (this.connections.size >= this.limits.maxConnections) {
+      const victim = this.victim();
+      if (!victim) break;
+      this.connections.delete(victim);
+      this.stats.evicted++;
+      victim.evict();
+    }
+    this.connections.add(new ControlConnection(socket, this, this.limits, this.tick()));
   }
 
-  private runStop(): void {
+  /** The connection idle the longest, else the oldest. */
+  private victim(): ControlConnection | undefined {
+    let idle: ControlConnection | undefined;
+    let oldest: ControlConnection | undefined;
+    for (const c of this.connections) {
+      if (c.idle && (!idle || c.idleSince < idle.idleSince)) idle = c;
+      if (!oldest || c.seq < oldest.seq) oldest = c;
+    }
+    return idle ?? oldest;
+  }
+
+  /** @internal Runs (or joins) the handler of a command; always resolves to a reply line. */
+  async execute(cmd: ControlCommand, rid: RequestId | undefined): Promise<string> {
+    this.stats.requests++;
+    const run = this.runs[cmd];
+    const ms = this.handlerTimeouts[cmd];
+    try {
+      const result = await withDeadline(run.run(), ms, cmd, () => run.abandon());
+      return okReply(result, rid);
+    } catch (err) {
+      this.opts.onError?.(`control ${cmd}`, err);
+      return errorReply(`${cmd} failed: ${describe(err)}`, rid);
+    }
+  }
+
+  /** @internal The stop handler, once, after the acknowledgement was written. */
+  runStop(): void {
+    if (this.stopRequested) return;
+    this.stopRequested = true;
     Promise.resolve()
       .then(() => this.opts.handlers.stop())
       .catch((err) => this.opts.onError?.('control stop', err));
