@@ -37,6 +37,9 @@ SIGUSR1 writes the data dump, SIGUSR2 the stats.
 
 ${PATH_FLAGS_HELP}`;
 
+/** How long a graceful stop after an uncaught error may take before the process exits anyway. */
+const FATAL_STOP_MS = 15_000;
+
 /** The options `halo run` takes; `--bogus`, `-f` without a file or `--config=` are usage errors (exit 2). */
 export function parseRunArgs(argv: string[]) {
   const { paths, rest } = parsePathArgs(argv);
@@ -130,6 +133,26 @@ export async function run(argv: string[]): Promise<number> {
     lvs: values['vrrp-only'] ? undefined : lvsPart,
     bgp: bgp ? () => bgp : undefined,
   });
+  // An uncaught error anywhere in the main thread is a bug: log it, stop gracefully (priority 0, VIPs
+  // and services released, notify STOP), and leave no pid file or socket behind even if that stop hangs.
+  // Node's default (print and exit at once) would leave the VIPs, the pid file and the socket.
+  let fatal = false;
+  const onFatal = (err: unknown) => {
+    logger.daemonError({ context: 'fatal', err });
+    if (fatal) return;
+    fatal = true;
+    process.stderr.write(
+      `halo run: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    const exit = () => {
+      supervisor.releaseFilesSync();
+      process.exit(1);
+    };
+    setTimeout(exit, FATAL_STOP_MS).unref();
+    supervisor.stop('fatal error').then(exit, exit);
+  };
+  process.on('uncaughtException', onFatal);
+  process.on('unhandledRejection', onFatal);
   try {
     await supervisor.start();
   } catch (err) {

@@ -32,6 +32,7 @@
  *    cannot lock out `halo status`, whose connection is the newest and lives a few milliseconds. (Refusing
  *    the newcomer, as before, let 16 idle connections lock `halo status` out for as long as they stayed.)
  */
+import { lstatSync, unlinkSync } from 'node:fs';
 import { chmod as chmodP, lstat, mkdir, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
@@ -588,6 +589,16 @@ export class ControlServer {
     if (this.ino === undefined) return;
     const st = await lstat(this.opts.path).catch(() => undefined);
     if (st && st.ino === this.ino) await unlink(this.opts.path).catch(() => {});
+  }
+
+  /** removeSocketFile for exit paths (an uncaught error) where nothing asynchronous runs any more. */
+  removeSocketFileSync(): void {
+    if (this.ino === undefined) return;
+    try {
+      if (lstatSync(this.opts.path).ino === this.ino) unlinkSync(this.opts.path);
+    } catch {
+      // gone already
+    }
   }
 
   /** @internal A monotonic counter for connection ages and idle times. */

@@ -17,7 +17,7 @@ import { type ControlHandlers, ControlServer } from './control.js';
 import type { HaloLogger } from './log.js';
 import type { LvsPlans } from './lvs.js';
 import type { HaloMetrics } from './metrics.js';
-import { acquirePidFile, type HaloPaths, type PidFileHandle } from './paths.js';
+import { acquirePidFile, type HaloPaths, type PidFileHandle, type StalePidReason } from './paths.js';
 import { StaticsPart } from './statics.js';
 import {
   type StatsDocument,
@@ -69,6 +69,13 @@ export interface SupervisorOptions {
   bgp?: (plan: BgpPlan) => BgpPartHook | undefined;
 }
 
+const STALE_PID_WORDS: Record<StalePidReason, (pid: number | undefined) => string> = {
+  dead: (pid) => `pid ${pid} is gone`,
+  'not-halo': (pid) => `pid ${pid} is not halo`,
+  'own-pid': () => 'it named our own pid',
+  garbage: () => 'it held no pid',
+};
+
 export class ConfigRejected extends Error {
   constructor(readonly diagnostics: Diagnostic[]) {
     super(diagnostics.map(formatDiagnostic).join('\n'));
@@ -92,6 +99,7 @@ export class Supervisor {
   private stopping: Promise<void> | undefined;
   private advertTimer: NodeJS.Timeout | undefined;
   private started = false;
+  private starting: Promise<void> | undefined;
   private reloading: Promise<unknown> = Promise.resolve();
   readonly stopped: Promise<void>;
   private resolveStopped!: () => void;
@@ -121,12 +129,42 @@ export class Supervisor {
   }
 
   async start(): Promise<void> {
+    if (!this.starting) this.starting = this.startParts();
+    return this.starting;
+  }
+
+  private async startParts(): Promise<void> {
     const log = this.opts.logger;
     this.plans = buildPlans(await this.load());
     this.pidFile = await acquirePidFile(this.opts.paths.pidFile);
     log.daemonStart({ version: HALO_VERSION, configFile: this.opts.configFile });
     this.started = true;
+    const stale = this.pidFile.takenOver;
+    if (stale) {
+      log.pino.warn(
+        {
+          event: 'daemon.stale_pid_file',
+          pidFile: this.pidFile.path,
+          holderPid: stale.holderPid,
+          reason: stale.reason,
+        },
+        `took over stale pid file ${this.pidFile.path} (${STALE_PID_WORDS[stale.reason](stale.holderPid)})`,
+      );
+    }
+    // A stop asked for while starting (SIGTERM from systemd) waits for the start, then undoes it.
+    this.installStopSignals();
+    try {
+      await this.startPartsLocked();
+    } catch (err) {
+      // A start that fails for any reason leaves no pid file and no socket behind. They go first, before
+      // the parts are stopped: stopping a half-started part is where a native error could still abort.
+      await this.releaseFiles();
+      throw err;
+    }
+  }
 
+  private async startPartsLocked(): Promise<void> {
+    const log = this.opts.logger;
     const runsVrrp = this.opts.vrrp && this.plans.vrrp.instances.length > 0;
     const lvs = this.opts.lvs?.(this.plans, (e) => this.notifier?.notify(e));
     this.notifier = new Notifier(this.plans.alerts, {
@@ -159,6 +197,21 @@ export class Supervisor {
     await this.control.listen();
     this.installSignals();
     if (this.opts.metrics) this.startAdvertCounters(this.opts.metrics);
+  }
+
+  /** Removes the control socket and the pid file (each only if it is still ours). */
+  private async releaseFiles(): Promise<void> {
+    await this.control?.close().catch(() => undefined);
+    await this.pidFile?.release().catch(() => undefined);
+  }
+
+  /**
+   * The same, synchronously: for the last moment of a process that is going down on an uncaught error,
+   * when a graceful stop could not finish (run-cmd calls it).
+   */
+  releaseFilesSync(): void {
+    this.control?.removeSocketFileSync();
+    this.pidFile?.releaseSync();
   }
 
   /**
@@ -200,10 +253,13 @@ export class Supervisor {
     };
   }
 
-  private installSignals(): void {
+  private installStopSignals(): void {
     const onStop = (sig: NodeJS.Signals) => void this.stop(sig);
     process.on('SIGTERM', onStop);
     process.on('SIGINT', onStop);
+  }
+
+  private installSignals(): void {
     process.on('SIGHUP', () => void this.reload());
     process.on('SIGUSR1', () => void this.dump('data'));
     process.on('SIGUSR2', () => void this.dump('stats'));
@@ -299,6 +355,8 @@ export class Supervisor {
     if (!this.stopping) {
       this.stopping = (async () => {
         const log = this.opts.logger;
+        // Parts still starting are stopped once they have started (or failed to).
+        await this.starting?.catch(() => undefined);
         // A start refused before anything ran (bad config, pid file held) has nothing to stop.
         if (this.started) log.daemonStop({ reason });
         if (this.advertTimer) clearInterval(this.advertTimer);
