@@ -17,6 +17,7 @@
  */
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
+import { escapeLine, escapeQuoted } from '../notify/escape.js';
 import { UsageError } from './paths.js';
 
 export type LogFormat = 'json' | 'pretty';
@@ -372,8 +373,14 @@ const LEVEL_COLOR: Record<string, string> = {
   fatal: '\x1b[35m',
 };
 
+/**
+ * A field value for the pretty format. Strings with spaces, quotes, `=`, backslashes or control characters
+ * are quoted and escaped (src/notify/escape.ts), so a name holding a newline or a terminal escape cannot
+ * forge a log line or repaint the operator's terminal.
+ */
 function prettyValue(v: unknown): string {
-  if (typeof v === 'string') return v === '' || /[\s"=]/.test(v) ? JSON.stringify(v) : v;
+  if (typeof v === 'string')
+    return v === '' || /[\s"=\\\u0000-\u001f\u007f-\u009f]/.test(v) ? `"${escapeQuoted(v)}"` : v;
   if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
   if (v === undefined) return 'undefined';
   return JSON.stringify(v);
@@ -421,7 +428,8 @@ export function formatPretty(obj: Record<string, unknown>, opts: { color?: boole
     fields.push(`${k}=${prettyValue(v)}`);
   }
   const lvl = opts.color ? `${LEVEL_COLOR[levelName] ?? ''}${label}\x1b[0m` : label;
-  let line = `${time} ${lvl} ${component} ${msg}`;
+  // The message quotes names (keepalived's "(VI_1) Entering MASTER STATE"): one line, whatever they hold.
+  let line = `${time} ${lvl} ${component} ${escapeLine(msg)}`;
   if (fields.length) line += `  ${fields.join(' ')}`;
   if (stack) {
     const rest = stack.split('\n').slice(1);
