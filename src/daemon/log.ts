@@ -488,6 +488,8 @@ export interface HaloLoggerParts {
   limiter: RateLimiter;
   now: () => number;
   autoFlush: boolean;
+  /** Where pino writes (forward() writes there too). */
+  stream?: TextSink;
 }
 
 function parseLevel(s: string): LevelName | undefined {
@@ -572,12 +574,40 @@ export class HaloLogger {
   private readonly autoFlush: boolean;
   private timer: NodeJS.Timeout | undefined;
   private timerAt: number | undefined;
+  private readonly stream: TextSink | undefined;
 
   constructor(parts: HaloLoggerParts) {
     this.pino = parts.pino;
     this.limiter = parts.limiter;
     this.now = parts.now;
     this.autoFlush = parts.autoFlush;
+    this.stream = parts.stream;
+  }
+
+  /**
+   * Writes a line another thread's HaloLogger produced (a worker's part: JSON, already level-filtered and
+   * rate-limited there) to this logger's output, so one writer owns stdout and the pretty format applies.
+   */
+  forward(line: string): void {
+    const text = line.endsWith('\n') ? line : `${line}\n`;
+    if (this.stream) {
+      this.stream.write(text);
+      return;
+    }
+    try {
+      const {
+        level,
+        msg,
+        time: _t,
+        pid: _p,
+        hostname: _h,
+        ...fields
+      } = JSON.parse(text) as Record<string, unknown>;
+      const name = (LEVEL_NAMES as readonly unknown[]).includes(level) ? (level as LevelName) : 'info';
+      this.pino[name](fields, typeof msg === 'string' ? msg : '');
+    } catch {
+      // not a log line: dropped
+    }
   }
 
   setLevel(level: LevelName): void {
@@ -898,5 +928,6 @@ export function createLogger(opts: LoggerOptions = {}): HaloLogger {
     limiter: new RateLimiter(opts.rateLimit),
     now,
     autoFlush: opts.autoFlush ?? true,
+    stream,
   });
 }

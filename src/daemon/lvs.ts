@@ -42,7 +42,8 @@ import {
 } from '../plan/ids.js';
 import type { IpvsPlan, IpvsRealServerPlan, IpvsVirtualServerPlan } from '../plan/ipvs.js';
 import type { HaloLogger, IpvsOp as LogIpvsOp } from './log.js';
-import type { HaloMetrics } from './metrics.js';
+import { LvsHost, type LvsHostOptions } from './lvs-host.js';
+import type { LvsCarriedState, LvsMetrics, VrrpStates } from './lvs-protocol.js';
 import type { RealServerStatus, VirtualServerStatus } from './status.js';
 import type { LvsPart } from './supervisor.js';
 
@@ -50,7 +51,7 @@ export type IpvsMode = 'kernel' | 'dry-run';
 
 export interface LvsOptions {
   logger: HaloLogger;
-  metrics?: HaloMetrics;
+  metrics?: LvsMetrics;
   ipvs: IpvsMode;
   /** Drift-check period (ms). */
   reconcileIntervalMs?: number;
@@ -63,6 +64,13 @@ export interface LvsOptions {
   vrrp?: boolean;
   /** The BGP part's input: the whole real server health map after every change. */
   onHealth?: (health: ReadonlyMap<RealServerKey, RealServerHealth>) => void;
+  /**
+   * Restarting after the part's worker died (lvs-host.ts): the health and quorum state it had. Known
+   * servers keep their state (no flap), and the table is not flushed (lvs_flush is for a daemon start).
+   */
+  resume?: LvsCarriedState;
+  /** The VRRP states known before start (the instance an lvs_sync_daemon follows may be MASTER already). */
+  vrrpStates?: VrrpStates;
 }
 
 /** What the checks + IPVS part reads: the checker plan and the IPVS plan (src/plan/). */
@@ -124,11 +132,26 @@ export class Lvs implements LvsPart {
     private readonly opts: LvsOptions,
     /** Events for the notify FIFO and smtp_alert mail (src/notify). */
     private readonly alert: (e: AlertEvent) => void = () => undefined,
-  ) {}
+  ) {
+    for (const [k, h] of opts.resume?.health ?? []) this.health.set(k, h);
+    for (const [k, v] of opts.resume?.vsState ?? []) this.vsState.set(k, v);
+  }
+
+  /** What a restarted part resumes from (see LvsOptions.resume). */
+  carriedState(): LvsCarriedState {
+    return {
+      health: new Map(this.health),
+      vsState: new Map(this.vsState),
+      // The dry-run table stands for the kernel's, which outlives the part: it is carried too (as the
+      // table the reconciler converges to).
+      ...(this.opts.ipvs === 'dry-run' && this.desired ? { dryRunTable: this.desired.table } : {}),
+    };
+  }
 
   async start(plans: LvsPlans): Promise<void> {
     this.plans = plans;
-    this.backend = await openIpvsBackend(this.opts.ipvs);
+    const carriedTable = this.opts.ipvs === 'dry-run' ? this.opts.resume?.dryRunTable : undefined;
+    this.backend = carriedTable ? new MemoryKernel(carriedTable) : await openIpvsBackend(this.opts.ipvs);
     this.reconciler = new Reconciler({
       backend: this.backend,
       intervalMs: this.opts.reconcileIntervalMs ?? 5000,
@@ -148,8 +171,11 @@ export class Lvs implements LvsPart {
         `IPVS table changed behind halo's back: ${d.repaired.length} operation(s) repaired it`,
       );
     });
+    const followed = plans.ipvs.syncDaemon?.instance;
+    const known = followed ? this.opts.vrrpStates?.get(followed) : undefined;
+    if (known) this.followedState = known.toUpperCase() === 'MASTER' ? 'master' : 'backup';
     // keepalived lvs_flush: whatever a previous run (or anyone) left is removed before halo programs.
-    if (plans.ipvs.flushAtStart)
+    if (plans.ipvs.flushAtStart && !this.opts.resume)
       await this.kernelCall('flush', 'flushed the IPVS table (lvs_flush)', (c) => c.flush());
     await this.applyTimeouts(plans.ipvs);
     this.indexServers(plans);
@@ -639,8 +665,15 @@ function alertRef(vs: IpvsVirtualServerPlan): VirtualServerRef {
   return { address: id.address, port: id.port, protocol };
 }
 
+/**
+ * The LVS part the supervisor runs: the Lvs class in its own supervised worker thread (lvs-host.ts), or,
+ * with `inline`, in the calling thread (tests that want to step it directly).
+ */
 export function createLvsPart(
-  opts: LvsOptions,
+  opts: LvsOptions & Omit<LvsHostOptions, keyof LvsOptions> & { inline?: boolean },
 ): (plans: LvsPlans, alert: (e: AlertEvent) => void) => LvsPart | undefined {
-  return (plans, alert) => (plans.ipvs.virtualServers.length ? new Lvs(opts, alert) : undefined);
+  return (plans, alert) => {
+    if (!plans.ipvs.virtualServers.length) return undefined;
+    return opts.inline ? new Lvs(opts, alert) : new LvsHost(opts, alert);
+  };
 }

@@ -37,7 +37,10 @@ export interface LvsPart {
   start(plans: LvsPlans): Promise<void>;
   reload(plans: LvsPlans): Promise<void>;
   stop(): Promise<void>;
-  status(): Pick<StatusDocument, 'virtualServers' | 'ipvs'>;
+  /** Synchronous for a part in this thread; the worker-hosted part (lvs-host.ts) answers asynchronously. */
+  status():
+    | Pick<StatusDocument, 'virtualServers' | 'ipvs'>
+    | Promise<Pick<StatusDocument, 'virtualServers' | 'ipvs'>>;
   /** VRRP state changes, for ha_suspend. */
   vrrpStateChanged?(instance: string, state: string): void;
 }
@@ -461,7 +464,7 @@ export class Supervisor {
 
   async statusDocument(): Promise<StatusDocument> {
     const instances = this.vrrp ? await this.vrrp.status() : [];
-    const lvs = this.lvs?.status();
+    const lvs = await this.lvs?.status();
     return {
       daemon: {
         pid: process.pid,
