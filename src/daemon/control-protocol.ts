@@ -104,5 +104,26 @@ export function errorReply(error: string, id?: RequestId): string {
  * (a cycle, a BigInt); the server turns that into an error reply.
  */
 export function okReply(result: unknown, id?: RequestId): string {
-  return `${JSON.stringify({ ...(id === undefined ? {} : { id }), ok: true, result })}\n`;
+  return okReplyFromJson(resultJson(result), id);
 }
+
+/** A result serialised once, for every reply that carries it. Throws like JSON.stringify. */
+export function resultJson(result: unknown): string {
+  // JSON.stringify(undefined) is undefined: the field is then left out, as it would be in an object.
+  return JSON.stringify(result) ?? '';
+}
+
+/** okReply from an already serialised result: the same bytes as JSON.stringify({id, ok, result}). */
+export function okReplyFromJson(json: string, id?: RequestId): string {
+  if (json === '') return `{${id === undefined ? '' : `"id":${JSON.stringify(id)},`}"ok":true}\n`;
+  return `${okReplyPrefix(id)}${json}${OK_REPLY_SUFFIX}`;
+}
+
+/**
+ * A success reply is OK_REPLY_PREFIX(id) + the result's JSON + OK_REPLY_SUFFIX, so the server can write
+ * one shared serialisation of a result for every request that shares it.
+ */
+export function okReplyPrefix(id?: RequestId): string {
+  return `{${id === undefined ? '' : `"id":${JSON.stringify(id)},`}"ok":true,"result":`;
+}
+export const OK_REPLY_SUFFIX = '}\n';

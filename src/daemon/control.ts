@@ -42,10 +42,13 @@ import {
   type ControlCommand,
   DEFAULT_MAX_DEPTH,
   errorReply,
-  okReply,
+  OK_REPLY_SUFFIX,
+  okReplyFromJson,
+  okReplyPrefix,
   type ParsedRequest,
   parseRequestLine,
   type RequestId,
+  resultJson,
 } from './control-protocol.js';
 import { type StatusDocument, StatusDocumentSchema } from './status.js';
 
@@ -150,6 +153,9 @@ const HANDLER_TIMEOUTS: Record<ControlCommand, number> = {
   stop: 5_000,
 };
 
+/** Status and dump documents are built at most this often (requests in between share the next one). */
+const STATUS_MIN_INTERVAL_MS = 50;
+
 /** After a final (error) reply, how long the client gets to read it before the socket is destroyed. */
 const CLOSE_GRACE_MS = 1000;
 
@@ -175,34 +181,37 @@ async function socketIsLive(path: string, timeoutMs = 1000): Promise<boolean> {
 /**
  * Runs a task so that concurrent callers share work. 'share': callers during a run get that run's result.
  * 'after': callers during a run wait for ONE next run, started when the current one ends (for reload: the
- * result must reflect a config read after the request arrived).
+ * result must reflect a config read after the request arrived). With `minIntervalMs`, runs start at most
+ * that often: callers in between wait for (and share) the next run, which still starts after they asked.
  */
 export class Coalescer<T> {
   private running: Promise<T> | undefined;
   private queued: Promise<T> | undefined;
+  private lastStart = Number.NEGATIVE_INFINITY;
   runs = 0;
 
   constructor(
     private readonly task: () => T | Promise<T>,
     private readonly mode: 'share' | 'after',
+    private readonly minIntervalMs = 0,
   ) {}
 
   run(): Promise<T> {
-    if (!this.running) return this.start();
-    if (this.mode === 'share') return this.running;
-    if (!this.queued) {
-      const queued = this.running
-        .then(
-          () => undefined,
-          () => undefined,
-        )
-        .then(() => {
-          this.queued = undefined;
-          return this.start();
-        });
-      this.queued = queued;
-    }
-    return this.queued;
+    if (this.running && this.mode === 'share') return this.running;
+    if (this.queued) return this.queued;
+    if (!this.running && this.wait() === 0) return this.start();
+    const queued = (this.running ?? Promise.resolve())
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => new Promise((r) => setTimeout(r, this.wait())))
+      .then(() => {
+        this.queued = undefined;
+        return this.start();
+      });
+    this.queued = queued;
+    return queued;
   }
 
   /**
@@ -213,8 +222,13 @@ export class Coalescer<T> {
     this.running = undefined;
   }
 
+  private wait(): number {
+    return Math.max(0, this.lastStart + this.minIntervalMs - performance.now());
+  }
+
   private start(): Promise<T> {
     this.runs++;
+    this.lastStart = performance.now();
     const p = Promise.resolve().then(this.task);
     this.running = p;
     const clear = () => {
@@ -417,18 +431,25 @@ class ControlConnection {
   }
 
   /** Resolves true once the reply is in the kernel, false if the client did not take it in time. */
-  private write(line: string): Promise<boolean> {
+  private write(line: string | (string | Buffer)[]): Promise<boolean> {
     if (this.socket.destroyed || this.finished) return Promise.resolve(false);
+    const pieces = typeof line === 'string' ? [line] : line;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.server.stats.timedOut++;
         this.socket.destroy();
         resolve(false);
       }, this.limits.writeTimeoutMs);
-      this.socket.write(line, (err) => {
-        clearTimeout(timer);
-        resolve(!err && !this.socket.destroyed);
+      this.socket.cork();
+      pieces.forEach((piece, i) => {
+        if (i < pieces.length - 1) this.socket.write(piece);
+        else
+          this.socket.write(piece, (err) => {
+            clearTimeout(timer);
+            resolve(!err && !this.socket.destroyed);
+          });
       });
+      this.socket.uncork();
     });
   }
 
@@ -440,10 +461,13 @@ class ControlConnection {
     this.clearRequestTimer();
     this.server.forget(this);
     if (this.socket.destroyed) return;
-    if (lastLine === undefined) this.socket.end();
-    else this.socket.end(lastLine);
-    // end() waits for the client to read; a client that never reads does not keep us busy.
-    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+    // Once the last line is in the kernel the socket is closed at once (a Unix socket's peer can still
+    // read what was sent), so a burst of connections does not linger; a client that does not even take
+    // the last line gets CLOSE_GRACE_MS.
+    const close = () => this.socket.destroy();
+    if (lastLine === undefined) this.socket.end(close);
+    else this.socket.end(lastLine, close);
+    setTimeout(close, CLOSE_GRACE_MS).unref();
   }
 
   private armRequestTimer(): void {
@@ -485,6 +509,8 @@ export class ControlServer {
   private ino: number | undefined;
   private clock = 0;
   private stopRequested = false;
+  /** Each shared result's JSON, serialised once (a status document can be large, a flood asks often). */
+  private readonly resultBytes = new WeakMap<object, Buffer>();
   readonly stats: Omit<ControlServerStats, 'connections' | 'handlerRuns'> = {
     accepted: 0,
     evicted: 0,
@@ -504,9 +530,11 @@ export class ControlServer {
     };
     this.handlerTimeouts = { ...HANDLER_TIMEOUTS, ...opts.handlerTimeoutMs };
     const h = opts.handlers;
+    // A flood of status requests costs at most 20 status documents a second (each one shared by every
+    // request that arrived before it started), however many clients ask.
     this.runs = {
-      status: new Coalescer(() => h.status(), 'share'),
-      dump: new Coalescer(() => h.dump(), 'share'),
+      status: new Coalescer(() => h.status(), 'share', STATUS_MIN_INTERVAL_MS),
+      dump: new Coalescer(() => h.dump(), 'share', STATUS_MIN_INTERVAL_MS),
       reload: new Coalescer(() => h.reload(), 'after'),
       stop: new Coalescer(() => ({ stopping: true }) satisfies StopResult, 'share'),
     };
@@ -640,17 +668,26 @@ export class ControlServer {
     return idle ?? oldest;
   }
 
-  /** @internal Runs (or joins) the handler of a command; always resolves to a reply line. */
-  async execute(cmd: ControlCommand, rid: RequestId | undefined): Promise<string> {
+  /** @internal Runs (or joins) the handler of a command; always resolves to a reply line (in pieces). */
+  async execute(cmd: ControlCommand, rid: RequestId | undefined): Promise<(string | Buffer)[]> {
     this.stats.requests++;
     const run = this.runs[cmd];
     const ms = this.handlerTimeouts[cmd];
     try {
       const result = await withDeadline(run.run(), ms, cmd, () => run.abandon());
-      return okReply(result, rid);
+      // Requests that share a run share its serialisation too: written from one Buffer, not copied.
+      const shared = typeof result === 'object' && result !== null;
+      let bytes = shared ? this.resultBytes.get(result) : undefined;
+      if (!bytes) {
+        const json = resultJson(result);
+        if (json === '') return [okReplyFromJson(json, rid)]; // no result to carry (undefined)
+        bytes = Buffer.from(json);
+        if (shared) this.resultBytes.set(result, bytes);
+      }
+      return [okReplyPrefix(rid), bytes, OK_REPLY_SUFFIX];
     } catch (err) {
       this.opts.onError?.(`control ${cmd}`, err);
-      return errorReply(`${cmd} failed: ${describe(err)}`, rid);
+      return [errorReply(`${cmd} failed: ${describe(err)}`, rid)];
     }
   }
 

@@ -88,6 +88,8 @@ export class LvsHost implements LvsPart {
   private restartTimer: NodeJS.Timeout | undefined;
   private delay: number;
   private startedAt = 0;
+  /** The first start succeeded: from then on a dead worker is restarted (a failed first start is not). */
+  private running = false;
   /** Workers started after a crash. */
   restarts = 0;
   private readonly o: typeof DEFAULTS & LvsHostOptions;
@@ -104,6 +106,7 @@ export class LvsHost implements LvsPart {
   async start(plans: LvsPlans): Promise<void> {
     this.plans = plans;
     await this.spawn();
+    this.running = true;
   }
 
   /** New plans for the running part (kept for a restart if the worker is down right now). */
@@ -260,7 +263,7 @@ export class LvsHost implements LvsPart {
       this.statusWaiters.delete(id);
       r(null);
     }
-    if (this.stopping) return;
+    if (this.stopping || !this.running) return;
     const ranMs = Date.now() - this.startedAt;
     if (ranMs >= this.o.stableAfterMs) this.delay = this.o.restartDelayMs;
     const delay = this.delay;

@@ -13,6 +13,7 @@ import { loadConfigIsolated } from '../config/isolated.js';
 import { type AlertEvent, Notifier } from '../notify/index.js';
 import { buildPlans, type Plans } from '../plan/index.js';
 import type { VrrpReloadReport } from '../plan/vrrp-diff.js';
+import { assertVrrpCapabilities } from './capabilities.js';
 import { type ControlHandlers, ControlServer } from './control.js';
 import type { HaloLogger } from './log.js';
 import type { LvsPlans } from './lvs.js';
@@ -139,6 +140,9 @@ export class Supervisor {
   private async startParts(): Promise<void> {
     const log = this.opts.logger;
     this.plans = buildPlans(await this.load());
+    // Refused before the pid file is taken and before any native code runs: no CAP_NET_RAW used to end
+    // in an abort (exit 134) that left the pid file behind.
+    if (this.opts.vrrp && this.plans.vrrp.instances.length > 0) assertVrrpCapabilities();
     this.pidFile = await acquirePidFile(this.opts.paths.pidFile);
     log.daemonStart({ version: HALO_VERSION, configFile: this.opts.configFile });
     this.started = true;

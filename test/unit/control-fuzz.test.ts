@@ -124,6 +124,25 @@ describe('control protocol fuzz', () => {
     );
   });
 
+  it('a reply built from a result serialised once is byte for byte JSON.stringify of the reply', () => {
+    fc.assert(
+      fc.property(
+        fc.jsonValue({ maxDepth: 6 }),
+        fc.oneof(
+          fc.constant(undefined),
+          fc.constant(null),
+          fc.string({ maxLength: 20 }),
+          fc.double({ noNaN: true, noDefaultInfinity: true }),
+        ),
+        (result, id) => {
+          const expected = `${JSON.stringify({ ...(id === undefined ? {} : { id }), ok: true, result })}\n`;
+          assert.equal(okReply(result, id), expected);
+        },
+      ),
+      { seed: SEED, numRuns: RUNS, interruptAfterTimeLimit: 10_000 },
+    );
+  });
+
   describe('a live server fed random streams', () => {
     let dir: string;
     let path: string;
