@@ -73,7 +73,7 @@ const DEFAULTS = {
   stopTimeoutMs: 20_000,
 };
 
-type Pending = { resolve: () => void; reject: (err: Error) => void };
+type Pending = { kind: 'start' | 'reload' | 'stop'; resolve: () => void; reject: (err: Error) => void };
 
 export class LvsHost implements LvsPart {
   private worker: Worker | undefined;
@@ -113,7 +113,14 @@ export class LvsHost implements LvsPart {
   async reload(plans: LvsPlans): Promise<void> {
     this.plans = plans;
     if (!this.worker) return; // the restarted worker starts with these plans
-    await this.request({ type: 'reload', id: this.nextId++, plans: toMessage(plans) });
+    try {
+      await this.request({ type: 'reload', id: this.nextId++, plans: toMessage(plans) });
+    } catch (err) {
+      // The part failed half-way through applying the plans: its state is unknown. Like a crash: log it
+      // and restart the part, which starts from these plans and the health it had.
+      this.o.logger.daemonError({ context: 'lvs reload', err });
+      void this.worker?.terminate();
+    }
   }
 
   async stop(): Promise<void> {
@@ -170,13 +177,13 @@ export class LvsHost implements LvsPart {
     this.worker?.postMessage(m);
   }
 
-  private request(m: Extract<LvsWorkerRequest, { id: number }>): Promise<void> {
+  private request(m: Extract<LvsWorkerRequest, { type: 'start' | 'reload' | 'stop' }>): Promise<void> {
     return new Promise((resolve, reject) => {
       if (!this.worker) {
         resolve();
         return;
       }
-      this.pending.set(m.id, { resolve, reject });
+      this.pending.set(m.id, { kind: m.type, resolve, reject });
       this.post(m);
     });
   }
@@ -254,10 +261,12 @@ export class LvsHost implements LvsPart {
     if (this.worker !== worker) return;
     this.worker = undefined;
     const why = err ? err.message : `exited with code ${code}`;
-    // Requests in flight: a start that died is a failed start; a reload's plans are applied by the restart.
+    // Requests in flight: a start that died is a failed start; a reload's plans are applied by the
+    // restart; a stop is done (the worker is gone).
     for (const [id, p] of this.pending) {
       this.pending.delete(id);
-      p.reject(new Error(`checker/IPVS part ${why}`));
+      if (p.kind === 'start') p.reject(new Error(`checker/IPVS part ${why}`));
+      else p.resolve();
     }
     for (const [id, r] of this.statusWaiters) {
       this.statusWaiters.delete(id);

@@ -267,7 +267,13 @@ export class Supervisor {
   }
 
   private installSignals(): void {
-    process.on('SIGHUP', () => void this.reload());
+    // A reload that throws (a part failed to apply it) is logged; it must not become an unhandled
+    // rejection, which run-cmd treats as fatal.
+    process.on(
+      'SIGHUP',
+      () =>
+        void this.reload().catch((err: unknown) => this.opts.logger.daemonError({ context: 'reload', err })),
+    );
     process.on('SIGUSR1', () => void this.dump('data'));
     process.on('SIGUSR2', () => void this.dump('stats'));
   }

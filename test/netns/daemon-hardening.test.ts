@@ -8,6 +8,8 @@
  *    RSS is back within 10% of what it was before;
  *  - an uncaught error in the checker part (a test worker that throws on demand): the part is logged and
  *    restarted, VRRP keeps its state (no transition, the VIP stays), no real server flaps;
+ *  - an uncaught exception in the main thread: logged, a graceful stop (VIP released), exit 1, no pid file
+ *    and no socket left;
  *  - kill -9 leaves the pid file, the socket and the VIP behind: the next start takes the pid file over
  *    (also when its pid now belongs to something that is not halo), replaces the socket and removes the
  *    leftover VIP before it starts; a graceful stop then leaves nothing;
@@ -324,6 +326,51 @@ describe('a live daemon under abuse and crashes (issue 12)', {
       halo.child.kill('SIGTERM');
       assert.equal(await exited, 0);
       assert.ok(!(await addresses(lab, director)).includes(VIP));
+    } finally {
+      await lab.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an uncaught error in the main thread: logged, graceful stop, VIP released, no pid file or socket left', async () => {
+    const lab = new NetnsLab();
+    const dir = mkdtempSync(join(tmpdir(), 'halo-fatal-'));
+    try {
+      const { director } = await setup(lab);
+      const conf = join(dir, 'halo.conf');
+      writeFileSync(conf, CONFIG);
+      const crashFile = join(dir, 'crash-main');
+      const halo = new Running(
+        lab.spawn(
+          director.ns,
+          process.execPath,
+          [
+            join(REPO_ROOT, 'dist/test/helpers/main-crash-daemon.js'),
+            '--vrrp-only',
+            '-f',
+            conf,
+            '--run-dir',
+            dir,
+          ],
+          { env: { ...process.env, HALO_TEST_MAIN_CRASH_FILE: crashFile } },
+        ),
+      );
+      await halo.waitLog((l) => l.event === 'vrrp.transition' && /MASTER/.test(l.msg), 20000);
+      assert.ok((await addresses(lab, director)).includes(VIP));
+      const exited = new Promise<number | null>((r) => halo.child.once('exit', (c) => r(c)));
+      writeFileSync(crashFile, '');
+      assert.equal(await exited, 1);
+      assert.ok(
+        halo.lines.some(
+          (l) => l.event === 'daemon.error' && l.context === 'fatal' && /supervisor bug/.test(l.msg),
+        ),
+      );
+      assert.ok(halo.lines.some((l) => l.event === 'daemon.stop' && l.reason === 'fatal error'));
+      assert.ok(!(await addresses(lab, director)).includes(VIP), 'the VIP was released');
+      assert.ok(
+        !existsSync(join(dir, 'halo.pid')) && !existsSync(join(dir, 'halo.sock')),
+        'nothing left behind',
+      );
     } finally {
       await lab.cleanup();
       rmSync(dir, { recursive: true, force: true });

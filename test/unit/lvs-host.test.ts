@@ -192,6 +192,18 @@ describe('the checker + IPVS part in a worker thread', () => {
           '10.99.0.23': 'true/1',
         });
       }
+
+      // A crash around a reload: the reload never fails for it, and the restarted part runs the new plans.
+      writeFileSync(crashFile, '');
+      await host.reload(plansOf(conf(5)));
+      await waitFor(() => host.restarts === 3, 'restart 3');
+      for (let i = 0; i < 200 && (await stateOf())['10.99.0.21'] !== 'true/5'; i++)
+        await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(await stateOf(), {
+        '10.99.0.21': 'true/5',
+        '10.99.0.22': 'false/1',
+        '10.99.0.23': 'true/1',
+      });
     } finally {
       delete process.env.HALO_TEST_LVS_CRASH_FILE;
       const mark = lines().length;
