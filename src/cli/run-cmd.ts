@@ -12,6 +12,7 @@ import { ConfigRejected, Supervisor } from '../daemon/supervisor.js';
 import type { AlertEvent } from '../notify/index.js';
 import type { Plans } from '../plan/index.js';
 import { DEFAULT_CONFIG_PATHS } from './config-cmd.js';
+import { oneLine, safeLines } from './one-line.js';
 
 const HELP = `usage: halo run [-f FILE] [--vrrp-only | --check-only | --bgp-only] [--config-id ID]
                 [--log-format json|pretty] [--log-level LEVEL] [--metrics HOST:PORT] [path options]
@@ -74,7 +75,7 @@ export async function run(argv: string[]): Promise<number> {
     // node:util parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes; paths.ts throws UsageError.
     const code = (err as NodeJS.ErrnoException).code ?? '';
     if (err instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`halo run: ${(err as Error).message}\n${HELP}\n`);
+      process.stderr.write(`halo run: ${oneLine((err as Error).message)}\n${HELP}\n`);
       return 2;
     }
     throw err;
@@ -157,10 +158,12 @@ export async function run(argv: string[]): Promise<number> {
     await supervisor.start();
   } catch (err) {
     if (err instanceof ConfigRejected) {
-      process.stderr.write(`halo run: refusing to start with an invalid config:\n${err.message}\n`);
+      process.stderr.write(
+        `halo run: refusing to start with an invalid config:\n${safeLines(err.message)}\n`,
+      );
     } else {
       logger.daemonError({ context: 'start', err });
-      process.stderr.write(`halo run: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`halo run: ${oneLine(err instanceof Error ? err.message : String(err))}\n`);
     }
     await supervisor.stop('start failed').catch(() => undefined);
     return 1;

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { oneLine, safeLines } from '../../src/cli/one-line.js';
 import { formatDiagnostic } from '../../src/config/index.js';
 import { formatPretty } from '../../src/daemon/log.js';
 import { renderDataText, renderStatsText, renderStatusText } from '../../src/daemon/status.js';
@@ -136,6 +137,24 @@ describe('names with newlines and control characters stay on one line of every t
     });
     assertNoRawControls(stats);
     assert.equal(stats.split('\n').filter((l) => l.startsWith('INSTANCE')).length, 0);
+  });
+
+  it('CLI messages it did not compose (daemon answers, exception messages) stay on their line', () => {
+    assert.equal(
+      oneLine(`reload failed: ${EVIL}`),
+      'reload failed: VI_1\\nINSTANCE "VI_2" FAULT 0\\r\\x1b[31m\\u2028x',
+    );
+    assertNoRawControls(oneLine(EVIL));
+    assert.equal(oneLine(EVIL).includes('\n'), false);
+    // Already-escaped diagnostics print unchanged; the newlines between them stay.
+    const diags = `${formatDiagnostic({ file: 'a', line: 1, col: 1, severity: 'error', message: EVIL })}\nb:2:1: error: x\x1b`;
+    assert.equal(safeLines(diags).split('\n').length, 2);
+    assert.ok(
+      safeLines(diags).startsWith(
+        formatDiagnostic({ file: 'a', line: 1, col: 1, severity: 'error', message: EVIL }),
+      ),
+    );
+    assertNoRawControls(safeLines(diags));
   });
 
   it('halo ipvs list: notes and extra lines are escaped', () => {
