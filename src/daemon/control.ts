@@ -207,7 +207,7 @@ export class Coalescer<T> {
       )
       .then(() => new Promise((r) => setTimeout(r, this.wait())))
       .then(() => {
-        this.queued = undefined;
+        if (this.queued === queued) this.queued = undefined;
         return this.start();
       });
     this.queued = queued;
@@ -220,6 +220,7 @@ export class Coalescer<T> {
    */
   abandon(): void {
     this.running = undefined;
+    this.queued = undefined;
   }
 
   private wait(): number {

@@ -9,7 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type ControlHandlers, ControlServer, controlRequest } from '../../src/daemon/control.js';
+import { Coalescer, type ControlHandlers, ControlServer, controlRequest } from '../../src/daemon/control.js';
 import { MAX_ID_LENGTH, nestingExceeds, parseRequestLine } from '../../src/daemon/control-protocol.js';
 import { sampleStatus } from './daemon-sample.js';
 
@@ -291,5 +291,43 @@ describe('control socket under abuse (issue 12 regressions)', () => {
     for (const c of [...abusers, deaf, huge]) c.socket.destroy();
     await until(() => server.currentStats().connections === 0);
     assert.deepEqual(errors, []);
+  });
+
+  it('Coalescer: shared runs, at most one per interval, one next run after a running one, abandon', async () => {
+    let n = 0;
+    const share = new Coalescer(async () => ++n, 'share', 50);
+    assert.equal(await share.run(), 1);
+    // Right after a run: callers wait for the next one (it starts after they asked) and share it.
+    const [a, b] = [share.run(), share.run()];
+    assert.equal(a, b);
+    assert.deepEqual(await Promise.all([a, b]), [2, 2]);
+    assert.equal(share.runs, 2);
+
+    let release: () => void = () => undefined;
+    let m = 0;
+    const after = new Coalescer(
+      () =>
+        new Promise<number>((r) => {
+          m++;
+          release = () => r(m);
+        }),
+      'after',
+    );
+    const first = after.run();
+    const [x, y] = [after.run(), after.run()];
+    assert.equal(x, y);
+    await Promise.resolve();
+    release();
+    assert.equal(await first, 1);
+    while (m < 2) await tick();
+    release();
+    assert.deepEqual(await Promise.all([x, y]), [2, 2]);
+
+    // A run that never ends is abandoned at its deadline: the next caller starts afresh.
+    const stuck = new Coalescer(() => new Promise<number>(() => undefined), 'share');
+    const s1 = stuck.run();
+    stuck.abandon();
+    assert.notEqual(stuck.run(), s1);
+    assert.equal(stuck.runs, 2);
   });
 });
