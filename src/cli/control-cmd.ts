@@ -8,6 +8,7 @@
  */
 import { ControlClientError, controlRequest } from '../daemon/control.js';
 import { PATH_FLAGS_HELP, parsePathArgs, UsageError } from '../daemon/paths.js';
+import { oneLine } from './one-line.js';
 
 const USAGE = `usage: halo reload [--plan] [--socket PATH | --run-dir DIR] [--timeout SECONDS]
        halo stop [--socket PATH | --run-dir DIR] [--timeout SECONDS]
@@ -57,7 +58,7 @@ export async function runControl(argv: string[], io: ControlIo): Promise<number>
       } else throw new UsageError(`unknown option '${a}'`);
     }
   } catch (err) {
-    io.stderr.write(`halo ${verb}: ${(err as Error).message}\n${USAGE}\n${PATH_FLAGS_HELP}\n`);
+    io.stderr.write(`halo ${verb}: ${oneLine((err as Error).message)}\n${USAGE}\n${PATH_FLAGS_HELP}\n`);
     return 2;
   }
 
@@ -69,7 +70,7 @@ export async function runControl(argv: string[], io: ControlIo): Promise<number>
     }
     if (verb === 'dump') {
       const d = await controlRequest(socket, 'dump', { timeoutMs });
-      for (const f of d.files) io.stdout.write(`${f}\n`);
+      for (const f of d.files) io.stdout.write(`${oneLine(f)}\n`);
       return 0;
     }
     if (planOnly) {
@@ -83,19 +84,19 @@ export async function runControl(argv: string[], io: ControlIo): Promise<number>
       return 0;
     }
     const r = await controlRequest(socket, 'reload', { timeoutMs });
-    for (const w of r.warnings ?? []) io.stderr.write(`${w}\n`);
+    for (const w of r.warnings ?? []) io.stderr.write(`${oneLine(w)}\n`);
     if (r.applied) {
-      io.stdout.write(`reloaded ${r.configFile}\n`);
+      io.stdout.write(`reloaded ${oneLine(r.configFile)}\n`);
       return 0;
     }
-    for (const e of r.errors) io.stderr.write(`${e}\n`);
+    for (const e of r.errors) io.stderr.write(`${oneLine(e)}\n`);
     io.stderr.write(
-      `halo: reload rejected: ${r.configFile} has errors; the running configuration is unchanged\n`,
+      `halo: reload rejected: ${oneLine(r.configFile)} has errors; the running configuration is unchanged\n`,
     );
     return 1;
   } catch (err) {
     const msg = err instanceof ControlClientError ? err.message : `${verb} failed: ${(err as Error).message}`;
-    io.stderr.write(`halo: ${msg}\n`);
+    io.stderr.write(`halo: ${oneLine(msg)}\n`);
     return 1;
   }
 }

@@ -15,6 +15,7 @@ import { PATH_FLAGS_HELP, PidFileLockedError, parsePathArgs, UsageError } from '
 import { ConfigRejected, Supervisor } from '../daemon/supervisor.js';
 import type { AlertEvent } from '../notify/index.js';
 import type { Plans } from '../plan/index.js';
+import { oneLine, safeLines } from './one-line.js';
 
 const HELP = `usage: halo run [-f FILE] [--vrrp-only | --check-only | --bgp-only] [--config-id ID]
                 [--log-format json|pretty] [--log-level LEVEL] [--http HOST:PORT]
@@ -48,6 +49,9 @@ SIGUSR1 writes the data dump, SIGUSR2 the stats.
   -V, --dont-release-vrrp  leave the VIPs in place at stop (priority 0 is still sent)
 
 ${PATH_FLAGS_HELP}`;
+
+/** How long a graceful stop after an uncaught error may take before the process exits anyway. */
+const FATAL_STOP_MS = 15_000;
 
 /** The options `halo run` takes; `--bogus`, `-f` without a file or `--config=` are usage errors (exit 2). */
 export function parseRunArgs(argv: string[]) {
@@ -85,7 +89,7 @@ export async function run(argv: string[]): Promise<number> {
     // node:util parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes; paths.ts throws UsageError.
     const code = (err as NodeJS.ErrnoException).code ?? '';
     if (err instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`halo run: ${(err as Error).message}\n${HELP}\n`);
+      process.stderr.write(`halo run: ${oneLine((err as Error).message)}\n${HELP}\n`);
       return 2;
     }
     throw err;
@@ -173,6 +177,26 @@ export async function run(argv: string[]): Promise<number> {
     lvs: values['vrrp-only'] ? undefined : lvsPart,
     bgp: bgp ? () => bgp : undefined,
   });
+  // An uncaught error anywhere in the main thread is a bug: log it, stop gracefully (priority 0, VIPs
+  // and services released, notify STOP), and leave no pid file or socket behind even if that stop hangs.
+  // Node's default (print and exit at once) would leave the VIPs, the pid file and the socket.
+  let fatal = false;
+  const onFatal = (err: unknown) => {
+    logger.daemonError({ context: 'fatal', err });
+    if (fatal) return;
+    fatal = true;
+    process.stderr.write(
+      `halo run: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    const exit = () => {
+      supervisor.releaseFilesSync();
+      process.exit(1);
+    };
+    setTimeout(exit, FATAL_STOP_MS).unref();
+    supervisor.stop('fatal error').then(exit, exit);
+  };
+  process.on('uncaughtException', onFatal);
+  process.on('unhandledRejection', onFatal);
 
   // The HTTP servers bind before anything else starts: a taken port refuses the start before VRRP
   // has claimed a VIP, instead of after.
@@ -210,7 +234,9 @@ export async function run(argv: string[]): Promise<number> {
     await supervisor.start();
   } catch (err) {
     if (err instanceof ConfigRejected) {
-      process.stderr.write(`halo run: refusing to start with an invalid config:\n${err.message}\n`);
+      process.stderr.write(
+        `halo run: refusing to start with an invalid config:\n${safeLines(err.message)}\n`,
+      );
     } else {
       reportStartFailure(logger, err);
     }
@@ -245,7 +271,7 @@ function reportStartFailure(logger: HaloLogger, err: unknown): void {
           : undefined;
   if (cause) logger.daemonStartRefused({ reason: message, cause });
   else logger.daemonError({ context: 'start', err });
-  process.stderr.write(`halo run: ${message}\n`);
+  process.stderr.write(`halo run: ${oneLine(message)}\n`);
 }
 
 function sameAddress(a: MetricsAddress, b: MetricsAddress): boolean {

@@ -7,6 +7,7 @@
 import { ControlClientError, controlRequest } from '../daemon/control.js';
 import { PATH_FLAGS_HELP, parsePathArgs, UsageError } from '../daemon/paths.js';
 import { renderJson, renderStatusText } from '../daemon/status.js';
+import { oneLine } from './one-line.js';
 
 const USAGE = `usage: halo status [--socket PATH] [--json] [--watch [SECONDS]] [--timeout SECONDS]
 
@@ -70,7 +71,7 @@ async function showOnce(opts: StatusOptions, io: StatusIo, clear: boolean): Prom
   } catch (err) {
     const msg = err instanceof ControlClientError ? err.message : `status failed: ${(err as Error).message}`;
     if (clear) io.stdout.write('\x1b[H\x1b[2J');
-    io.stderr.write(`halo: ${msg}\n`);
+    io.stderr.write(`halo: ${oneLine(msg)}\n`);
     return 1;
   }
 }
@@ -80,7 +81,7 @@ export async function runStatus(argv: string[], io: StatusIo): Promise<number> {
   try {
     opts = parseStatusArgs(argv);
   } catch (err) {
-    io.stderr.write(`halo status: ${(err as Error).message}\n${USAGE}\n${PATH_FLAGS_HELP}\n`);
+    io.stderr.write(`halo status: ${oneLine((err as Error).message)}\n${USAGE}\n${PATH_FLAGS_HELP}\n`);
     return 2;
   }
   if (opts === 'help') {

@@ -1,3 +1,5 @@
+import { escapeLine } from '../notify/escape.js';
+
 /**
  * Diagnostics: one shape for every problem the config front end reports, in
  * either syntax, plus the "did you mean" machinery shared by both.
@@ -19,10 +21,15 @@ export interface Position {
   col: number;
 }
 
-/** `FILE:LINE:COL: error|warning: message (hint)`, the format compilers use, so editors can jump to it. */
+/**
+ * `FILE:LINE:COL: error|warning: message (hint)`, the format compilers use, so editors can jump to it.
+ * Always ONE line: a name from the config (a YAML instance name, a quoted word) may hold a newline or a
+ * terminal escape, which would forge a second diagnostic or a log line; the file name, message and hint are
+ * escaped as the notify FIFO escapes names (src/notify/escape.ts: `\n`, `\x1b`, `\\`, ...).
+ */
 export function formatDiagnostic(d: Diagnostic): string {
-  const hint = d.hint ? ` (${d.hint})` : '';
-  return `${d.file}:${d.line}:${d.col}: ${d.severity}: ${d.message}${hint}`;
+  const hint = d.hint ? ` (${escapeLine(d.hint)})` : '';
+  return `${escapeLine(d.file)}:${d.line}:${d.col}: ${d.severity}: ${escapeLine(d.message)}${hint}`;
 }
 
 /** Collects diagnostics; `strict` turns "not implemented / obsolete" warnings into errors. */

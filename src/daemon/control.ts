@@ -1,33 +1,69 @@
 /**
- * The control socket: a root-only Unix domain socket (mode 0600) speaking newline-delimited JSON.
+ * The control socket: a root-only Unix domain socket (mode 0600) speaking newline-delimited JSON (the wire
+ * format and its limits are in control-protocol.ts).
  *
- *   request:  {"cmd":"status"|"reload"|"stop"|"dump", "id"?: any}\n
- *   response: {"id"?: any, "ok": true, "result": ...}\n   or   {"id"?: any, "ok": false, "error": "..."}\n
+ * Its clients are root, but they are scripts, and scripts break: a client may send garbage, a line that
+ * never ends, a request nested 30,000 deep, requests faster than they are answered; it may connect and
+ * say nothing, trickle one byte a second, close its write side right after the request, never read the
+ * replies, or open hundreds of connections. None of that may crash the daemon, grow its memory without
+ * bound, or lock `halo status` out. So:
  *
- * A connection may carry several requests; they are answered in order. Anything malformed (not JSON, an
- * unknown command, a line over the size limit, too many queued requests) gets one error response and the
- * connection is closed. Idle connections are closed too. Nothing a client sends can throw out of the
- * server: the daemon must not die because someone piped /dev/urandom into its socket.
- *
- * `rs` (`halo rs drain|disable|enable|weight`) takes its arguments as RsArgsSchema (rs-control.ts) says;
- * the peer's kernel credentials (SO_PEERCRED) are recorded as the change's origin.
+ *  - Every request line gets exactly one reply, in request order. A well-formed JSON object with a bad
+ *    `cmd` or `id` gets an error reply and the connection goes on; garbage (not JSON, not an object, too
+ *    deep, too long) gets one error reply and the connection is closed.
+ *  - Size and depth are checked before parsing (control-protocol.ts); only a bounded, validated id is
+ *    echoed back.
+ *  - A complete request line must arrive within `requestTimeoutMs` of the connection opening or of the
+ *    previous reply: a silent client or a slowloris (one byte at a time) is cut off at that deadline,
+ *    trickling does not extend it.
+ *  - A reply must be taken by the client within `writeTimeoutMs`; a client that never reads is cut off.
+ *    At most one reply per connection is buffered at a time.
+ *  - At most `maxPendingPerConnection` requests are queued per connection; beyond that halo stops reading
+ *    from it (the kernel buffer fills and the client waits) until replies have gone out: a flood is
+ *    slowed down, not dropped and not buffered.
+ *  - Concurrent requests share work: all `status` (and `dump`) requests that arrive while one is being
+ *    computed get its result, and `reload`s that arrive while one runs are served by a single next run
+ *    (which reads the config after they arrived). So N clients flooding `status` cost the VRRP thread one
+ *    status query at a time, not N.
+ *  - A handler that does not answer within its deadline (`handlerTimeoutMs`) gets an error reply.
+ *  - At most `maxConnections` connections are open. A new connection is always accepted: when the table
+ *    is full, the connection idle the longest (no request queued or being answered) is closed with an
+ *    error reply; if none is idle, the oldest connection is closed. Idle and abusive connections therefore
+ *    cannot lock out `halo status`, whose connection is the newest and lives a few milliseconds. (Refusing
+ *    the newcomer, as before, let 16 idle connections lock `halo status` out for as long as they stayed.)
+ *  - Commands with arguments (`failover`, `maintenance`, `rs`) have them validated against their zod
+ *    schema before any handler runs, and are never shared between requests; who asked comes from the
+ *    kernel (SO_PEERCRED) first.
  *
  * `events` is a stream (`halo events`):
  *
- *   request:  {"cmd":"events", "follow"?: bool, "since"?: SEQ, "id"?: any}\n
- *   response: {"id"?: any, "ok": true, "result": {"stream", "lastSeq", "missed"}}\n
+ *   request:  {"cmd":"events", "follow"?: bool, "since"?: SEQ, "id"?: ...}\n
+ *   response: {"id"?: ..., "ok": true, "result": {"stream", "lastSeq", "missed"}}\n
  *             then {"event": {...}}\n per event: the kept backlog after SEQ, then (follow) each new one
  *
- * Without `follow` the server closes the connection after the backlog. A following connection is not
- * idle-timed out, takes no further requests, and is cut off (after a last error line when there is room)
- * when it falls more than `maxStreamBufferBytes` behind: a reader that stops reading costs the daemon a
- * bounded buffer, never memory without end. At most `maxFollowers` connections follow at once, so the
- * one-shot commands always have room.
+ * Without `follow` the server closes the connection after the backlog. A following connection takes no
+ * further requests and is cut off (after a last error line when there is room) when it falls more than
+ * `maxStreamBufferBytes` behind: a reader that stops reading costs the daemon a bounded buffer, never
+ * memory without end. At most `maxFollowers` connections follow at once.
  */
+import { lstatSync, unlinkSync } from 'node:fs';
 import { chmod as chmodP, lstat, mkdir, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { z } from 'zod';
+import {
+  CONTROL_COMMANDS,
+  type ControlCommand,
+  DEFAULT_MAX_DEPTH,
+  errorReply,
+  OK_REPLY_SUFFIX,
+  okReplyFromJson,
+  okReplyPrefix,
+  type ParsedRequest,
+  parseRequestLine,
+  type RequestId,
+  resultJson,
+} from './control-protocol.js';
 import {
   type EventEnvelope,
   EventEnvelopeSchema,
@@ -40,21 +76,7 @@ import type { RsOrigin } from './rs-overrides.js';
 import { describeOrigin } from './rs-overrides.js';
 import { type StatusDocument, StatusDocumentSchema } from './status.js';
 
-/** Commands with one answer. */
-export const CONTROL_COMMANDS = [
-  'status',
-  'reload',
-  'reload-plan',
-  'stop',
-  'dump',
-  'failover',
-  'maintenance',
-  'rs',
-] as const;
-export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
-/** Every command the socket takes: the one-answer ones and `events` (a stream, see below). */
-const ALL_COMMANDS = [...CONTROL_COMMANDS, 'events'] as const;
-type AnyCommand = (typeof ALL_COMMANDS)[number];
+export { CONTROL_COMMANDS, type ControlCommand };
 
 export const ReloadResultSchema = z.object({
   /** False when the new config was rejected and the old one keeps running. */
@@ -177,13 +199,39 @@ export interface ControlServerOptions {
   maxStreamBufferBytes?: number;
   /** Longest request line accepted (bytes, newline excluded). */
   maxLineBytes?: number;
-  /** Close a connection that sends nothing for this long. */
-  idleTimeoutMs?: number;
+  /** Deepest nesting of arrays/objects in a request line. */
+  maxDepth?: number;
+  /**
+   * A complete request line must arrive within this long after the connection opened or the previous
+   * reply went out; otherwise the connection is closed (with an error reply).
+   */
+  requestTimeoutMs?: number;
+  /** A reply not taken by the client within this long closes the connection. */
+  writeTimeoutMs?: number;
+  /** How long each command's handler may take before the request gets an error reply. */
+  handlerTimeoutMs?: Partial<Record<ControlCommand, number>>;
   maxConnections?: number;
-  /** Requests queued on one connection before it is cut off. */
+  /** Requests queued on one connection before halo stops reading from it. */
   maxPendingPerConnection?: number;
   /** Handler failures and socket errors (the supervisor logs them as daemon.error). */
   onError?: (context: string, err: unknown) => void;
+}
+
+/** Counters, for tests and for whoever wants to see what clients did. */
+export interface ControlServerStats {
+  /** Connections open now. */
+  connections: number;
+  accepted: number;
+  /** Closed to make room for a new connection. */
+  evicted: number;
+  /** Closed because a request did not arrive, or a reply was not read, in time. */
+  timedOut: number;
+  /** Garbage lines, over-long lines, bad commands or ids. */
+  protocolErrors: number;
+  /** Requests answered (successfully or not) by a handler. */
+  requests: number;
+  /** Handler runs (lower than `requests` when concurrent requests shared one run). */
+  handlerRuns: number;
 }
 
 export class ControlSocketInUseError extends Error {
@@ -192,12 +240,37 @@ export class ControlSocketInUseError extends Error {
 
 const DEFAULTS = {
   maxLineBytes: 64 * 1024,
-  idleTimeoutMs: 30_000,
+  maxDepth: DEFAULT_MAX_DEPTH,
+  requestTimeoutMs: 10_000,
+  writeTimeoutMs: 10_000,
   maxConnections: 16,
   maxPendingPerConnection: 8,
   maxFollowers: 8,
   maxStreamBufferBytes: 1024 * 1024,
 };
+
+/** Reload reads a config in a bounded worker (30 s) and then applies it: give it room. */
+const HANDLER_TIMEOUTS: Record<ControlCommand, number> = {
+  status: 10_000,
+  dump: 30_000,
+  reload: 120_000,
+  'reload-plan': 120_000,
+  stop: 5_000,
+  // A handover waits for the peer (at most a master-down interval, capped at 8 s by the engine).
+  failover: 30_000,
+  maintenance: 30_000,
+  rs: 30_000,
+};
+
+/** Commands whose requests carry arguments: each runs on its own (never shared), validated first. */
+const WITH_ARGS = new Set<ControlCommand>(['failover', 'maintenance', 'rs']);
+type SharedCommand = Exclude<ControlCommand, 'failover' | 'maintenance' | 'rs'>;
+
+/** Status and dump documents are built at most this often (requests in between share the next one). */
+const STATUS_MIN_INTERVAL_MS = 50;
+
+/** After a final (error) reply, how long the client gets to read it before the socket is destroyed. */
+const CLOSE_GRACE_MS = 1000;
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -218,20 +291,393 @@ async function socketIsLive(path: string, timeoutMs = 1000): Promise<boolean> {
   });
 }
 
+/**
+ * Runs a task so that concurrent callers share work. 'share': callers during a run get that run's result.
+ * 'after': callers during a run wait for ONE next run, started when the current one ends (for reload: the
+ * result must reflect a config read after the request arrived). With `minIntervalMs`, runs start at most
+ * that often: callers in between wait for (and share) the next run, which still starts after they asked.
+ */
+export class Coalescer<T> {
+  private running: Promise<T> | undefined;
+  private queued: Promise<T> | undefined;
+  private lastStart = Number.NEGATIVE_INFINITY;
+  runs = 0;
+
+  constructor(
+    private readonly task: () => T | Promise<T>,
+    private readonly mode: 'share' | 'after',
+    private readonly minIntervalMs = 0,
+  ) {}
+
+  run(): Promise<T> {
+    if (this.running && this.mode === 'share') return this.running;
+    if (this.queued) return this.queued;
+    if (!this.running && this.wait() === 0) return this.start();
+    const queued = (this.running ?? Promise.resolve())
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => new Promise((r) => setTimeout(r, this.wait())))
+      .then(() => {
+        if (this.queued === queued) this.queued = undefined;
+        return this.start();
+      });
+    this.queued = queued;
+    return queued;
+  }
+
+  /**
+   * Gives up on the current run (it missed its deadline): the next caller starts a fresh one instead of
+   * joining a run that may never end. At most one abandoned run per deadline period can pile up.
+   */
+  abandon(): void {
+    this.running = undefined;
+    this.queued = undefined;
+  }
+
+  private wait(): number {
+    return Math.max(0, this.lastStart + this.minIntervalMs - performance.now());
+  }
+
+  private start(): Promise<T> {
+    this.runs++;
+    this.lastStart = performance.now();
+    const p = Promise.resolve().then(this.task);
+    this.running = p;
+    const clear = () => {
+      if (this.running === p) this.running = undefined;
+    };
+    p.then(clear, clear);
+    return p;
+  }
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number, what: string, onTimeout: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => {
+      onTimeout();
+      reject(new Error(`${what} did not finish within ${ms / 1000}s`));
+    }, ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(t);
+        reject(err);
+      },
+    );
+  });
+}
+
+type Limits = typeof DEFAULTS;
+
+/** One client connection: input framing, the request queue, timers, ordered replies. */
+class ControlConnection {
+  /** Order of arrival (the oldest has the smallest). */
+  readonly seq: number;
+  /** When it last became idle (nothing queued or being answered), for eviction. */
+  idleSince: number;
+  private input: Buffer = Buffer.alloc(0);
+  /** Where to resume looking for a newline in `input`. */
+  private scanFrom = 0;
+  private readonly queue: (ParsedRequest | { kind: 'timeout'; error: string })[] = [];
+  private busy = false;
+  private paused = false;
+  private readEnded = false;
+  /** No more input is read (a fatal error is queued or the connection is going away). */
+  private closing = false;
+  private finished = false;
+  private requestTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly server: ControlServer,
+    private readonly limits: Limits,
+    seq: number,
+  ) {
+    this.seq = seq;
+    this.idleSince = seq;
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.onEnd());
+    socket.on('error', () => socket.destroy()); // a client vanishing mid-write is not our problem
+    socket.on('close', () => {
+      this.clearRequestTimer();
+      this.server.forget(this);
+    });
+    this.armRequestTimer();
+  }
+
+  get idle(): boolean {
+    return !this.busy && this.queue.length === 0;
+  }
+
+  /** Closed to make room: an idle client is told why, a busy one is cut. */
+  evict(): void {
+    if (this.idle && !this.finished) {
+      this.finish(errorReply('closed: too many control connections; this one was idle the longest'));
+    } else {
+      this.socket.destroy();
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    this.input = this.input.length ? Buffer.concat([this.input, chunk]) : chunk;
+    this.pump();
+  }
+
+  /** Takes complete lines out of the input while the queue has room; applies backpressure otherwise. */
+  private pump(): void {
+    const max = this.limits.maxLineBytes;
+    while (!this.closing && this.queue.length < this.limits.maxPendingPerConnection) {
+      const nl = this.input.indexOf(10, this.scanFrom);
+      if (nl === -1) {
+        if (this.input.length > max) {
+          this.fatal(`bad request: line longer than ${max} bytes`);
+        } else if (this.readEnded && this.input.length > 0) {
+          // The client closed its write side: a last line without a newline is still a request.
+          const last = this.input;
+          this.input = Buffer.alloc(0);
+          this.scanFrom = 0;
+          this.handleLine(last);
+          continue;
+        } else {
+          this.scanFrom = this.input.length;
+        }
+        break;
+      }
+      const line = this.input.subarray(0, nl);
+      this.input = this.input.subarray(nl + 1);
+      this.scanFrom = 0;
+      if (line.length > max) {
+        this.fatal(`bad request: line longer than ${max} bytes`);
+        break;
+      }
+      this.handleLine(line);
+    }
+    if (this.closing || this.readEnded) return;
+    // The queue is full and complete lines may still be waiting: stop reading until replies have gone.
+    const full = this.queue.length >= this.limits.maxPendingPerConnection;
+    if (full && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    } else if (!full && this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  private handleLine(bytes: Buffer): void {
+    const text = bytes.toString('utf8');
+    if (text.trim() === '') return;
+    const parsed = this.server.validate(parseRequestLine(text, this.limits.maxDepth));
+    if (parsed.kind === 'rejected' || parsed.kind === 'fatal') this.server.stats.protocolErrors++;
+    if (parsed.kind === 'fatal') {
+      this.fatal(parsed.error);
+      return;
+    }
+    this.queue.push(parsed);
+    // The connection now belongs to the event stream: later lines are not requests.
+    if (parsed.kind === 'events') {
+      this.closing = true;
+      this.input = Buffer.alloc(0);
+    }
+    this.next();
+  }
+
+  /** Garbage: stop reading, answer once after the replies still owed, then close. */
+  private fatal(error: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.input = Buffer.alloc(0);
+    this.socket.pause();
+    this.queue.push({ kind: 'fatal', error });
+    this.next();
+  }
+
+  private onEnd(): void {
+    this.readEnded = true;
+    this.clearRequestTimer();
+    this.pump();
+    if (this.idle) this.finish();
+  }
+
+  private next(): void {
+    if (this.busy || this.finished) return;
+    const item = this.queue.shift();
+    if (!item) {
+      this.idleSince = this.server.tick();
+      // pump() has run before this: with the read side ended, the input is empty by now.
+      if (this.readEnded || this.closing) this.finish();
+      else this.armRequestTimer();
+      return;
+    }
+    this.clearRequestTimer();
+    this.busy = true;
+    void this.answer(item).then(
+      (keepGoing) => {
+        this.busy = false;
+        if (!keepGoing) return;
+        if (!this.closing) this.pump();
+        this.next();
+      },
+      () => {
+        this.busy = false;
+        this.socket.destroy();
+      },
+    );
+  }
+
+  /** Writes the reply to one queued item; false when the connection is done. */
+  private async answer(item: ParsedRequest | { kind: 'timeout'; error: string }): Promise<boolean> {
+    switch (item.kind) {
+      case 'fatal':
+      case 'timeout':
+        this.finish(errorReply(item.error));
+        return false;
+      case 'rejected':
+        return this.write(errorReply(item.error, item.id));
+      case 'request': {
+        const reply = await this.server.execute(item.cmd, item.id, item.args, this.socket);
+        const written = await this.write(reply);
+        if (item.cmd === 'stop') this.server.runStop();
+        return written;
+      }
+      case 'events':
+        // The stream owns the socket from here: no request deadline, no more requests.
+        this.finished = true;
+        this.clearRequestTimer();
+        this.server.forget(this);
+        await this.server.stream(this.socket, item.id, item.since, item.follow);
+        return false;
+    }
+  }
+
+  /** Resolves true once the reply is in the kernel, false if the client did not take it in time. */
+  private write(line: string | (string | Buffer)[]): Promise<boolean> {
+    if (this.socket.destroyed || this.finished) return Promise.resolve(false);
+    const pieces = typeof line === 'string' ? [line] : line;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.stats.timedOut++;
+        this.socket.destroy();
+        resolve(false);
+      }, this.limits.writeTimeoutMs);
+      this.socket.cork();
+      pieces.forEach((piece, i) => {
+        if (i < pieces.length - 1) this.socket.write(piece);
+        else
+          this.socket.write(piece, (err) => {
+            clearTimeout(timer);
+            resolve(!err && !this.socket.destroyed);
+          });
+      });
+      this.socket.uncork();
+    });
+  }
+
+  /** Ends the connection, optionally with a last line; destroyed for good after a short grace. */
+  private finish(lastLine?: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.closing = true;
+    this.clearRequestTimer();
+    this.server.forget(this);
+    if (this.socket.destroyed) return;
+    // Once the last line is in the kernel the socket is closed at once (a Unix socket's peer can still
+    // read what was sent), so a burst of connections does not linger; a client that does not even take
+    // the last line gets CLOSE_GRACE_MS.
+    const close = () => this.socket.destroy();
+    if (lastLine === undefined) this.socket.end(close);
+    else this.socket.end(lastLine, close);
+    setTimeout(close, CLOSE_GRACE_MS).unref();
+  }
+
+  private armRequestTimer(): void {
+    this.clearRequestTimer();
+    if (this.readEnded || this.closing) return;
+    this.requestTimer = setTimeout(() => {
+      this.requestTimer = undefined;
+      if (!this.idle || this.closing) return;
+      this.server.stats.timedOut++;
+      const s = this.limits.requestTimeoutMs / 1000;
+      const partial = this.input.length > 0;
+      this.closing = true;
+      this.input = Buffer.alloc(0);
+      this.socket.pause();
+      this.queue.push({
+        kind: 'timeout',
+        error: partial
+          ? `request not completed within ${s}s (a request is one line ending in a newline)`
+          : `no request within ${s}s`,
+      });
+      this.next();
+    }, this.limits.requestTimeoutMs);
+  }
+
+  private clearRequestTimer(): void {
+    if (this.requestTimer) clearTimeout(this.requestTimer);
+    this.requestTimer = undefined;
+  }
+}
+
 export class ControlServer {
   private server: Server | undefined;
+  private readonly connections = new Set<ControlConnection>();
+  /** Every open socket, including connections already finishing (close() cuts them all). */
   private readonly sockets = new Set<Socket>();
-  private readonly opts: Required<Omit<ControlServerOptions, 'onError' | 'events'>> &
-    Pick<ControlServerOptions, 'onError' | 'events'>;
+  private readonly limits: Limits;
+  private readonly handlerTimeouts: Record<ControlCommand, number>;
+  private readonly runs: { [C in SharedCommand]: Coalescer<unknown> };
   private followers = 0;
   private ino: number | undefined;
+  private clock = 0;
+  private stopRequested = false;
+  /** Each shared result's JSON, serialised once (a status document can be large, a flood asks often). */
+  private readonly resultBytes = new WeakMap<object, Buffer>();
+  readonly stats: Omit<ControlServerStats, 'connections' | 'handlerRuns'> = {
+    accepted: 0,
+    evicted: 0,
+    timedOut: 0,
+    protocolErrors: 0,
+    requests: 0,
+  };
 
-  constructor(opts: ControlServerOptions) {
-    this.opts = { ...DEFAULTS, ...opts };
+  constructor(private readonly opts: ControlServerOptions) {
+    this.limits = {
+      maxLineBytes: opts.maxLineBytes ?? DEFAULTS.maxLineBytes,
+      maxDepth: opts.maxDepth ?? DEFAULTS.maxDepth,
+      requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+      writeTimeoutMs: opts.writeTimeoutMs ?? DEFAULTS.writeTimeoutMs,
+      maxConnections: Math.max(1, opts.maxConnections ?? DEFAULTS.maxConnections),
+      maxPendingPerConnection: Math.max(1, opts.maxPendingPerConnection ?? DEFAULTS.maxPendingPerConnection),
+      maxFollowers: Math.max(0, opts.maxFollowers ?? DEFAULTS.maxFollowers),
+      maxStreamBufferBytes: opts.maxStreamBufferBytes ?? DEFAULTS.maxStreamBufferBytes,
+    };
+    this.handlerTimeouts = { ...HANDLER_TIMEOUTS, ...opts.handlerTimeoutMs };
+    const h = opts.handlers;
+    // A flood of status requests costs at most 20 status documents a second (each one shared by every
+    // request that arrived before it started), however many clients ask.
+    this.runs = {
+      status: new Coalescer(() => h.status(), 'share', STATUS_MIN_INTERVAL_MS),
+      dump: new Coalescer(() => h.dump(), 'share', STATUS_MIN_INTERVAL_MS),
+      reload: new Coalescer(() => h.reload(), 'after'),
+      'reload-plan': new Coalescer(() => h.reloadPlan(), 'after'),
+      stop: new Coalescer(() => ({ stopping: true }) satisfies StopResult, 'share'),
+    };
   }
 
   get path(): string {
     return this.opts.path;
+  }
+
+  /** Counters and the number of open connections. */
+  currentStats(): ControlServerStats {
+    const handlerRuns = Object.values(this.runs).reduce((n, c) => n + c.runs, 0);
+    return { ...this.stats, connections: this.connections.size, handlerRuns };
   }
 
   /**
@@ -256,8 +702,9 @@ export class ControlServer {
       await unlink(path);
     }
 
-    const server = createServer({ allowHalfOpen: false }, (s) => this.accept(s));
-    server.maxConnections = this.opts.maxConnections;
+    // allowHalfOpen: a client that sends its request and shuts down its write side (`printf ... | socat`)
+    // still gets its reply; the connection is ended once every reply owed has gone out.
+    const server = createServer({ allowHalfOpen: true }, (s) => this.accept(s));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       // The socket must never be reachable with a looser mode, not even between bind() and chmod():
@@ -290,163 +737,92 @@ export class ControlServer {
     this.server = undefined;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const s of this.sockets) s.destroy();
+    this.connections.clear();
     await closed;
+    await this.removeSocketFile();
+  }
+
+  /** Removes the socket file if it is still the one this server created (a successor may have replaced it). */
+  async removeSocketFile(): Promise<void> {
+    if (this.ino === undefined) return;
     const st = await lstat(this.opts.path).catch(() => undefined);
     if (st && st.ino === this.ino) await unlink(this.opts.path).catch(() => {});
   }
 
-  private accept(socket: Socket): void {
-    this.sockets.add(socket);
-    socket.setTimeout(this.opts.idleTimeoutMs);
-    socket.on('timeout', () => socket.destroy());
-    socket.on('close', () => this.sockets.delete(socket));
-    socket.on('error', () => socket.destroy()); // a client vanishing mid-write is not our problem
-
-    let buffered: Buffer[] = [];
-    let bufferedBytes = 0;
-    let pending = 0;
-    let closing = false;
-    let chain: Promise<void> = Promise.resolve();
-
-    // A protocol error stops reading at once, but its answer is queued behind the answers still owed to
-    // earlier requests on this connection: replies always come back in request order.
-    const fail = (error: string, id?: unknown) => {
-      if (closing) return;
-      closing = true;
-      socket.pause();
-      chain = chain.then(() => {
-        if (socket.destroyed) return;
-        socket.end(`${JSON.stringify({ ...(id === undefined ? {} : { id }), ok: false, error })}\n`);
-        // end() waits for the client to read; don't let a client that never reads keep us busy.
-        setTimeout(() => socket.destroy(), 1000).unref();
-      });
-    };
-
-    const handleLine = (line: string) => {
-      if (line.trim() === '') return;
-      let req: unknown;
-      try {
-        req = JSON.parse(line);
-      } catch {
-        fail('bad request: not JSON (expected {"cmd":"status"|"reload"|"stop"|"dump"})');
-        return;
-      }
-      const r = req as {
-        cmd?: unknown;
-        id?: unknown;
-        follow?: unknown;
-        since?: unknown;
-        args?: unknown;
-      } | null;
-      const id = r && typeof r === 'object' ? r.id : undefined;
-      if (!r || typeof r !== 'object' || !ALL_COMMANDS.includes(r.cmd as AnyCommand)) {
-        fail(`bad request: unknown command (expected one of ${ALL_COMMANDS.join(', ')})`, id);
-        return;
-      }
-      if (++pending > this.opts.maxPendingPerConnection) {
-        fail('too many pending requests on this connection', id);
-        return;
-      }
-      if (r.cmd === 'events') {
-        const since = r.since;
-        if (since !== undefined && !(Number.isSafeInteger(since) && (since as number) >= 0)) {
-          fail('bad request: "since" must be a sequence number (an integer >= 0)', id);
-          return;
-        }
-        if (r.follow !== undefined && typeof r.follow !== 'boolean') {
-          fail('bad request: "follow" must be true or false', id);
-          return;
-        }
-        // The connection now belongs to the stream: later lines are not requests.
-        closing = true;
-        const follow = r.follow === true;
-        chain = chain.then(() => this.stream(socket, id, since as number | undefined, follow));
-        return;
-      }
-      const cmd = r.cmd as ControlCommand;
-      let args: unknown;
-      if (cmd in ARG_SCHEMAS) {
-        const parsed = ARG_SCHEMAS[cmd as keyof ControlArgs].safeParse(r.args);
-        if (!parsed.success) {
-          pending--;
-          const why = parsed.error.issues
-            .map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`)
-            .join('; ');
-          fail(`bad request: ${cmd} arguments: ${why}`, id);
-          return;
-        }
-        args = parsed.data;
-      }
-      chain = chain.then(() => this.dispatch(socket, cmd, id, args)).finally(() => pending--);
-    };
-
-    socket.on('data', (chunk: Buffer) => {
-      if (closing) return;
-      let start = 0;
-      for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
-        const piece = chunk.subarray(start, nl);
-        start = nl + 1;
-        if (bufferedBytes + piece.length > this.opts.maxLineBytes) {
-          fail(`bad request: line longer than ${this.opts.maxLineBytes} bytes`);
-          return;
-        }
-        const line = Buffer.concat([...buffered, piece]).toString('utf8');
-        buffered = [];
-        bufferedBytes = 0;
-        handleLine(line);
-        if (closing) return;
-      }
-      const tail = chunk.subarray(start);
-      if (bufferedBytes + tail.length > this.opts.maxLineBytes) {
-        fail(`bad request: line longer than ${this.opts.maxLineBytes} bytes`);
-        return;
-      }
-      if (tail.length) {
-        buffered.push(tail);
-        bufferedBytes += tail.length;
-      }
-    });
+  /** removeSocketFile for exit paths (an uncaught error) where nothing asynchronous runs any more. */
+  removeSocketFileSync(): void {
+    if (this.ino === undefined) return;
+    try {
+      if (lstatSync(this.opts.path).ino === this.ino) unlinkSync(this.opts.path);
+    } catch {
+      // gone already
+    }
   }
 
-  private async dispatch(socket: Socket, cmd: ControlCommand, id: unknown, args: unknown): Promise<void> {
-    const idPart = id === undefined ? {} : { id };
-    let response: string;
-    // A slow handler (a reload re-resolving names) is not an idle client.
-    socket.setTimeout(0);
-    try {
-      const h = this.opts.handlers;
-      const result =
-        cmd === 'status'
-          ? await h.status()
-          : cmd === 'reload'
-            ? await h.reload()
-            : cmd === 'reload-plan'
-              ? await h.reloadPlan()
-              : cmd === 'dump'
-                ? await h.dump()
-                : cmd === 'failover'
-                  ? await h.failover(await this.withOrigin(socket, args as FailoverArgs))
-                  : cmd === 'maintenance'
-                    ? await h.maintenance(await this.withOrigin(socket, args as MaintenanceArgs))
-                    : cmd === 'rs'
-                      ? await this.rs(socket, args as RsArgs)
-                      : ({ stopping: true } satisfies StopResult);
-      response = JSON.stringify({ ...idPart, ok: true, result });
-    } catch (err) {
-      // A request naming what does not exist is the client's mistake, not a daemon error.
-      if (!(err as { expected?: unknown } | null)?.expected) this.opts.onError?.(`control ${cmd}`, err);
-      response = JSON.stringify({ ...idPart, ok: false, error: `${cmd} failed: ${describe(err)}` });
-    }
-    if (socket.destroyed) {
-      if (cmd === 'stop') this.runStop();
+  /** @internal A monotonic counter for connection ages and idle times. */
+  tick(): number {
+    return ++this.clock;
+  }
+
+  /** @internal */
+  forget(c: ControlConnection): void {
+    this.connections.delete(c);
+  }
+
+  private accept(socket: Socket): void {
+    if (!this.server) {
+      socket.destroy();
       return;
     }
-    socket.setTimeout(this.opts.idleTimeoutMs);
-    await new Promise<void>((resolve) => {
-      socket.write(`${response}\n`, () => resolve());
-    });
-    // Acknowledge first, then stop: the client learns the request was taken before the socket goes away.
-    if (cmd === 'stop') this.runStop();
+    this.stats.accepted++;
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    while (this.connections.size >= this.limits.maxConnections) {
+      const victim = this.victim();
+      if (!victim) break;
+      this.connections.delete(victim);
+      this.stats.evicted++;
+      victim.evict();
+    }
+    this.connections.add(new ControlConnection(socket, this, this.limits, this.tick()));
+  }
+
+  /** The connection idle the longest, else the oldest. */
+  private victim(): ControlConnection | undefined {
+    let idle: ControlConnection | undefined;
+    let oldest: ControlConnection | undefined;
+    for (const c of this.connections) {
+      if (c.idle && (!idle || c.idleSince < idle.idleSince)) idle = c;
+      if (!oldest || c.seq < oldest.seq) oldest = c;
+    }
+    return idle ?? oldest;
+  }
+
+  /**
+   * @internal Validates a parsed request's arguments against its command's schema (a bad one is rejected:
+   * answered with the reason, the connection goes on).
+   */
+  validate(p: ParsedRequest): ParsedRequest {
+    if (p.kind !== 'request' || !WITH_ARGS.has(p.cmd)) return p;
+    const schema = (ARG_SCHEMAS as Record<string, z.ZodType>)[p.cmd] ?? RsArgsSchema;
+    const parsed = schema.safeParse(p.args);
+    if (parsed.success) return { ...p, args: parsed.data };
+    const why = parsed.error.issues
+      .map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`)
+      .join('; ');
+    return {
+      kind: 'rejected',
+      error: `bad request: ${p.cmd} arguments: ${why}`,
+      ...(p.id === undefined ? {} : { id: p.id }),
+    };
+  }
+
+  /** Runs a command with arguments (already validated), with who asked taken from the socket. */
+  private async runWithArgs(cmd: ControlCommand, args: unknown, socket: Socket): Promise<unknown> {
+    const h = this.opts.handlers;
+    if (cmd === 'failover') return h.failover(await this.withOrigin(socket, args as FailoverArgs));
+    if (cmd === 'maintenance') return h.maintenance(await this.withOrigin(socket, args as MaintenanceArgs));
+    return this.rs(socket, args as RsArgs);
   }
 
   /** Who asked: the kernel's word (SO_PEERCRED uid/pid and the process) first, what the client says after. */
@@ -465,10 +841,43 @@ export class ControlServer {
     return handler(args, await controlOrigin(socket, args.user));
   }
 
-  /** `events`: the answer line, the backlog after `since`, then (follow) every new event until the end. */
-  private async stream(
+  /** @internal Runs (or joins) the handler of a command; always resolves to a reply line (in pieces). */
+  async execute(
+    cmd: ControlCommand,
+    rid: RequestId | undefined,
+    args: unknown,
     socket: Socket,
-    id: unknown,
+  ): Promise<(string | Buffer)[]> {
+    this.stats.requests++;
+    const ms = this.handlerTimeouts[cmd];
+    try {
+      const shareable = !WITH_ARGS.has(cmd);
+      const run = shareable ? this.runs[cmd as SharedCommand] : undefined;
+      const result = run
+        ? await withDeadline(run.run(), ms, cmd, () => run.abandon())
+        : await withDeadline(this.runWithArgs(cmd, args, socket), ms, cmd, () => undefined);
+      // Requests that share a run share its serialisation too: written from one Buffer, not copied.
+      const shared = typeof result === 'object' && result !== null;
+      let bytes = shared ? this.resultBytes.get(result) : undefined;
+      if (!bytes) {
+        const json = resultJson(result);
+        if (json === '') return [okReplyFromJson(json, rid)]; // no result to carry (undefined)
+        bytes = Buffer.from(json);
+        if (shared) this.resultBytes.set(result, bytes);
+      }
+      return [okReplyPrefix(rid), bytes, OK_REPLY_SUFFIX];
+    } catch (err) {
+      // A request naming what does not exist is the client's mistake, not a daemon error.
+      if (!(err as { expected?: unknown } | null)?.expected) this.opts.onError?.(`control ${cmd}`, err);
+      return [errorReply(`${cmd} failed: ${describe(err)}`, rid)];
+    }
+  }
+
+  /** `events`: the answer line, the backlog after `since`, then (follow) every new event until the end. */
+  /** @internal */
+  async stream(
+    socket: Socket,
+    id: RequestId | undefined,
     since: number | undefined,
     follow: boolean,
   ): Promise<void> {
@@ -481,11 +890,11 @@ export class ControlServer {
     const source = this.opts.events;
     if (!source) return bye('events are not available in this daemon');
     if (socket.destroyed) return;
-    if (follow && this.followers >= this.opts.maxFollowers) {
-      return bye(`too many connections follow the events (${this.opts.maxFollowers}); try again later`);
+    if (follow && this.followers >= this.limits.maxFollowers) {
+      return bye(`too many connections follow the events (${this.limits.maxFollowers}); try again later`);
     }
     socket.setTimeout(0);
-    const limit = this.opts.maxStreamBufferBytes;
+    const limit = this.limits.maxStreamBufferBytes;
     // Events published while the backlog is still being written wait here, behind it.
     const queued: string[] = [];
     let queuedBytes = 0;
@@ -520,8 +929,12 @@ export class ControlServer {
       this.followers++;
       void closed.then(release);
     }
-    // Keep reading (and dropping) what the client sends, so that its close is noticed.
+    // Keep reading (and dropping) what the client sends, so that its close is noticed. The server allows
+    // half-open sockets (a one-shot client may shut its write side and still get its reply); a follower
+    // that ends its side is gone, so the stream ends too (else its slot would stay taken until the next
+    // event failed to reach it).
     socket.resume();
+    if (follow) socket.once('end', () => socket.end(() => socket.destroy()));
     const info: EventStreamInfo = { stream: sub.stream, lastSeq: sub.lastSeq, missed: sub.missed };
     // The backlog is written with back-pressure (it may be larger than one reader's buffer allowance).
     for (const line of [
@@ -547,7 +960,10 @@ export class ControlServer {
     live = true;
   }
 
-  private runStop(): void {
+  /** @internal The stop handler, once, after the acknowledgement was written. */
+  runStop(): void {
+    if (this.stopRequested) return;
+    this.stopRequested = true;
     Promise.resolve()
       .then(() => this.opts.handlers.stop())
       .catch((err) => this.opts.onError?.('control stop', err));

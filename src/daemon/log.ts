@@ -17,6 +17,7 @@
  */
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
+import { escapeLine, escapeQuoted } from '../notify/escape.js';
 import { UsageError } from './paths.js';
 import { DRY_RUN_TEXT } from './status.js';
 
@@ -385,8 +386,14 @@ const LEVEL_COLOR: Record<string, string> = {
   fatal: '\x1b[35m',
 };
 
+/**
+ * A field value for the pretty format. Strings with spaces, quotes, `=`, backslashes or control characters
+ * are quoted and escaped (src/notify/escape.ts), so a name holding a newline or a terminal escape cannot
+ * forge a log line or repaint the operator's terminal.
+ */
 function prettyValue(v: unknown): string {
-  if (typeof v === 'string') return v === '' || /[\s"=]/.test(v) ? JSON.stringify(v) : v;
+  if (typeof v === 'string')
+    return v === '' || /[\s"=\\\u0000-\u001f\u007f-\u009f]/.test(v) ? `"${escapeQuoted(v)}"` : v;
   if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
   if (v === undefined) return 'undefined';
   return JSON.stringify(v);
@@ -434,7 +441,8 @@ export function formatPretty(obj: Record<string, unknown>, opts: { color?: boole
     fields.push(`${k}=${prettyValue(v)}`);
   }
   const lvl = opts.color ? `${LEVEL_COLOR[levelName] ?? ''}${label}\x1b[0m` : label;
-  let line = `${time} ${lvl} ${component} ${msg}`;
+  // The message quotes names (keepalived's "(VI_1) Entering MASTER STATE"): one line, whatever they hold.
+  let line = `${time} ${lvl} ${component} ${escapeLine(msg)}`;
   if (fields.length) line += `  ${fields.join(' ')}`;
   if (stack) {
     const rest = stack.split('\n').slice(1);
@@ -493,6 +501,8 @@ export interface HaloLoggerParts {
   limiter: RateLimiter;
   now: () => number;
   autoFlush: boolean;
+  /** Where pino writes (forward() writes there too). */
+  stream?: TextSink;
 }
 
 function parseLevel(s: string): LevelName | undefined {
@@ -577,12 +587,40 @@ export class HaloLogger {
   private readonly autoFlush: boolean;
   private timer: NodeJS.Timeout | undefined;
   private timerAt: number | undefined;
+  private readonly stream: TextSink | undefined;
 
   constructor(parts: HaloLoggerParts) {
     this.pino = parts.pino;
     this.limiter = parts.limiter;
     this.now = parts.now;
     this.autoFlush = parts.autoFlush;
+    this.stream = parts.stream;
+  }
+
+  /**
+   * Writes a line another thread's HaloLogger produced (a worker's part: JSON, already level-filtered and
+   * rate-limited there) to this logger's output, so one writer owns stdout and the pretty format applies.
+   */
+  forward(line: string): void {
+    const text = line.endsWith('\n') ? line : `${line}\n`;
+    if (this.stream) {
+      this.stream.write(text);
+      return;
+    }
+    try {
+      const {
+        level,
+        msg,
+        time: _t,
+        pid: _p,
+        hostname: _h,
+        ...fields
+      } = JSON.parse(text) as Record<string, unknown>;
+      const name = (LEVEL_NAMES as readonly unknown[]).includes(level) ? (level as LevelName) : 'info';
+      this.pino[name](fields, typeof msg === 'string' ? msg : '');
+    } catch {
+      // not a log line: dropped
+    }
   }
 
   setLevel(level: LevelName): void {
@@ -918,5 +956,6 @@ export function createLogger(opts: LoggerOptions = {}): HaloLogger {
     limiter: new RateLimiter(opts.rateLimit),
     now,
     autoFlush: opts.autoFlush ?? true,
+    stream,
   });
 }

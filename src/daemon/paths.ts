@@ -5,8 +5,9 @@
  * Defaults live under /run/halo (systemd's RuntimeDirectory=halo creates it, tmpfs, gone at reboot).
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync, realpathSync, unlinkSync } from 'node:fs';
 import { link, mkdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 export const DEFAULT_RUN_DIR = '/run/halo';
 
@@ -132,31 +133,98 @@ export function parsePidFile(text: string): number | undefined {
   return pid > 0 && pid <= 4_194_304 ? pid : undefined;
 }
 
+/**
+ * Does this live pid run halo? Read from /proc/PID/cmdline: the interpreter's script (or the command) is
+ * `halo`, halo's entry point (`.../cli/main.js`) or the same script as ours. A pid the kernel reused for
+ * an unrelated process after halo died (kill -9, an abort) is not halo, so its pid file is stale. When
+ * /proc cannot tell (no /proc, no permission), the answer is yes: never take over a file that may be live.
+ */
+export function processIsHalo(pid: number): boolean {
+  let raw: string;
+  try {
+    raw = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+  } catch (err) {
+    // ENOENT/ESRCH: gone since the liveness probe; anything else: cannot tell.
+    const code = (err as NodeJS.ErrnoException).code;
+    return !(code === 'ENOENT' || code === 'ESRCH');
+  }
+  // A zombie (exited, not yet reaped) has an empty command line: it holds nothing any more.
+  const args = raw.split('\0').filter((a) => a !== '');
+  if (!args.length) return false;
+  let own: string | undefined;
+  try {
+    own = process.argv[1] ? realpathSync(process.argv[1]) : undefined;
+  } catch {
+    own = process.argv[1];
+  }
+  return args
+    .slice(0, 3)
+    .some(
+      (a) => basename(a) === 'halo' || /(^|\/)cli\/main\.js$/.test(a) || (own !== undefined && a === own),
+    );
+}
+
+/** Why an existing pid file was taken over (logged by the supervisor). */
+export type StalePidReason =
+  | 'dead' // the pid it names does not exist
+  | 'not-halo' // the pid exists but runs something else (reused after halo died)
+  | 'own-pid' // it names us (a previous life in a container with the same pid)
+  | 'garbage'; // empty or not a pid
+
 export interface PidFileHandle {
   path: string;
   pid: number;
+  /** Set when a stale file was found and replaced. */
+  takenOver?: { holderPid?: number; reason: StalePidReason };
   /** Removes the file if it still holds our pid (a successor may have taken it over). */
   release(): Promise<void>;
+  /** The same, synchronously, for exit paths (uncaught errors) where nothing asynchronous runs any more. */
+  releaseSync(): void;
 }
 
 export interface PidFileOptions {
   pid?: number;
   /** Liveness probe (tests inject one). Default: kill(pid, 0). */
   isAlive?: (pid: number) => boolean;
+  /** Is this live pid a halo? (tests inject one). Default: processIsHalo (/proc/PID/cmdline). */
+  isHalo?: (pid: number) => boolean;
+}
+
+function handle(path: string, pid: number, takenOver?: PidFileHandle['takenOver']): PidFileHandle {
+  return {
+    path,
+    pid,
+    ...(takenOver ? { takenOver } : {}),
+    release: async () => {
+      const now = await readFile(path, 'utf8').catch(() => '');
+      if (parsePidFile(now) === pid) await unlink(path).catch(() => {});
+    },
+    releaseSync: () => {
+      try {
+        if (parsePidFile(readFileSync(path, 'utf8')) === pid) unlinkSync(path);
+      } catch {
+        // gone already, or not ours to remove
+      }
+    },
+  };
 }
 
 /**
- * Takes the pid file: refuses when it names a live process other than us, takes over a stale one (dead pid,
- * empty or garbage content). The file appears atomically with its full content (written aside, then hard-
- * linked into place, which fails if someone else got there first), so a concurrent starter never reads a
- * half-written pid and two starters cannot both win.
+ * Takes the pid file: refuses when it names a live halo other than us; takes over a stale one (dead pid, a
+ * live pid that is not halo, our own pid, empty or garbage content) and says why in `takenOver`. The file
+ * appears atomically with its full content (written aside, then hard-linked into place, which fails if
+ * someone else got there first), so a concurrent starter never reads a half-written pid and two starters
+ * cannot both win.
  *
- * Limit: a stale pid that the kernel has since reused for an unrelated live process looks alive; the
- * operator then removes the file by hand (the error names it). keepalived has the same behaviour.
+ * A daemon killed with SIGKILL, or aborted by a native error, leaves its pid file behind: the next start
+ * finds the pid dead (or reused by something that is not halo) and takes the file over. keepalived only
+ * checks that the pid is alive, so a reused pid blocks it until the file is removed by hand.
  */
 export async function acquirePidFile(path: string, opts: PidFileOptions = {}): Promise<PidFileHandle> {
   const pid = opts.pid ?? process.pid;
   const isAlive = opts.isAlive ?? processIsAlive;
+  const isHalo = opts.isHalo ?? processIsHalo;
+  const holderIsLiveHalo = (holder: number) => holder !== pid && isAlive(holder) && isHalo(holder);
   await mkdir(dirname(path), { recursive: true, mode: 0o755 });
   const tmp = `${path}.${pid}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, `${pid}\n`, { mode: 0o644 });
@@ -164,14 +232,7 @@ export async function acquirePidFile(path: string, opts: PidFileOptions = {}): P
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         await link(tmp, path);
-        return {
-          path,
-          pid,
-          release: async () => {
-            const now = await readFile(path, 'utf8').catch(() => '');
-            if (parsePidFile(now) === pid) await unlink(path).catch(() => {});
-          },
-        };
+        return handle(path, pid);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
@@ -181,24 +242,15 @@ export async function acquirePidFile(path: string, opts: PidFileOptions = {}): P
       });
       if (text === undefined) continue;
       const holder = parsePidFile(text);
-      if (holder !== undefined && holder !== pid && isAlive(holder))
-        throw new PidFileLockedError(path, holder);
-      // Stale (dead holder, our own pid from a previous life, or unreadable content): take it over.
-      // Renaming our file over it is atomic; a concurrent starter that also judged it stale would
-      // overwrite ours, so re-read to confirm we won.
+      if (holder !== undefined && holderIsLiveHalo(holder)) throw new PidFileLockedError(path, holder);
+      const reason: StalePidReason =
+        holder === undefined ? 'garbage' : holder === pid ? 'own-pid' : isAlive(holder) ? 'not-halo' : 'dead';
+      // Stale: take it over. Renaming our file over it is atomic; a concurrent starter that also judged it
+      // stale would overwrite ours, so re-read to confirm we won.
       await rename(tmp, path);
       const confirm = parsePidFile(await readFile(path, 'utf8').catch(() => ''));
-      if (confirm === pid) {
-        return {
-          path,
-          pid,
-          release: async () => {
-            const now = await readFile(path, 'utf8').catch(() => '');
-            if (parsePidFile(now) === pid) await unlink(path).catch(() => {});
-          },
-        };
-      }
-      if (confirm !== undefined && isAlive(confirm)) throw new PidFileLockedError(path, confirm);
+      if (confirm === pid) return handle(path, pid, { ...(holder ? { holderPid: holder } : {}), reason });
+      if (confirm !== undefined && holderIsLiveHalo(confirm)) throw new PidFileLockedError(path, confirm);
       await writeFile(tmp, `${pid}\n`, { mode: 0o644 });
     }
     throw new Error(`could not take pid file ${path}: it keeps changing`);

@@ -9,6 +9,7 @@
 
 import { z } from 'zod';
 import { BgpStatusSchema, renderBgpStatusLines } from '../bgp/status.js';
+import { escapeLine } from '../notify/escape.js';
 import { type HaloPaths, writeFileAtomic } from './paths.js';
 import { describeOrigin, RsOverrideStatusSchema } from './rs-overrides.js';
 
@@ -277,14 +278,38 @@ export function overrideLine(r: RealServerStatus, now: number): string {
   return `* ${hostPort(r.address, r.port)} ${overrideWords(o)}, ${ago(o.since, now)} ago by ${describeOrigin(o.origin)}${conns}`;
 }
 
+/**
+ * Every string of a document (and every key), escaped for one line of text: names come from the config
+ * (a YAML instance name may hold a newline or a terminal escape) and check reasons can quote what a real
+ * server answered, so written raw they could forge a line of `halo status` or of a dump. Escaped as the
+ * notify FIFO escapes names (src/notify/escape.ts).
+ */
+export function escapeStrings<T>(v: T): T {
+  if (typeof v === 'string') return escapeLine(v) as T;
+  if (Array.isArray(v)) return v.map((x) => escapeStrings(x)) as T;
+  if (v !== null && typeof v === 'object') {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [escapeLine(k), escapeStrings(x)])) as T;
+  }
+  return v;
+}
+
+/** A multi-line text (a rejected reload's diagnostics, one per line): each line escaped on its own. */
+function escapedLines(text: string): string[] {
+  return text.split('\n').map(escapeLine);
+}
+
 /** The `halo status` screen. `now` is injectable so tests are deterministic. */
-export function renderStatusText(doc: StatusDocument, now: number = Date.now()): string {
+export function renderStatusText(raw: StatusDocument, now: number = Date.now()): string {
+  const doc = escapeStrings(raw);
   const out: string[] = [];
   const d = doc.daemon;
   out.push(
     `halo ${d.version}  pid ${d.pid}  up ${ago(d.startedAt, now)}  config ${d.configFile} (loaded ${ago(d.configLoadedAt, now)} ago)`,
   );
-  if (d.lastReloadError) out.push(`last reload REJECTED: ${d.lastReloadError}`);
+  if (raw.daemon.lastReloadError) {
+    const [first, ...rest] = escapedLines(raw.daemon.lastReloadError);
+    out.push(`last reload REJECTED: ${first}`, ...rest.map((l) => `  ${l}`));
+  }
   if (d.maintenance)
     out.push(
       `MAINTENANCE MODE since ${d.maintenance.since} (by ${d.maintenance.origin}): every instance held in BACKUP; 'halo maintenance off' ends it`,
@@ -375,7 +400,8 @@ export function renderStatusText(doc: StatusDocument, now: number = Date.now()):
 }
 
 /** SIGUSR1 text dump, laid out like keepalived's /tmp/keepalived.data. */
-export function renderDataText(doc: StatusDocument): string {
+export function renderDataText(raw: StatusDocument): string {
+  const doc = escapeStrings(raw);
   const out: string[] = [];
   const d = doc.daemon;
   out.push('------< Global definitions >------');
@@ -384,7 +410,10 @@ export function renderDataText(doc: StatusDocument): string {
   out.push(` Started = ${d.startedAt}`);
   out.push(` Config file = ${d.configFile}`);
   out.push(` Config loaded = ${d.configLoadedAt}`);
-  if (d.lastReloadError) out.push(` Last reload rejected = ${d.lastReloadError}`);
+  if (raw.daemon.lastReloadError) {
+    const [first, ...rest] = escapedLines(raw.daemon.lastReloadError);
+    out.push(` Last reload rejected = ${first}`, ...rest.map((l) => `   ${l}`));
+  }
   if (doc.ipvs?.mode === 'dry-run') out.push(` ${DRY_RUN_TEXT}`);
   out.push('------< VRRP Topology >------');
   for (const i of doc.instances) {
@@ -449,7 +478,8 @@ export function renderDataText(doc: StatusDocument): string {
 }
 
 /** SIGUSR2 text dump, laid out like keepalived's /tmp/keepalived.stats. */
-export function renderStatsText(stats: StatsDocument): string {
+export function renderStatsText(raw: StatsDocument): string {
+  const stats = escapeStrings(raw);
   const out: string[] = [`halo statistics at ${stats.at}`];
   for (const i of stats.instances) {
     out.push(`VRRP Instance: ${i.name}`);

@@ -16,6 +16,7 @@ import { type AlertEvent, Notifier } from '../notify/index.js';
 import { buildPlans, type Plans } from '../plan/index.js';
 import { type LiveState, planReload, renderReloadPlan } from '../plan/reload.js';
 import type { VrrpReloadReport } from '../plan/vrrp-diff.js';
+import { assertVrrpCapabilities } from './capabilities.js';
 import {
   type ControlHandlers,
   ControlServer,
@@ -30,7 +31,7 @@ import type { HaloLogger } from './log.js';
 import type { LvsPlans } from './lvs.js';
 import { MaintenanceFile } from './maintenance.js';
 import type { HaloMetrics } from './metrics.js';
-import { acquirePidFile, type HaloPaths, type PidFileHandle } from './paths.js';
+import { acquirePidFile, type HaloPaths, type PidFileHandle, type StalePidReason } from './paths.js';
 import { applyProcessScheduling, applyThreadScheduling, watchRtTimeLimit } from './realtime.js';
 import type { RsParams, RsResult } from './rs-control.js';
 import type { RsOrigin } from './rs-overrides.js';
@@ -53,6 +54,7 @@ export interface LvsPart {
   start(plans: LvsPlans): Promise<void>;
   reload(plans: LvsPlans): Promise<void>;
   stop(): Promise<void>;
+  /** Synchronous for a part in this thread; the worker-hosted part (lvs-host.ts) answers asynchronously. */
   status():
     | Pick<StatusDocument, 'virtualServers' | 'ipvs'>
     | Promise<Pick<StatusDocument, 'virtualServers' | 'ipvs'>>;
@@ -102,6 +104,13 @@ export interface SupervisorOptions {
   events?: EventBus;
 }
 
+const STALE_PID_WORDS: Record<StalePidReason, (pid: number | undefined) => string> = {
+  dead: (pid) => `pid ${pid} is gone`,
+  'not-halo': (pid) => `pid ${pid} is not halo`,
+  'own-pid': () => 'it named our own pid',
+  garbage: () => 'it held no pid',
+};
+
 export class ConfigRejected extends Error {
   constructor(readonly diagnostics: Diagnostic[]) {
     super(diagnostics.map(formatDiagnostic).join('\n'));
@@ -127,6 +136,7 @@ export class Supervisor {
   private advertTimer: NodeJS.Timeout | undefined;
   private stopRtTimeWatch: (() => void) | undefined;
   private started = false;
+  private starting: Promise<void> | undefined;
   private reloading: Promise<unknown> = Promise.resolve();
   readonly stopped: Promise<void>;
   private resolveStopped!: () => void;
@@ -160,8 +170,16 @@ export class Supervisor {
   }
 
   async start(): Promise<void> {
+    if (!this.starting) this.starting = this.startParts();
+    return this.starting;
+  }
+
+  private async startParts(): Promise<void> {
     const log = this.opts.logger;
     this.plans = buildPlans(await this.load());
+    // Refused before the pid file is taken and before any native code runs: no CAP_NET_RAW used to end
+    // in an abort (exit 134) that left the pid file behind.
+    if (this.opts.vrrp && this.plans.vrrp.instances.length > 0) assertVrrpCapabilities();
     this.pidFile = await acquirePidFile(this.opts.paths.pidFile);
     await this.maintenance.load((m) => log.pino.warn({ event: 'vrrp.hold' }, m));
     const runsVrrp = this.opts.vrrp && this.plans.vrrp.instances.length > 0;
@@ -187,7 +205,32 @@ export class Supervisor {
       );
     }
     this.started = true;
+    const stale = this.pidFile.takenOver;
+    if (stale) {
+      log.pino.warn(
+        {
+          event: 'daemon.stale_pid_file',
+          pidFile: this.pidFile.path,
+          holderPid: stale.holderPid,
+          reason: stale.reason,
+        },
+        `took over stale pid file ${this.pidFile.path} (${STALE_PID_WORDS[stale.reason](stale.holderPid)})`,
+      );
+    }
+    // A stop asked for while starting (SIGTERM from systemd) waits for the start, then undoes it.
+    this.installStopSignals();
+    try {
+      await this.startPartsLocked(runsVrrp, lvs);
+    } catch (err) {
+      // A start that fails for any reason leaves no pid file and no socket behind. They go first, before
+      // the parts are stopped: stopping a half-started part is where a native error could still abort.
+      await this.releaseFiles();
+      throw err;
+    }
+  }
 
+  private async startPartsLocked(runsVrrp: boolean, lvs: LvsPart | undefined): Promise<void> {
+    const log = this.opts.logger;
     this.notifier = new Notifier(this.plans.alerts, {
       log: (level, message, fields) => log.pino[level]({ event: 'notify', ...fields }, message),
       // A FIFO that only carries the events of a part that does not run here is not opened.
@@ -221,6 +264,21 @@ export class Supervisor {
     await this.control.listen();
     this.installSignals();
     if (this.opts.metrics) this.startAdvertCounters(this.opts.metrics);
+  }
+
+  /** Removes the control socket and the pid file (each only if it is still ours). */
+  private async releaseFiles(): Promise<void> {
+    await this.control?.close().catch(() => undefined);
+    await this.pidFile?.release().catch(() => undefined);
+  }
+
+  /**
+   * The same, synchronously: for the last moment of a process that is going down on an uncaught error,
+   * when a graceful stop could not finish (run-cmd calls it).
+   */
+  releaseFilesSync(): void {
+    this.control?.removeSocketFileSync();
+    this.pidFile?.releaseSync();
   }
 
   /**
@@ -340,11 +398,20 @@ export class Supervisor {
     this.events.publish({ type: 'vrrp.hold', kind, on, instances, origin, message });
   }
 
-  private installSignals(): void {
+  private installStopSignals(): void {
     const onStop = (sig: NodeJS.Signals) => void this.stop(sig);
     process.on('SIGTERM', onStop);
     process.on('SIGINT', onStop);
-    process.on('SIGHUP', () => void this.reload());
+  }
+
+  private installSignals(): void {
+    // A reload that throws (a part failed to apply it) is logged; it must not become an unhandled
+    // rejection, which run-cmd treats as fatal.
+    process.on(
+      'SIGHUP',
+      () =>
+        void this.reload().catch((err: unknown) => this.opts.logger.daemonError({ context: 'reload', err })),
+    );
     process.on('SIGUSR1', () => void this.dump('data'));
     process.on('SIGUSR2', () => void this.dump('stats'));
   }
@@ -484,6 +551,8 @@ export class Supervisor {
     if (!this.stopping) {
       this.stopping = (async () => {
         const log = this.opts.logger;
+        // Parts still starting are stopped once they have started (or failed to).
+        await this.starting?.catch(() => undefined);
         // A start refused before anything ran (bad config, pid file held) has nothing to stop.
         if (this.started) {
           log.daemonStop({ reason });

@@ -3,6 +3,7 @@
  * optional per-line annotations appended after "  # " so the ipvsadm layout stays intact for scripts that
  * strip them.
  */
+import { escapeLine } from '../notify/escape.js';
 import { ipToBytes, v4MaskText } from './addr.js';
 import { formatVersion } from './codec.js';
 import {
@@ -95,12 +96,13 @@ export function renderIpvsadm(info: IpvsInfo, table: KernelService[], notes: Ann
     'Prot LocalAddress:Port Scheduler Flags',
     '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn',
   ];
-  const note = (line: string, n: string | undefined) => (n ? `${line}  # ${n}` : line);
+  // Notes quote config names and check reasons: escaped, so each stays on its own line.
+  const note = (line: string, n: string | undefined) => (n ? `${line}  # ${escapeLine(n)}` : line);
   for (const ks of [...table].sort((a, b) => compareServices(a.service, b.service))) {
     out.push(note(serviceLine(ks.service), notes.service?.(ks.service)));
     for (const d of [...ks.dests].sort(compareDests))
       out.push(note(destLine(d), notes.dest?.(ks.service, d)));
-    out.push(...(notes.extra?.(ks.service) ?? []));
+    out.push(...(notes.extra?.(ks.service) ?? []).map(escapeLine));
   }
   return `${out.join('\n')}\n`;
 }

@@ -18,7 +18,10 @@ import {
 } from '../../src/daemon/control.js';
 import { sampleStatus } from './daemon-sample.js';
 
-/** Sends raw bytes, collects everything until the server closes the connection. */
+/**
+ * Sends raw bytes and closes the write side (as `printf ... | socat - UNIX:...` does), collects everything
+ * until the server closes the connection.
+ */
 function rawExchange(path: string, payload: string | Buffer): Promise<{ text: string; closed: boolean }> {
   return new Promise((resolve, reject) => {
     const s = connect(path);
@@ -26,7 +29,7 @@ function rawExchange(path: string, payload: string | Buffer): Promise<{ text: st
     s.on('data', (d) => {
       text += d.toString();
     });
-    s.on('connect', () => s.write(payload));
+    s.on('connect', () => s.end(payload));
     s.on('close', () => resolve({ text, closed: true }));
     s.on('error', (err: NodeJS.ErrnoException) => {
       // the server may cut us off while we are still writing a huge line

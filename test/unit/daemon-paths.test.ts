@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,10 +7,12 @@ import { after, before, describe, it } from 'node:test';
 import {
   acquirePidFile,
   defaultPaths,
+  type PidFileHandle,
   PidFileLockedError,
   parsePathArgs,
   parsePidFile,
   processIsAlive,
+  processIsHalo,
   UsageError,
   writeFileAtomic,
 } from '../../src/daemon/paths.js';
@@ -81,28 +84,66 @@ describe('pid file', () => {
     assert.deepEqual(await readdir(join(dir, 'sub')), []); // no temp files left behind
   });
 
-  it('refuses when a live process holds it (real liveness check on our parent)', async () => {
+  it('refuses when a live halo holds it (real /proc checks on a process that runs a script named halo)', async () => {
     const path = join(dir, 'live.pid');
-    await writeFile(path, `${process.ppid}\n`);
-    assert.equal(processIsAlive(process.ppid), true);
-    await assert.rejects(acquirePidFile(path), (err: unknown) => {
-      assert.ok(err instanceof PidFileLockedError);
-      assert.equal(err.holderPid, process.ppid);
-      assert.match(err.message, /halo is already running \(pid \d+ holds .*live\.pid\)/);
-      return true;
-    });
-    assert.equal(await readFile(path, 'utf8'), `${process.ppid}\n`); // untouched
+    const script = join(dir, 'halo');
+    await writeFile(script, 'setTimeout(() => {}, 60_000);\n');
+    const holder = spawn(process.execPath, [script], { stdio: 'ignore' });
+    try {
+      const pid = holder.pid!;
+      await writeFile(path, `${pid}\n`);
+      assert.equal(processIsAlive(pid), true);
+      assert.equal(processIsHalo(pid), true);
+      await assert.rejects(acquirePidFile(path), (err: unknown) => {
+        assert.ok(err instanceof PidFileLockedError);
+        assert.equal(err.holderPid, pid);
+        assert.match(err.message, /halo is already running \(pid \d+ holds .*live\.pid\)/);
+        return true;
+      });
+      assert.equal(await readFile(path, 'utf8'), `${pid}\n`); // untouched
+    } finally {
+      holder.kill('SIGKILL');
+    }
   });
 
-  it('takes over a stale file: dead pid, garbage, or empty', async () => {
-    for (const content of ['31337\n', 'garbage', '']) {
+  it('takes over a file whose pid is alive but is not halo (reused after a kill -9), and says so', async () => {
+    const path = join(dir, 'reused.pid');
+    const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const pid = other.pid!;
+      await writeFile(path, `${pid}\n`);
+      assert.equal(processIsAlive(pid), true);
+      assert.equal(processIsHalo(pid), false);
+      const h = await acquirePidFile(path, { pid: 5100 });
+      assert.deepEqual(h.takenOver, { holderPid: pid, reason: 'not-halo' });
+      assert.equal(await readFile(path, 'utf8'), '5100\n');
+      h.releaseSync();
+      await assert.rejects(stat(path), { code: 'ENOENT' });
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+
+  it('takes over a stale file: dead pid, garbage, empty or our own pid, and says why', async () => {
+    const cases: [string, PidFileHandle['takenOver']][] = [
+      ['31337\n', { holderPid: 31337, reason: 'dead' }],
+      ['garbage', { reason: 'garbage' }],
+      ['', { reason: 'garbage' }],
+      ['5000\n', { holderPid: 5000, reason: 'own-pid' }],
+    ];
+    for (const [content, why] of cases) {
       const path = join(dir, 'stale.pid');
       await writeFile(path, content);
-      const h = await acquirePidFile(path, { pid: 5000, isAlive: (p) => p !== 31337 });
+      const h = await acquirePidFile(path, { pid: 5000, isAlive: (p) => p !== 31337, isHalo: () => true });
       assert.equal(await readFile(path, 'utf8'), '5000\n');
+      assert.deepEqual(h.takenOver, why, JSON.stringify(content));
       await h.release();
     }
     assert.deepEqual(await readdir(dir).then((f) => f.filter((n) => n.startsWith('stale'))), []);
+    // A fresh file is not a takeover.
+    const fresh = await acquirePidFile(join(dir, 'fresh.pid'), { pid: 5001 });
+    assert.equal(fresh.takenOver, undefined);
+    await fresh.release();
   });
 
   it('release leaves a file that a successor has taken over', async () => {
@@ -116,8 +157,8 @@ describe('pid file', () => {
   it('a second starter loses to the first', async () => {
     const path = join(dir, 'race.pid');
     const results = await Promise.allSettled([
-      acquirePidFile(path, { pid: 7001, isAlive: () => true }),
-      acquirePidFile(path, { pid: 7002, isAlive: () => true }),
+      acquirePidFile(path, { pid: 7001, isAlive: () => true, isHalo: () => true }),
+      acquirePidFile(path, { pid: 7002, isAlive: () => true, isHalo: () => true }),
     ]);
     const won = results.filter((r) => r.status === 'fulfilled');
     const lost = results.filter((r) => r.status === 'rejected');

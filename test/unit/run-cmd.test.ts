@@ -103,9 +103,13 @@ test('halo already running: one clear line, no JavaScript stack trace, exit 1', 
     const conf = join(dir, 'halo.conf');
     writeFileSync(conf, LOOPBACK_CONFIG);
     const run = join(dir, 'run');
-    // The pid file names a live process (this test): another halo holds it.
+    // The pid file names a live halo: a process whose command line is halo's (a stale pid file naming
+    // some other process is taken over instead, see daemon-paths.test.ts).
     spawnSync('mkdir', ['-p', run]);
-    writeFileSync(join(run, 'halo.pid'), `${process.pid}\n`);
+    const fake = join(dir, 'halo');
+    writeFileSync(fake, 'setTimeout(() => {}, 60_000);\n');
+    const other = spawn(process.execPath, [fake]);
+    writeFileSync(join(run, 'halo.pid'), `${other.pid}\n`);
     const r = spawnSync(
       process.execPath,
       [HALO_MAIN, 'run', '--check-only', '--ipvs', 'dry-run', '-f', conf, '--run-dir', run],
@@ -117,6 +121,7 @@ test('halo already running: one clear line, no JavaScript stack trace, exit 1', 
     assert.ok(refused, r.stdout);
     assert.equal(refused.cause, 'already-running');
     assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
+    other.kill('SIGKILL');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
