@@ -268,7 +268,9 @@ function reportStartFailure(logger: HaloLogger, err: unknown): void {
         ? 'already-running'
         : (err as Error | undefined)?.name === 'IpvsUnavailableError'
           ? 'ipvs-unavailable'
-          : undefined;
+          : (err as Error | undefined)?.name === 'MissingCapabilityError'
+            ? 'missing-capability'
+            : undefined;
   if (cause) logger.daemonStartRefused({ reason: message, cause });
   else logger.daemonError({ context: 'start', err });
   process.stderr.write(`halo run: ${oneLine(message)}\n`);
