@@ -133,6 +133,13 @@ export interface VrrpInstanceParams {
   unicastChecksumCompat?: 'auto' | 'never' | 'always';
 }
 
+/**
+ * Make-before-break: after the new master's first advert we keep the VIPs for its advert interval (or its
+ * second advert), at most this long: long enough for it to add them and send its gratuitous ARPs even on a
+ * loaded host, short enough that a stop with 1 s adverts does not wait a whole second more.
+ */
+export const HANDOVER_LINGER_MAX_MS = 250;
+
 /** keepalived defaults for the optional parameters. */
 export const INSTANCE_DEFAULTS = {
   garpMasterDelayMs: 5000,
@@ -205,7 +212,14 @@ export interface VrrpInstanceState {
    * answering for them, until another router advertises as MASTER (or the deadline passes); then the VIPs
    * go. 'stop' ends in STOP, 'yield' in BACKUP.
    */
-  handover?: { kind: 'stop' | 'yield'; deadline: number; deleted: boolean };
+  handover?: {
+    kind: 'stop' | 'yield';
+    deadline: number;
+    deleted: boolean;
+    /** The router that announced itself as the new MASTER, and when our VIPs go (see onPacketMaster). */
+    successor?: string;
+    releaseAt?: number;
+  };
   /**
    * Held in BACKUP by an operator. 'failover': no preemption (a lower-priority master is accepted), but a
    * master that goes silent is still taken over, so the VIPs are never left without a master.
@@ -857,13 +871,16 @@ function onTimer(c: Ctx) {
         gotoMaster(c, 'master-down-timeout');
       }
     } else if (s.state === 'MASTER' && s.handover) {
-      if (now >= s.handover.deadline) {
+      if (s.handover.releaseAt !== undefined && now >= s.handover.releaseAt) {
+        c.log(`${s.handover.successor} has been MASTER for a moment: releasing the VIPs`);
+        finishHandover(c);
+      } else if (now >= s.handover.deadline) {
         c.log('no new master announced itself after our priority 0 adverts: releasing the VIPs');
         finishHandover(c);
       } else {
         // Again, in case the first one was lost: the backup takes over one skew time after hearing it.
         sendAdvert(c, 0);
-        s.timerAt = Math.min(now + s.params.advertIntervalMs, s.handover.deadline);
+        s.timerAt = Math.min(now + s.params.advertIntervalMs, s.handover.deadline, s.handover.releaseAt ?? Infinity);
       }
     } else if (s.state === 'MASTER') {
       // vrrp_state_master_tx(): the periodic advert, and the refresh GARPs when due.
@@ -1036,10 +1053,24 @@ function onPacketMaster(c: Ctx, pkt: ReceivedAdvertPacket, source: string) {
     // Handing over: the first advert of another router as MASTER means it holds the VIPs and has sent its
     // gratuitous ARPs / NAs; only now do ours go. Anything else waits for it (or for the deadline).
     if (a.priority > 0 && addrCmp !== 0) {
-      c.log(`${source} took over as MASTER (priority ${a.priority}): releasing the VIPs`);
       s.masterAddress = source;
       s.masterPriority = a.priority;
-      finishHandover(c);
+      const h = s.handover;
+      if (h.successor === source) {
+        c.log(`${source} is MASTER (second advert): releasing the VIPs`);
+        finishHandover(c);
+      } else {
+        // A new master sends its first advert *before* it adds the VIPs and sends its gratuitous ARPs (the
+        // order keepalived uses too, so that a releasing master goes first). Letting go on that advert
+        // races the new master's address add: under load a client packet landed on us after our VIPs
+        // went and before the client's ARP entry moved (1 ping in 3 lost in CI). So we linger: until the
+        // new master's second advert, or its advert interval (at most HANDOVER_LINGER_MAX_MS), whichever
+        // comes first. Both hold the VIPs for that moment; the client's ARP entry already points there.
+        const linger = Math.min(Math.max(a.advertIntervalMs, 10), HANDOVER_LINGER_MAX_MS);
+        s.handover = { ...h, successor: source, releaseAt: c.now + linger };
+        c.log(`${source} took over as MASTER (priority ${a.priority}): releasing the VIPs in ${fmtDelay(linger)}`);
+        s.timerAt = Math.min(s.timerAt ?? Infinity, c.now + linger);
+      }
     }
     return;
   }

@@ -13,7 +13,7 @@ import { REPO_ROOT } from '../helpers/vrrp-lab.js';
 
 const LAB_MAIN = join(REPO_ROOT, 'dist/lab/lab.js');
 
-function runLab(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
+function runLab(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string; pid: number }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [LAB_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -27,19 +27,20 @@ function runLab(args: string[], timeoutMs: number): Promise<{ code: number | nul
     const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      resolve({ code, output });
+      resolve({ code, output, pid: child.pid ?? -1 });
     });
   });
 }
 
-const labNamespaces = async () => (await listNamespaces()).filter((n) => n.startsWith(LAB_PREFIX));
+/** Namespaces the lab with this PID made (its names carry its PID), so other runs on the machine do not count. */
+const leftBy = async (pid: number) =>
+  (await listNamespaces()).filter((n) => n.startsWith(`${LAB_PREFIX}${pid}-`));
 
 test('lab --demo: director2 takes over from a killed director1, director1 preempts back, nothing left', {
   timeout: 150_000,
 }, async (t) => {
   if (!(await canUseNetns())) return t.skip('needs root and iproute2');
-  const before = new Set(await labNamespaces());
-  const { code, output } = await runLab(['--demo'], 120_000);
+  const { code, output, pid } = await runLab(['--demo'], 120_000);
   assert.equal(code, 0, output);
   assert.match(output, /director1 is MASTER \(priority 150\)/);
   assert.match(output, /kill -9 halo on the master \(director1\)/);
@@ -55,8 +56,7 @@ test('lab --demo: director2 takes over from a killed director1, director1 preemp
     assert.match(output, /web2 is UP again/);
   }
   assert.match(output, /demo OK/);
-  const left = (await labNamespaces()).filter((n) => !before.has(n));
-  assert.deepEqual(left, [], 'the lab removed its namespaces');
+  assert.deepEqual(await leftBy(pid), [], 'the lab removed its namespaces');
 });
 
 test('lab --bgp --demo: ECMP over three directors, a drain with 0 failed requests, BFD drops a crash, nothing left', {
@@ -65,8 +65,7 @@ test('lab --bgp --demo: ECMP over three directors, a drain with 0 failed request
   if (!(await canUseNetns())) return t.skip('needs root and iproute2');
   if (!/BIRD version 2/.test(execFileSync('sh', ['-c', 'bird --version 2>&1 || true']).toString()))
     return t.skip('needs bird2');
-  const before = new Set(await labNamespaces());
-  const { code, output } = await runLab(['--bgp', '--demo'], 120_000);
+  const { code, output, pid } = await runLab(['--bgp', '--demo'], 120_000);
   assert.equal(code, 0, output);
   assert.match(
     output,
@@ -76,8 +75,7 @@ test('lab --bgp --demo: ECMP over three directors, a drain with 0 failed request
   const crash = /router dropped d3 (\d+) ms after the crash/.exec(output);
   assert.ok(crash && Number(crash[1]) < 1500, output);
   assert.match(output, /demo OK/);
-  const left = (await labNamespaces()).filter((n) => !before.has(n));
-  assert.deepEqual(left, [], 'the lab removed its namespaces');
+  assert.deepEqual(await leftBy(pid), [], 'the lab removed its namespaces');
 });
 
 /** A PID that belonged to a process which has exited (as a crashed lab's would). */

@@ -1,7 +1,7 @@
 /**
  * Planned operations in the VRRP core (issue 13), on a fake clock:
  *  - a stopping MASTER that hands over sends priority 0 and keeps its VIPs until another router advertises
- *    as MASTER, then removes them and stops; with nobody answering it lets go after a master-down interval;
+ *    as MASTER (and a moment longer: its advert interval, or its second advert), then removes them and stops; with nobody answering it lets go after a master-down interval;
  *  - `halo failover` (a handover event) ends in BACKUP, held: a lower-priority master is accepted (no
  *    preemption back), but a master that goes silent is still taken over;
  *  - maintenance holds the instance in BACKUP whatever happens, and clearing it restores the election;
@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { HANDOVER_LINGER_MAX_MS } from '../../src/vrrp/instance.js';
 import { advertFrom, Driver, of } from '../helpers/vrrp-driver.js';
 import { simParams } from '../helpers/vrrp-sim.js';
 
@@ -42,8 +43,14 @@ describe('make-before-break in the VRRP core', () => {
     assert.deepEqual(of(waiting, 'remove-vips'), []);
     // A priority 0 (another stopping router) or our own address does not count.
     assert.deepEqual(of(d.ev({ type: 'packet', packet: advertFrom(PEER, 0) }, 11_050), 'remove-vips'), []);
-    // The backup's first advert as MASTER: the VIPs go, and the instance stops.
-    const done = d.ev({ type: 'packet', packet: advertFrom(PEER, 100) }, 11_100);
+    // The backup's first advert as MASTER: it sends that before it adds the VIPs and its gratuitous ARPs, so
+    // ours stay a moment longer (its advert interval, at most HANDOVER_LINGER_MAX_MS).
+    const first = d.ev({ type: 'packet', packet: advertFrom(PEER, 100) }, 11_100);
+    assert.deepEqual(of(first, 'remove-vips'), [], 'not on the first advert');
+    assert.equal(d.s.handover?.releaseAt, 11_100 + HANDOVER_LINGER_MAX_MS);
+    assert.deepEqual(of(d.advance(11_100 + HANDOVER_LINGER_MAX_MS - 1), 'remove-vips'), []);
+    // Then the VIPs go, and the instance stops.
+    const done = d.advance(11_100 + HANDOVER_LINGER_MAX_MS);
     assert.equal(of(done, 'remove-vips').length, 1);
     assert.deepEqual(of(done, 'send-advert'), [], 'no advert at our priority');
     assert.equal(d.s.state, 'STOP');
@@ -97,7 +104,10 @@ describe('make-before-break in the VRRP core', () => {
     const d = masterAt(150);
     d.ev({ type: 'hold', hold: 'failover' }, 10_000);
     assert.ok(d.s.handover, 'holding a MASTER starts a handover');
-    const done = d.ev({ type: 'packet', packet: advertFrom(PEER, 100) }, 10_100);
+    d.ev({ type: 'packet', packet: advertFrom(PEER, 100) }, 10_100);
+    assert.equal(d.s.state, 'MASTER', 'lingering after the first advert');
+    // The new master's second advert ends the linger before the timer.
+    const done = d.ev({ type: 'packet', packet: advertFrom(PEER, 100) }, 10_150);
     assert.equal(d.s.state, 'BACKUP');
     assert.equal(of(done, 'remove-vips').length, 1);
     // A lower-priority master's adverts keep us BACKUP (no preemption back).
@@ -113,6 +123,7 @@ describe('make-before-break in the VRRP core', () => {
     const d = masterAt(150);
     d.ev({ type: 'hold', hold: 'maintenance' }, 10_000);
     d.ev({ type: 'packet', packet: advertFrom(PEER, 100) }, 10_100);
+    d.advance(10_100 + HANDOVER_LINGER_MAX_MS);
     assert.equal(d.s.state, 'BACKUP');
     const silent = d.advance(30_000);
     assert.equal(d.s.state, 'BACKUP', 'the peer went silent: still BACKUP');
