@@ -880,7 +880,11 @@ function onTimer(c: Ctx) {
       } else {
         // Again, in case the first one was lost: the backup takes over one skew time after hearing it.
         sendAdvert(c, 0);
-        s.timerAt = Math.min(now + s.params.advertIntervalMs, s.handover.deadline, s.handover.releaseAt ?? Infinity);
+        s.timerAt = Math.min(
+          now + s.params.advertIntervalMs,
+          s.handover.deadline,
+          s.handover.releaseAt ?? Infinity,
+        );
       }
     } else if (s.state === 'MASTER') {
       // vrrp_state_master_tx(): the periodic advert, and the refresh GARPs when due.
@@ -1068,7 +1072,9 @@ function onPacketMaster(c: Ctx, pkt: ReceivedAdvertPacket, source: string) {
         // comes first. Both hold the VIPs for that moment; the client's ARP entry already points there.
         const linger = Math.min(Math.max(a.advertIntervalMs, 10), HANDOVER_LINGER_MAX_MS);
         s.handover = { ...h, successor: source, releaseAt: c.now + linger };
-        c.log(`${source} took over as MASTER (priority ${a.priority}): releasing the VIPs in ${fmtDelay(linger)}`);
+        c.log(
+          `${source} took over as MASTER (priority ${a.priority}): releasing the VIPs in ${fmtDelay(linger)}`,
+        );
         s.timerAt = Math.min(s.timerAt ?? Infinity, c.now + linger);
       }
     }

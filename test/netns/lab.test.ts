@@ -13,7 +13,10 @@ import { REPO_ROOT } from '../helpers/vrrp-lab.js';
 
 const LAB_MAIN = join(REPO_ROOT, 'dist/lab/lab.js');
 
-function runLab(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string; pid: number }> {
+function runLab(
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number | null; output: string; pid: number }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [LAB_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
