@@ -47,6 +47,7 @@ import {
 import { fileCheckReason, fileCheckState, TrackFileWatcher, type WatchedFile } from './file-check.js';
 import { HaSuspendTracker } from './ha-suspend.js';
 import {
+  type CheckerSnapshot,
   type CheckerStateAction,
   CheckScheduler,
   type PassiveState,
@@ -343,6 +344,11 @@ export class CheckEngine extends EventEmitter {
 
   servers(): RealServerSnapshot[] {
     return this.scheduler.serverSnapshot();
+  }
+
+  /** Every checker's state (what a restarted checker part resumes from: EngineOptions.resume). */
+  checkers(): CheckerSnapshot[] {
+    return this.scheduler.checkerSnapshot();
   }
 
   /* ---------------------------------------------------------------- ha_suspend */

@@ -199,6 +199,21 @@ export interface SchedulerOptions {
   bootstrapDelayMs?: number;
   /** Uniform random in [0, 1); default Math.random. */
   random?: () => number;
+  /**
+   * The checkers' states to resume from (by checker id) instead of their config's initial state: the
+   * checker + IPVS part restarted after its worker died (src/daemon/lvs-host.ts). A resumed checker starts
+   * up or down as it was, counts as having run (a failure of an up checker goes through its retries, a
+   * failure of a down one changes nothing), and keeps its misc_dynamic weight. Checkers not listed, and
+   * FILE_CHECKs (their file says), start as at a first start.
+   */
+  resume?: ReadonlyMap<string, ResumedChecker>;
+}
+
+/** A checker's state carried across a restart of the checker part (SchedulerOptions.resume). */
+export interface ResumedChecker {
+  readonly up: boolean;
+  /** misc_dynamic: the weight its last result set. */
+  readonly dynamicWeight?: number;
 }
 
 interface VirtualServerState {
@@ -436,11 +451,17 @@ export class CheckScheduler {
         for (const spec of rs.checkers) {
           // check_data.c: alpha checkers start down (set_checker_state(checker, false));
           // check_file.c clears alpha for FILE_CHECK and marks it run.
-          const c = this.newChecker(
-            spec,
-            server,
-            retryFlavour(spec.type) === 'passive' || !spec.timing.alpha,
-          );
+          const passive = retryFlavour(spec.type) === 'passive';
+          const resumed = passive ? undefined : opts.resume?.get(spec.id);
+          const c = this.newChecker(spec, server, resumed ? resumed.up : passive || !spec.timing.alpha);
+          if (resumed) {
+            c.hasRun = true;
+            c.retryIt = 0;
+            if (resumed.up && resumed.dynamicWeight !== undefined) {
+              c.dynamicWeight = resumed.dynamicWeight;
+              c.weightDelta = resumed.dynamicWeight - rs.weight;
+            }
+          }
           if (!c.up) server.failedCheckers++;
         }
         this.servers.push(server);

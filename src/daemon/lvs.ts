@@ -23,7 +23,6 @@
  * checks, not under a forgotten override), and each change is published at
  * once (one recomputation, one reconciler pass).
  */
-import type { Gauge, Registry } from 'prom-client';
 import {
   type AttemptEvent,
   CheckEngine,
@@ -31,7 +30,12 @@ import {
   type EngineWarning,
   type SuspendEvent,
 } from '../check/engine.js';
-import type { CheckerStateAction, ServerStateAction, WeightAction } from '../check/scheduler.js';
+import type {
+  CheckerStateAction,
+  ResumedChecker,
+  ServerStateAction,
+  WeightAction,
+} from '../check/scheduler.js';
 import { runScript } from '../check/script-runner.js';
 import type { CheckerType, CheckPlan } from '../check/types.js';
 import { type IpvsBackend, IpvsClient } from '../ipvs/client.js';
@@ -63,9 +67,17 @@ import {
 import type { IpvsPlan, IpvsRealServerPlan, IpvsVirtualServerPlan } from '../plan/ipvs.js';
 import type { LiveState } from '../plan/reload.js';
 import { resolveRealServer } from '../plan/rs-select.js';
+import type { PartScheduling } from '../plan/scheduling.js';
 import type { HaloEventBody, RealServerState } from './events.js';
 import { formatService, type HaloLogger, ipvsMessage, type IpvsOp as LogIpvsOp } from './log.js';
-import type { HaloMetrics } from './metrics.js';
+import { LvsHost, type LvsHostOptions } from './lvs-host.js';
+import {
+  type LvsCarriedState,
+  type LvsMetrics,
+  type OverrideMetricRow,
+  overrideMetric,
+  type VrrpStates,
+} from './lvs-protocol.js';
 import type { RsParams, RsResult } from './rs-control.js';
 import {
   describeOrigin,
@@ -83,7 +95,7 @@ export type IpvsMode = 'kernel' | 'dry-run';
 
 export interface LvsOptions {
   logger: HaloLogger;
-  metrics?: HaloMetrics;
+  metrics?: LvsMetrics;
   ipvs: IpvsMode;
   /** Drift-check period (ms). */
   reconcileIntervalMs?: number;
@@ -100,12 +112,24 @@ export interface LvsOptions {
   events?: (e: HaloEventBody) => void;
   /** Where operators' real server overrides persist (HaloPaths.rsOverridesFile); none: memory only. */
   overridesFile?: string;
+  /**
+   * Restarting after the part's worker died (lvs-host.ts): the state it had. Known servers and checkers
+   * keep their state (no flap, no quorum event), the table is not flushed (lvs_flush is for a daemon
+   * start), timeouts and the sync daemon already in the kernel are left alone.
+   */
+  resume?: LvsCarriedState;
+  /** The VRRP states known before start (the instance an lvs_sync_daemon follows may be MASTER already). */
+  vrrpStates?: VrrpStates;
+  /** Called when what carriedState() returns may have changed (the worker sends it to the main thread). */
+  onStateChange?: () => void;
 }
 
 /** What the checks + IPVS part reads: the checker plan and the IPVS plan (src/plan/). */
 export interface LvsPlans {
   readonly check: { readonly plan: CheckPlan; readonly problems: readonly PlanProblem[] };
   readonly ipvs: IpvsPlan;
+  /** checker_rt_priority & co. (applied by the part to its own thread when it has one: lvs-host.ts). */
+  readonly checkerScheduling?: PartScheduling;
 }
 
 interface ServerInfo {
@@ -180,8 +204,12 @@ export class Lvs implements LvsPart {
   private readonly opCounts: Record<string, number> = {};
   /** Operators' overrides (`halo rs`), by real server. */
   private readonly overrides: RsOverrideStore;
-  /** halo_real_server_override (only with metrics). */
-  private overrideGauge: Gauge<'virtual_server' | 'real_server' | 'override'> | undefined;
+  /** halo_real_server_override (only with metrics): the gauge here, or the rows sent to the main thread. */
+  private overrideMetric: ((rows: OverrideMetricRow[]) => void) | undefined;
+  /** The lvs_timeouts last applied (JSON). */
+  private appliedTimeouts: string | undefined;
+  /** Starting from a carried state: ha_suspend states it had are not announced again. */
+  private resumingSuspended: Set<string> | undefined;
   /** Reloads and override changes, one at a time (an override is resolved against one plan). */
   private serial: Promise<unknown> = Promise.resolve();
 
@@ -200,8 +228,11 @@ export class Lvs implements LvsPart {
 
   async start(plans: LvsPlans): Promise<void> {
     this.plans = plans;
-    if (this.opts.metrics) this.overrideGauge = await overrideGauge(this.opts.metrics.registry);
-    this.backend = await openIpvsBackend(this.opts.ipvs);
+    const resume = this.opts.resume;
+    if (this.opts.metrics) this.overrideMetric = await overrideMetric(this.opts.metrics);
+    // The dry-run table stands for the kernel's, which outlives a restart of the part.
+    const carriedTable = this.opts.ipvs === 'dry-run' ? resume?.dryRunTable : undefined;
+    this.backend = carriedTable ? new MemoryKernel(carriedTable) : await openIpvsBackend(this.opts.ipvs);
     this.reconciler = new Reconciler({
       backend: this.backend,
       intervalMs: this.opts.reconcileIntervalMs ?? 5000,
@@ -221,13 +252,31 @@ export class Lvs implements LvsPart {
         `IPVS table changed behind halo's back: ${d.repaired.length} operation(s) repaired it`,
       );
     });
-    // keepalived lvs_flush: whatever a previous run (or anyone) left is removed before halo programs.
-    if (plans.ipvs.flushAtStart)
+    const followed = plans.ipvs.syncDaemon?.instance;
+    const known = followed ? this.opts.vrrpStates?.get(followed) : undefined;
+    if (known) this.followedState = known.toUpperCase() === 'MASTER' ? 'master' : 'backup';
+    // keepalived lvs_flush: whatever a previous run (or anyone) left is removed before halo programs. Not
+    // when the part restarts: the table is halo's own, and serving.
+    if (plans.ipvs.flushAtStart && !resume)
       await this.kernelCall('flush', 'flushed the IPVS table (lvs_flush)', (c) => c.flush());
-    await this.applyTimeouts(plans.ipvs);
+    if (resume?.timeouts !== undefined) this.appliedTimeouts = resume.timeouts;
+    if (JSON.stringify(plans.ipvs.timeouts) !== this.appliedTimeouts) await this.applyTimeouts(plans.ipvs);
     this.indexServers(plans);
+    if (resume) this.resumeFrom(resume);
     await this.loadOverrides();
     await this.startChecks(plans.check);
+    // ha_suspend: a virtual server suspended before the restart whose address came meanwhile runs again.
+    for (const key of this.resumingSuspended ?? []) {
+      if (this.engine?.isSuspended(key)) continue;
+      const vs = plans.check.plan.virtualServers.find((v) => v.key === key);
+      const checkers = (vs?.realServers ?? []).flatMap((rs) => rs.checkers);
+      this.onSuspend({
+        vs: key,
+        suspended: false,
+        checkers: checkers.filter((c) => c.target.type !== 'FILE_CHECK').length,
+      });
+    }
+    this.resumingSuspended = undefined;
     await this.publish();
     this.reconciler.start();
     await this.applySyncDaemon(plans.ipvs);
@@ -331,6 +380,54 @@ export class Lvs implements LvsPart {
 
   live(): LiveState {
     return { health: this.health, quorum: this.vsState, overrides: this.overrides.effects() };
+  }
+
+  /** What a restarted part resumes from (LvsOptions.resume); copies, so it can be sent as it is. */
+  carriedState(): LvsCarriedState {
+    const checkers = new Map<CheckerKey, ResumedChecker>();
+    for (const c of this.engine?.checkers() ?? [])
+      checkers.set(c.id as CheckerKey, {
+        up: c.up,
+        ...(c.dynamicWeight !== undefined ? { dynamicWeight: c.dynamicWeight } : {}),
+      });
+    const suspended = (this.plans?.check.plan.virtualServers ?? [])
+      .filter((vs) => this.engine?.isSuspended(vs.key))
+      .map((vs) => vs.key);
+    return {
+      health: new Map(this.health),
+      vsState: new Map(this.vsState),
+      rsState: new Map(this.rsState),
+      since: new Map([...this.servers].map(([k, i]) => [k, i.since])),
+      checkers,
+      checkersRun: [...this.checkerHasRun],
+      overrides: this.overrides.entries().map(([, o]) => o),
+      suspended,
+      ...(this.syncDaemon ? { syncDaemon: { ...this.syncDaemon } } : {}),
+      ...(this.appliedTimeouts !== undefined ? { timeouts: this.appliedTimeouts } : {}),
+      ...(this.opts.ipvs === 'dry-run' && this.desired ? { dryRunTable: this.desired.table } : {}),
+    };
+  }
+
+  /** Before the checks start: the state the previous worker had, for the servers still in the plan. */
+  private resumeFrom(r: LvsCarriedState): void {
+    for (const [key, info] of this.servers) {
+      const h = r.health.get(key);
+      if (h) this.health.set(key, { ...h });
+      const st = r.rsState.get(key);
+      if (st) this.rsState.set(key, st);
+      const since = r.since.get(key);
+      if (since !== undefined) info.since = since;
+    }
+    const vss = new Set(this.plans.ipvs.virtualServers.map((vs) => vs.key));
+    for (const [key, v] of r.vsState) if (vss.has(key)) this.vsState.set(key, { ...v });
+    for (const key of r.checkersRun) if (this.checkers.has(key)) this.checkerHasRun.add(key);
+    if (r.syncDaemon) this.syncDaemon = { ...r.syncDaemon };
+    this.resumingSuspended = new Set(r.suspended);
+  }
+
+  /** The state carriedState() returns may have changed. */
+  private stateChanged(): void {
+    this.opts.onStateChange?.();
   }
 
   /** VRRP state changes: the sync daemon follows its instance (master when MASTER, backup otherwise). */
@@ -454,12 +551,16 @@ export class Lvs implements LvsPart {
   private async applyTimeouts(ipvs: IpvsPlan): Promise<void> {
     const t = ipvs.timeouts;
     if (!t) return;
-    await this.kernelCall(
+    const ok = await this.kernelCall(
       'timeouts',
       `IPVS timeouts set (tcp ${t.tcp} tcpfin ${t.tcpFin} udp ${t.udp}; 0 = unchanged)`,
       (c) => c.setTimeouts(t),
       { timeouts: t },
     );
+    if (ok) {
+      this.appliedTimeouts = JSON.stringify(t);
+      this.stateChanged();
+    }
   }
 
   /** Starts, switches or stops the sync daemon so that it matches the config and the followed VRRP state. */
@@ -510,12 +611,14 @@ export class Lvs implements LvsPart {
       fields,
     );
     if (ok) this.syncDaemon = { state, config };
+    this.stateChanged();
   }
 
   private async stopSyncDaemon(): Promise<void> {
     const running = this.syncDaemon;
     if (!running) return;
     this.syncDaemon = undefined;
+    this.stateChanged();
     await this.kernelCall(
       'stop-sync-daemon',
       `IPVS sync daemon (${running.state}) stopped`,
@@ -573,7 +676,8 @@ export class Lvs implements LvsPart {
   private async startChecks({ plan, problems }: LvsPlans['check']): Promise<void> {
     const hostAddresses = await this.hostAddresses(plan);
     for (const p of problems) this.opts.logger.pino.warn({ event: 'check.plan_problem' }, describeProblem(p));
-    const engine = new CheckEngine(plan, { hostAddresses });
+    const resume = this.opts.resume?.checkers;
+    const engine = new CheckEngine(plan, { hostAddresses, ...(resume ? { resume } : {}) });
     engine.on('server', (a: ServerStateAction) => this.onServer(a));
     engine.on('weight', (a: WeightAction) => this.onWeight(a));
     // One recomputation per batch of results: at start every real server reports at once, and a table per
@@ -697,6 +801,7 @@ export class Lvs implements LvsPart {
     this.checkerHasRun.add(key);
     const realServerWasUp = this.health.get(info.rs.key)?.alive ?? (!info.rs.checked || info.rs.startsAlive);
     this.checkerUp.set(key, a.up);
+    this.stateChanged();
     const siblings = this.checkersOf.get(info.rs.key) ?? [];
     const realServerUp = siblings.every((k) => this.checkerUp.get(k) ?? realServerWasUp);
     this.alert({
@@ -724,6 +829,9 @@ export class Lvs implements LvsPart {
 
   /** keepalived's words for ha_suspend ("Activating/Suspending healthchecker for service ..."). */
   private onSuspend(e: SuspendEvent): void {
+    this.stateChanged();
+    // A restarted part finds the host's addresses as they were: the state it had is not news.
+    if (this.resumingSuspended && this.resumingSuspended.has(e.vs) === e.suspended) return;
     const vs = this.plans.check.plan.virtualServers.find((v) => v.key === e.vs);
     const name = vs ? describeVirtualServer(vs.id) : String(e.vs);
     this.opts.logger.pino.info(
@@ -746,6 +854,7 @@ export class Lvs implements LvsPart {
     for (const a of result.actions) this.onQuorum(a);
     // The BGP part computes quorum from health alone: a drained or disabled server must weigh 0 there too.
     this.opts.onHealth?.(healthWithOverrides(vss, this.health, overrides));
+    this.stateChanged();
     return this.reconciler.setDesired(result.table);
   }
 
@@ -807,11 +916,19 @@ export class Lvs implements LvsPart {
     return p;
   }
 
-  /** At start, before the first table: the overrides the file kept, minus those naming unknown servers. */
+  /**
+   * At start, before the first table: the overrides the file kept, minus those naming unknown servers. A
+   * restarted part reads the file again (it is written before an override is applied, so it is what was in
+   * force); without a file it takes the overrides it carried. Only what differs from what it carried is
+   * logged as restored.
+   */
   private async loadOverrides(): Promise<void> {
     const log = this.opts.logger.pino;
     const file = this.overrides.file;
     const r = await this.overrides.load();
+    const carried = this.opts.resume?.overrides;
+    if (carried && !file) for (const o of carried) await this.overrides.set(o);
+    const had = new Set((carried ?? []).map((o) => JSON.stringify(o)));
     if (r.unusable) {
       log.warn(
         { event: 'rs.overrides_file', file, reason: r.unusable.reason, movedTo: r.unusable.movedTo },
@@ -826,7 +943,7 @@ export class Lvs implements LvsPart {
     await this.dropStaleOverrides('start');
     for (const [key, o] of this.overrides.entries()) {
       const info = this.servers.get(key);
-      if (!info) continue;
+      if (!info || had.has(JSON.stringify(o))) continue;
       const vs = info.vs.name;
       const rs = describeRealServer(info.rs.id);
       log.info(
@@ -1036,17 +1153,19 @@ export class Lvs implements LvsPart {
   }
 
   private refreshOverrideMetric(): void {
-    const g = this.overrideGauge;
-    if (!g) return;
-    g.reset();
+    const set = this.overrideMetric;
+    if (!set) return;
+    const rows: OverrideMetricRow[] = [];
     for (const [key, o] of this.overrides.entries()) {
       const info = this.servers.get(key);
       if (!info) continue;
-      g.set(
-        { virtual_server: info.vs.name, real_server: realServerEndpoint(info.rs.id), override: o.kind },
-        1,
-      );
+      rows.push({
+        virtual_server: info.vs.name,
+        real_server: realServerEndpoint(info.rs.id),
+        override: o.kind,
+      });
     }
+    set(rows);
   }
 
   private onQuorum(a: QuorumAction): void {
@@ -1152,27 +1271,6 @@ const OP_NAMES: Record<IpvsOp['kind'], LogIpvsOp> = {
   'delete-dest': 'remove-dest',
 };
 
-/**
- * halo_real_server_override, registered once per registry. prom-client is loaded here only when metrics
- * are on (a daemon without --metrics/--http does not load it at all).
- */
-async function overrideGauge(
-  registry: Registry,
-): Promise<Gauge<'virtual_server' | 'real_server' | 'override'>> {
-  const name = 'halo_real_server_override';
-  const known = registry.getSingleMetric(name) as
-    | Gauge<'virtual_server' | 'real_server' | 'override'>
-    | undefined;
-  if (known) return known;
-  const { Gauge } = await import('prom-client');
-  return new Gauge({
-    name,
-    help: "An operator's override of a real server (halo rs): 1 while it is set, by kind (drain, disable, weight)",
-    labelNames: ['virtual_server', 'real_server', 'override'] as const,
-    registers: [registry],
-  });
-}
-
 /** What an override change does, in words ("drained by the operator (weight 0: ...)"). */
 function overrideReason(next: RsOverride | undefined, previous: RsOverride | undefined): string {
   if (!next) return `override ${describeOverride(previous)} removed: back under its checks`;
@@ -1209,8 +1307,15 @@ function alertRef(vs: IpvsVirtualServerPlan): VirtualServerRef {
   return { address: id.address, port: id.port, protocol };
 }
 
+/**
+ * The LVS part the supervisor runs: the Lvs class in its own supervised worker thread (lvs-host.ts), or,
+ * with `inline`, in the calling thread (tests that want to step it directly).
+ */
 export function createLvsPart(
-  opts: LvsOptions,
+  opts: LvsOptions & Omit<LvsHostOptions, keyof LvsOptions> & { inline?: boolean },
 ): (plans: LvsPlans, alert: (e: AlertEvent) => void) => LvsPart | undefined {
-  return (plans, alert) => (plans.ipvs.virtualServers.length ? new Lvs(opts, alert) : undefined);
+  return (plans, alert) => {
+    if (!plans.ipvs.virtualServers.length) return undefined;
+    return opts.inline ? new Lvs(opts, alert) : new LvsHost(opts, alert);
+  };
 }

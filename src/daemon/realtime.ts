@@ -11,7 +11,8 @@
  *    pages, and V8 aborts on that (an isolate teardown did, in testing);
  *  - vrrp_rlimit_rttime: RLIMIT_RTTIME, also per process; SIGXCPU at the soft
  *    limit is counted and logged with keepalived's words;
- * and the checker_* settings on the main thread (checks and IPVS).
+ * and the checker_* settings on the thread that runs the checks and IPVS (the
+ * checker part's worker, lvs-worker.ts; the main thread when it runs inline).
  * The resolution (config -> PartScheduling) is pure; the application goes
  * through src/net/sched.ts and reports failures as warnings: a host that
  * refuses realtime (no CAP_SYS_NICE, RestrictRealtime=) still runs halo.

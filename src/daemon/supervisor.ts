@@ -60,12 +60,17 @@ export interface LvsPart {
     | Promise<Pick<StatusDocument, 'virtualServers' | 'ipvs'>>;
   /** `halo rs drain|disable|enable|weight` (the control socket's `rs`). */
   rsCommand?(req: RsParams, origin: RsOrigin): Promise<RsResult>;
-  /** Check and IPVS operation counts since start (the stats dump). */
-  stats?(): Pick<StatsDocument, 'checks' | 'ipvs'>;
+  /** Check and IPVS operation counts since start (the stats dump); the worker-hosted part answers asynchronously. */
+  stats?(): Pick<StatsDocument, 'checks' | 'ipvs'> | Promise<Pick<StatsDocument, 'checks' | 'ipvs'>>;
   /** kernel or dry-run (said in daemon.start, the status and the dumps). */
   readonly ipvsMode?: 'kernel' | 'dry-run';
   /** VRRP state changes, for ha_suspend. */
   vrrpStateChanged?(instance: string, state: string): void;
+  /**
+   * The part runs in a thread of its own (lvs-host.ts) and applies checker_rt_priority & co. to it itself
+   * (from the plans' checkerScheduling); otherwise the supervisor applies them to the main thread.
+   */
+  readonly ownThread?: boolean;
   /** The live health and quorum state (what a reload plan's IPVS operations are computed from). */
   live?(): LiveState;
 }
@@ -247,7 +252,7 @@ export class Supervisor {
     }
     this.lvs = lvs;
     await this.lvs?.start(this.plans);
-    if (this.lvs) this.applyCheckerScheduling(this.plans);
+    if (this.lvs && !this.lvs.ownThread) this.applyCheckerScheduling(this.plans);
     // BGP after the checks and IPVS, so a VIP is announced only once it can be served.
     if (this.plans.bgp) {
       this.bgp = this.opts.bgp?.(this.plans.bgp);
@@ -282,8 +287,9 @@ export class Supervisor {
   }
 
   /**
-   * checker_rt_priority & co. on this (main) thread, which runs the checks and IPVS; keepalived gives them to
-   * its checker process (realtime.ts). Applied at start and at each reload (a dropped setting is undone).
+   * checker_rt_priority & co. on this (main) thread when it runs the checks and IPVS (a part without a
+   * thread of its own); keepalived gives them to its checker process (realtime.ts). Applied at start and at
+   * each reload (a dropped setting is undone).
    */
   private applyCheckerScheduling(plans: Plans): void {
     const s = plans.checkerScheduling;
@@ -455,7 +461,7 @@ export class Supervisor {
         await this.vrrp.start();
       }
       await this.lvs?.reload(next);
-      if (this.lvs) this.applyCheckerScheduling(next);
+      if (this.lvs && !this.lvs.ownThread) this.applyCheckerScheduling(next);
       await this.notifier?.reload(next.alerts);
       await this.statics?.reload(next.statics);
       if (this.bgp) await this.bgp.reload(next.bgp);
@@ -772,7 +778,7 @@ export class Supervisor {
         priorityZeroSent: i.stats.priorityZeroSent,
         dropped: Object.fromEntries(Object.entries(i.stats.drops).filter(([, n]) => n > 0)),
       })),
-      ...(this.lvs?.stats?.() ?? { checks: [], ipvs: { operations: {}, driftRepairs: 0 } }),
+      ...((await this.lvs?.stats?.()) ?? { checks: [], ipvs: { operations: {}, driftRepairs: 0 } }),
     };
   }
 

@@ -6,6 +6,9 @@
  *    deep, huge lines, clients that never read, half-closed writers, request floods, connection churn):
  *    `halo status` keeps answering throughout, VRRP does not move, and once they are gone the daemon's
  *    RSS is back within 10% of what it was before;
+ *  - an uncaught error in the checker part (a test worker that throws on demand): the part is logged and
+ *    restarted, VRRP keeps its state (no transition, the VIP stays), no real server flaps, no IPVS
+ *    operation, and an operator's drain (`halo rs`) is still in force;
  *  - an uncaught exception in the main thread: logged, a graceful stop (VIP released), exit 1, no pid file
  *    and no socket left;
  *  - kill -9 leaves the pid file, the socket and the VIP behind: the next start takes the pid file over
@@ -67,7 +70,7 @@ interface LogLine {
 
 interface Status {
   instances: { name: string; state: string; since: string }[];
-  virtualServers: { realServers: { address: string; up: boolean }[] }[];
+  virtualServers: { realServers: { address: string; up: boolean; state: string; since: string }[] }[];
 }
 
 /** A daemon process and its parsed JSON log. */
@@ -278,6 +281,80 @@ describe('a live daemon under abuse and crashes (issue 12)', {
       assert.ok(after <= before * 1.1, `RSS ${after} kB after the abuse, ${before} kB before`);
     } finally {
       for (const s of clients) s.destroy();
+      await lab.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an uncaught error in the checker part: restarted and logged, VRRP keeps its state, no server flaps', async () => {
+    const lab = new NetnsLab();
+    const dir = mkdtempSync(join(tmpdir(), 'halo-iso-'));
+    try {
+      const { director } = await setup(lab);
+      const conf = join(dir, 'halo.conf');
+      writeFileSync(conf, CONFIG);
+      const crashFile = join(dir, 'crash-lvs');
+      const halo = new Running(
+        lab.spawn(
+          director.ns,
+          process.execPath,
+          [join(REPO_ROOT, 'dist/test/helpers/lvs-crash-daemon.js'), conf, dir],
+          { env: { ...process.env, HALO_TEST_LVS_CRASH_FILE: crashFile } },
+        ),
+      );
+      const sock = join(dir, 'halo.sock');
+      await halo.waitLog((l) => l.event === 'vrrp.transition' && /MASTER/.test(l.msg), 20000);
+      await halo.waitLog((l) => l.event === 'check.server_down', 15000); // .22: nothing listens
+      await waitFor(async () => (await status(sock)).virtualServers[0].realServers[0].up, 10000);
+      // An operator's drain, through the control socket into the part's worker.
+      const drain = await sh(process.execPath, [
+        HALO_MAIN,
+        'rs',
+        'drain',
+        `${VIP}:80`,
+        '10.68.0.21',
+        '--socket',
+        sock,
+      ]);
+      assert.match(drain.stdout, /drained/);
+      const before = await status(sock);
+      assert.equal(before.virtualServers[0].realServers[0].state, 'drained');
+      for (let crash = 1; crash <= 2; crash++) {
+        const mark = halo.lines.length;
+        writeFileSync(crashFile, '');
+        await halo.waitLog((l) => l.event === 'daemon.part_restarted', 15000, mark);
+        await sleep(2500); // two check rounds after the restart
+        const since = halo.since(mark);
+        const error = since.findIndex(
+          (l) => l.event === 'daemon.error' && l.context === 'lvs' && /checker bug/.test(l.msg),
+        );
+        assert.ok(error >= 0, 'the crash is logged');
+        assert.ok(since.findIndex((l) => l.event === 'daemon.part_restart') > error, 'then the restart');
+        assert.deepEqual(
+          since
+            .filter((l) => /^(vrrp\.transition|check\.server_|ipvs\.|rs\.)/.test(l.event ?? ''))
+            .map((l) => l.msg),
+          [],
+          'VRRP did not move, no real server flapped, no IPVS operation',
+        );
+        const now = await status(sock);
+        assert.deepEqual(now.instances, before.instances, 'VRRP kept its state');
+        assert.deepEqual(
+          now.virtualServers[0].realServers.map((r) => [r.address, r.up, r.state, r.since]),
+          before.virtualServers[0].realServers.map((r) => [r.address, r.up, r.state, r.since]),
+          'the real servers kept their state (and the drain)',
+        );
+        assert.ok((await addresses(lab, director)).includes(VIP), 'the VIP stayed');
+      }
+      const exited = new Promise<number | null>((r) => halo.child.once('exit', (c) => r(c)));
+      halo.child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      assert.ok(!(await addresses(lab, director)).includes(VIP));
+      assert.ok(
+        halo.lines.some((l) => l.op === 'remove-service'),
+        'the stop released the service',
+      );
+    } finally {
       await lab.cleanup();
       rmSync(dir, { recursive: true, force: true });
     }

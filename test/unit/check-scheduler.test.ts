@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
   CheckScheduler,
+  type ResumedChecker,
   type SchedCheckerSpec,
   type SchedulerAction,
   type SchedVirtualServerSpec,
@@ -42,12 +43,14 @@ function simulate(
     maxInFlight?: number;
     random?: () => number;
     bootstrapDelayMs?: number;
+    resume?: ReadonlyMap<string, ResumedChecker>;
   },
 ): Sim {
   const sched = new CheckScheduler(vss, {
     maxInFlight: opts.maxInFlight,
     random: opts.random ?? (() => 0),
     bootstrapDelayMs: opts.bootstrapDelayMs ?? 1000,
+    resume: opts.resume,
   });
   const sim: Sim = { starts: [], events: [], maxInFlight: 0, sched };
   const completions: Array<{ at: number; id: string; attempt: number; n: number; t0: number; url: number }> =
@@ -546,5 +549,79 @@ describe('timing inheritance (check_data.c validate_check_config)', () => {
     assert.equal(resolveTiming('TCP_CHECK', { warmupMs: 0 }, {}, {}).warmupMs, 0);
     assert.equal(resolveTiming('TCP_CHECK', {}, { retry: 0 }, { retry: 5 }).retry, 5);
     assert.equal(resolveTiming('TCP_CHECK', { delayBeforeRetryMs: 250 }, {}, {}).delayBeforeRetryMs, 250);
+  });
+});
+
+describe('check scheduler: resuming carried checker states (the checker part restarted)', () => {
+  const weights = (sim: Sim) =>
+    sim.events
+      .filter((e) => e.type === 'weight-changed')
+      .map((e) => [e.t, (e as { weight: number }).weight, (e as { previous: number }).previous]);
+
+  it('a checker carried down starts down: failures change nothing, the first success brings it up', () => {
+    const sim = simulate(oneServer([{ id: 'c1', type: 'TCP_CHECK', timing: timing() }]), {
+      until: 20_000,
+      resume: new Map([['c1', { up: false }]]),
+      result: (_id, _n, t) => (t < 10_000 ? REFUSED : OK),
+    });
+    assert.deepEqual(serverEvents(sim), [
+      { t: 0, up: false, reason: 'initial state (alpha: down until checks succeed)' },
+      { t: 10_100, up: true, reason: 'connected' },
+    ]);
+  });
+
+  it('without the carried state the same checker would start up and never report the server up again', () => {
+    const sim = simulate(oneServer([{ id: 'c1', type: 'TCP_CHECK', timing: timing() }]), {
+      until: 20_000,
+      result: (_id, _n, t) => (t < 10_000 ? REFUSED : OK),
+    });
+    assert.deepEqual(serverEvents(sim)[0], { t: 0, up: true, reason: 'initial state' });
+  });
+
+  it('a checker carried up starts up even when alpha, and goes through its retries before going down', () => {
+    const sim = simulate(oneServer([{ id: 'c1', type: 'TCP_CHECK', timing: timing({ alpha: true }) }]), {
+      until: 8000,
+      resume: new Map([['c1', { up: true }]]),
+      result: () => REFUSED,
+    });
+    assert.deepEqual(serverEvents(sim), [
+      { t: 0, up: true, reason: 'initial state' },
+      { t: 3100, up: false, reason: 'connection refused (after 2 retries)' },
+    ]);
+    assert.deepEqual(startsOf(sim), [1000, 2000, 3000, 8000]);
+  });
+
+  it('a carried misc_dynamic weight is the weight at start, and exit 0 restores the configured one', () => {
+    const sim = simulate(
+      oneServer([{ id: 'c1', type: 'MISC_CHECK', timing: timing({ retry: 0 }) }], false, 3),
+      {
+        until: 2000,
+        resume: new Map([['c1', { up: true, dynamicWeight: 10 }]]),
+        result: () => ({ ok: true, reason: 'script exit 0' }),
+      },
+    );
+    assert.deepEqual(weights(sim), [
+      [0, 10, 3],
+      [1100, 3, 10],
+    ]);
+  });
+
+  it('checkers the carried state does not name start as at a first start', () => {
+    const spec = (id: string): SchedCheckerSpec => ({
+      id,
+      type: 'TCP_CHECK',
+      timing: timing({ alpha: true }),
+    });
+    const s = new CheckScheduler(oneServer([spec('c1'), spec('c2')]), {
+      resume: new Map([['c1', { up: true }]]),
+    });
+    s.start(0);
+    assert.deepEqual(
+      s.checkerSnapshot().map((c) => [c.id, c.up, c.hasRun]),
+      [
+        ['c1', true, true],
+        ['c2', false, false],
+      ],
+    );
   });
 });
