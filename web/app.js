@@ -188,6 +188,18 @@ function renderHeader() {
       ),
     );
   }
+  const partNames = { vrrp: 'The VRRP engine', checks: 'The checks + IPVS part' };
+  for (const [key, name] of Object.entries(partNames)) {
+    const down = s?.daemon.parts?.[key]?.down;
+    if (down)
+      banners.push(
+        h(
+          'div',
+          { class: 'banner bad', id: `part-down-${key}` },
+          `${name} is down since ${down.since} (${down.reason}) and restarts at ${down.restartAt}: what is shown of it is its last known state.`,
+        ),
+      );
+  }
   document.getElementById('banners')?.replaceChildren(...banners);
   document.title = s ? `halo · ${s.daemon.hostname ?? ''} · ${summary(s)}` : 'halo';
 }

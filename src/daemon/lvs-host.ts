@@ -57,6 +57,7 @@ import {
 } from './lvs-protocol.js';
 import type { RsParams, RsResult } from './rs-control.js';
 import type { RsOrigin } from './rs-overrides.js';
+import { type PartDown, type PartStatus, partStatus } from './status.js';
 import type { LvsPart } from './supervisor.js';
 
 export interface LvsHostOptions {
@@ -125,6 +126,8 @@ export class LvsHost implements LvsPart {
   private overrideRows: ((rows: OverrideMetricRow[]) => void) | undefined;
   /** Workers started after a crash. */
   restarts = 0;
+  /** Between a crash and the restart: why, since when, when (status shows the part's last known state). */
+  private down: PartDown | undefined;
   private readonly o: typeof DEFAULTS & LvsHostOptions;
 
   constructor(
@@ -226,6 +229,11 @@ export class LvsHost implements LvsPart {
       );
     }
     return this.request<RsResult>({ type: 'rs', id: this.nextId++, req, origin });
+  }
+
+  /** For `halo status`: restarts, and whether the part is down right now. */
+  partStatus(): PartStatus {
+    return partStatus(this.restarts, this.down);
   }
 
   vrrpStateChanged(instance: string, state: string): void {
@@ -377,16 +385,19 @@ export class LvsHost implements LvsPart {
       `checker/IPVS part ${why}; restarting it in ${delay / 1000}s (VRRP is not affected; the IPVS table stays as it is meanwhile)`,
     );
     this.restartAt = Date.now() + delay;
+    this.down = { reason: why, since: Date.now(), restartAt: this.restartAt };
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       if (this.stopping) return;
       this.restarts++;
       this.spawn().then(
-        () =>
+        () => {
+          this.down = undefined;
           this.o.logger.pino.info(
             { event: 'daemon.part_restarted', part: 'lvs', restarts: this.restarts },
             `checker/IPVS part restarted (restart ${this.restarts}), resuming from the state it had`,
-          ),
+          );
+        },
         (e: unknown) => {
           // It could not start (its worker may still run, half started): end it; its exit schedules the
           // next attempt, later.

@@ -127,6 +127,17 @@ export const IpvsSummarySchema = z.object({
   mode: z.enum(['kernel', 'dry-run']).optional(),
 });
 
+/**
+ * A part that runs in a thread of its own (the VRRP engine, the checks + IPVS part) and is restarted when
+ * it dies. While it is `down`, what the status shows of it is its last known state.
+ */
+export const PartStatusSchema = z.object({
+  /** Times it was started again after it died. */
+  restarts: z.number().int(),
+  /** Present between a crash and the restart: why it died, since when, when it starts again (ISO). */
+  down: z.object({ reason: z.string(), since: z.string(), restartAt: z.string() }).optional(),
+});
+
 export const DaemonStatusSchema = z.object({
   pid: z.number().int(),
   version: z.string(),
@@ -139,6 +150,8 @@ export const DaemonStatusSchema = z.object({
   lastReloadError: z.string().optional(),
   /** Maintenance mode: who turned it on and when (ISO); absent when off. */
   maintenance: z.object({ origin: z.string(), since: z.string() }).optional(),
+  /** The parts that run in threads of their own, when they run. */
+  parts: z.object({ vrrp: PartStatusSchema.optional(), checks: PartStatusSchema.optional() }).optional(),
 });
 
 export const StatusDocumentSchema = z.object({
@@ -156,6 +169,21 @@ export type VirtualServerStatus = z.infer<typeof VirtualServerStatusSchema>;
 export type InstanceStatus = z.infer<typeof InstanceStatusSchema>;
 export type IpvsSummary = z.infer<typeof IpvsSummarySchema>;
 export type DaemonStatus = z.infer<typeof DaemonStatusSchema>;
+export type PartStatus = z.infer<typeof PartStatusSchema>;
+
+/** A part between a crash and its restart (times in ms since the epoch). */
+export interface PartDown {
+  reason: string;
+  since: number;
+  restartAt: number;
+}
+
+/** A part's status from its restart count and, while it is down, why and until when. */
+export function partStatus(restarts: number, down: PartDown | undefined): PartStatus {
+  if (!down) return { restarts };
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return { restarts, down: { reason: down.reason, since: iso(down.since), restartAt: iso(down.restartAt) } };
+}
 export type StatusDocument = z.infer<typeof StatusDocumentSchema>;
 export type PeerStatus = NonNullable<InstanceStatus['peer']>;
 
@@ -298,6 +326,27 @@ function escapedLines(text: string): string[] {
   return text.split('\n').map(escapeLine);
 }
 
+const PART_NAMES = { vrrp: 'VRRP engine', checks: 'checks + IPVS part' } as const;
+
+/** A part that is down right now, or was restarted: said at the top, so a stale table is never taken for live. */
+function partLines(parts: DaemonStatus['parts'], now: number): string[] {
+  const out: string[] = [];
+  for (const key of ['vrrp', 'checks'] as const) {
+    const p = parts?.[key];
+    if (!p) continue;
+    const name = PART_NAMES[key];
+    if (p.down)
+      out.push(
+        `${name} DOWN since ${p.down.since} (${p.down.reason}); restarting in ${Math.max(0, Math.ceil((Date.parse(p.down.restartAt) - now) / 1000))} s: what is shown of it is its last known state`,
+      );
+    else if (p.restarts > 0)
+      out.push(
+        `${name} restarted ${p.restarts} time${p.restarts === 1 ? '' : 's'} after a crash (see the log: daemon.part_restart)`,
+      );
+  }
+  return out;
+}
+
 /** The `halo status` screen. `now` is injectable so tests are deterministic. */
 export function renderStatusText(raw: StatusDocument, now: number = Date.now()): string {
   const doc = escapeStrings(raw);
@@ -314,6 +363,7 @@ export function renderStatusText(raw: StatusDocument, now: number = Date.now()):
     out.push(
       `MAINTENANCE MODE since ${d.maintenance.since} (by ${d.maintenance.origin}): every instance held in BACKUP; 'halo maintenance off' ends it`,
     );
+  for (const line of partLines(d.parts, now)) out.push(line);
   if (doc.ipvs?.mode === 'dry-run') out.push(`${DRY_RUN_TEXT} (halo run --ipvs dry-run)`);
   out.push('');
 

@@ -37,6 +37,7 @@ import type { RsParams, RsResult } from './rs-control.js';
 import type { RsOrigin } from './rs-overrides.js';
 import { StaticsPart } from './statics.js';
 import {
+  type PartStatus,
   type StatsDocument,
   type StatusDocument,
   type InstanceStatus as StatusInstance,
@@ -71,6 +72,8 @@ export interface LvsPart {
    * (from the plans' checkerScheduling); otherwise the supervisor applies them to the main thread.
    */
   readonly ownThread?: boolean;
+  /** Restarts of the part's thread, and whether it is down right now (a part in a thread of its own). */
+  partStatus?(): PartStatus;
   /** The live health and quorum state (what a reload plan's IPVS operations are computed from). */
   live?(): LiveState;
 }
@@ -753,6 +756,14 @@ export class Supervisor {
               maintenance: {
                 origin: this.maintenance.current.origin,
                 since: new Date(this.maintenance.current.since).toISOString(),
+              },
+            }
+          : {}),
+        ...(this.vrrp || this.lvs?.partStatus
+          ? {
+              parts: {
+                ...(this.vrrp ? { vrrp: this.vrrp.partStatus() } : {}),
+                ...(this.lvs?.partStatus ? { checks: this.lvs.partStatus() } : {}),
               },
             }
           : {}),

@@ -7,6 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import type { VrrpPlan } from '../plan/vrrp.js';
 import { diffVrrpPlans, type VrrpReloadReport, vrrpPlansEqual } from '../plan/vrrp-diff.js';
+import { type PartDown, type PartStatus, partStatus } from './status.js';
 import type { InstanceStatus, VrrpEngineEvent } from './vrrp-engine.js';
 import type {
   HoldRequest,
@@ -36,6 +37,8 @@ export class VrrpHost {
   private holds: HoldState;
   private lastStatus: InstanceStatus[] = [];
   restarts = 0;
+  /** Between a crash and the restart (status shows the instances' last known state meanwhile). */
+  private down: PartDown | undefined;
 
   constructor(
     private plan: VrrpPlan,
@@ -107,9 +110,21 @@ export class VrrpHost {
         if (started && !this.stopping) {
           this.opts.onCrash(new Error(`VRRP engine exited with code ${code}`));
           this.restarts++;
+          const delay = this.opts.restartDelayMs ?? 1000;
+          this.down = {
+            reason: `exited with code ${code}`,
+            since: Date.now(),
+            restartAt: Date.now() + delay,
+          };
           setTimeout(() => {
-            if (!this.stopping) this.start().catch((err: Error) => this.opts.onCrash(err));
-          }, this.opts.restartDelayMs ?? 1000);
+            if (this.stopping) return;
+            this.start().then(
+              () => {
+                this.down = undefined;
+              },
+              (err: Error) => this.opts.onCrash(err),
+            );
+          }, delay);
         }
       });
     });
@@ -117,6 +132,11 @@ export class VrrpHost {
 
   private post(m: VrrpWorkerRequest): void {
     this.worker?.postMessage(m);
+  }
+
+  /** For `halo status`: restarts, and whether the engine is down right now. */
+  partStatus(): PartStatus {
+    return partStatus(this.restarts, this.down);
   }
 
   /** Current instance states (the last known ones if the worker does not answer within 1 s). */

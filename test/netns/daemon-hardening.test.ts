@@ -69,6 +69,7 @@ interface LogLine {
 }
 
 interface Status {
+  daemon: { parts?: { vrrp?: { restarts: number }; checks?: { restarts: number; down?: unknown } } };
   instances: { name: string; state: string; since: string }[];
   virtualServers: { realServers: { address: string; up: boolean; state: string; since: string }[] }[];
 }
@@ -338,6 +339,7 @@ describe('a live daemon under abuse and crashes (issue 12)', {
           'VRRP did not move, no real server flapped, no IPVS operation',
         );
         const now = await status(sock);
+        assert.deepEqual(now.daemon.parts, { vrrp: { restarts: 0 }, checks: { restarts: crash } });
         assert.deepEqual(now.instances, before.instances, 'VRRP kept its state');
         assert.deepEqual(
           now.virtualServers[0].realServers.map((r) => [r.address, r.up, r.state, r.since]),

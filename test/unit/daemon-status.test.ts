@@ -67,6 +67,34 @@ describe('status document', () => {
     assert.match(empty, /IPVS: not managed/);
   });
 
+  it('says when a part is down (its rows are its last known state) or was restarted', () => {
+    const doc = sampleStatus();
+    const quiet = renderStatusText(
+      { ...doc, daemon: { ...doc.daemon, parts: { vrrp: { restarts: 0 } } } },
+      NOW,
+    );
+    assert.equal(quiet, renderStatusText(doc, NOW), 'nothing to say when no part ever died');
+    doc.daemon.parts = {
+      vrrp: { restarts: 1 },
+      checks: {
+        restarts: 2,
+        down: {
+          reason: 'checker bug',
+          since: new Date(NOW - 1000).toISOString(),
+          restartAt: new Date(NOW + 3500).toISOString(),
+        },
+      },
+    };
+    assert.deepEqual(StatusDocumentSchema.parse(JSON.parse(renderJson(doc))), doc);
+    const lines = renderStatusText(doc, NOW).split('\n');
+    assert.equal(lines[1], 'VRRP engine restarted 1 time after a crash (see the log: daemon.part_restart)');
+    assert.equal(
+      lines[2],
+      `checks + IPVS part DOWN since ${new Date(NOW - 1000).toISOString()} (checker bug); restarting in 4 s: what is shown of it is its last known state`,
+    );
+    assert.equal(lines[4], 'VRRP instances (2)');
+  });
+
   it('says dry-run where IPVS is only simulated, and shows drained servers', () => {
     const doc = sampleStatus();
     doc.ipvs = { ...doc.ipvs!, mode: 'dry-run' };

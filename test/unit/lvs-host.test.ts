@@ -286,6 +286,7 @@ describe('the checker + IPVS part in a worker thread', () => {
         writeFileSync(crashFile, '');
         await waitFor(() => host.restarts === crash, `restart ${crash}`);
         await waitFor(() => since(mark).some((l) => l.event === 'daemon.part_restarted'), 'the restart line');
+        assert.deepEqual(host.partStatus(), { restarts: crash }, 'up again: counted, no longer down');
         const crashLines = since(mark);
         const error = crashLines.findIndex(
           (l) => l.event === 'daemon.error' && l.context === 'lvs' && /checker bug/.test(l.msg),
@@ -363,7 +364,7 @@ describe('the checker + IPVS part in a worker thread', () => {
     }
   });
 
-  it('while the part is down, halo rs is refused and status shows the last known state', async () => {
+  it('while the part is down, halo rs is refused, status shows the last known state and says the part is down', async () => {
     const { logger } = capture();
     const crashFile = join(dir, 'crash2');
     process.env.HALO_TEST_LVS_CRASH_FILE = crashFile;
@@ -377,6 +378,8 @@ describe('the checker + IPVS part in a worker thread', () => {
       await host.start(plansOf(conf(1, join(dir, 'none'))));
       const known = await host.status();
       assert.equal(known.virtualServers.length, 2);
+      assert.deepEqual(host.partStatus(), { restarts: 0 });
+      const crashedAt = Date.now();
       writeFileSync(crashFile, '');
       await waitFor(async () => {
         try {
@@ -391,6 +394,13 @@ describe('the checker + IPVS part in a worker thread', () => {
       }, 'the refusal');
       assert.deepEqual(await host.status(), known);
       assert.equal((await host.stats()).ipvs.mode, 'dry-run');
+      // ... and `halo status` says so: why, since when, when it restarts (restartDelayMs after the crash).
+      const down = host.partStatus().down;
+      assert.ok(down, 'down while waiting for the restart');
+      assert.match(down.reason, /checker bug/);
+      const since = Date.parse(down.since);
+      assert.ok(since >= crashedAt && since <= Date.now(), down.since);
+      assert.equal(Date.parse(down.restartAt) - since, 60_000);
     } finally {
       delete process.env.HALO_TEST_LVS_CRASH_FILE;
       await host.stop();
