@@ -33,7 +33,12 @@ const V3: Pick<HandoverCase, 'version' | 'advertInt'> = { version: 3, advertInt:
 const V2: Pick<HandoverCase, 'version' | 'advertInt'> = { version: 2, advertInt: 1 };
 
 interface StatusDoc {
-  instances: { state: string; hold?: { kind: string; origin: string }; handingOver?: boolean }[];
+  instances: {
+    state: string;
+    hold?: { kind: string; origin: string };
+    handingOver?: boolean;
+    peer?: { priority: number; state: string } | null;
+  }[];
   daemon: { maintenance?: { origin: string } };
 }
 
@@ -110,6 +115,10 @@ describe('planned operations without loss', { skip, concurrency: false }, () => 
       assert.equal(s.instances[0].hold?.kind, 'failover');
       assert.match(s.instances[0].hold?.origin ?? '', /via halo failover/);
       assert.match(haloCli(pair.master, ['status']).out, /held in BACKUP by a failover/);
+      // The new master's view of its peer: its last advert was the handover's priority 0, then silence.
+      const seen = status(pair.backup).instances[0].peer;
+      assert.deepEqual([seen?.priority, seen?.state], [0, 'LEFT']);
+      assert.match(haloCli(pair.backup, ['status']).out, /prio 0 LEFT/);
       assert.equal(haloCli(pair.master, ['failover', '--clear', '--all']).code, 0);
       await waitFor(async () => (await lab.holders(HANDOVER_VIP)).join() === '0', 5000);
       assert.equal(status(pair.master).instances[0].hold, undefined);
