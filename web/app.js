@@ -88,6 +88,16 @@ function rsState(r) {
   return (r.effectiveWeight ?? r.weight) === 0 ? 'drained' : 'up';
 }
 
+/** An operator's override (halo rs): what, who (the user the client named, else its uid, else how), since when, connections. */
+function overrideNodes(o) {
+  const what = o.kind === 'weight' ? `weight ${o.weight} set` : o.kind === 'drain' ? 'drained' : 'disabled';
+  const who = o.origin.user ?? (o.origin.uid !== undefined ? `uid ${o.origin.uid}` : `via ${o.origin.via}`);
+  const conns = o.connections
+    ? ` · ${o.connections.active} active, ${o.connections.inactive} inactive connections`
+    : '';
+  return [`${what} by ${who}, `, ago(o.since), conns];
+}
+
 const PEER_WORDS = {
   MASTER: 'MASTER (advertising)',
   LEFT: 'left (sent priority 0)',
@@ -394,6 +404,7 @@ function renderLvs(now) {
             h('span', {}, badge(state, state.toUpperCase())),
             h('span', { class: 'muted' }, weight),
             h('span', {}, checkText(r), h('span', { class: 'muted' }, ' · since ', ago(r.since, ''))),
+            r.override ? h('span', { class: 'override muted' }, ...overrideNodes(r.override)) : null,
             strip(endpoint(r.address, r.port), segments(state, rsChanges(vs, r), now), now),
           );
         }),

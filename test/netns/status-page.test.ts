@@ -3,7 +3,8 @@
  * the backup director of a real pair in namespaces (`halo run --ipvs dry-run --http 127.0.0.1:9650`; the
  * browser runs inside the director's namespace, so it reaches that loopback address and nothing else).
  *
- * Live changes without a reload: a web server killed turns its real server DOWN; the master killed makes
+ * Live changes without a reload: a web server killed turns its real server DOWN; an operator's drain shows
+ * who drained it and since when; the master killed makes
  * this node MASTER and its peer SILENT; halo stopped turns the page's connection red. A screenshot of each
  * state goes to test-output/status-page/ (HALO_TEST_OUTPUT overrides the folder), on a desktop and on a
  * phone-sized viewport. The page must load nothing from anywhere but its own server.
@@ -13,9 +14,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { HaloPair, HTTP_PORT, WEB } from '../helpers/halo-pair.js';
-import { canUseNetns } from '../helpers/netns.js';
-import { REPO_ROOT } from '../helpers/vrrp-lab.js';
+import { HaloPair, HTTP_PORT, VIP, WEB } from '../helpers/halo-pair.js';
+import { canUseNetns, sh } from '../helpers/netns.js';
+import { HALO_MAIN, REPO_ROOT } from '../helpers/vrrp-lab.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const OUT = join(process.env.HALO_TEST_OUTPUT ?? join(REPO_ROOT, 'test-output'), 'status-page');
@@ -108,6 +109,24 @@ describe('status page in a browser', { skip: skip ?? false }, () => {
       );
       assert.match(await page.locator(`.rs[data-rs="${WEB[1]}:80"]`).innerText(), /TCP_CHECK FAIL/);
       await shot('2-real-server-down');
+
+      // 2b. An operator drains web1 (halo rs): the row says drained, by whom, since when.
+      const drain = await sh(process.execPath, [
+        HALO_MAIN,
+        'rs',
+        'drain',
+        `${VIP}:80`,
+        WEB[0],
+        '--socket',
+        d2.socket,
+      ]);
+      assert.match(drain.stdout, /drained/);
+      await page.locator(`.rs[data-rs="${WEB[0]}:80"][data-state="drained"]`).waitFor({ timeout: 15_000 });
+      assert.match(
+        await page.locator(`.rs[data-rs="${WEB[0]}:80"] .override`).innerText(),
+        /^drained by \S+, \d+\.\ds ago$/,
+      );
+      await shot('2b-real-server-drained');
 
       // 3. Crash the master: this node takes over; the peer's adverts stop (SILENT).
       await pair.stop(d1, 'SIGKILL');
