@@ -57,6 +57,8 @@ export interface AdvertTimersOptions {
   log(level: 'info' | 'warn', instance: string, message: string): void;
   /** Opens a timer for a socket (default AdvertTimer.open; tests substitute a fake). */
   open?: (socket: RawSocket, opts: { lockMemory: boolean }) => AdvertTimerLike;
+  /** Applies scheduling to a thread (default realtime.ts applyThreadScheduling; tests substitute a recorder). */
+  applyScheduling?: (s: PartScheduling, threadId: number) => { warnings: string[] };
 }
 
 /**
@@ -70,8 +72,21 @@ export function timerScheduling(s: PartScheduling): PartScheduling {
 
 export class AdvertTimers {
   private readonly entries = new Map<string, Entry>();
+  private scheduling: PartScheduling | undefined;
 
-  constructor(private readonly opts: AdvertTimersOptions) {}
+  constructor(private readonly opts: AdvertTimersOptions) {
+    this.scheduling = opts.scheduling;
+  }
+
+  /**
+   * A reload changed vrrp_rt_priority & co.: every open timer thread takes the new scheduling now (one
+   * priority above the VRRP thread again), and timers opened later take it too. vrrp_no_swap is the
+   * exception: a timer's memory is locked, or not, when it opens (the next mastership's timer follows).
+   */
+  reschedule(s: PartScheduling): void {
+    this.scheduling = s;
+    for (const [name, e] of this.entries) if (e.timer) this.schedule(name, e.timer, s);
+  }
 
   /**
    * Brings instance `name`'s timer in line with its state after a step;
@@ -138,7 +153,7 @@ export class AdvertTimers {
   private open(name: string, socket: RawSocket, e: Entry): AdvertTimerLike | undefined {
     let timer: AdvertTimerLike;
     try {
-      const opts = { lockMemory: this.opts.scheduling?.lockMemory ?? false };
+      const opts = { lockMemory: this.scheduling?.lockMemory ?? false };
       timer = this.opts.open ? this.opts.open(socket, opts) : AdvertTimer.open(socket, opts);
     } catch (err) {
       e.fallback = true;
@@ -149,10 +164,7 @@ export class AdvertTimers {
       );
       return undefined;
     }
-    if (this.opts.scheduling) {
-      const r = applyThreadScheduling(timerScheduling(this.opts.scheduling), timer.threadId);
-      for (const w of r.warnings) this.opts.log('warn', name, `(${name}) advert timer: ${w}`);
-    }
+    if (this.scheduling) this.schedule(name, timer, this.scheduling);
     const lockError = timer.stats().lockError;
     if (lockError) {
       this.opts.log(
@@ -162,6 +174,12 @@ export class AdvertTimers {
       );
     }
     return timer;
+  }
+
+  private schedule(name: string, timer: AdvertTimerLike, s: PartScheduling): void {
+    const apply = this.opts.applyScheduling ?? applyThreadScheduling;
+    const r = apply(timerScheduling(s), timer.threadId);
+    for (const w of r.warnings) this.opts.log('warn', name, `(${name}) advert timer: ${w}`);
   }
 
   private reportErrors(name: string, e: Entry, timer: AdvertTimerLike): void {

@@ -318,8 +318,11 @@ export class VrrpEngine {
 
     const scheduled = JSON.stringify(this.plan.scheduling) !== JSON.stringify(next.scheduling);
     this.plan = next;
-    // The worker thread follows vrrp_rt_priority & co. at once; advert timer threads already open keep theirs.
-    if (this.applySchedulingOn && scheduled) this.applyScheduling(next.scheduling);
+    // The worker thread and the open advert timer threads follow vrrp_rt_priority & co. at once.
+    if (this.applySchedulingOn && scheduled) {
+      this.applyScheduling(next.scheduling);
+      this.adverts?.reschedule(next.scheduling);
+    }
     if (report.engine.includes('enable_script_security')) this.gate = this.newGate(next);
     this.notifier.update(this.notifierSettings(next));
     await this.files.apply(next.trackFiles);
@@ -880,7 +883,7 @@ export class VrrpEngine {
 
   /** Drop a stopped instance (and its sync group unit) from every table. */
   /**
-   * vrrp_rt_priority & co. on this thread and the process (advert timer threads get theirs as they open).
+   * vrrp_rt_priority & co. on this thread and the process (advert timer threads: AdvertTimers).
    * At a reload too: a dropped setting is undone (realtime.ts).
    */
   private applyScheduling(s: PartScheduling): void {

@@ -2,10 +2,11 @@
  * SIGHUP applies a VRRP config change as a diff: an instance whose settings
  * did not change keeps its state and its VIP (no transition, no flap); a VIP
  * change is applied in place on the live master (no transition either); an
- * unchanged file changes nothing.
+ * unchanged file changes nothing. A changed vrrp_rt_priority reaches the VRRP thread and the advert timer
+ * thread of a live master at once.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { canUseNetns, waitFor } from '../helpers/netns.js';
@@ -57,4 +58,46 @@ describe('VRRP reload', { skip: enabled ? false : 'needs root' }, () => {
       await lab.cleanup();
     }
   });
+
+  it('vrrp_rt_priority changed by a reload: the VRRP thread and the open advert timer thread follow at once', async () => {
+    const lab = new VrrpLab(4);
+    const conf = (rt: number) =>
+      vrrpConfig(
+        [{ version: 3, advertInt: 0.1, priority: 150, vips: ['10.77.0.100/24'] }],
+        [`vrrp_rt_priority ${rt}`],
+      );
+    try {
+      await lab.setup(1);
+      const d = lab.start('halo', 0, conf(20));
+      await waitFor(() => /Entering MASTER STATE/.test(d.output()), 15000);
+      const pid = Number(readFileSync(join(lab.dir, `h${d.n}.pid`), 'utf8'));
+      // SCHED_RR threads of the daemon by realtime priority: the VRRP worker at N, its timer thread at N + 1.
+      await waitFor(() => realtimeThreads(pid).join() === '20,21', 5000);
+      const before = d.output().length;
+      writeFileSync(d.configFile, conf(30));
+      d.child.kill('SIGHUP');
+      await waitFor(() => count(d.output(), /"event":"config.reloaded"/g) === 1, 10000);
+      await waitFor(() => realtimeThreads(pid).join() === '30,31', 5000);
+      assert.doesNotMatch(d.output().slice(before), /Entering/, 'no transition');
+    } finally {
+      await lab.cleanup();
+    }
+  });
 });
+
+/** The realtime priorities of a process's SCHED_RR threads, sorted (from /proc/PID/task/TID/stat). */
+function realtimeThreads(pid: number): number[] {
+  const out: number[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    // Fields after the command name (which may hold spaces): field 3 is the first; rt_priority is 40, policy 41.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(f[41 - 3]) === 2) out.push(Number(f[40 - 3]));
+  }
+  return out.sort((a, b) => a - b);
+}

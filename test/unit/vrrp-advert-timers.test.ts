@@ -296,4 +296,51 @@ describe('advert timer thread priority', () => {
     assert.equal(timerScheduling({ ...base, rtPriority: 0, nice: -5 }).rtPriority, 0);
     assert.equal(timerScheduling({ ...base, rtPriority: 0, nice: -5 }).nice, -5);
   });
+
+  it('a reload that changes vrrp_rt_priority reschedules the open timer threads, and later ones open with it', () => {
+    const applied: { rtPriority: number; tid: number }[] = [];
+    const logs: string[] = [];
+    const timer = new FakeTimer();
+    const timers = new AdvertTimers({
+      scheduling: { ...base, rtPriority: 10 },
+      log: (_level, _instance, message) => logs.push(message),
+      open: () => timer,
+      applyScheduling: (sch, tid) => {
+        applied.push({ rtPriority: sch.rtPriority, tid });
+        return { warnings: sch.rtPriority > 50 ? ['no CAP_SYS_NICE'] : [] };
+      },
+    });
+    let s = createInstance(v3(150));
+    const drive = (event: VrrpEvent, t: number) => {
+      const r = step(s, event, t);
+      s = r.state;
+      timers.sync(
+        'VI_1',
+        s,
+        {} as RawSocket,
+        r.actions.map((a) => ({ ...a, instance: 'VI_1' })),
+        false,
+      );
+    };
+    drive({ type: 'start' }, 0);
+    for (let t = 0; t <= 400; t += 10) if ((nextDeadline(s) ?? Infinity) <= t) drive({ type: 'timer' }, t);
+    assert.equal(s.state, 'MASTER');
+    assert.deepEqual(applied, [{ rtPriority: 11, tid: 4242 }], 'opened one above the VRRP thread');
+    timers.reschedule({ ...base, rtPriority: 30 });
+    assert.deepEqual(applied.at(-1), { rtPriority: 31, tid: 4242 }, 'the open timer follows the reload');
+    timers.reschedule({ ...base, rtPriority: 60 });
+    assert.deepEqual(
+      logs,
+      ['(VI_1) advert timer: no CAP_SYS_NICE'],
+      'a refusal is said, naming the instance',
+    );
+    // A timer opened after the reload (another mastership) opens with the new scheduling.
+    timers.close('VI_1');
+    drive({ type: 'stop' }, 500);
+    s = createInstance(v3(150));
+    drive({ type: 'start' }, 1000);
+    for (let t = 1000; t <= 1400; t += 10)
+      if ((nextDeadline(s) ?? Infinity) <= t) drive({ type: 'timer' }, t);
+    assert.deepEqual(applied.at(-1), { rtPriority: 61, tid: 4242 });
+  });
 });
