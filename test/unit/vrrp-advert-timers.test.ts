@@ -8,7 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type AdvertTimerLike, AdvertTimers, timerScheduling } from '../../src/daemon/advert-timers.js';
+import {
+  type AdvertTimerLike,
+  AdvertTimers,
+  type AdvertTimersOptions,
+  timerScheduling,
+} from '../../src/daemon/advert-timers.js';
 import type { RawSocket } from '../../src/net/raw-socket.js';
 import { encodeAdvert } from '../../src/vrrp/codec.js';
 import {
@@ -93,12 +98,17 @@ class Rig {
   now = 0;
   readonly timer = new FakeTimer();
   readonly logs: string[] = [];
-  readonly timers = new AdvertTimers({
-    log: (_level, _instance, message) => this.logs.push(message),
-    open: () => this.timer,
-  });
-  constructor(params: VrrpInstanceParams) {
+  readonly timers: AdvertTimers;
+  constructor(
+    params: VrrpInstanceParams,
+    opts: Pick<AdvertTimersOptions, 'scheduling' | 'applyScheduling'> = {},
+  ) {
     this.s = createInstance(params);
+    this.timers = new AdvertTimers({
+      ...opts,
+      log: (_level, _instance, message) => this.logs.push(message),
+      open: () => this.timer,
+    });
   }
   ev(event: VrrpEvent, t = this.now): Tagged[] {
     this.now = t;
@@ -299,48 +309,31 @@ describe('advert timer thread priority', () => {
 
   it('a reload that changes vrrp_rt_priority reschedules the open timer threads, and later ones open with it', () => {
     const applied: { rtPriority: number; tid: number }[] = [];
-    const logs: string[] = [];
-    const timer = new FakeTimer();
-    const timers = new AdvertTimers({
+    const r = new Rig(v3(150), {
       scheduling: { ...base, rtPriority: 10 },
-      log: (_level, _instance, message) => logs.push(message),
-      open: () => timer,
       applyScheduling: (sch, tid) => {
         applied.push({ rtPriority: sch.rtPriority, tid });
         return { warnings: sch.rtPriority > 50 ? ['no CAP_SYS_NICE'] : [] };
       },
     });
-    let s = createInstance(v3(150));
-    const drive = (event: VrrpEvent, t: number) => {
-      const r = step(s, event, t);
-      s = r.state;
-      timers.sync(
-        'VI_1',
-        s,
-        {} as RawSocket,
-        r.actions.map((a) => ({ ...a, instance: 'VI_1' })),
-        false,
-      );
-    };
-    drive({ type: 'start' }, 0);
-    for (let t = 0; t <= 400; t += 10) if ((nextDeadline(s) ?? Infinity) <= t) drive({ type: 'timer' }, t);
-    assert.equal(s.state, 'MASTER');
+    r.ev({ type: 'start' }, 0);
+    r.advance(400);
+    assert.equal(r.s.state, 'MASTER');
     assert.deepEqual(applied, [{ rtPriority: 11, tid: 4242 }], 'opened one above the VRRP thread');
-    timers.reschedule({ ...base, rtPriority: 30 });
+    r.timers.reschedule({ ...base, rtPriority: 30 });
     assert.deepEqual(applied.at(-1), { rtPriority: 31, tid: 4242 }, 'the open timer follows the reload');
-    timers.reschedule({ ...base, rtPriority: 60 });
+    r.timers.reschedule({ ...base, rtPriority: 60 });
     assert.deepEqual(
-      logs,
+      r.logs,
       ['(VI_1) advert timer: no CAP_SYS_NICE'],
       'a refusal is said, naming the instance',
     );
     // A timer opened after the reload (another mastership) opens with the new scheduling.
-    timers.close('VI_1');
-    drive({ type: 'stop' }, 500);
-    s = createInstance(v3(150));
-    drive({ type: 'start' }, 1000);
-    for (let t = 1000; t <= 1400; t += 10)
-      if ((nextDeadline(s) ?? Infinity) <= t) drive({ type: 'timer' }, t);
+    r.timers.close('VI_1');
+    r.ev({ type: 'stop' }, 500);
+    r.s = createInstance(v3(150));
+    r.ev({ type: 'start' }, 1000);
+    r.advance(1400);
     assert.deepEqual(applied.at(-1), { rtPriority: 61, tid: 4242 });
   });
 });
