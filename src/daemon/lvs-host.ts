@@ -33,18 +33,14 @@
  * windows of the worker's log.
  */
 import { Worker } from 'node:worker_threads';
-import type { RealServerHealth } from '../ipvs/desired.js';
 import type { AlertEvent } from '../notify/events.js';
-import type { RealServerKey } from '../plan/ids.js';
 import type { LiveState } from '../plan/reload.js';
-import type { HaloEventBody } from './events.js';
-import type { HaloLogger, LevelName } from './log.js';
-import type { IpvsMode, LvsPlans } from './lvs.js';
+import type { LevelName } from './log.js';
+import type { IpvsMode, LvsOptions, LvsPlans } from './lvs.js';
 import {
   fromLvsError,
   LVS_METRIC_METHODS,
   type LvsCarriedState,
-  type LvsMetrics,
   type LvsPlansMessage,
   type LvsRequestType,
   type LvsStats,
@@ -60,16 +56,20 @@ import type { RsOrigin } from './rs-overrides.js';
 import { type PartDown, type PartStatus, partStatus } from './status.js';
 import type { LvsPart } from './supervisor.js';
 
-export interface LvsHostOptions {
-  logger: HaloLogger;
-  metrics?: LvsMetrics;
-  ipvs: IpvsMode;
-  reconcileIntervalMs?: number;
-  keepIpvsOnStop?: boolean;
-  vrrp?: boolean;
-  onHealth?: (health: ReadonlyMap<RealServerKey, RealServerHealth>) => void;
-  events?: (e: HaloEventBody) => void;
-  overridesFile?: string;
+/** The part's own options (passed on to the worker), and how the host supervises the worker. */
+export interface LvsHostOptions
+  extends Pick<
+    LvsOptions,
+    | 'logger'
+    | 'metrics'
+    | 'ipvs'
+    | 'reconcileIntervalMs'
+    | 'keepIpvsOnStop'
+    | 'vrrp'
+    | 'onHealth'
+    | 'events'
+    | 'overridesFile'
+  > {
   /** First restart delay; doubles on each crash up to maxRestartDelayMs. */
   restartDelayMs?: number;
   maxRestartDelayMs?: number;
