@@ -29,7 +29,7 @@ import {
   reviveBuffers,
   toLvsError,
 } from './lvs-protocol.js';
-import { applyProcessScheduling, applyThreadScheduling, watchRtTimeLimit } from './realtime.js';
+import { applyPartScheduling } from './realtime.js';
 
 const port = parentPort;
 if (!port) throw new Error('lvs-worker must run in a worker thread');
@@ -116,17 +116,8 @@ let stopRtWatch: (() => void) | undefined;
 /** checker_rt_priority, checker_priority, checker_cpu_affinity & co. on this thread (keepalived: its checker process). */
 function applyScheduling(s: PartScheduling | undefined): void {
   if (!s) return;
-  const thread = applyThreadScheduling(s, 0);
-  const proc = applyProcessScheduling(s, thread.realtime);
-  for (const w of [...thread.warnings, ...proc.warnings])
-    logger.pino.warn({ event: 'checker.scheduling' }, w);
-  const applied = [...thread.applied, ...proc.applied];
-  if (applied.length)
-    logger.pino.info({ event: 'checker.scheduling' }, `checker thread: ${applied.join(', ')}`);
   stopRtWatch?.();
-  stopRtWatch = thread.realtime
-    ? watchRtTimeLimit('checker', (m) => logger.pino.warn({ event: 'checker.scheduling' }, m))
-    : undefined;
+  stopRtWatch = applyPartScheduling(s, (level, m) => logger.pino[level]({ event: 'checker.scheduling' }, m));
 }
 
 /* ---------------------------------------------------------------- requests */

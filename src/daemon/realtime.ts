@@ -147,3 +147,22 @@ export function watchRtTimeLimit(part: Part, warn: (message: string) => void, ev
   timer.unref();
   return () => clearInterval(timer);
 }
+
+/**
+ * A part's settings on the calling thread and on the process, at start and at each reload (the caller
+ * stops the previous watch first): what was applied is logged at info, what the host refused at warn. A
+ * realtime part also gets the RLIMIT_RTTIME watch (the VRRP part only with vrrp_rlimit_rttime set); its
+ * stop is returned.
+ */
+export function applyPartScheduling(
+  s: PartScheduling,
+  log: (level: 'info' | 'warn', message: string) => void,
+): (() => void) | undefined {
+  const thread = applyThreadScheduling(s, 0);
+  const proc = applyProcessScheduling(s, thread.realtime);
+  for (const w of [...thread.warnings, ...proc.warnings]) log('warn', w);
+  const applied = [...thread.applied, ...proc.applied];
+  if (applied.length) log('info', `${s.part === 'vrrp' ? 'VRRP' : 'checker'} thread: ${applied.join(', ')}`);
+  const watch = thread.realtime && (s.part !== 'vrrp' || Boolean(s.rtTime));
+  return watch ? watchRtTimeLimit(s.part, (m) => log('warn', m)) : undefined;
+}

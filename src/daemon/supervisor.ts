@@ -32,7 +32,7 @@ import type { LvsPlans } from './lvs.js';
 import { MaintenanceFile } from './maintenance.js';
 import type { HaloMetrics } from './metrics.js';
 import { acquirePidFile, type HaloPaths, type PidFileHandle, type StalePidReason } from './paths.js';
-import { applyProcessScheduling, applyThreadScheduling, watchRtTimeLimit } from './realtime.js';
+import { applyPartScheduling } from './realtime.js';
 import type { RsParams, RsResult } from './rs-control.js';
 import type { RsOrigin } from './rs-overrides.js';
 import { StaticsPart } from './statics.js';
@@ -295,17 +295,11 @@ export class Supervisor {
    * each reload (a dropped setting is undone).
    */
   private applyCheckerScheduling(plans: Plans): void {
-    const s = plans.checkerScheduling;
-    const thread = applyThreadScheduling(s, 0);
-    const proc = applyProcessScheduling(s, thread.realtime);
     const pino = this.opts.logger.pino;
-    for (const w of [...thread.warnings, ...proc.warnings]) pino.warn({ event: 'checker.scheduling' }, w);
-    const applied = [...thread.applied, ...proc.applied];
-    if (applied.length) pino.info({ event: 'checker.scheduling' }, `checker thread: ${applied.join(', ')}`);
     this.stopRtTimeWatch?.();
-    this.stopRtTimeWatch = thread.realtime
-      ? watchRtTimeLimit('checker', (m) => pino.warn({ event: 'checker.scheduling' }, m))
-      : undefined;
+    this.stopRtTimeWatch = applyPartScheduling(plans.checkerScheduling, (level, m) =>
+      pino[level]({ event: 'checker.scheduling' }, m),
+    );
   }
 
   /**

@@ -56,7 +56,7 @@ import {
 import { evaluateTracking } from '../vrrp/tracking.js';
 import { AdvertTimers } from './advert-timers.js';
 import { HeldVipsFile } from './held-vips.js';
-import { applyProcessScheduling, applyThreadScheduling, watchRtTimeLimit } from './realtime.js';
+import { applyPartScheduling } from './realtime.js';
 import { ScriptGate } from './script-gate.js';
 import { Notifier, type NotifierSettings, type VrrpAlert } from './vrrp-notify.js';
 import type { HoldInfo, HoldRequest, HoldResult, HoldState, VrrpRunOptions } from './vrrp-protocol.js';
@@ -887,18 +887,10 @@ export class VrrpEngine {
    * At a reload too: a dropped setting is undone (realtime.ts).
    */
   private applyScheduling(s: PartScheduling): void {
-    const thread = applyThreadScheduling(s, 0);
-    const proc = applyProcessScheduling(s, thread.realtime);
-    for (const w of [...thread.warnings, ...proc.warnings])
-      this.sink({ kind: 'log', level: 'warn', message: w });
-    const applied = [...thread.applied, ...proc.applied];
-    if (applied.length)
-      this.sink({ kind: 'log', level: 'info', message: `VRRP thread: ${applied.join(', ')}` });
     this.stopRtTimeWatch?.();
-    this.stopRtTimeWatch =
-      s.rtTime && thread.realtime
-        ? watchRtTimeLimit('vrrp', (message) => this.sink({ kind: 'log', level: 'warn', message }))
-        : undefined;
+    this.stopRtTimeWatch = applyPartScheduling(s, (level, message) =>
+      this.sink({ kind: 'log', level, message }),
+    );
   }
 
   private forget(name: InstanceName): void {
